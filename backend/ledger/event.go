@@ -1,0 +1,217 @@
+package ledger
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+)
+
+// Event types as they are stored. They are part of the ledger's public record:
+// never rename one.
+const (
+	TypeReimbursementSubmitted = "ReimbursementSubmitted"
+	TypeReimbursementApproved  = "ReimbursementApproved"
+	TypeReimbursementDenied    = "ReimbursementDenied"
+	TypePaymentRequested       = "PaymentRequested"
+	TypePaymentSettled         = "PaymentSettled"
+	TypePaymentFailed          = "PaymentFailed"
+	TypeMemberNotified         = "MemberNotified"
+)
+
+// Stream types: which aggregate a stream belongs to.
+const (
+	StreamReimbursement = "reimbursement"
+	StreamPayment       = "payment"
+	StreamNotification  = "notification"
+)
+
+// Event is the data of one recorded fact. The JSON form of each event is its
+// stored, published schema (see docs/events.md).
+type Event interface {
+	EventType() string
+}
+
+// ReimbursementSubmitted records a member's claim.
+type ReimbursementSubmitted struct {
+	ReimbursementID uuid.UUID       `json:"reimbursement_id"`
+	BankID          uuid.UUID       `json:"bank_id"`
+	BankMemberID    uuid.UUID       `json:"bank_member_id"`
+	BankAccountID   uuid.UUID       `json:"bank_account_id"`
+	Amount          decimal.Decimal `json:"amount"`
+	Currency        string          `json:"currency"`
+	Description     string          `json:"description"`
+	SubmittedAt     time.Time       `json:"submitted_at"`
+}
+
+// ReimbursementApproved records an administrator's approval.
+type ReimbursementApproved struct {
+	ReimbursementID uuid.UUID `json:"reimbursement_id"`
+	AdministratorID uuid.UUID `json:"administrator_id"`
+	ApprovedAt      time.Time `json:"approved_at"`
+}
+
+// ReimbursementDenied records an administrator's denial and its reason.
+type ReimbursementDenied struct {
+	ReimbursementID uuid.UUID `json:"reimbursement_id"`
+	AdministratorID uuid.UUID `json:"administrator_id"`
+	Reason          string    `json:"reason"`
+	DeniedAt        time.Time `json:"denied_at"`
+}
+
+// PaymentRequested records that the bank owes the member an approved amount.
+type PaymentRequested struct {
+	PaymentID       uuid.UUID       `json:"payment_id"`
+	ReimbursementID uuid.UUID       `json:"reimbursement_id"`
+	BankID          uuid.UUID       `json:"bank_id"`
+	BankMemberID    uuid.UUID       `json:"bank_member_id"`
+	BankAccountID   uuid.UUID       `json:"bank_account_id"`
+	Amount          decimal.Decimal `json:"amount"`
+	Currency        string          `json:"currency"`
+	RequestedAt     time.Time       `json:"requested_at"`
+}
+
+// PaymentSettled records that the payment rail moved the money.
+type PaymentSettled struct {
+	PaymentID       uuid.UUID `json:"payment_id"`
+	ReimbursementID uuid.UUID `json:"reimbursement_id"`
+	RailReference   string    `json:"rail_reference"`
+	SettledAt       time.Time `json:"settled_at"`
+}
+
+// PaymentFailed records that the payment rail refused the payment for good.
+type PaymentFailed struct {
+	PaymentID       uuid.UUID `json:"payment_id"`
+	ReimbursementID uuid.UUID `json:"reimbursement_id"`
+	Reason          string    `json:"reason"`
+	FailedAt        time.Time `json:"failed_at"`
+}
+
+// Notification kinds: which decision a MemberNotified event reports.
+const (
+	NotificationApproval = "approval"
+	NotificationDenial   = "denial"
+)
+
+// MemberNotified records that the member was e-mailed about a decision.
+type MemberNotified struct {
+	ReimbursementID uuid.UUID `json:"reimbursement_id"`
+	BankMemberID    uuid.UUID `json:"bank_member_id"`
+	Kind            string    `json:"kind"`
+	Email           string    `json:"email"`
+	NotifiedAt      time.Time `json:"notified_at"`
+}
+
+func (ReimbursementSubmitted) EventType() string { return TypeReimbursementSubmitted }
+func (ReimbursementApproved) EventType() string  { return TypeReimbursementApproved }
+func (ReimbursementDenied) EventType() string    { return TypeReimbursementDenied }
+func (PaymentRequested) EventType() string       { return TypePaymentRequested }
+func (PaymentSettled) EventType() string         { return TypePaymentSettled }
+func (PaymentFailed) EventType() string          { return TypePaymentFailed }
+func (MemberNotified) EventType() string         { return TypeMemberNotified }
+
+// DecodeEvent turns a stored event's type and JSON data back into its Event.
+func DecodeEvent(eventType string, data []byte) (Event, error) {
+	var e Event
+	switch eventType {
+	case TypeReimbursementSubmitted:
+		e = new(ReimbursementSubmitted)
+	case TypeReimbursementApproved:
+		e = new(ReimbursementApproved)
+	case TypeReimbursementDenied:
+		e = new(ReimbursementDenied)
+	case TypePaymentRequested:
+		e = new(PaymentRequested)
+	case TypePaymentSettled:
+		e = new(PaymentSettled)
+	case TypePaymentFailed:
+		e = new(PaymentFailed)
+	case TypeMemberNotified:
+		e = new(MemberNotified)
+	default:
+		return nil, fmt.Errorf("unknown event type %q", eventType)
+	}
+	if err := json.Unmarshal(data, e); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", eventType, err)
+	}
+	return derefEvent(e), nil
+}
+
+// derefEvent returns the value an event pointer points to, so that callers
+// switch on value types only.
+func derefEvent(e Event) Event {
+	switch e := e.(type) {
+	case *ReimbursementSubmitted:
+		return *e
+	case *ReimbursementApproved:
+		return *e
+	case *ReimbursementDenied:
+		return *e
+	case *PaymentRequested:
+		return *e
+	case *PaymentSettled:
+		return *e
+	case *PaymentFailed:
+		return *e
+	case *MemberNotified:
+		return *e
+	}
+	return e
+}
+
+// Metadata travels with every event: who caused it and as part of what.
+type Metadata struct {
+	// CorrelationID is shared by every event of one request and its consequences.
+	CorrelationID string `json:"correlation_id"`
+	// CausationID is the id of the request or event that caused this event.
+	CausationID string `json:"causation_id"`
+	// Actor is who acted: "member:<id>", "administrator:<id>" or "saga:<name>".
+	Actor string `json:"actor"`
+}
+
+// PendingEvent is an event decided but not yet appended.
+type PendingEvent struct {
+	StreamID   uuid.UUID
+	StreamType string
+	// Version is the stream version this event will have: one more than the
+	// version the decision was made on. Appending fails if it is taken.
+	Version int64
+	Event   Event
+}
+
+// RecordedEvent is an event as the store holds it.
+type RecordedEvent struct {
+	Position      int64
+	EventID       uuid.UUID
+	StreamID      uuid.UUID
+	StreamType    string
+	StreamVersion int64
+	Type          string
+	Data          json.RawMessage
+	Metadata      Metadata
+	RecordedAt    time.Time
+}
+
+// Decode returns the event's data as its Event type.
+func (r RecordedEvent) Decode() (Event, error) { return DecodeEvent(r.Type, r.Data) }
+
+// Derived stream ids: a reimbursement's payment and notification streams have
+// ids computed from the reimbursement id, so a saga that runs twice finds the
+// stream it created the first time instead of opening a second one.
+var (
+	paymentNamespace      = uuid.MustParse("6f0b1d1e-6a39-4d5e-9a53-6b1f0e9c2a11")
+	notificationNamespace = uuid.MustParse("0d6f3c4a-8f0e-4b8e-bb5e-2f4c6a7d9e12")
+)
+
+// PaymentID returns the id of the payment that pays out a reimbursement.
+func PaymentID(reimbursementID uuid.UUID) uuid.UUID {
+	return uuid.NewSHA1(paymentNamespace, reimbursementID[:])
+}
+
+// NotificationStreamID returns the id of the stream recording the e-mail sent
+// about a reimbursement's decision.
+func NotificationStreamID(reimbursementID uuid.UUID) uuid.UUID {
+	return uuid.NewSHA1(notificationNamespace, reimbursementID[:])
+}
