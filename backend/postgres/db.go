@@ -1,0 +1,149 @@
+// Package postgres stores the ledger in PostgreSQL: the event store, the
+// reference data, the read models and the Watermill adapter that delivers
+// events to subscribers. It is the one place that knows the ledger's SQL.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/lib/pq"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations returns the embedded schema migrations.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory is fixed at build time
+	}
+	return sub
+}
+
+// DB is the ledger's PostgreSQL database.
+type DB struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+// Options tunes a DB.
+type Options struct {
+	// MaxConns caps open connections; replicas x MaxConns must fit the server.
+	MaxConns int
+	// Now returns the current time; tests may fix it.
+	Now func() time.Time
+}
+
+// Open connects to the database at url and checks that it answers.
+func Open(ctx context.Context, url string, opts Options) (*DB, error) {
+	sqlDB, err := sql.Open("postgres", url)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = 10
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	sqlDB.SetMaxOpenConns(opts.MaxConns)
+	sqlDB.SetMaxIdleConns(opts.MaxConns)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(pingCtx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	// PostgreSQL keeps microseconds: so does every time the ledger records,
+	// so an answer never shows a time that reads back differently.
+	now := opts.Now
+	return &DB{db: sqlDB, now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }}, nil
+}
+
+// Close closes the connection pool.
+func (db *DB) Close() error { return db.db.Close() }
+
+// SQL returns the underlying pool, for the Watermill subscribers.
+func (db *DB) SQL() *sql.DB { return db.db }
+
+// Ping reports whether the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.db.PingContext(ctx) }
+
+// Migrate applies every pending migration. Concurrent callers (replicas
+// starting together) are serialised by a PostgreSQL advisory lock.
+func (db *DB) Migrate(ctx context.Context) error {
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	provider, err := goose.NewProvider(goose.DialectPostgres, db.db, Migrations(), goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := provider.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// querier is what both *sql.DB and *sql.Tx offer.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// inTx runs fn in a short READ COMMITTED transaction and commits when fn
+// returns nil.
+func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	tx, err := db.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// constraintViolated reports whether err is a unique or foreign key violation
+// of the named constraint.
+func constraintViolated(err error, constraint string) bool {
+	var pqErr *pq.Error
+	if !errors.As(err, &pqErr) {
+		return false
+	}
+	switch pqErr.Code {
+	case "23505", "23503": // unique_violation, foreign_key_violation
+		return pqErr.Constraint == constraint
+	}
+	return false
+}
+
+// notFound wraps sql.ErrNoRows into a domain ENotFound error.
+func notFound(err error, format string, args ...any) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ledger.Errorf(ledger.ENotFound, format, args...)
+	}
+	return err
+}

@@ -1,0 +1,136 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/lib/pq"
+
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+)
+
+const eventColumns = `position, event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at`
+
+// appendEvents appends decided events in tx. Each event's version must be the
+// next one of its stream: if another transaction took it first, the UNIQUE
+// (stream_id, stream_version) constraint refuses the insert and appendEvents
+// returns ledger.ErrVersionConflict.
+func (db *DB) appendEvents(ctx context.Context, tx querier, meta ledger.Metadata, events ...ledger.PendingEvent) ([]ledger.RecordedEvent, error) {
+	metaJSON, err := json.Marshal(meta)
+	if err != nil {
+		return nil, fmt.Errorf("encode metadata: %w", err)
+	}
+	now := db.now().UTC()
+	recorded := make([]ledger.RecordedEvent, 0, len(events))
+	for _, e := range events {
+		data, err := json.Marshal(e.Event)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", e.Event.EventType(), err)
+		}
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, err
+		}
+		rec := ledger.RecordedEvent{
+			EventID: id, StreamID: e.StreamID, StreamType: e.StreamType, StreamVersion: e.Version,
+			Type: e.Event.EventType(), Data: data, Metadata: meta, RecordedAt: now,
+		}
+		err = tx.QueryRowContext(ctx, `
+			INSERT INTO events (event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			RETURNING position`,
+			rec.EventID, rec.StreamID, rec.StreamType, rec.StreamVersion, rec.Type, string(data), string(metaJSON), now,
+		).Scan(&rec.Position)
+		if constraintViolated(err, "events_stream_version_key") {
+			return nil, ledger.ErrVersionConflict
+		}
+		if err != nil {
+			return nil, fmt.Errorf("append %s to %s: %w", rec.Type, rec.StreamID, err)
+		}
+		recorded = append(recorded, rec)
+	}
+	return recorded, nil
+}
+
+// loadStreams returns every event of the given streams, in position order.
+func loadStreams(ctx context.Context, q querier, streamIDs ...uuid.UUID) ([]ledger.RecordedEvent, error) {
+	ids := make([]string, len(streamIDs))
+	for i, id := range streamIDs {
+		ids[i] = id.String()
+	}
+	rows, err := q.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE stream_id = ANY($1::uuid[]) ORDER BY position`, pq.Array(ids))
+	if err != nil {
+		return nil, fmt.Errorf("load streams: %w", err)
+	}
+	return scanEvents(rows)
+}
+
+type rowsScanner interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close() error
+}
+
+func scanEvents(rows rowsScanner) ([]ledger.RecordedEvent, error) {
+	defer rows.Close()
+	var out []ledger.RecordedEvent
+	for rows.Next() {
+		var rec ledger.RecordedEvent
+		var data, meta []byte
+		if err := rows.Scan(&rec.Position, &rec.EventID, &rec.StreamID, &rec.StreamType, &rec.StreamVersion, &rec.Type, &data, &meta, &rec.RecordedAt); err != nil {
+			return nil, fmt.Errorf("scan event: %w", err)
+		}
+		rec.Data = json.RawMessage(data)
+		if err := json.Unmarshal(meta, &rec.Metadata); err != nil {
+			return nil, fmt.Errorf("event %d metadata: %w", rec.Position, err)
+		}
+		rec.RecordedAt = rec.RecordedAt.UTC()
+		out = append(out, rec)
+	}
+	return out, rows.Err()
+}
+
+// FeedQuery selects a page of the global feed.
+type FeedQuery struct {
+	// After is the position of the last event the reader has; 0 starts at the beginning.
+	After int64
+	Limit int
+	Types []string
+}
+
+// Feed returns committed events in commit order: by transaction id, then
+// position, and only events of transactions older than every transaction
+// still running. A reader who pages with After therefore never misses an
+// event whose transaction committed late, even when its position is lower
+// than one already read. This is the order the subscribers use.
+func (db *DB) Feed(ctx context.Context, q FeedQuery) ([]ledger.RecordedEvent, error) {
+	var where []string
+	args := []any{q.Limit}
+	if q.After > 0 {
+		var exists bool
+		if err := db.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE position = $1)`, q.After).Scan(&exists); err != nil {
+			return nil, fmt.Errorf("feed: %w", err)
+		}
+		if !exists {
+			return nil, &ledger.Error{Code: ledger.EInvalid, Message: "after must be the position of an event you have read",
+				Fields: []ledger.FieldError{{Field: "after", Message: fmt.Sprintf("no event has position %d", q.After)}}}
+		}
+		args = append(args, q.After)
+		where = append(where, fmt.Sprintf(`(transaction_id, position) > (SELECT transaction_id, position FROM events WHERE position = $%d)`, len(args)))
+	}
+	if len(q.Types) > 0 {
+		args = append(args, pq.Array(q.Types))
+		where = append(where, fmt.Sprintf(`type = ANY($%d)`, len(args)))
+	}
+	where = append(where, `transaction_id < pg_snapshot_xmin(pg_current_snapshot())`)
+	rows, err := db.db.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY transaction_id, position LIMIT $1`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("feed: %w", err)
+	}
+	return scanEvents(rows)
+}

@@ -1,0 +1,155 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+)
+
+// ProjectReimbursement applies one event to the reimbursements read model in
+// tx, the subscriber's batch transaction, so the row and the subscriber's
+// offset commit together. It is idempotent: a row moves only for an event
+// newer than the version it shows, so a redelivered event changes nothing.
+// A failed write is rolled back to a savepoint, leaving tx usable for the
+// retry.
+func ProjectReimbursement(ctx context.Context, tx *sql.Tx, rec ledger.RecordedEvent) (err error) {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT project`); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	defer func() {
+		stmt := `RELEASE SAVEPOINT project`
+		if err != nil {
+			stmt = `ROLLBACK TO SAVEPOINT project`
+		}
+		if _, spErr := tx.ExecContext(ctx, stmt); spErr != nil && err == nil {
+			err = fmt.Errorf("%s: %w", stmt, spErr)
+		}
+	}()
+	return projectReimbursement(ctx, tx, rec)
+}
+
+func projectReimbursement(ctx context.Context, q querier, rec ledger.RecordedEvent) error {
+	e, err := rec.Decode()
+	if err != nil {
+		return err
+	}
+	switch e := e.(type) {
+	case ledger.ReimbursementSubmitted:
+		_, err = q.ExecContext(ctx, `
+			INSERT INTO reimbursements_view (id, bank_id, bank_member_id, bank_account_id, amount, currency, description,
+				status, submitted_at, submitted_position, payment_status, version)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+			ON CONFLICT (id) DO NOTHING`,
+			e.ReimbursementID, e.BankID, e.BankMemberID, e.BankAccountID, e.Amount, e.Currency, e.Description,
+			ledger.StatusPending, e.SubmittedAt, rec.Position, ledger.PaymentStatusNone, rec.StreamVersion)
+	case ledger.ReimbursementApproved:
+		_, err = q.ExecContext(ctx, `
+			UPDATE reimbursements_view SET status = $2, decided_at = $3, decided_by = $4, version = $5
+			WHERE id = $1 AND version < $5`,
+			e.ReimbursementID, ledger.StatusApproved, e.ApprovedAt, e.AdministratorID, rec.StreamVersion)
+	case ledger.ReimbursementDenied:
+		_, err = q.ExecContext(ctx, `
+			UPDATE reimbursements_view SET status = $2, decided_at = $3, decided_by = $4, denial_reason = $5, version = $6
+			WHERE id = $1 AND version < $6`,
+			e.ReimbursementID, ledger.StatusDenied, e.DeniedAt, e.AdministratorID, e.Reason, rec.StreamVersion)
+	case ledger.PaymentRequested:
+		err = projectPayment(ctx, q, e.ReimbursementID, ledger.PaymentStatusRequested, rec.StreamVersion)
+	case ledger.PaymentSettled:
+		err = projectPayment(ctx, q, e.ReimbursementID, ledger.PaymentStatusSettled, rec.StreamVersion)
+	case ledger.PaymentFailed:
+		err = projectPayment(ctx, q, e.ReimbursementID, ledger.PaymentStatusFailed, rec.StreamVersion)
+	}
+	if err != nil {
+		return fmt.Errorf("project %s at %d: %w", rec.Type, rec.Position, err)
+	}
+	return nil
+}
+
+func projectPayment(ctx context.Context, q querier, reimbursementID uuid.UUID, status ledger.PaymentStatus, version int64) error {
+	_, err := q.ExecContext(ctx, `
+		UPDATE reimbursements_view SET payment_status = $2, payment_version = $3
+		WHERE id = $1 AND payment_version < $3`, reimbursementID, status, version)
+	return err
+}
+
+// ListQuery selects a page of one bank's or one member's reimbursements.
+type ListQuery struct {
+	BankID   uuid.UUID // one of BankID and MemberID is set
+	MemberID uuid.UUID
+	Status   ledger.Status // "" for every status
+	Limit    int
+	// Before is the cursor: the submission position of the last item of the
+	// previous page; 0 for the first page.
+	Before int64
+}
+
+// ListPage is a page of reimbursements, newest first.
+type ListPage struct {
+	Items []ledger.Reimbursement
+	// NextBefore is the cursor of the next page, 0 when this is the last.
+	NextBefore int64
+}
+
+// ListReimbursements reads a page from the read model, newest submission
+// first. It returns ENotFound when the bank or member does not exist.
+func (db *DB) ListReimbursements(ctx context.Context, q ListQuery) (ListPage, error) {
+	owner, ownerArg := "bank_member_id", q.MemberID
+	if q.BankID != uuid.Nil {
+		owner, ownerArg = "bank_id", q.BankID
+		if _, err := db.Bank(ctx, q.BankID); err != nil {
+			return ListPage{}, err
+		}
+	} else if _, err := db.Member(ctx, q.MemberID); err != nil {
+		return ListPage{}, err
+	}
+	args := []any{ownerArg, q.Limit + 1}
+	where := owner + ` = $1`
+	if q.Status != "" {
+		args = append(args, q.Status)
+		where += fmt.Sprintf(` AND status = $%d`, len(args))
+	}
+	if q.Before > 0 {
+		args = append(args, q.Before)
+		where += fmt.Sprintf(` AND submitted_position < $%d`, len(args))
+	}
+	rows, err := db.db.QueryContext(ctx, `
+		SELECT id, bank_id, bank_member_id, bank_account_id, amount, currency, description, status, submitted_at,
+			submitted_position, decided_at, decided_by, coalesce(denial_reason, ''), payment_status, version
+		FROM reimbursements_view WHERE `+where+` ORDER BY submitted_position DESC LIMIT $2`, args...)
+	if err != nil {
+		return ListPage{}, fmt.Errorf("list reimbursements: %w", err)
+	}
+	defer rows.Close()
+	page := ListPage{Items: []ledger.Reimbursement{}}
+	var lastPosition int64
+	for rows.Next() {
+		if len(page.Items) == q.Limit {
+			page.NextBefore = lastPosition
+			break
+		}
+		var r ledger.Reimbursement
+		var amount decimal.Decimal
+		var decidedAt sql.NullTime
+		var decidedBy uuid.NullUUID
+		if err := rows.Scan(&r.ID, &r.BankID, &r.MemberID, &r.AccountID, &amount, &r.Currency, &r.Description, &r.Status,
+			&r.SubmittedAt, &lastPosition, &decidedAt, &decidedBy, &r.DenialReason, &r.PaymentStatus, &r.Version); err != nil {
+			return ListPage{}, fmt.Errorf("list reimbursements: %w", err)
+		}
+		r.Amount = amount
+		r.SubmittedAt = r.SubmittedAt.UTC()
+		if decidedAt.Valid {
+			t := decidedAt.Time.UTC()
+			r.DecidedAt = &t
+		}
+		if decidedBy.Valid {
+			r.DecidedBy = &decidedBy.UUID
+		}
+		page.Items = append(page.Items, r)
+	}
+	return page, rows.Err()
+}
