@@ -1,0 +1,96 @@
+package saga
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+)
+
+// Payments pays approved reimbursements: on ReimbursementApproved it records
+// PaymentRequested; on PaymentRequested it calls the rail and records
+// PaymentSettled or PaymentFailed.
+type Payments struct {
+	store   Store
+	gateway PaymentGateway
+	logger  *slog.Logger
+	now     clock
+}
+
+// NewPayments returns the payment saga.
+func NewPayments(store Store, gateway PaymentGateway, logger *slog.Logger, now func() time.Time) *Payments {
+	return &Payments{store: store, gateway: gateway, logger: logger, now: now}
+}
+
+const paymentsActor = "saga:payments"
+
+// Handle reacts to one event; other types are ignored.
+func (p *Payments) Handle(ctx context.Context, rec ledger.RecordedEvent) error {
+	e, err := rec.Decode()
+	if err != nil {
+		return err
+	}
+	switch e := e.(type) {
+	case ledger.ReimbursementApproved:
+		return p.request(ctx, rec, e)
+	case ledger.PaymentRequested:
+		return p.pay(ctx, rec, e)
+	}
+	return nil
+}
+
+func (p *Payments) request(ctx context.Context, rec ledger.RecordedEvent, e ledger.ReimbursementApproved) error {
+	r, err := p.store.Reimbursement(ctx, e.ReimbursementID)
+	if err != nil {
+		return err
+	}
+	event, err := ledger.RequestPayment(*r, p.now())
+	if err != nil {
+		return err
+	}
+	err = p.store.Append(ctx, caused(rec, paymentsActor), event)
+	if alreadyRecorded(err) {
+		return nil
+	}
+	return err
+}
+
+func (p *Payments) pay(ctx context.Context, rec ledger.RecordedEvent, e ledger.PaymentRequested) error {
+	payment, err := p.store.Payment(ctx, e.PaymentID)
+	if err != nil {
+		return err
+	}
+	log := logWith(p.logger, rec).With("payment_id", payment.ID, "reimbursement_id", payment.ReimbursementID)
+	if payment.Status != ledger.PaymentStatusRequested {
+		log.Info("payment already has its outcome", "status", payment.Status)
+		return nil
+	}
+	reference, err := p.gateway.Pay(ctx, PaymentOrder{
+		PaymentID: payment.ID, BankID: payment.BankID, MemberID: payment.MemberID, AccountID: payment.AccountID,
+		Amount: payment.Request.Amount, Currency: payment.Request.Currency,
+	})
+	var rejected *RejectedError
+	var outcome ledger.PendingEvent
+	switch {
+	case errors.As(err, &rejected):
+		log.Warn("payment rejected by the rail", "reason", rejected.Reason)
+		outcome, err = payment.Fail(rejected.Reason, p.now())
+	case err != nil:
+		log.Warn("payment rail failed; will retry", "error", err)
+		return fmt.Errorf("pay %s: %w", payment.ID, err)
+	default:
+		log.Info("payment settled", "rail_reference", reference)
+		outcome, err = payment.Settle(reference, p.now())
+	}
+	if err != nil {
+		return err
+	}
+	err = p.store.Append(ctx, caused(rec, paymentsActor), outcome)
+	if alreadyRecorded(err) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,91 @@
+// Package saga drives the side effects of decisions: paying approved
+// reimbursements through a payment rail and e-mailing members. Each step
+// checks the event store before acting and records its outcome as an event,
+// so a redelivered or replayed event never pays or e-mails twice.
+package saga
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+)
+
+// Store is what the sagas read and write.
+type Store interface {
+	Reimbursement(ctx context.Context, id uuid.UUID) (*ledger.Reimbursement, error)
+	Payment(ctx context.Context, id uuid.UUID) (*ledger.Payment, error)
+	Member(ctx context.Context, id uuid.UUID) (ledger.Member, error)
+	StreamVersion(ctx context.Context, streamID uuid.UUID) (int64, error)
+	// Append returns ledger.ErrVersionConflict when a version is taken.
+	Append(ctx context.Context, meta ledger.Metadata, events ...ledger.PendingEvent) error
+}
+
+// PaymentGateway moves money from a bank to a member's account.
+type PaymentGateway interface {
+	// Pay transfers the order's amount. The rail deduplicates on
+	// order.PaymentID, so a retried call never pays twice. It returns a
+	// *RejectedError when the rail refuses the payment for good; any other
+	// error is transient and the call is retried.
+	Pay(ctx context.Context, order PaymentOrder) (reference string, err error)
+}
+
+// PaymentOrder is one transfer to a member.
+type PaymentOrder struct {
+	PaymentID uuid.UUID // idempotency key at the rail
+	BankID    uuid.UUID
+	MemberID  uuid.UUID
+	AccountID uuid.UUID
+	Amount    decimal.Decimal
+	Currency  string
+}
+
+// RejectedError is a payment the rail refused for good.
+type RejectedError struct {
+	Reason string
+}
+
+func (e *RejectedError) Error() string { return "payment rejected: " + e.Reason }
+
+// Mailer sends e-mail to members.
+type Mailer interface {
+	// Send delivers an e-mail. The provider deduplicates on email.ID, so a
+	// retried call sends once. Errors are transient and retried.
+	Send(ctx context.Context, email Email) error
+}
+
+// Email is one message to a member.
+type Email struct {
+	ID      string // idempotency key at the provider
+	To      string
+	Subject string
+	Body    string
+}
+
+// Handler reacts to one recorded event.
+type Handler interface {
+	Handle(ctx context.Context, rec ledger.RecordedEvent) error
+}
+
+// caused returns the metadata of an event a saga appends in reaction to rec.
+func caused(rec ledger.RecordedEvent, actor string) ledger.Metadata {
+	return ledger.Metadata{CorrelationID: rec.Metadata.CorrelationID, CausationID: rec.EventID.String(), Actor: actor}
+}
+
+// alreadyRecorded reports whether an append lost to an earlier run of the
+// same step: the outcome is recorded, there is nothing left to do.
+func alreadyRecorded(err error) bool {
+	return errors.Is(err, ledger.ErrVersionConflict)
+}
+
+func logWith(logger *slog.Logger, rec ledger.RecordedEvent) *slog.Logger {
+	return logger.With("event_type", rec.Type, "position", rec.Position, "correlation_id", rec.Metadata.CorrelationID)
+}
+
+// clock is the time source of both sagas.
+type clock func() time.Time

@@ -1,0 +1,124 @@
+// Package worker runs the ledger's subscribers on a Watermill router: the
+// projector that keeps the read model and the sagas that pay and e-mail.
+// Each runs in its own consumer group, so each has its own position.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v3/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/saga"
+)
+
+// Consumer groups. Renaming one restarts it from the first event.
+const (
+	GroupReimbursementProjector = "projector.reimbursements"
+	GroupPayments               = "saga.payments"
+	GroupNotifications          = "saga.notifications"
+)
+
+// Config is what the worker needs.
+type Config struct {
+	DB            *postgres.DB
+	Logger        *slog.Logger
+	Payments      saga.Handler
+	Notifications saga.Handler
+	// PollInterval is how often an idle subscriber looks for new events.
+	PollInterval time.Duration
+	// RetryInterval is the first wait before a failed handler is retried; it
+	// doubles up to RetryMaxInterval.
+	RetryInterval    time.Duration
+	RetryMaxInterval time.Duration
+}
+
+// Worker is a configured router, ready to run.
+type Worker struct {
+	router *message.Router
+}
+
+// New builds the router with the projector and both sagas.
+func New(cfg Config) (*Worker, error) {
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 100 * time.Millisecond
+	}
+	if cfg.RetryInterval <= 0 {
+		cfg.RetryInterval = 200 * time.Millisecond
+	}
+	if cfg.RetryMaxInterval <= 0 {
+		cfg.RetryMaxInterval = 5 * time.Second
+	}
+	logger := watermill.NewSlogLoggerWithLevelMapping(cfg.Logger.With("component", "watermill"), map[slog.Level]slog.Level{
+		slog.LevelInfo: slog.LevelDebug, // Watermill's per-message info lines are debug detail here
+	})
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, logger)
+	if err != nil {
+		return nil, err
+	}
+	router.AddMiddleware(
+		middleware.Recoverer,
+		middleware.Retry{
+			MaxRetries:      5,
+			InitialInterval: cfg.RetryInterval,
+			MaxInterval:     cfg.RetryMaxInterval,
+			Multiplier:      2,
+			Logger:          logger,
+		}.Middleware,
+	)
+
+	handlers := []struct {
+		group string
+		fn    func(context.Context, ledger.RecordedEvent) error
+	}{
+		{GroupReimbursementProjector, projectReimbursement},
+		{GroupPayments, cfg.Payments.Handle},
+		{GroupNotifications, cfg.Notifications.Handle},
+	}
+	for _, h := range handlers {
+		sub, err := cfg.DB.NewSubscriber(postgres.SubscriberConfig{ConsumerGroup: h.group, PollInterval: cfg.PollInterval}, logger)
+		if err != nil {
+			return nil, fmt.Errorf("subscriber %s: %w", h.group, err)
+		}
+		router.AddNoPublisherHandler(h.group, postgres.EventsTopic, sub, handle(h.fn))
+	}
+	return &Worker{router: router}, nil
+}
+
+// handle adapts an event handler to a Watermill handler.
+func handle(fn func(context.Context, ledger.RecordedEvent) error) message.NoPublishHandlerFunc {
+	return func(msg *message.Message) error {
+		rec, err := postgres.EventFromMessage(msg)
+		if err != nil {
+			return err
+		}
+		return fn(msg.Context(), rec)
+	}
+}
+
+// projectReimbursement writes the read model in the subscriber's batch
+// transaction, so the row and the subscriber's position commit together.
+func projectReimbursement(ctx context.Context, rec ledger.RecordedEvent) error {
+	tx, ok := wsql.TxFromContext(ctx)
+	if !ok {
+		return errors.New("projector needs the subscriber's transaction")
+	}
+	return postgres.ProjectReimbursement(ctx, tx, rec)
+}
+
+// Run runs the subscribers until ctx ends, then lets in-flight handlers
+// finish. An event is acknowledged only after its handler succeeded.
+func (w *Worker) Run(ctx context.Context) error {
+	return w.router.Run(ctx)
+}
+
+// Running is closed once every subscriber runs.
+func (w *Worker) Running() <-chan struct{} { return w.router.Running() }
