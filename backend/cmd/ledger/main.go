@@ -1,0 +1,145 @@
+// Command ledger runs the reimbursement ledger: `ledger serve` for the HTTP
+// API and the workers, `ledger migrate` for the schema, `ledger seed` for a
+// demo directory.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "ledger:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+const usage = `usage: ledger <command> [flags]
+
+commands:
+  serve [--role api|worker|all]   serve the HTTP API and/or run the workers (migrates first)
+  migrate                         apply database migrations
+  seed                            create a demo bank, members, administrators and accounts
+
+environment:
+  DATABASE_URL   PostgreSQL URL (required)
+  HTTP_ADDR      listen address (default :8080)
+  LOG_LEVEL      debug, info, warn or error (default info)
+  DB_MAX_CONNS   connection pool size (default 10)
+`
+
+// config is the environment, read once here and passed down.
+type config struct {
+	DatabaseURL string
+	HTTPAddr    string
+	LogLevel    slog.Level
+	MaxConns    int
+}
+
+func loadConfig(getenv func(string) string) (config, error) {
+	cfg := config{DatabaseURL: getenv("DATABASE_URL"), HTTPAddr: getenv("HTTP_ADDR"), MaxConns: 10}
+	if cfg.DatabaseURL == "" {
+		return cfg, errors.New("DATABASE_URL is not set (for a local database: go tool task run)")
+	}
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = ":8080"
+	}
+	if raw := getenv("LOG_LEVEL"); raw != "" {
+		if err := cfg.LogLevel.UnmarshalText([]byte(raw)); err != nil {
+			return cfg, fmt.Errorf("LOG_LEVEL %q: want debug, info, warn or error", raw)
+		}
+	}
+	if raw := getenv("DB_MAX_CONNS"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 2 {
+			return cfg, fmt.Errorf("DB_MAX_CONNS %q: want a whole number of at least 2", raw)
+		}
+		cfg.MaxConns = n
+	}
+	return cfg, nil
+}
+
+// run is the whole program; listening, when not nil, is told the HTTP
+// address once the server listens (tests serve on port 0).
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, listening func(addr string)) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return errors.New("no command given")
+		}
+		return nil
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		flags := flag.NewFlagSet("serve", flag.ContinueOnError)
+		flags.SetOutput(stderr)
+		role := flags.String("role", "all", "what to run: api, worker or all")
+		if err := flags.Parse(rest); err != nil {
+			return err
+		}
+		r, err := parseRole(*role)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, r, logger, listening)
+	case "migrate":
+		return withDB(ctx, cfg, func(ctx context.Context, db *dbHandle) error {
+			if err := db.Migrate(ctx); err != nil {
+				return err
+			}
+			logger.Info("migrations applied")
+			return nil
+		})
+	case "seed":
+		return withDB(ctx, cfg, func(ctx context.Context, db *dbHandle) error {
+			if err := db.Migrate(ctx); err != nil {
+				return err
+			}
+			return seed(ctx, db.DB, stdout)
+		})
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+type role string
+
+const (
+	roleAPI    role = "api"
+	roleWorker role = "worker"
+	roleAll    role = "all"
+)
+
+func parseRole(s string) (role, error) {
+	switch r := role(strings.ToLower(s)); r {
+	case roleAPI, roleWorker, roleAll:
+		return r, nil
+	}
+	return "", fmt.Errorf("--role %q: want api, worker or all", s)
+}
+
+// shutdownTimeout bounds how long in-flight requests and handlers may take
+// to finish after SIGTERM; Kubernetes waits 30 s by default.
+const shutdownTimeout = 25 * time.Second

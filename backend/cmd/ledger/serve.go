@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/reimbursement-ledger/ledger/backend/httpapi"
+	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/saga"
+	"github.com/reimbursement-ledger/ledger/backend/worker"
+)
+
+type dbHandle struct{ *postgres.DB }
+
+func withDB(ctx context.Context, cfg config, fn func(context.Context, *dbHandle) error) error {
+	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: cfg.MaxConns})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return fn(ctx, &dbHandle{db})
+}
+
+// serve runs the HTTP server (the API, or only the health endpoints for the
+// worker role) and the workers, until ctx ends. Then it stops taking
+// requests, lets in-flight ones finish, and stops the workers after their
+// current event: nothing acknowledged is lost.
+func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listening func(string)) error {
+	return withDB(ctx, cfg, func(ctx context.Context, db *dbHandle) error {
+		if err := db.Migrate(ctx); err != nil {
+			return err
+		}
+		api := httpapi.New(httpapi.Config{DB: db.DB, Logger: logger, API: r != roleWorker})
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+		}
+		srv := &http.Server{
+			Handler:           api,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       15 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+		}
+		httpDone := make(chan error, 1)
+		go func() { httpDone <- srv.Serve(ln) }()
+		logger.Info("ledger serving", "addr", ln.Addr().String(), "role", string(r))
+		if listening != nil {
+			listening(ln.Addr().String())
+		}
+
+		workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+		defer stopWorker()
+		workerDone := make(chan error, 1)
+		if r != roleAPI {
+			w, err := worker.New(worker.Config{
+				DB:            db.DB,
+				Logger:        logger,
+				Payments:      saga.NewPayments(db.DB, &saga.StubPaymentGateway{Logger: logger}, logger, time.Now),
+				Notifications: saga.NewNotifications(db.DB, &saga.StubMailer{Logger: logger}, logger, time.Now),
+			})
+			if err != nil {
+				return err
+			}
+			go func() { workerDone <- w.Run(workerCtx) }()
+		} else {
+			close(workerDone)
+		}
+
+		var runErr error
+		select {
+		case <-ctx.Done():
+			logger.Info("shutting down")
+		case err := <-httpDone:
+			runErr = fmt.Errorf("http server: %w", err)
+		case err := <-workerDone:
+			runErr = fmt.Errorf("worker stopped: %w", err)
+		}
+
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
+		}
+		stopWorker()
+		select {
+		case err := <-workerDone:
+			if err != nil && runErr == nil {
+				runErr = fmt.Errorf("worker: %w", err)
+			}
+		case <-shutdownCtx.Done():
+			runErr = errors.Join(runErr, errors.New("workers did not stop in time"))
+		}
+		logger.Info("stopped")
+		return runErr
+	})
+}

@@ -1,0 +1,137 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+)
+
+type createBankRequest struct {
+	Name     string `json:"name"`
+	Location string `json:"location"`
+}
+
+func (s *Server) createBank(c echo.Context) error {
+	var req createBankRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	bank, err := s.db.CreateBank(c.Request().Context(), ledger.Bank{ID: newID(), Name: req.Name, Location: req.Location})
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/banks/"+bank.ID.String())
+	return c.JSON(http.StatusCreated, bankOut(bank))
+}
+
+func (s *Server) getBank(c echo.Context) error {
+	id, err := pathID(c, "bank_id", "bank")
+	if err != nil {
+		return err
+	}
+	bank, err := s.db.Bank(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, bankOut(bank))
+}
+
+type personRequest struct {
+	FirstName string `json:"first_name"`
+	LastName  string `json:"last_name"`
+	Email     string `json:"email"`
+}
+
+func (s *Server) createMember(c echo.Context) error {
+	var req personRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	m, err := s.db.CreateMember(c.Request().Context(), ledger.Member{ID: newID(), FirstName: req.FirstName, LastName: req.LastName, Email: req.Email})
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/members/"+m.ID.String())
+	return c.JSON(http.StatusCreated, memberOut(m))
+}
+
+func (s *Server) getMember(c echo.Context) error {
+	id, err := pathID(c, "member_id", "member")
+	if err != nil {
+		return err
+	}
+	m, err := s.db.Member(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, memberOut(m))
+}
+
+func (s *Server) createAdministrator(c echo.Context) error {
+	bankID, err := pathID(c, "bank_id", "bank")
+	if err != nil {
+		return err
+	}
+	var req personRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	a, err := s.db.CreateAdministrator(c.Request().Context(), ledger.Administrator{
+		ID: newID(), BankID: bankID, FirstName: req.FirstName, LastName: req.LastName, Email: req.Email})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, administratorOut(a))
+}
+
+type openAccountRequest struct {
+	BankMemberID string `json:"bank_member_id"`
+	Currency     string `json:"currency"`
+	Nickname     string `json:"nickname"`
+}
+
+func (s *Server) openAccount(c echo.Context) error {
+	bankID, err := pathID(c, "bank_id", "bank")
+	if err != nil {
+		return err
+	}
+	var req openAccountRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	var fields []ledger.FieldError
+	memberID := bodyID(&fields, "bank_member_id", req.BankMemberID)
+	if err := invalidFields(fields); err != nil {
+		return err
+	}
+	a, err := s.db.OpenAccount(c.Request().Context(), ledger.Account{
+		ID: newID(), BankID: bankID, MemberID: memberID, Currency: req.Currency, Nickname: req.Nickname})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, accountOut(a))
+}
+
+func (s *Server) listMemberAccounts(c echo.Context) error {
+	id, err := pathID(c, "member_id", "member")
+	if err != nil {
+		return err
+	}
+	accounts, err := s.db.MemberAccounts(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	out := list[accountJSON]{Items: make([]accountJSON, 0, len(accounts))}
+	for _, a := range accounts {
+		out.Items = append(out.Items, accountOut(a))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// newID returns a new time-ordered id (UUIDv7), which keeps indexes compact.
+func newID() uuid.UUID {
+	return uuid.Must(uuid.NewV7())
+}

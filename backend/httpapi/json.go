@@ -1,0 +1,148 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+)
+
+// The API's JSON shapes. Ids are UUID strings, amounts decimal strings with
+// the currency's decimal places, times RFC 3339 in UTC.
+
+type bankJSON struct {
+	ID        uuid.UUID `json:"id"`
+	Name      string    `json:"name"`
+	Location  string    `json:"location"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func bankOut(b ledger.Bank) bankJSON {
+	return bankJSON{ID: b.ID, Name: b.Name, Location: b.Location, CreatedAt: b.CreatedAt}
+}
+
+type memberJSON struct {
+	ID        uuid.UUID `json:"id"`
+	FirstName string    `json:"first_name"`
+	LastName  string    `json:"last_name"`
+	Email     string    `json:"email"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func memberOut(m ledger.Member) memberJSON {
+	return memberJSON{ID: m.ID, FirstName: m.FirstName, LastName: m.LastName, Email: m.Email, CreatedAt: m.CreatedAt}
+}
+
+type administratorJSON struct {
+	ID        uuid.UUID `json:"id"`
+	BankID    uuid.UUID `json:"bank_id"`
+	FirstName string    `json:"first_name"`
+	LastName  string    `json:"last_name"`
+	Email     string    `json:"email"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func administratorOut(a ledger.Administrator) administratorJSON {
+	return administratorJSON{ID: a.ID, BankID: a.BankID, FirstName: a.FirstName, LastName: a.LastName, Email: a.Email, CreatedAt: a.CreatedAt}
+}
+
+type accountJSON struct {
+	ID           uuid.UUID `json:"id"`
+	BankID       uuid.UUID `json:"bank_id"`
+	BankMemberID uuid.UUID `json:"bank_member_id"`
+	Currency     string    `json:"currency"`
+	Nickname     string    `json:"nickname"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+func accountOut(a ledger.Account) accountJSON {
+	return accountJSON{ID: a.ID, BankID: a.BankID, BankMemberID: a.MemberID, Currency: a.Currency, Nickname: a.Nickname, CreatedAt: a.CreatedAt}
+}
+
+type reimbursementJSON struct {
+	ID            uuid.UUID  `json:"id"`
+	BankID        uuid.UUID  `json:"bank_id"`
+	BankMemberID  uuid.UUID  `json:"bank_member_id"`
+	BankAccountID uuid.UUID  `json:"bank_account_id"`
+	Amount        string     `json:"amount"`
+	Currency      string     `json:"currency"`
+	Description   string     `json:"description"`
+	Status        string     `json:"status"`
+	SubmittedAt   time.Time  `json:"submitted_at"`
+	DecidedAt     *time.Time `json:"decided_at"`
+	DecidedBy     *uuid.UUID `json:"decided_by"`
+	DenialReason  *string    `json:"denial_reason"`
+	PaymentStatus string     `json:"payment_status"`
+	Version       int64      `json:"version"`
+}
+
+func reimbursementOut(r ledger.Reimbursement) reimbursementJSON {
+	out := reimbursementJSON{
+		ID: r.ID, BankID: r.BankID, BankMemberID: r.MemberID, BankAccountID: r.AccountID,
+		Amount: ledger.FormatAmount(r.Amount, r.Currency), Currency: r.Currency, Description: r.Description,
+		Status: string(r.Status), SubmittedAt: r.SubmittedAt, DecidedAt: r.DecidedAt, DecidedBy: r.DecidedBy,
+		PaymentStatus: string(r.PaymentStatus), Version: r.Version,
+	}
+	if r.Status == ledger.StatusDenied {
+		reason := r.DenialReason
+		out.DenialReason = &reason
+	}
+	return out
+}
+
+type eventJSON struct {
+	Position      int64           `json:"position"`
+	EventID       uuid.UUID       `json:"event_id"`
+	StreamID      uuid.UUID       `json:"stream_id"`
+	StreamType    string          `json:"stream_type"`
+	StreamVersion int64           `json:"stream_version"`
+	Type          string          `json:"type"`
+	Data          json.RawMessage `json:"data"`
+	Metadata      ledger.Metadata `json:"metadata"`
+	RecordedAt    time.Time       `json:"recorded_at"`
+}
+
+func eventOut(e ledger.RecordedEvent) eventJSON {
+	return eventJSON{Position: e.Position, EventID: e.EventID, StreamID: e.StreamID, StreamType: e.StreamType,
+		StreamVersion: e.StreamVersion, Type: e.Type, Data: e.Data, Metadata: e.Metadata, RecordedAt: e.RecordedAt}
+}
+
+// list is the envelope of every list answer.
+type list[T any] struct {
+	Items      []T     `json:"items"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+// Cursors are opaque to clients: a versioned prefix and a position, base64url.
+const cursorPrefix = "v1:"
+
+func encodeCursor(position int64) *string {
+	if position == 0 {
+		return nil
+	}
+	c := base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + strconv.FormatInt(position, 10)))
+	return &c
+}
+
+// decodeCursor returns the position a cursor holds; ok is false for anything
+// the API did not hand out.
+func decodeCursor(cursor string) (position int64, ok bool) {
+	if len(cursor) > 64 {
+		return 0, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || !strings.HasPrefix(string(raw), cursorPrefix) {
+		return 0, false
+	}
+	digits := strings.TrimPrefix(string(raw), cursorPrefix)
+	if digits == "" || digits[0] == '0' || strings.Trim(digits, "0123456789") != "" {
+		return 0, false
+	}
+	position, err = strconv.ParseInt(digits, 10, 64)
+	return position, err == nil && position > 0
+}

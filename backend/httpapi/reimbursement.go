@@ -1,0 +1,210 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/postgres"
+)
+
+type submitRequest struct {
+	BankAccountID string `json:"bank_account_id"`
+	Amount        string `json:"amount"`
+	Description   string `json:"description"`
+}
+
+func (s *Server) submitReimbursement(c echo.Context) error {
+	var req submitRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	var fields []ledger.FieldError
+	accountID := bodyID(&fields, "bank_account_id", req.BankAccountID)
+	if err := invalidFields(fields); err != nil {
+		return err
+	}
+	r, err := s.db.Submit(c.Request().Context(), postgres.SubmitCommand{
+		ID: newID(), AccountID: accountID, Amount: req.Amount, Description: req.Description, Meta: metadata(c)})
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/reimbursements/"+r.ID.String())
+	return reimbursementAnswer(c, http.StatusCreated, r)
+}
+
+func reimbursementAnswer(c echo.Context, status int, r *ledger.Reimbursement) error {
+	c.Response().Header().Set("ETag", etag(r.Version))
+	return c.JSON(status, reimbursementOut(*r))
+}
+
+func (s *Server) getReimbursement(c echo.Context) error {
+	id, err := pathID(c, "id", "reimbursement")
+	if err != nil {
+		return err
+	}
+	r, err := s.db.Reimbursement(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return reimbursementAnswer(c, http.StatusOK, r)
+}
+
+type decisionRequest struct {
+	AdministratorID string  `json:"administrator_id"`
+	Reason          *string `json:"reason"`
+}
+
+func (s *Server) approveReimbursement(c echo.Context) error {
+	return s.decide(c, false)
+}
+
+func (s *Server) denyReimbursement(c echo.Context) error {
+	return s.decide(c, true)
+}
+
+func (s *Server) decide(c echo.Context, deny bool) error {
+	id, err := pathID(c, "id", "reimbursement")
+	if err != nil {
+		return err
+	}
+	expected, err := ifMatch(c)
+	if err != nil {
+		return err
+	}
+	var req decisionRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	var fields []ledger.FieldError
+	adminID := bodyID(&fields, "administrator_id", req.AdministratorID)
+	if !deny && req.Reason != nil {
+		fields = append(fields, ledger.FieldError{Field: "reason", Message: "is only for denials"})
+	}
+	if err := invalidFields(fields); err != nil {
+		return err
+	}
+	cmd := postgres.DecideCommand{ReimbursementID: id, AdministratorID: adminID, ExpectedVersion: expected, Meta: metadata(c)}
+	var r *ledger.Reimbursement
+	if deny {
+		if req.Reason != nil {
+			cmd.Reason = *req.Reason
+		}
+		r, err = s.db.Deny(c.Request().Context(), cmd)
+	} else {
+		r, err = s.db.Approve(c.Request().Context(), cmd)
+	}
+	if err != nil {
+		return err
+	}
+	return reimbursementAnswer(c, http.StatusOK, r)
+}
+
+// ifMatch reads an If-Match header holding one reimbursement ETag; 0 when
+// absent.
+func ifMatch(c echo.Context) (int64, error) {
+	raw := strings.TrimSpace(c.Request().Header.Get("If-Match"))
+	if raw == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseInt(strings.Trim(raw, `"`), 10, 64)
+	if err != nil || v < 1 || !strings.HasPrefix(raw, `"`) || !strings.HasSuffix(raw, `"`) {
+		return 0, badRequest(`If-Match must hold the reimbursement's ETag, such as "1"`)
+	}
+	return v, nil
+}
+
+func (s *Server) reimbursementEvents(c echo.Context) error {
+	id, err := pathID(c, "id", "reimbursement")
+	if err != nil {
+		return err
+	}
+	story, err := s.db.Story(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	out := list[eventJSON]{Items: make([]eventJSON, 0, len(story))}
+	for _, e := range story {
+		out.Items = append(out.Items, eventOut(e))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) listBankReimbursements(c echo.Context) error {
+	id, err := pathID(c, "bank_id", "bank")
+	if err != nil {
+		return err
+	}
+	return s.listReimbursements(c, postgres.ListQuery{BankID: id})
+}
+
+func (s *Server) listMemberReimbursements(c echo.Context) error {
+	id, err := pathID(c, "member_id", "member")
+	if err != nil {
+		return err
+	}
+	return s.listReimbursements(c, postgres.ListQuery{MemberID: id})
+}
+
+func (s *Server) listReimbursements(c echo.Context, q postgres.ListQuery) error {
+	var err error
+	if q.Limit, err = queryLimit(c, maxLimit); err != nil {
+		return err
+	}
+	if raw := c.QueryParam("status"); raw != "" {
+		status, ok := ledger.ParseStatus(raw)
+		if !ok {
+			return badRequest("status must be pending, approved or denied",
+				ledger.FieldError{Field: "status", Message: "must be pending, approved or denied"})
+		}
+		q.Status = status
+	}
+	if raw := c.QueryParam("cursor"); raw != "" {
+		position, ok := decodeCursor(raw)
+		if !ok {
+			return badRequest("cursor must be a next_cursor value from a previous page",
+				ledger.FieldError{Field: "cursor", Message: "is not a cursor this API handed out"})
+		}
+		q.Before = position
+	}
+	page, err := s.db.ListReimbursements(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	out := list[reimbursementJSON]{Items: make([]reimbursementJSON, 0, len(page.Items)), NextCursor: encodeCursor(page.NextBefore)}
+	for _, r := range page.Items {
+		out.Items = append(out.Items, reimbursementOut(r))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) listEvents(c echo.Context) error {
+	q := postgres.FeedQuery{}
+	var err error
+	if q.Limit, err = queryLimit(c, maxEventLimit); err != nil {
+		return err
+	}
+	if raw := c.QueryParam("after"); raw != "" {
+		q.After, err = strconv.ParseInt(raw, 10, 64)
+		if err != nil || q.After < 0 {
+			return badRequest("after must be the position of an event",
+				ledger.FieldError{Field: "after", Message: "must be a whole number"})
+		}
+	}
+	events, err := s.db.Feed(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	out := list[eventJSON]{Items: make([]eventJSON, 0, len(events))}
+	for _, e := range events {
+		out.Items = append(out.Items, eventOut(e))
+	}
+	if len(events) == q.Limit {
+		next := strconv.FormatInt(events[len(events)-1].Position, 10)
+		out.NextCursor = &next
+	}
+	return c.JSON(http.StatusOK, out)
+}

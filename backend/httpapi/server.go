@@ -1,0 +1,164 @@
+// Package httpapi serves the ledger's JSON API over HTTP with Echo: commands
+// that append events, queries over the read model and the event store, and
+// RFC 9457 problem answers for every error.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/postgres"
+)
+
+// Server is the HTTP API.
+type Server struct {
+	echo   *echo.Echo
+	db     *postgres.DB
+	logger *slog.Logger
+}
+
+// Config is what the API needs.
+type Config struct {
+	DB     *postgres.DB
+	Logger *slog.Logger
+	// API false serves only the health endpoints (the worker role).
+	API bool
+	// RequestTimeout bounds the work of one request.
+	RequestTimeout time.Duration
+}
+
+// New returns the API with its routes.
+func New(cfg Config) *Server {
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	s := &Server{echo: e, db: cfg.DB, logger: cfg.Logger}
+	e.HTTPErrorHandler = s.errorHandler
+	e.Use(
+		s.correlate,
+		s.logRequests,
+		middleware.Recover(),
+		middleware.BodyLimit(maxBodySize),
+		middleware.ContextTimeout(cfg.RequestTimeout),
+	)
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	if !cfg.API {
+		return s
+	}
+	v1 := e.Group("/v1")
+	v1.POST("/banks", s.createBank)
+	v1.GET("/banks/:bank_id", s.getBank)
+	v1.POST("/banks/:bank_id/administrators", s.createAdministrator)
+	v1.POST("/banks/:bank_id/accounts", s.openAccount)
+	v1.GET("/banks/:bank_id/reimbursements", s.listBankReimbursements)
+	v1.POST("/members", s.createMember)
+	v1.GET("/members/:member_id", s.getMember)
+	v1.GET("/members/:member_id/accounts", s.listMemberAccounts)
+	v1.GET("/members/:member_id/reimbursements", s.listMemberReimbursements)
+	v1.POST("/reimbursements", s.submitReimbursement)
+	v1.GET("/reimbursements/:id", s.getReimbursement)
+	v1.POST("/reimbursements/:id/approve", s.approveReimbursement)
+	v1.POST("/reimbursements/:id/deny", s.denyReimbursement)
+	v1.GET("/reimbursements/:id/events", s.reimbursementEvents)
+	v1.GET("/events", s.listEvents)
+	return s
+}
+
+// ServeHTTP makes the Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Routes lists the method and path of every route served.
+func (s *Server) Routes() []*echo.Route { return s.echo.Routes() }
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.db.Ping(ctx); err != nil {
+		return c.Blob(http.StatusServiceUnavailable, "application/problem+json",
+			[]byte(`{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"the database does not answer"}`))
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// Correlation: every request carries a correlation id (the client's
+// X-Correlation-ID, or a new one), echoed in the answer and written into the
+// metadata of every event the request causes.
+const headerCorrelationID = "X-Correlation-ID"
+
+type ctxKey int
+
+const correlationKey ctxKey = iota
+
+func (s *Server) correlate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(headerCorrelationID)
+		if !validCorrelationID(id) {
+			id = uuid.NewString()
+		}
+		c.Set("correlation_id", id)
+		c.Response().Header().Set(headerCorrelationID, id)
+		c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), correlationKey, id)))
+		return next(c)
+	}
+}
+
+func validCorrelationID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		if r < 0x21 || r > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func correlationID(c echo.Context) string {
+	id, _ := c.Get("correlation_id").(string)
+	return id
+}
+
+// metadata is the event metadata of a command: its correlation id, and the
+// request (a fresh id) as its cause. The store fills in the actor.
+func metadata(c echo.Context) ledger.Metadata {
+	return ledger.Metadata{CorrelationID: correlationID(c), CausationID: "request:" + uuid.NewString()}
+}
+
+func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		status := c.Response().Status
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		s.logger.Log(c.Request().Context(), level, "request",
+			"method", c.Request().Method, "route", c.Path(), "path", c.Request().URL.Path, "status", status,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000, "correlation_id", correlationID(c))
+		return nil
+	}
+}
+
+// etag is the strong entity tag of a reimbursement version.
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
