@@ -1,0 +1,3 @@
+registry_name = "reimbursement-ledger"
+registry_tier = "basic"
+region        = "fra1"
