@@ -1,0 +1,47 @@
+package postgrestest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/postgres"
+)
+
+// Directory is a small set of reference data for a test: two banks, each
+// with an administrator, and a member with an account at the first.
+type Directory struct {
+	Bank, OtherBank   ledger.Bank
+	Admin, OtherAdmin ledger.Administrator
+	Member            ledger.Member
+	Account           ledger.Account
+}
+
+// MustDirectory creates a Directory in db.
+func MustDirectory(t testing.TB, db *postgres.DB) Directory {
+	t.Helper()
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("create directory: %v", err)
+		}
+	}
+	var d Directory
+	var err error
+	d.Bank, err = db.CreateBank(ctx, ledger.Bank{ID: uuid.New(), Name: "First Community Bank", Location: "Springfield"})
+	must(err)
+	d.OtherBank, err = db.CreateBank(ctx, ledger.Bank{ID: uuid.New(), Name: "Harbor Savings", Location: "Shelbyville"})
+	must(err)
+	d.Admin, err = db.CreateAdministrator(ctx, ledger.Administrator{ID: uuid.New(), BankID: d.Bank.ID, FirstName: "Grace", LastName: "Hopper", Email: "grace@bank.example"})
+	must(err)
+	d.OtherAdmin, err = db.CreateAdministrator(ctx, ledger.Administrator{ID: uuid.New(), BankID: d.OtherBank.ID, FirstName: "Edsger", LastName: "Dijkstra", Email: "edsger@harbor.example"})
+	must(err)
+	d.Member, err = db.CreateMember(ctx, ledger.Member{ID: uuid.New(), FirstName: "Ada", LastName: "Lovelace", Email: "ada-" + uuid.NewString()[:8] + "@example.com"})
+	must(err)
+	d.Account, err = db.OpenAccount(ctx, ledger.Account{ID: uuid.New(), BankID: d.Bank.ID, MemberID: d.Member.ID, Currency: "USD", Nickname: "checking"})
+	must(err)
+	return d
+}

@@ -1,0 +1,124 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
+)
+
+// mustProject applies events to the read model in one transaction, as the
+// projector's subscriber does.
+func mustProject(t *testing.T, db *postgres.DB, events ...ledger.RecordedEvent) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	for _, e := range events {
+		if err := postgres.ProjectReimbursement(ctx, tx, e); err != nil {
+			t.Fatalf("project %s: %v", e.Type, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func allEvents(t *testing.T, db *postgres.DB) []ledger.RecordedEvent {
+	t.Helper()
+	events, err := db.Feed(context.Background(), postgres.FeedQuery{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
+
+func mustList(t *testing.T, db *postgres.DB, q postgres.ListQuery) postgres.ListPage {
+	t.Helper()
+	page, err := db.ListReimbursements(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return page
+}
+
+func TestProjectorIsIdempotent(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	d := postgrestest.MustDirectory(t, db)
+	ctx := context.Background()
+	r := mustSubmit(t, db, d, "99.99")
+	if _, err := db.Deny(ctx, postgres.DecideCommand{ReimbursementID: r.ID, AdministratorID: d.Admin.ID, Reason: "no receipt"}); err != nil {
+		t.Fatal(err)
+	}
+	events := allEvents(t, db)
+	mustProject(t, db, events...)
+	want := mustList(t, db, postgres.ListQuery{BankID: d.Bank.ID, Limit: 10})
+
+	// Redelivered, and delivered out of order: the row does not move back.
+	mustProject(t, db, events...)
+	mustProject(t, db, events[0])
+	got := mustList(t, db, postgres.ListQuery{BankID: d.Bank.ID, Limit: 10})
+	if len(got.Items) != 1 || got.Items[0].Status != ledger.StatusDenied || got.Items[0].DenialReason != "no receipt" || got.Items[0].Version != 2 {
+		t.Fatalf("after redelivery: %+v", got.Items)
+	}
+	if len(want.Items) != 1 || want.Items[0].Version != got.Items[0].Version || !want.Items[0].Amount.Equal(got.Items[0].Amount) {
+		t.Fatalf("redelivery changed the row: %+v -> %+v", want.Items, got.Items)
+	}
+}
+
+func TestListPagesNewestFirstWithFilters(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	d := postgrestest.MustDirectory(t, db)
+	ctx := context.Background()
+	var ids []uuid.UUID
+	for range 5 {
+		ids = append(ids, mustSubmit(t, db, d, "1.00").ID)
+	}
+	if _, err := db.Approve(ctx, postgres.DecideCommand{ReimbursementID: ids[1], AdministratorID: d.Admin.ID}); err != nil {
+		t.Fatal(err)
+	}
+	mustProject(t, db, allEvents(t, db)...)
+
+	var seen []uuid.UUID
+	q := postgres.ListQuery{MemberID: d.Member.ID, Limit: 2}
+	for pages := 0; ; pages++ {
+		if pages > 3 {
+			t.Fatal("paging does not end")
+		}
+		page := mustList(t, db, q)
+		for _, r := range page.Items {
+			seen = append(seen, r.ID)
+		}
+		if page.NextBefore == 0 {
+			break
+		}
+		q.Before = page.NextBefore
+	}
+	if len(seen) != 5 {
+		t.Fatalf("paged through %d reimbursements, want 5", len(seen))
+	}
+	for i := range seen {
+		if seen[i] != ids[len(ids)-1-i] {
+			t.Fatalf("page order %v, want newest first %v", seen, ids)
+		}
+	}
+	pending := mustList(t, db, postgres.ListQuery{BankID: d.Bank.ID, Status: ledger.StatusPending, Limit: 50})
+	approved := mustList(t, db, postgres.ListQuery{BankID: d.Bank.ID, Status: ledger.StatusApproved, Limit: 50})
+	if len(pending.Items) != 4 || len(approved.Items) != 1 || approved.Items[0].ID != ids[1] {
+		t.Fatalf("pending %d, approved %+v", len(pending.Items), approved.Items)
+	}
+	other := mustList(t, db, postgres.ListQuery{BankID: d.OtherBank.ID, Limit: 50})
+	if len(other.Items) != 0 {
+		t.Fatalf("another bank sees %d reimbursements", len(other.Items))
+	}
+	if _, err := db.ListReimbursements(ctx, postgres.ListQuery{BankID: uuid.New(), Limit: 5}); ledger.ErrorCode(err) != ledger.ENotFound {
+		t.Fatalf("unknown bank: %v, want not found", err)
+	}
+}

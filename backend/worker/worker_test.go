@@ -1,0 +1,318 @@
+package worker_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
+	"github.com/reimbursement-ledger/ledger/backend/saga"
+	"github.com/reimbursement-ledger/ledger/backend/saga/sagatest"
+	"github.com/reimbursement-ledger/ledger/backend/worker"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// startWorker runs the projector and the sagas, with fakes for the rail and
+// the mailer, until the returned stop is called (or the test ends).
+func startWorker(t *testing.T, db *postgres.DB, gw saga.PaymentGateway, mailer saga.Mailer) (stop func()) {
+	t.Helper()
+	w, err := worker.New(worker.Config{
+		DB:            db,
+		Logger:        quiet,
+		Payments:      saga.NewPayments(db, gw, quiet, time.Now),
+		Notifications: saga.NewNotifications(db, mailer, quiet, time.Now),
+		PollInterval:  10 * time.Millisecond,
+		RetryInterval: 5 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	<-w.Running()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// eventually polls cond until it holds; the limit is generous, the checks are not timed.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func storyTypes(t *testing.T, db *postgres.DB, id uuid.UUID) []string {
+	t.Helper()
+	story, err := db.Story(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range story {
+		types = append(types, e.Type)
+	}
+	return types
+}
+
+func count(types []string, want string) int {
+	n := 0
+	for _, ty := range types {
+		if ty == want {
+			n++
+		}
+	}
+	return n
+}
+
+func submit(t *testing.T, db *postgres.DB, d postgrestest.Directory) uuid.UUID {
+	t.Helper()
+	r, err := db.Submit(context.Background(), postgres.SubmitCommand{ID: uuid.New(), AccountID: d.Account.ID, Amount: "80.25", Description: "Hotel", Meta: ledger.Metadata{CorrelationID: "corr-" + t.Name()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.ID
+}
+
+func decide(t *testing.T, db *postgres.DB, d postgrestest.Directory, id uuid.UUID, deny bool) {
+	t.Helper()
+	cmd := postgres.DecideCommand{ReimbursementID: id, AdministratorID: d.Admin.ID, Reason: "No receipt attached", Meta: ledger.Metadata{CorrelationID: "corr-" + t.Name()}}
+	var err error
+	if deny {
+		_, err = db.Deny(context.Background(), cmd)
+	} else {
+		_, err = db.Approve(context.Background(), cmd)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestApprovalPaysOnceAfterTransientRailFailures(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	d := postgrestest.MustDirectory(t, db)
+	gw := &sagatest.Gateway{FailFirst: 2}
+	mailer := &sagatest.Mailer{}
+	startWorker(t, db, gw, mailer)
+
+	id := submit(t, db, d)
+	decide(t, db, d, id, false)
+	eventually(t, "approval e-mail recorded", func() bool { return count(storyTypes(t, db, id), ledger.TypeMemberNotified) == 1 })
+
+	want := []string{ledger.TypeReimbursementSubmitted, ledger.TypeReimbursementApproved, ledger.TypePaymentRequested, ledger.TypePaymentSettled, ledger.TypeMemberNotified}
+	if got := storyTypes(t, db, id); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("story = %v, want %v", got, want)
+	}
+	calls := gw.Calls()
+	if len(calls) != 3 {
+		t.Fatalf("rail called %d times, want 2 failures and 1 success", len(calls))
+	}
+	for _, c := range calls {
+		if c.PaymentID != ledger.PaymentID(id) || c.AccountID != d.Account.ID || c.Amount.String() != "80.25" {
+			t.Fatalf("rail call %+v does not pay reimbursement %s into %s", c, id, d.Account.ID)
+		}
+	}
+	sent := mailer.Sent()
+	if len(sent) != 1 || sent[0].To != d.Member.Email || !strings.Contains(sent[0].Subject, "approved and paid") {
+		t.Fatalf("e-mails = %+v, want one approval to %s", sent, d.Member.Email)
+	}
+	story, _ := db.Story(context.Background(), id)
+	for _, e := range story[2:] {
+		if e.Metadata.CorrelationID != "corr-"+t.Name() || !strings.HasPrefix(e.Metadata.Actor, "saga:") {
+			t.Fatalf("saga event %s metadata %+v does not carry the request's correlation id", e.Type, e.Metadata)
+		}
+	}
+	r, _ := db.Reimbursement(context.Background(), id)
+	if r.PaymentStatus != ledger.PaymentStatusSettled {
+		t.Fatalf("payment status %s, want settled", r.PaymentStatus)
+	}
+}
+
+func TestRejectedPaymentIsRecordedAndTheMemberTold(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	d := postgrestest.MustDirectory(t, db)
+	gw := &sagatest.Gateway{Reject: "account closed"}
+	mailer := &sagatest.Mailer{}
+	startWorker(t, db, gw, mailer)
+
+	id := submit(t, db, d)
+	decide(t, db, d, id, false)
+	eventually(t, "approval e-mail recorded", func() bool { return count(storyTypes(t, db, id), ledger.TypeMemberNotified) == 1 })
+	types := storyTypes(t, db, id)
+	if count(types, ledger.TypePaymentFailed) != 1 || count(types, ledger.TypePaymentSettled) != 0 {
+		t.Fatalf("story = %v, want one PaymentFailed", types)
+	}
+	if sent := mailer.Sent(); len(sent) != 1 || !strings.Contains(sent[0].Body, "failed") {
+		t.Fatalf("e-mails = %+v, want one saying the payment failed", sent)
+	}
+}
+
+func TestDenialEmailsOnceDespiteMailerFailures(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	d := postgrestest.MustDirectory(t, db)
+	gw := &sagatest.Gateway{}
+	mailer := &sagatest.Mailer{FailFirst: 3}
+	startWorker(t, db, gw, mailer)
+
+	id := submit(t, db, d)
+	decide(t, db, d, id, true)
+	eventually(t, "denial e-mail recorded", func() bool { return count(storyTypes(t, db, id), ledger.TypeMemberNotified) == 1 })
+
+	sent := mailer.Sent()
+	if len(sent) != 1 || !strings.Contains(sent[0].Body, "No receipt attached") || mailer.Attempts() != 4 {
+		t.Fatalf("sent %+v after %d attempts; want one denial e-mail with the reason after 3 failures", sent, mailer.Attempts())
+	}
+	if len(gw.Calls()) != 0 {
+		t.Fatalf("a denial called the payment rail %d times", len(gw.Calls()))
+	}
+	story, _ := db.Story(context.Background(), id)
+	e, _ := story[len(story)-1].Decode()
+	if n := e.(ledger.MemberNotified); n.Kind != ledger.NotificationDenial {
+		t.Fatalf("notification kind %q, want denial", n.Kind)
+	}
+}
+
+// Every subscriber is reset to the first event, as after a lost offset: the
+// sagas find their side effects recorded and do nothing twice, and the
+// projector's rows do not change.
+func TestRedeliveredEventsChangeNothing(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	d := postgrestest.MustDirectory(t, db)
+	gw := &sagatest.Gateway{}
+	mailer := &sagatest.Mailer{}
+	stop := startWorker(t, db, gw, mailer)
+	approved, denied := submit(t, db, d), submit(t, db, d)
+	decide(t, db, d, approved, false)
+	decide(t, db, d, denied, true)
+	eventually(t, "both e-mails recorded", func() bool {
+		return count(storyTypes(t, db, approved), ledger.TypeMemberNotified) == 1 && count(storyTypes(t, db, denied), ledger.TypeMemberNotified) == 1
+	})
+	eventually(t, "every subscriber caught up", func() bool { return caughtUp(t, db) })
+	stop()
+	before := listAll(t, db, d)
+	eventsBefore := len(mustFeed(t, db))
+
+	if _, err := db.SQL().Exec(`UPDATE subscription_offsets SET offset_acked = 0, last_processed_transaction_id = '0'`); err != nil {
+		t.Fatal(err)
+	}
+	startWorker(t, db, gw, mailer)
+	eventually(t, "every subscriber caught up again", func() bool { return caughtUp(t, db) })
+
+	if n := len(mustFeed(t, db)); n != eventsBefore {
+		t.Fatalf("redelivery appended %d events", n-eventsBefore)
+	}
+	if len(gw.Calls()) != 1 || len(mailer.Sent()) != 2 {
+		t.Fatalf("after redelivery: %d rail calls, %d e-mails; want 1 and 2", len(gw.Calls()), len(mailer.Sent()))
+	}
+	if after := listAll(t, db, d); !sameRows(before, after) {
+		t.Fatalf("redelivery changed the read model:\n%+v\n%+v", before, after)
+	}
+}
+
+// The projector stops part-way and starts again: every reimbursement is in
+// the read model exactly once, and matches its events.
+func TestProjectorRestartedMidStream(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	d := postgrestest.MustDirectory(t, db)
+	stop := startWorker(t, db, &sagatest.Gateway{}, &sagatest.Mailer{})
+	var ids []uuid.UUID
+	for range 30 {
+		ids = append(ids, submit(t, db, d))
+	}
+	stop() // most likely mid-stream; either way the restart must finish the job
+	for _, id := range ids[:10] {
+		decide(t, db, d, id, true)
+	}
+	for range 10 {
+		ids = append(ids, submit(t, db, d))
+	}
+	startWorker(t, db, &sagatest.Gateway{}, &sagatest.Mailer{})
+	eventually(t, "projector caught up", func() bool { return caughtUp(t, db) })
+
+	rows := listAll(t, db, d)
+	if len(rows) != len(ids) {
+		t.Fatalf("read model has %d rows, want %d", len(rows), len(ids))
+	}
+	for _, row := range rows {
+		want, err := db.Reimbursement(context.Background(), row.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row.Status != want.Status || row.Version != want.Version || !row.Amount.Equal(want.Amount) {
+			t.Fatalf("row %s = %s v%d, events say %s v%d", row.ID, row.Status, row.Version, want.Status, want.Version)
+		}
+	}
+}
+
+func mustFeed(t *testing.T, db *postgres.DB) []ledger.RecordedEvent {
+	t.Helper()
+	events, err := db.Feed(context.Background(), postgres.FeedQuery{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
+
+// caughtUp reports whether every consumer group has acknowledged the last event.
+func caughtUp(t *testing.T, db *postgres.DB) bool {
+	t.Helper()
+	var behind int
+	err := db.SQL().QueryRow(`
+		SELECT count(*) FROM subscription_offsets
+		WHERE offset_acked < (SELECT coalesce(max(position), 0) FROM events)`).Scan(&behind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var groups int
+	if err := db.SQL().QueryRow(`SELECT count(*) FROM subscription_offsets`).Scan(&groups); err != nil {
+		t.Fatal(err)
+	}
+	return groups == 3 && behind == 0
+}
+
+func listAll(t *testing.T, db *postgres.DB, d postgrestest.Directory) []ledger.Reimbursement {
+	t.Helper()
+	page, err := db.ListReimbursements(context.Background(), postgres.ListQuery{BankID: d.Bank.ID, Limit: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return page.Items
+}
+
+func sameRows(a, b []ledger.Reimbursement) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.ID != y.ID || x.Status != y.Status || x.Version != y.Version || x.PaymentStatus != y.PaymentStatus ||
+			!x.Amount.Equal(y.Amount) || x.DenialReason != y.DenialReason {
+			return false
+		}
+	}
+	return true
+}
