@@ -11,3 +11,13 @@ import (
 func (db *DB) AppendInTx(ctx context.Context, tx *sql.Tx, meta ledger.Metadata, events ...ledger.PendingEvent) ([]ledger.RecordedEvent, error) {
 	return db.appendEvents(ctx, tx, meta, events...)
 }
+
+// AllEvents returns every committed event in position order, whatever else
+// is running (the feed holds back events while older transactions run).
+func (db *DB) AllEvents(ctx context.Context) ([]ledger.RecordedEvent, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT `+eventColumns+` FROM events ORDER BY position`)
+	if err != nil {
+		return nil, err
+	}
+	return scanEvents(rows)
+}

@@ -33,7 +33,7 @@ func mustProject(t *testing.T, db *postgres.DB, events ...ledger.RecordedEvent) 
 
 func allEvents(t *testing.T, db *postgres.DB) []ledger.RecordedEvent {
 	t.Helper()
-	events, err := db.Feed(context.Background(), postgres.FeedQuery{Limit: 1000})
+	events, err := db.AllEvents(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,7 +117,11 @@ func projectReimbursement(ctx context.Context, rec ledger.RecordedEvent) error {
 // Run runs the subscribers until ctx ends, then lets in-flight handlers
 // finish. An event is acknowledged only after its handler succeeded.
 func (w *Worker) Run(ctx context.Context) error {
-	return w.router.Run(ctx)
+	err := w.router.Run(ctx)
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil // asked to stop while still subscribing: not a failure
+	}
+	return err
 }
 
 // Running is closed once every subscriber runs.

@@ -56,8 +56,9 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 
 		workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 		defer stopWorker()
-		workerDone := make(chan error, 1)
+		var workerDone chan error // nil for the api role: never ready in a select
 		if r != roleAPI {
+			workerDone = make(chan error, 1)
 			w, err := worker.New(worker.Config{
 				DB:            db.DB,
 				Logger:        logger,
@@ -68,8 +69,6 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 				return err
 			}
 			go func() { workerDone <- w.Run(workerCtx) }()
-		} else {
-			close(workerDone)
 		}
 
 		var runErr error
@@ -79,7 +78,8 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		case err := <-httpDone:
 			runErr = fmt.Errorf("http server: %w", err)
 		case err := <-workerDone:
-			runErr = fmt.Errorf("worker stopped: %w", err)
+			runErr = fmt.Errorf("worker stopped unexpectedly: %v", err)
+			workerDone = nil
 		}
 
 		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
@@ -88,13 +88,15 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 			runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
 		}
 		stopWorker()
-		select {
-		case err := <-workerDone:
-			if err != nil && runErr == nil {
-				runErr = fmt.Errorf("worker: %w", err)
+		if workerDone != nil {
+			select {
+			case err := <-workerDone:
+				if err != nil {
+					runErr = errors.Join(runErr, fmt.Errorf("worker: %w", err))
+				}
+			case <-shutdownCtx.Done():
+				runErr = errors.Join(runErr, errors.New("workers did not stop in time"))
 			}
-		case <-shutdownCtx.Done():
-			runErr = errors.Join(runErr, errors.New("workers did not stop in time"))
 		}
 		logger.Info("stopped")
 		return runErr

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+// The real wiring, end to end: seed, serve on a free port, submit and
+// approve over HTTP, watch the stub rail and mailer finish the story, then
+// shut down cleanly on cancellation.
+func TestServeSeedAndShutDown(t *testing.T) {
+	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn"}
+	var out bytes.Buffer
+	for range 2 { // seeding twice changes nothing
+		out.Reset()
+		if err := run(context.Background(), []string{"seed"}, env(vars), &out, io.Discard, nil); err != nil {
+			t.Fatalf("seed: %v", err)
+		}
+	}
+	if !strings.Contains(out.String(), seedAccounts[0].ID.String()) {
+		t.Fatalf("seed output does not list the accounts:\n%s", out.String())
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve"}, env(vars), io.Discard, io.Discard, func(a string) { addr <- a })
+	}()
+	var base string
+	select {
+	case a := <-addr:
+		base = "http://" + a
+	case err := <-done:
+		t.Fatalf("serve stopped: %v", err)
+	}
+
+	res, err := http.Post(base+"/v1/reimbursements", "application/json", strings.NewReader(
+		`{"bank_account_id":"`+seedAccounts[0].ID.String()+`","amount":"12.30","description":"Parking"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct{ ID string }
+	json.NewDecoder(res.Body).Decode(&created)
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("submit: %d", res.StatusCode)
+	}
+	res, err = http.Post(base+"/v1/reimbursements/"+created.ID+"/approve", "application/json", strings.NewReader(
+		`{"administrator_id":"`+seedAdministrators[0].ID.String()+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("approve: %d", res.StatusCode)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res, err := http.Get(base + "/v1/reimbursements/" + created.ID + "/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var story struct{ Items []struct{ Type string } }
+		json.NewDecoder(res.Body).Decode(&story)
+		res.Body.Close()
+		if n := len(story.Items); n > 0 && story.Items[n-1].Type == "MemberNotified" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the story did not complete: %+v", story.Items)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v after shutdown, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
+
+func TestRoleAPIServesNoWorkersAndWorkerServesNoAPI(t *testing.T) {
+	dbURL := postgrestest.NewDatabaseURL(t)
+	vars := map[string]string{"DATABASE_URL": dbURL, "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error"}
+	for _, tt := range []struct {
+		role        string
+		problemType string // of GET /v1/banks/{unknown id}
+		subscribers int
+	}{{"api", "/problems/not-found", 0}, {"worker", "about:blank", 3}} {
+		t.Run(tt.role, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			addr := make(chan string, 1)
+			done := make(chan error, 1)
+			go func() {
+				done <- run(ctx, []string{"serve", "--role", tt.role}, env(vars), io.Discard, io.Discard, func(a string) { addr <- a })
+			}()
+			base := "http://" + <-addr
+			res, err := http.Get(base + "/readyz")
+			if err != nil || res.StatusCode != http.StatusOK {
+				t.Fatalf("readyz %v %v", res, err)
+			}
+			res.Body.Close()
+			res, err = http.Get(base + "/v1/banks/" + seedBank.ID.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var problem struct{ Type string }
+			json.NewDecoder(res.Body).Decode(&problem)
+			res.Body.Close()
+			if res.StatusCode != http.StatusNotFound || problem.Type != tt.problemType {
+				t.Fatalf("GET an unknown bank: %d %q, want 404 %q", res.StatusCode, problem.Type, tt.problemType)
+			}
+			if tt.subscribers > 0 {
+				waitForSubscribers(t, dbURL, tt.subscribers)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("serve: %v", err)
+			}
+			if tt.subscribers == 0 {
+				waitForSubscribers(t, dbURL, 0)
+			}
+		})
+	}
+}
+
+// waitForSubscribers waits until n consumer groups have registered.
+func waitForSubscribers(t *testing.T, dbURL string, n int) {
+	t.Helper()
+	db, err := sql.Open("postgres", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var got int
+		if err := db.QueryRow(`SELECT count(*) FROM subscription_offsets`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d consumer groups registered, want %d", got, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		vars map[string]string
+		want string
+	}{
+		{[]string{"serve"}, map[string]string{}, "DATABASE_URL"},
+		{[]string{"frobnicate"}, map[string]string{"DATABASE_URL": "postgres://x"}, "unknown command"},
+		{[]string{"serve", "--role", "chef"}, map[string]string{"DATABASE_URL": "postgres://x"}, "--role"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+	}
+	for _, tt := range tests {
+		err := run(context.Background(), tt.args, env(tt.vars), io.Discard, io.Discard, nil)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("run %v: %v, want an error about %s", tt.args, err, tt.want)
+		}
+	}
+}

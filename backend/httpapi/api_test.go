@@ -1,0 +1,186 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reimbursement-ledger/ledger/backend/httpapi"
+	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
+	"github.com/reimbursement-ledger/ledger/backend/saga"
+	"github.com/reimbursement-ledger/ledger/backend/saga/sagatest"
+	"github.com/reimbursement-ledger/ledger/backend/worker"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// ledgerAPI is the API over real HTTP, a fresh database and running workers
+// whose payment rail and mailer are fakes.
+type ledgerAPI struct {
+	t       *testing.T
+	url     string
+	db      *postgres.DB
+	dir     postgrestest.Directory
+	gateway *sagatest.Gateway
+	mailer  *sagatest.Mailer
+}
+
+func newAPI(t *testing.T) *ledgerAPI {
+	t.Helper()
+	db := postgrestest.NewDB(t)
+	a := &ledgerAPI{t: t, db: db, dir: postgrestest.MustDirectory(t, db), gateway: &sagatest.Gateway{}, mailer: &sagatest.Mailer{}}
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{DB: db, Logger: quiet, API: true}))
+	t.Cleanup(srv.Close)
+	a.url = srv.URL
+
+	w, err := worker.New(worker.Config{
+		DB: db, Logger: quiet, PollInterval: 10 * time.Millisecond, RetryInterval: 5 * time.Millisecond,
+		Payments:      saga.NewPayments(db, a.gateway, quiet, time.Now),
+		Notifications: saga.NewNotifications(db, a.mailer, quiet, time.Now),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	<-w.Running()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	})
+	return a
+}
+
+// response is an answer with its body decoded.
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (a *ledgerAPI) do(method, path, body string, headers ...string) response {
+	a.t.Helper()
+	req, err := http.NewRequest(method, a.url+path, strings.NewReader(body))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	r := response{status: res.StatusCode, header: res.Header, raw: string(raw)}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &r.body); err != nil {
+			a.t.Fatalf("%s %s answered %d with a body that is not a JSON object: %s", method, path, res.StatusCode, raw)
+		}
+	}
+	return r
+}
+
+func (a *ledgerAPI) post(path, body string, headers ...string) response {
+	a.t.Helper()
+	return a.do(http.MethodPost, path, body, headers...)
+}
+
+func (a *ledgerAPI) get(path string) response {
+	a.t.Helper()
+	return a.do(http.MethodGet, path, "")
+}
+
+// want fails the test unless the answer has the status.
+func (r response) want(t *testing.T, status int) response {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d; body %s", r.status, status, r.raw)
+	}
+	return r
+}
+
+// wantProblem fails the test unless the answer is a problem+json with the status.
+func (r response) wantProblem(t *testing.T, status int) response {
+	t.Helper()
+	r.want(t, status)
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("content type %q, want application/problem+json", ct)
+	}
+	for _, key := range []string{"type", "title", "detail"} {
+		if s, _ := r.body[key].(string); s == "" {
+			t.Fatalf("problem has no %s: %s", key, r.raw)
+		}
+	}
+	if int(r.body["status"].(float64)) != status {
+		t.Fatalf("problem status %v, want %d", r.body["status"], status)
+	}
+	return r
+}
+
+// fieldError returns the message of the problem's error for field, or "".
+func (r response) fieldError(field string) string {
+	errs, _ := r.body["errors"].([]any)
+	for _, e := range errs {
+		m := e.(map[string]any)
+		if m["field"] == field {
+			return m["message"].(string)
+		}
+	}
+	return ""
+}
+
+func (r response) str(key string) string {
+	s, _ := r.body[key].(string)
+	return s
+}
+
+func (r response) items() []map[string]any {
+	raw, _ := r.body["items"].([]any)
+	out := make([]map[string]any, len(raw))
+	for i, it := range raw {
+		out[i] = it.(map[string]any)
+	}
+	return out
+}
+
+// eventually polls cond until it holds; the limit is generous, the checks are not timed.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (a *ledgerAPI) eventCount() int {
+	a.t.Helper()
+	var n int
+	if err := a.db.SQL().QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil {
+		a.t.Fatal(err)
+	}
+	return n
+}
+
+func (a *ledgerAPI) submit(amount string) response {
+	a.t.Helper()
+	return a.post("/v1/reimbursements", `{"bank_account_id":"`+a.dir.Account.ID.String()+`","amount":"`+amount+`","description":"Taxi to the branch"}`).want(a.t, http.StatusCreated)
+}
