@@ -192,6 +192,9 @@ type RecordedEvent struct {
 	Data          json.RawMessage
 	Metadata      Metadata
 	RecordedAt    time.Time
+	// Hash chains the event to the previous one of its stream (see docs/audit.md).
+	Hash     []byte
+	PrevHash []byte
 }
 
 // Decode returns the event's data as its Event type.

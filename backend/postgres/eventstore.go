@@ -2,28 +2,33 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/lib/pq"
 
+	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
-const eventColumns = `position, event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at`
+const eventColumns = `position, event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash, prev_hash`
 
 // appendEvents appends decided events in tx. Each event's version must be the
 // next one of its stream: if another transaction took it first, the UNIQUE
 // (stream_id, stream_version) constraint refuses the insert and appendEvents
-// returns ledger.ErrVersionConflict.
+// returns ledger.ErrVersionConflict. Each event is hashed over its content
+// and its stream's previous hash (see package audit).
 func (db *DB) appendEvents(ctx context.Context, tx querier, meta ledger.Metadata, events ...ledger.PendingEvent) ([]ledger.RecordedEvent, error) {
 	metaJSON, err := json.Marshal(meta)
 	if err != nil {
 		return nil, fmt.Errorf("encode metadata: %w", err)
 	}
-	now := db.now().UTC()
+	now := db.now()
 	recorded := make([]ledger.RecordedEvent, 0, len(events))
 	for _, e := range events {
 		data, err := json.Marshal(e.Event)
@@ -38,11 +43,18 @@ func (db *DB) appendEvents(ctx context.Context, tx querier, meta ledger.Metadata
 			EventID: id, StreamID: e.StreamID, StreamType: e.StreamType, StreamVersion: e.Version,
 			Type: e.Event.EventType(), Data: data, Metadata: meta, RecordedAt: now,
 		}
+		if rec.PrevHash, err = previousHash(ctx, tx, recorded, e); err != nil {
+			return nil, err
+		}
+		rec.Hash = audit.EventHash(audit.Content{
+			EventID: rec.EventID, StreamID: rec.StreamID, StreamType: rec.StreamType, StreamVersion: rec.StreamVersion,
+			Type: rec.Type, Data: data, Metadata: metaJSON, RecordedAt: now,
+		}, rec.PrevHash)
 		err = tx.QueryRowContext(ctx, `
-			INSERT INTO events (event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			INSERT INTO events (event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash, prev_hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 			RETURNING position`,
-			rec.EventID, rec.StreamID, rec.StreamType, rec.StreamVersion, rec.Type, string(data), string(metaJSON), now,
+			rec.EventID, rec.StreamID, rec.StreamType, rec.StreamVersion, rec.Type, string(data), string(metaJSON), now, rec.Hash, rec.PrevHash,
 		).Scan(&rec.Position)
 		if constraintViolated(err, "events_stream_version_key") {
 			return nil, ledger.ErrVersionConflict
@@ -53,6 +65,25 @@ func (db *DB) appendEvents(ctx context.Context, tx querier, meta ledger.Metadata
 		recorded = append(recorded, rec)
 	}
 	return recorded, nil
+}
+
+// previousHash is the hash of the event before e in its stream: none for a
+// first event, one appended earlier in this call, or the stored one.
+func previousHash(ctx context.Context, tx querier, batch []ledger.RecordedEvent, e ledger.PendingEvent) ([]byte, error) {
+	if e.Version == 1 {
+		return nil, nil
+	}
+	for i := len(batch) - 1; i >= 0; i-- {
+		if batch[i].StreamID == e.StreamID && batch[i].StreamVersion == e.Version-1 {
+			return batch[i].Hash, nil
+		}
+	}
+	var prev []byte
+	err := tx.QueryRowContext(ctx, `SELECT hash FROM events WHERE stream_id = $1 AND stream_version = $2`, e.StreamID, e.Version-1).Scan(&prev)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("append to %s at version %d: version %d is missing", e.StreamID, e.Version, e.Version-1)
+	}
+	return prev, err
 }
 
 // loadStreams returns every event of the given streams, in position order.
@@ -81,7 +112,7 @@ func scanEvents(rows rowsScanner) ([]ledger.RecordedEvent, error) {
 	for rows.Next() {
 		var rec ledger.RecordedEvent
 		var data, meta []byte
-		if err := rows.Scan(&rec.Position, &rec.EventID, &rec.StreamID, &rec.StreamType, &rec.StreamVersion, &rec.Type, &data, &meta, &rec.RecordedAt); err != nil {
+		if err := rows.Scan(&rec.Position, &rec.EventID, &rec.StreamID, &rec.StreamType, &rec.StreamVersion, &rec.Type, &data, &meta, &rec.RecordedAt, &rec.Hash, &rec.PrevHash); err != nil {
 			return nil, fmt.Errorf("scan event: %w", err)
 		}
 		rec.Data = json.RawMessage(data)
@@ -99,7 +130,10 @@ type FeedQuery struct {
 	// After is the position of the last event the reader has; 0 starts at the beginning.
 	After int64
 	Limit int
-	Types []string
+	// Filters; zero values select everything.
+	Types    []string
+	StreamID uuid.UUID
+	From, To time.Time // recorded_at in [From, To)
 }
 
 // Feed returns committed events in commit order: by transaction id, then
@@ -125,6 +159,18 @@ func (db *DB) Feed(ctx context.Context, q FeedQuery) ([]ledger.RecordedEvent, er
 	if len(q.Types) > 0 {
 		args = append(args, pq.Array(q.Types))
 		where = append(where, fmt.Sprintf(`type = ANY($%d)`, len(args)))
+	}
+	if q.StreamID != uuid.Nil {
+		args = append(args, q.StreamID)
+		where = append(where, fmt.Sprintf(`stream_id = $%d`, len(args)))
+	}
+	if !q.From.IsZero() {
+		args = append(args, q.From)
+		where = append(where, fmt.Sprintf(`recorded_at >= $%d`, len(args)))
+	}
+	if !q.To.IsZero() {
+		args = append(args, q.To)
+		where = append(where, fmt.Sprintf(`recorded_at < $%d`, len(args)))
 	}
 	where = append(where, `transaction_id < pg_snapshot_xmin(pg_current_snapshot())`)
 	rows, err := db.db.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(where, " AND ")+

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 
+	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
@@ -20,4 +21,25 @@ func (db *DB) AllEvents(ctx context.Context) ([]ledger.RecordedEvent, error) {
 		return nil, err
 	}
 	return scanEvents(rows)
+}
+
+// CheckpointAll records a checkpoint for every event, in commit order, as
+// the checkpoint subscriber does.
+func (db *DB) CheckpointAll(ctx context.Context, key audit.Key) error {
+	rows, err := db.db.QueryContext(ctx, `SELECT `+eventColumns+` FROM events ORDER BY transaction_id, position`)
+	if err != nil {
+		return err
+	}
+	events, err := scanEvents(rows)
+	if err != nil {
+		return err
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		for _, e := range events {
+			if err := db.RecordCheckpoint(ctx, tx, key, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 )
@@ -45,3 +46,6 @@ func MustDirectory(t testing.TB, db *postgres.DB) Directory {
 	must(err)
 	return d
 }
+
+// AuditKey signs checkpoints in tests.
+var AuditKey = audit.Key("test-audit-key-that-is-long-enough-0123456789")

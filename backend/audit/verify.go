@@ -1,0 +1,207 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+)
+
+// StoredEvent is an event as the verifier reads it back.
+type StoredEvent struct {
+	Content
+	Position      int64
+	TransactionID uint64
+	Hash          []byte
+	PrevHash      []byte
+}
+
+// Problem is the first thing found wrong, naming the event where it shows.
+type Problem struct {
+	Position int64     `json:"position"`
+	StreamID uuid.UUID `json:"stream_id"`
+	Detail   string    `json:"detail"`
+}
+
+func (p Problem) String() string {
+	if p.StreamID == uuid.Nil {
+		return fmt.Sprintf("position %d: %s", p.Position, p.Detail)
+	}
+	return fmt.Sprintf("position %d, stream %s: %s", p.Position, p.StreamID, p.Detail)
+}
+
+// Report is the outcome of a verification.
+type Report struct {
+	Events      int64    `json:"events_checked"`
+	Streams     int64    `json:"streams_checked"`
+	Checkpoints int64    `json:"checkpoints_checked"`
+	Problem     *Problem `json:"problem"`
+}
+
+// OK reports whether nothing was found wrong.
+func (r Report) OK() bool { return r.Problem == nil }
+
+// Store reads the event log for verification.
+type Store interface {
+	// EachEventByStream calls fn for every event ordered by stream, then version.
+	EachEventByStream(ctx context.Context, fn func(StoredEvent) error) error
+	// EachEventInCommitOrder calls fn for every event by transaction id, then position.
+	EachEventInCommitOrder(ctx context.Context, fn func(StoredEvent) error) error
+}
+
+// Checkpoints yields checkpoints in the order they were recorded; Next
+// returns nil when there are no more.
+type Checkpoints interface {
+	Next(ctx context.Context) (*Checkpoint, error)
+}
+
+var errStop = errors.New("stop at the first problem")
+
+// Verify recomputes every stream's hash chain and every checkpoint. It stops
+// at the first problem and names the event.
+func Verify(ctx context.Context, store Store, key Key, checkpoints Checkpoints) (Report, error) {
+	var r Report
+	streams := streamChecker{report: &r}
+	err := store.EachEventByStream(ctx, func(e StoredEvent) error {
+		if p := streams.check(e); p != nil {
+			r.Problem = p
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return r, err
+	}
+	if r.Problem != nil {
+		return r, nil
+	}
+
+	commits := commitChecker{key: key, source: checkpoints, running: GenesisHash, report: &r}
+	err = store.EachEventInCommitOrder(ctx, func(e StoredEvent) error {
+		p, err := commits.check(ctx, e)
+		if err != nil {
+			return err
+		}
+		if p != nil {
+			r.Problem = p
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return r, err
+	}
+	if r.Problem == nil {
+		p, err := commits.finish(ctx)
+		if err != nil {
+			return r, err
+		}
+		r.Problem = p
+	}
+	return r, nil
+}
+
+// streamChecker walks events by stream and version.
+type streamChecker struct {
+	prev   *StoredEvent
+	report *Report
+}
+
+func (c *streamChecker) check(e StoredEvent) *Problem {
+	problem := func(format string, args ...any) *Problem {
+		return &Problem{Position: e.Position, StreamID: e.StreamID, Detail: fmt.Sprintf(format, args...)}
+	}
+	var prevHash []byte
+	if c.prev == nil || c.prev.StreamID != e.StreamID {
+		c.report.Streams++
+		if e.StreamVersion != 1 {
+			return problem("the stream starts at version %d: its earlier events are missing", e.StreamVersion)
+		}
+	} else {
+		switch {
+		case e.StreamVersion != c.prev.StreamVersion+1:
+			return problem("version %d follows version %d: an event of the stream is missing", e.StreamVersion, c.prev.StreamVersion)
+		case e.Position <= c.prev.Position:
+			return problem("version %d has position %d, before version %d at position %d: events were reordered",
+				e.StreamVersion, e.Position, c.prev.StreamVersion, c.prev.Position)
+		}
+		prevHash = c.prev.Hash
+	}
+	c.report.Events++
+	if !equal(e.PrevHash, prevHash) {
+		return problem("its previous-event hash does not match the stream's previous event (version %d)", e.StreamVersion)
+	}
+	if !equal(e.Hash, EventHash(e.Content, prevHash)) {
+		return problem("its content does not match its hash: the %s event at version %d was altered", e.Type, e.StreamVersion)
+	}
+	ev := e
+	c.prev = &ev
+	return nil
+}
+
+// commitChecker walks events in commit order alongside the checkpoints.
+type commitChecker struct {
+	key     Key
+	source  Checkpoints
+	next    *Checkpoint
+	started bool
+	running []byte
+	count   int64
+	report  *Report
+}
+
+func (c *commitChecker) peek(ctx context.Context) (*Checkpoint, error) {
+	if !c.started || c.next == nil {
+		cp, err := c.source.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.started, c.next = true, cp
+	}
+	return c.next, nil
+}
+
+func (c *commitChecker) check(ctx context.Context, e StoredEvent) (*Problem, error) {
+	c.running = RunningHash(c.running, e.Hash)
+	c.count++
+	cp, err := c.peek(ctx)
+	if err != nil || cp == nil {
+		return nil, err // events newer than the last checkpoint: covered by their stream chains only
+	}
+	problem := func(format string, args ...any) *Problem {
+		return &Problem{Position: e.Position, StreamID: e.StreamID, Detail: fmt.Sprintf(format, args...)}
+	}
+	if !c.key.Valid(*cp) {
+		return problem("checkpoint #%d (position %d) has an invalid signature: the checkpoint was altered or signed with another key", cp.ID, cp.Position), nil
+	}
+	if cp.Position != e.Position {
+		if cp.Position < e.Position {
+			return problem("checkpoint #%d expects the event at position %d before this one, and it is gone: an event was removed or reordered", cp.ID, cp.Position), nil
+		}
+		return problem("this event is not where checkpoint #%d expects it (position %d comes next): an event was inserted or reordered", cp.ID, cp.Position), nil
+	}
+	c.report.Checkpoints++
+	c.next = nil
+	switch {
+	case cp.TransactionID != e.TransactionID:
+		return problem("its transaction id %d differs from the checkpoint's %d: the commit order was changed", e.TransactionID, cp.TransactionID), nil
+	case cp.EventCount != c.count:
+		return problem("it is event %d in commit order, checkpoint #%d says %d: events before it were removed or inserted", c.count, cp.ID, cp.EventCount), nil
+	case !equal(cp.RunningHash, c.running):
+		return problem("the running hash up to here differs from checkpoint #%d: an earlier event was altered, removed or reordered", cp.ID), nil
+	}
+	return nil, nil
+}
+
+// finish reports checkpoints left over once the events ran out: the newest
+// events were removed.
+func (c *commitChecker) finish(ctx context.Context) (*Problem, error) {
+	cp, err := c.peek(ctx)
+	if err != nil || cp == nil {
+		return nil, err
+	}
+	return &Problem{Position: cp.Position, Detail: fmt.Sprintf(
+		"checkpoint #%d records %d events up to position %d, but the log ends after %d: the newest events were removed",
+		cp.ID, cp.EventCount, cp.Position, c.count)}, nil
+}

@@ -1,0 +1,217 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/reimbursement-ledger/ledger/backend/audit"
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+)
+
+// RecordCheckpoint signs the checkpoint that extends the running hash by the
+// event rec, in tx (the checkpoint subscriber's batch transaction), so the
+// checkpoint and the subscriber's position commit together. An event already
+// covered is skipped, which makes redelivery harmless.
+func (db *DB) RecordCheckpoint(ctx context.Context, tx *sql.Tx, key audit.Key, rec ledger.RecordedEvent) error {
+	return withSavepoint(ctx, tx, func() error {
+		var txid uint64
+		var hash []byte
+		err := tx.QueryRowContext(ctx, `SELECT transaction_id::text, hash FROM events WHERE position = $1`, rec.Position).Scan(&txid, &hash)
+		if err != nil {
+			return fmt.Errorf("checkpoint event %d: %w", rec.Position, err)
+		}
+		last, err := scanCheckpoint(tx.QueryRowContext(ctx, `SELECT `+checkpointColumns+` FROM audit_checkpoints ORDER BY id DESC LIMIT 1`))
+		if errors.Is(err, sql.ErrNoRows) {
+			last = nil
+		} else if err != nil {
+			return fmt.Errorf("last checkpoint: %w", err)
+		}
+		if last != nil && (last.TransactionID > txid || (last.TransactionID == txid && last.Position >= rec.Position)) {
+			return nil
+		}
+		cp := key.Next(last, rec.Position, txid, hash, db.now())
+		_, err = tx.ExecContext(ctx, `
+			INSERT INTO audit_checkpoints (position, transaction_id, event_count, running_hash, signature, recorded_at)
+			VALUES ($1, $2::text::xid8, $3, $4, $5, $6)`,
+			cp.Position, strconv.FormatUint(cp.TransactionID, 10), cp.EventCount, cp.RunningHash, cp.Signature, cp.RecordedAt)
+		return err
+	})
+}
+
+const checkpointColumns = `id, position, transaction_id::text, event_count, running_hash, signature, recorded_at`
+
+func scanCheckpoint(row interface{ Scan(...any) error }) (*audit.Checkpoint, error) {
+	var cp audit.Checkpoint
+	if err := row.Scan(&cp.ID, &cp.Position, &cp.TransactionID, &cp.EventCount, &cp.RunningHash, &cp.Signature, &cp.RecordedAt); err != nil {
+		return nil, err
+	}
+	cp.RecordedAt = cp.RecordedAt.UTC()
+	return &cp, nil
+}
+
+// Checkpoints lists checkpoints in the order they were recorded, after the
+// one with id after.
+func (db *DB) Checkpoints(ctx context.Context, after int64, limit int) ([]audit.Checkpoint, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT `+checkpointColumns+` FROM audit_checkpoints WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
+	defer rows.Close()
+	out := []audit.Checkpoint{}
+	for rows.Next() {
+		cp, err := scanCheckpoint(rows)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoints: %w", err)
+		}
+		out = append(out, *cp)
+	}
+	return out, rows.Err()
+}
+
+// Verify checks every stream chain and every checkpoint in one consistent
+// snapshot. With exported == nil it checks the database's own checkpoints;
+// otherwise the ones given (an auditor's copy), which also catches the
+// removal of the newest events together with their checkpoints.
+func (db *DB) Verify(ctx context.Context, key audit.Key, exported audit.Checkpoints) (audit.Report, error) {
+	// A read-only transaction takes no transaction id, so it holds back no
+	// subscriber however long it reads.
+	tx, err := db.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return audit.Report{}, fmt.Errorf("verify: %w", err)
+	}
+	defer tx.Rollback()
+	v := &verifier{tx: tx}
+	source := exported
+	if source == nil {
+		source = &checkpointCursor{v: v}
+	}
+	return audit.Verify(ctx, v, key, source)
+}
+
+// verifier reads the log in chunks through server-side cursors, so one
+// connection can interleave events and checkpoints.
+type verifier struct {
+	tx      *sql.Tx
+	cursors int
+}
+
+const chunk = 2000
+
+func (v *verifier) declare(ctx context.Context, query string) (string, error) {
+	v.cursors++
+	name := fmt.Sprintf("verify_%d", v.cursors)
+	_, err := v.tx.ExecContext(ctx, `DECLARE `+name+` NO SCROLL CURSOR FOR `+query)
+	return name, err
+}
+
+const storedEventColumns = `position, transaction_id::text, event_id, stream_id, stream_type, stream_version, type, data::text, metadata::text, recorded_at, hash, prev_hash`
+
+func (v *verifier) each(ctx context.Context, order string, fn func(audit.StoredEvent) error) error {
+	cursor, err := v.declare(ctx, `SELECT `+storedEventColumns+` FROM events ORDER BY `+order)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	for {
+		rows, err := v.tx.QueryContext(ctx, `FETCH FORWARD `+strconv.Itoa(chunk)+` FROM `+cursor)
+		if err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
+		var batch []audit.StoredEvent
+		for rows.Next() {
+			var e audit.StoredEvent
+			var data, meta string
+			if err := rows.Scan(&e.Position, &e.TransactionID, &e.EventID, &e.StreamID, &e.StreamType, &e.StreamVersion,
+				&e.Type, &data, &meta, &e.RecordedAt, &e.Hash, &e.PrevHash); err != nil {
+				rows.Close()
+				return fmt.Errorf("verify: %w", err)
+			}
+			e.Data, e.Metadata = []byte(data), []byte(meta)
+			batch = append(batch, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
+		for _, e := range batch {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if len(batch) < chunk {
+			return nil
+		}
+	}
+}
+
+func (v *verifier) EachEventByStream(ctx context.Context, fn func(audit.StoredEvent) error) error {
+	return v.each(ctx, `stream_id, stream_version`, fn)
+}
+
+func (v *verifier) EachEventInCommitOrder(ctx context.Context, fn func(audit.StoredEvent) error) error {
+	return v.each(ctx, `transaction_id, position`, fn)
+}
+
+// checkpointCursor yields the database's checkpoints in recording order.
+type checkpointCursor struct {
+	v      *verifier
+	name   string
+	buf    []audit.Checkpoint
+	done   bool
+	opened bool
+}
+
+func (c *checkpointCursor) Next(ctx context.Context) (*audit.Checkpoint, error) {
+	if !c.opened {
+		name, err := c.v.declare(ctx, `SELECT `+checkpointColumns+` FROM audit_checkpoints ORDER BY id`)
+		if err != nil {
+			return nil, err
+		}
+		c.name, c.opened = name, true
+	}
+	if len(c.buf) == 0 && !c.done {
+		rows, err := c.v.tx.QueryContext(ctx, `FETCH FORWARD `+strconv.Itoa(chunk)+` FROM `+c.name)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			cp, err := scanCheckpoint(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			c.buf = append(c.buf, *cp)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		c.done = len(c.buf) < chunk
+	}
+	if len(c.buf) == 0 {
+		return nil, nil
+	}
+	cp := c.buf[0]
+	c.buf = c.buf[1:]
+	return &cp, nil
+}
+
+// withSavepoint runs fn inside a savepoint of tx: a failed write is rolled
+// back to it, leaving the subscriber's batch transaction usable for a retry.
+func withSavepoint(ctx context.Context, tx *sql.Tx, fn func() error) (err error) {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT handler`); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	defer func() {
+		stmt := `RELEASE SAVEPOINT handler`
+		if err != nil {
+			stmt = `ROLLBACK TO SAVEPOINT handler`
+		}
+		if _, spErr := tx.ExecContext(ctx, stmt); spErr != nil && err == nil {
+			err = fmt.Errorf("%s: %w", stmt, spErr)
+		}
+	}()
+	return fn()
+}

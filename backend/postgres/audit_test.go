@@ -1,0 +1,199 @@
+package postgres_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/reimbursement-ledger/ledger/backend/audit"
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
+)
+
+func TestEventsAreAppendOnly(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	d := postgrestest.MustDirectory(t, db)
+	mustSubmit(t, db, d, "1.00")
+	for _, stmt := range []string{
+		`UPDATE events SET data = '{}'`,
+		`DELETE FROM events`,
+		`TRUNCATE events`,
+	} {
+		_, err := db.SQL().Exec(stmt)
+		if err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v, want it refused as append-only", stmt, err)
+		}
+	}
+	if n := len(allEvents(t, db)); n != 1 {
+		t.Fatalf("%d events after the refused statements, want 1", n)
+	}
+}
+
+// ledgerWithHistory is a database with a few reimbursements decided, and a
+// checkpoint for every event. It returns the submission of a reimbursement
+// left pending (a stream of one event).
+func ledgerWithHistory(t *testing.T) (*postgres.DB, ledger.RecordedEvent) {
+	t.Helper()
+	db := postgrestest.NewDB(t)
+	d := postgrestest.MustDirectory(t, db)
+	ctx := context.Background()
+	for i := range 3 {
+		r := mustSubmit(t, db, d, "10.00")
+		cmd := postgres.DecideCommand{ReimbursementID: r.ID, AdministratorID: d.Admin.ID, Reason: "no receipt"}
+		var err error
+		if i%2 == 0 {
+			_, err = db.Approve(ctx, cmd)
+		} else {
+			_, err = db.Deny(ctx, cmd)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	lone := mustSubmit(t, db, d, "3.00")
+	mustSubmit(t, db, d, "4.00")
+	if err := db.CheckpointAll(ctx, postgrestest.AuditKey); err != nil {
+		t.Fatal(err)
+	}
+	story, _ := db.Story(ctx, lone.ID)
+	return db, story[0]
+}
+
+func mustVerify(t *testing.T, db *postgres.DB, exported audit.Checkpoints) audit.Report {
+	t.Helper()
+	report, err := db.Verify(context.Background(), postgrestest.AuditKey, exported)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return report
+}
+
+// superuser runs statements with the append-only triggers off, as an
+// attacker with superuser rights could.
+func superuser(t *testing.T, db *postgres.DB, stmts ...string) {
+	t.Helper()
+	tx, err := db.SQL().Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	for _, s := range append([]string{`SET LOCAL session_replication_role = replica`}, stmts...) {
+		if _, err := tx.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVerifyPassesAnIntactLog(t *testing.T) {
+	db, _ := ledgerWithHistory(t)
+	report := mustVerify(t, db, nil)
+	events := int64(len(allEvents(t, db)))
+	if !report.OK() || report.Events != events || report.Checkpoints != events || report.Streams != 5 {
+		t.Fatalf("report %+v (problem %v), want OK over %d events, %d checkpoints, 5 streams", report, report.Problem, events, events)
+	}
+	// Another key did not sign these checkpoints.
+	other, _ := audit.NewKey(strings.Repeat("k", 40))
+	bad, err := db.Verify(context.Background(), other, nil)
+	if err != nil || bad.OK() || !strings.Contains(bad.Problem.Detail, "signature") {
+		t.Fatalf("verify with another key: %+v %v", bad.Problem, err)
+	}
+}
+
+func TestVerifyNamesTheTamperedEvent(t *testing.T) {
+	t.Run("edited payload", func(t *testing.T) {
+		db, _ := ledgerWithHistory(t)
+		target := allEvents(t, db)[2] // a submission
+		superuser(t, db, `UPDATE events SET data = (data::jsonb || '{"amount": "9999.00"}')::json WHERE position = `+itoa(target.Position))
+		if got := allEvents(t, db)[2]; !strings.Contains(string(got.Data), "9999.00") {
+			t.Fatalf("premise: the payload was not changed: %s", got.Data)
+		}
+		report := mustVerify(t, db, nil)
+		if report.OK() || report.Problem.Position != target.Position || report.Problem.StreamID != target.StreamID || !strings.Contains(report.Problem.Detail, "altered") {
+			t.Fatalf("problem %+v, want the event at %d named as altered", report.Problem, target.Position)
+		}
+	})
+	t.Run("deleted event", func(t *testing.T) {
+		db, lone := ledgerWithHistory(t)
+		superuser(t, db, `DELETE FROM events WHERE position = `+itoa(lone.Position))
+		report := mustVerify(t, db, nil)
+		if report.OK() || !strings.Contains(report.Problem.Detail, "position "+itoa(lone.Position)) || !strings.Contains(report.Problem.Detail, "removed") {
+			t.Fatalf("problem %+v, want the missing event at %d named", report.Problem, lone.Position)
+		}
+	})
+	t.Run("deleted event in the middle of a stream", func(t *testing.T) {
+		db, _ := ledgerWithHistory(t)
+		first := allEvents(t, db)[0] // a submission that was later decided
+		superuser(t, db, `DELETE FROM events WHERE position = `+itoa(first.Position))
+		report := mustVerify(t, db, nil)
+		if report.OK() || report.Problem.StreamID != first.StreamID {
+			t.Fatalf("problem %+v, want stream %s named", report.Problem, first.StreamID)
+		}
+	})
+	t.Run("swapped order", func(t *testing.T) {
+		db, _ := ledgerWithHistory(t)
+		events := allEvents(t, db)
+		a, b := events[len(events)-2], events[len(events)-1] // two submissions of different streams
+		superuser(t, db,
+			`UPDATE events SET position = -1 WHERE position = `+itoa(a.Position),
+			`UPDATE events SET position = `+itoa(a.Position)+` WHERE position = `+itoa(b.Position),
+			`UPDATE events SET position = `+itoa(b.Position)+` WHERE position = -1`)
+		report := mustVerify(t, db, nil)
+		named := report.Problem != nil && (report.Problem.Position == a.Position || report.Problem.Position == b.Position)
+		if !named || !strings.Contains(report.Problem.Detail, "reordered") {
+			t.Fatalf("problem %+v, want the swap of %d and %d named as a reordering", report.Problem, a.Position, b.Position)
+		}
+	})
+	t.Run("dropped newest events", func(t *testing.T) {
+		db, _ := ledgerWithHistory(t)
+		ctx := context.Background()
+		exported, err := db.Checkpoints(ctx, 0, 1000) // the auditor's copy, kept elsewhere
+		if err != nil {
+			t.Fatal(err)
+		}
+		events := allEvents(t, db)
+		newest := events[len(events)-2].Position
+		superuser(t, db, `DELETE FROM events WHERE position >= `+itoa(newest))
+		report := mustVerify(t, db, nil)
+		if report.OK() || !strings.Contains(report.Problem.Detail, "newest events were removed") {
+			t.Fatalf("problem %+v, want the truncation named", report.Problem)
+		}
+		// The attacker removes the newest checkpoints too: the database alone
+		// now looks intact, the exported copy does not.
+		superuser(t, db, `DELETE FROM audit_checkpoints WHERE position >= `+itoa(newest))
+		if report := mustVerify(t, db, nil); !report.OK() {
+			t.Fatalf("premise: after removing checkpoints too the database alone verifies, got %+v", report.Problem)
+		}
+		report = mustVerify(t, db, audit.NewCheckpointList(exported))
+		if report.OK() || report.Problem.Position != newest || !strings.Contains(report.Problem.Detail, "newest events were removed") {
+			t.Fatalf("problem %+v, want the truncation at %d named by the exported copy", report.Problem, newest)
+		}
+	})
+}
+
+func TestCheckpointsAreRecordedOncePerEvent(t *testing.T) {
+	db, _ := ledgerWithHistory(t)
+	ctx := context.Background()
+	if err := db.CheckpointAll(ctx, postgrestest.AuditKey); err != nil { // redelivered: nothing new
+		t.Fatal(err)
+	}
+	cps, err := db.Checkpoints(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := allEvents(t, db)
+	if len(cps) != len(events) || cps[len(cps)-1].EventCount != int64(len(events)) {
+		t.Fatalf("%d checkpoints for %d events", len(cps), len(events))
+	}
+	for _, cp := range cps {
+		if !postgrestest.AuditKey.Valid(cp) {
+			t.Fatalf("checkpoint %d has an invalid signature", cp.ID)
+		}
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
