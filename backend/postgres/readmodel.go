@@ -17,64 +17,15 @@ import (
 // newer than the version it shows, so a redelivered event changes nothing.
 // A failed write is rolled back to a savepoint, leaving tx usable for the
 // retry.
-func ProjectReimbursement(ctx context.Context, tx *sql.Tx, rec ledger.RecordedEvent) (err error) {
-	if _, err := tx.ExecContext(ctx, `SAVEPOINT project`); err != nil {
-		return fmt.Errorf("savepoint: %w", err)
-	}
-	defer func() {
-		stmt := `RELEASE SAVEPOINT project`
-		if err != nil {
-			stmt = `ROLLBACK TO SAVEPOINT project`
-		}
-		if _, spErr := tx.ExecContext(ctx, stmt); spErr != nil && err == nil {
-			err = fmt.Errorf("%s: %w", stmt, spErr)
-		}
-	}()
-	return projectReimbursement(ctx, tx, rec)
-}
-
-func projectReimbursement(ctx context.Context, q querier, rec ledger.RecordedEvent) error {
-	e, err := rec.Decode()
-	if err != nil {
+func ProjectReimbursement(ctx context.Context, tx *sql.Tx, rec ledger.RecordedEvent) error {
+	b := newViewBatch()
+	if err := b.add(rec); err != nil {
 		return err
 	}
-	switch e := e.(type) {
-	case ledger.ReimbursementSubmitted:
-		_, err = q.ExecContext(ctx, `
-			INSERT INTO reimbursements_view (id, bank_id, bank_member_id, bank_account_id, amount, currency, description,
-				status, submitted_at, submitted_position, payment_status, version)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-			ON CONFLICT (id) DO NOTHING`,
-			e.ReimbursementID, e.BankID, e.BankMemberID, e.BankAccountID, e.Amount, e.Currency, e.Description,
-			ledger.StatusPending, e.SubmittedAt, rec.Position, ledger.PaymentStatusNone, rec.StreamVersion)
-	case ledger.ReimbursementApproved:
-		_, err = q.ExecContext(ctx, `
-			UPDATE reimbursements_view SET status = $2, decided_at = $3, decided_by = $4, version = $5
-			WHERE id = $1 AND version < $5`,
-			e.ReimbursementID, ledger.StatusApproved, e.ApprovedAt, e.AdministratorID, rec.StreamVersion)
-	case ledger.ReimbursementDenied:
-		_, err = q.ExecContext(ctx, `
-			UPDATE reimbursements_view SET status = $2, decided_at = $3, decided_by = $4, denial_reason = $5, version = $6
-			WHERE id = $1 AND version < $6`,
-			e.ReimbursementID, ledger.StatusDenied, e.DeniedAt, e.AdministratorID, e.Reason, rec.StreamVersion)
-	case ledger.PaymentRequested:
-		err = projectPayment(ctx, q, e.ReimbursementID, ledger.PaymentStatusRequested, rec.StreamVersion)
-	case ledger.PaymentSettled:
-		err = projectPayment(ctx, q, e.ReimbursementID, ledger.PaymentStatusSettled, rec.StreamVersion)
-	case ledger.PaymentFailed:
-		err = projectPayment(ctx, q, e.ReimbursementID, ledger.PaymentStatusFailed, rec.StreamVersion)
+	if b.empty() {
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("project %s at %d: %w", rec.Type, rec.Position, err)
-	}
-	return nil
-}
-
-func projectPayment(ctx context.Context, q querier, reimbursementID uuid.UUID, status ledger.PaymentStatus, version int64) error {
-	_, err := q.ExecContext(ctx, `
-		UPDATE reimbursements_view SET payment_status = $2, payment_version = $3
-		WHERE id = $1 AND payment_version < $3`, reimbursementID, status, version)
-	return err
+	return withSavepoint(ctx, tx, func() error { return b.apply(ctx, tx, viewTable, false) })
 }
 
 // ListQuery selects a page of one bank's or one member's reimbursements.

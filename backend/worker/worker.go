@@ -15,6 +15,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
+	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/saga"
@@ -25,7 +26,11 @@ const (
 	GroupReimbursementProjector = "projector.reimbursements"
 	GroupPayments               = "saga.payments"
 	GroupNotifications          = "saga.notifications"
+	GroupAuditCheckpoints       = "audit.checkpoints"
 )
+
+// Groups lists every consumer group the worker runs.
+var Groups = []string{GroupReimbursementProjector, GroupPayments, GroupNotifications, GroupAuditCheckpoints}
 
 // Config is what the worker needs.
 type Config struct {
@@ -33,6 +38,8 @@ type Config struct {
 	Logger        *slog.Logger
 	Payments      saga.Handler
 	Notifications saga.Handler
+	// AuditKey signs the audit checkpoints.
+	AuditKey audit.Key
 	// PollInterval is how often an idle subscriber looks for new events.
 	PollInterval time.Duration
 	// RetryInterval is the first wait before a failed handler is retried; it
@@ -48,6 +55,9 @@ type Worker struct {
 
 // New builds the router with the projector and both sagas.
 func New(cfg Config) (*Worker, error) {
+	if len(cfg.AuditKey) == 0 {
+		return nil, errors.New("worker: the audit key is required to sign checkpoints")
+	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 100 * time.Millisecond
 	}
@@ -82,6 +92,13 @@ func New(cfg Config) (*Worker, error) {
 		{GroupReimbursementProjector, projectReimbursement},
 		{GroupPayments, cfg.Payments.Handle},
 		{GroupNotifications, cfg.Notifications.Handle},
+		{GroupAuditCheckpoints, func(ctx context.Context, rec ledger.RecordedEvent) error {
+			tx, ok := wsql.TxFromContext(ctx)
+			if !ok {
+				return errors.New("checkpoints need the subscriber's transaction")
+			}
+			return cfg.DB.RecordCheckpoint(ctx, tx, cfg.AuditKey, rec)
+		}},
 	}
 	for _, h := range handlers {
 		sub, err := cfg.DB.NewSubscriber(postgres.SubscriberConfig{ConsumerGroup: h.group, PollInterval: cfg.PollInterval}, logger)

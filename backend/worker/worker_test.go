@@ -31,6 +31,7 @@ func startWorker(t *testing.T, db *postgres.DB, gw saga.PaymentGateway, mailer s
 		Notifications: saga.NewNotifications(db, mailer, quiet, time.Now),
 		PollInterval:  10 * time.Millisecond,
 		RetryInterval: 5 * time.Millisecond,
+		AuditKey:      postgrestest.AuditKey,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -300,7 +301,7 @@ func caughtUp(t *testing.T, db *postgres.DB) bool {
 	if err := db.SQL().QueryRow(`SELECT count(*) FROM subscription_offsets`).Scan(&groups); err != nil {
 		t.Fatal(err)
 	}
-	return groups == 3 && behind == 0
+	return groups == len(worker.Groups) && behind == 0
 }
 
 func listAll(t *testing.T, db *postgres.DB, d postgrestest.Directory) []ledger.Reimbursement {

@@ -1,0 +1,217 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/lib/pq"
+	"github.com/shopspring/decimal"
+
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+)
+
+// The reimbursements read model is built by one fold, used both by the live
+// projector (one event at a time, in the subscriber's transaction) and by a
+// rebuild (thousands at a time): events fold into new rows and into patches
+// for rows already stored; applying them is idempotent because every patch
+// is guarded by the version it brings.
+
+// viewTable is the live read model's table.
+const viewTable = "reimbursements_view"
+
+type viewRow struct {
+	id, bankID, memberID, accountID uuid.UUID
+	amount                          decimal.Decimal
+	currency, description           string
+	status                          ledger.Status
+	submittedAt                     time.Time
+	submittedPosition               int64
+	decision                        *viewDecision
+	payment                         *viewPayment
+	version                         int64
+}
+
+type viewDecision struct {
+	status  ledger.Status
+	at      time.Time
+	by      uuid.UUID
+	reason  sql.NullString
+	version int64
+}
+
+type viewPayment struct {
+	status  ledger.PaymentStatus
+	version int64
+}
+
+// viewBatch is a fold of events not yet written.
+type viewBatch struct {
+	rows      map[uuid.UUID]*viewRow
+	order     []uuid.UUID
+	decisions map[uuid.UUID]*viewDecision
+	payments  map[uuid.UUID]*viewPayment
+}
+
+func newViewBatch() *viewBatch {
+	return &viewBatch{rows: map[uuid.UUID]*viewRow{}, decisions: map[uuid.UUID]*viewDecision{}, payments: map[uuid.UUID]*viewPayment{}}
+}
+
+func (b *viewBatch) empty() bool {
+	return len(b.rows) == 0 && len(b.decisions) == 0 && len(b.payments) == 0
+}
+
+// add folds one event into the batch; types the read model ignores are skipped.
+func (b *viewBatch) add(rec ledger.RecordedEvent) error {
+	e, err := rec.Decode()
+	if err != nil {
+		return fmt.Errorf("event %d: %w", rec.Position, err)
+	}
+	switch e := e.(type) {
+	case ledger.ReimbursementSubmitted:
+		if _, seen := b.rows[e.ReimbursementID]; !seen {
+			b.rows[e.ReimbursementID] = &viewRow{
+				id: e.ReimbursementID, bankID: e.BankID, memberID: e.BankMemberID, accountID: e.BankAccountID,
+				amount: e.Amount, currency: e.Currency, description: e.Description, status: ledger.StatusPending,
+				submittedAt: e.SubmittedAt, submittedPosition: rec.Position, version: rec.StreamVersion,
+			}
+			b.order = append(b.order, e.ReimbursementID)
+		}
+	case ledger.ReimbursementApproved:
+		b.decide(e.ReimbursementID, &viewDecision{status: ledger.StatusApproved, at: e.ApprovedAt, by: e.AdministratorID, version: rec.StreamVersion})
+	case ledger.ReimbursementDenied:
+		b.decide(e.ReimbursementID, &viewDecision{status: ledger.StatusDenied, at: e.DeniedAt, by: e.AdministratorID,
+			reason: sql.NullString{String: e.Reason, Valid: true}, version: rec.StreamVersion})
+	case ledger.PaymentRequested:
+		b.pay(e.ReimbursementID, &viewPayment{status: ledger.PaymentStatusRequested, version: rec.StreamVersion})
+	case ledger.PaymentSettled:
+		b.pay(e.ReimbursementID, &viewPayment{status: ledger.PaymentStatusSettled, version: rec.StreamVersion})
+	case ledger.PaymentFailed:
+		b.pay(e.ReimbursementID, &viewPayment{status: ledger.PaymentStatusFailed, version: rec.StreamVersion})
+	}
+	return nil
+}
+
+func (b *viewBatch) decide(id uuid.UUID, d *viewDecision) {
+	if row, ok := b.rows[id]; ok {
+		if d.version > row.version {
+			row.decision, row.status, row.version = d, d.status, d.version
+		}
+		return
+	}
+	if cur, ok := b.decisions[id]; !ok || d.version > cur.version {
+		b.decisions[id] = d
+	}
+}
+
+func (b *viewBatch) pay(id uuid.UUID, p *viewPayment) {
+	if row, ok := b.rows[id]; ok {
+		if row.payment == nil || p.version > row.payment.version {
+			row.payment = p
+		}
+		return
+	}
+	if cur, ok := b.payments[id]; !ok || p.version > cur.version {
+		b.payments[id] = p
+	}
+}
+
+// apply writes the batch to table. New rows are copied in bulk when bulk is
+// set (a rebuild, where no row exists yet) and inserted one by one otherwise,
+// skipping rows already there (a redelivered submission).
+func (b *viewBatch) apply(ctx context.Context, tx *sql.Tx, table string, bulk bool) error {
+	if len(b.rows) > 0 {
+		if err := b.insertRows(ctx, tx, table, bulk); err != nil {
+			return err
+		}
+	}
+	if len(b.decisions) > 0 {
+		var ids, statuses, by []string
+		var at []time.Time
+		var reasons []sql.NullString
+		var versions []int64
+		for id, d := range b.decisions {
+			ids, statuses, at, by = append(ids, id.String()), append(statuses, string(d.status)), append(at, d.at), append(by, d.by.String())
+			reasons, versions = append(reasons, d.reason), append(versions, d.version)
+		}
+		_, err := tx.ExecContext(ctx, `
+			UPDATE `+table+` AS t SET status = u.status, decided_at = u.decided_at, decided_by = u.decided_by,
+				denial_reason = u.reason, version = u.version
+			FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::uuid[], $5::text[], $6::bigint[])
+				AS u(id, status, decided_at, decided_by, reason, version)
+			WHERE t.id = u.id AND t.version < u.version`,
+			pq.Array(ids), pq.Array(statuses), pq.Array(at), pq.Array(by), pq.Array(reasons), pq.Array(versions))
+		if err != nil {
+			return fmt.Errorf("project decisions: %w", err)
+		}
+	}
+	if len(b.payments) > 0 {
+		var ids, statuses []string
+		var versions []int64
+		for id, p := range b.payments {
+			ids, statuses, versions = append(ids, id.String()), append(statuses, string(p.status)), append(versions, p.version)
+		}
+		_, err := tx.ExecContext(ctx, `
+			UPDATE `+table+` AS t SET payment_status = u.status, payment_version = u.version
+			FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS u(id, status, version)
+			WHERE t.id = u.id AND t.payment_version < u.version`,
+			pq.Array(ids), pq.Array(statuses), pq.Array(versions))
+		if err != nil {
+			return fmt.Errorf("project payments: %w", err)
+		}
+	}
+	return nil
+}
+
+var viewColumns = []string{"id", "bank_id", "bank_member_id", "bank_account_id", "amount", "currency", "description", "status",
+	"submitted_at", "submitted_position", "decided_at", "decided_by", "denial_reason", "payment_status", "version", "payment_version"}
+
+func (r *viewRow) values() []any {
+	var decidedAt, decidedBy, reason any
+	if d := r.decision; d != nil {
+		decidedAt, decidedBy = d.at, d.by.String()
+		if d.reason.Valid {
+			reason = d.reason.String
+		}
+	}
+	paymentStatus, paymentVersion := ledger.PaymentStatusNone, int64(0)
+	if p := r.payment; p != nil {
+		paymentStatus, paymentVersion = p.status, p.version
+	}
+	return []any{r.id.String(), r.bankID.String(), r.memberID.String(), r.accountID.String(), r.amount.String(), r.currency,
+		r.description, string(r.status), r.submittedAt, r.submittedPosition, decidedAt, decidedBy, reason,
+		string(paymentStatus), r.version, paymentVersion}
+}
+
+func (b *viewBatch) insertRows(ctx context.Context, tx *sql.Tx, table string, bulk bool) error {
+	if !bulk {
+		for _, id := range b.order {
+			_, err := tx.ExecContext(ctx, `
+				INSERT INTO `+table+` (id, bank_id, bank_member_id, bank_account_id, amount, currency, description, status,
+					submitted_at, submitted_position, decided_at, decided_by, denial_reason, payment_status, version, payment_version)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+				ON CONFLICT (id) DO NOTHING`, b.rows[id].values()...)
+			if err != nil {
+				return fmt.Errorf("project submission %s: %w", id, err)
+			}
+		}
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, pq.CopyIn(table, viewColumns...))
+	if err != nil {
+		return fmt.Errorf("copy into %s: %w", table, err)
+	}
+	for _, id := range b.order {
+		if _, err := stmt.ExecContext(ctx, b.rows[id].values()...); err != nil {
+			stmt.Close()
+			return fmt.Errorf("copy into %s: %w", table, err)
+		}
+	}
+	if _, err := stmt.ExecContext(ctx); err != nil {
+		stmt.Close()
+		return fmt.Errorf("copy into %s: %w", table, err)
+	}
+	return stmt.Close()
+}

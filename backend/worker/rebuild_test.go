@@ -1,0 +1,201 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
+	"github.com/reimbursement-ledger/ledger/backend/saga/sagatest"
+)
+
+// expectedRows folds every reimbursement from its events: what the read
+// model must hold.
+func expectedRows(t *testing.T, db *postgres.DB, ids []uuid.UUID) map[uuid.UUID]ledger.Reimbursement {
+	t.Helper()
+	out := map[uuid.UUID]ledger.Reimbursement{}
+	for _, id := range ids {
+		r, err := db.Reimbursement(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[id] = *r
+	}
+	return out
+}
+
+func assertReadModelMatches(t *testing.T, db *postgres.DB, d postgrestest.Directory, ids []uuid.UUID) {
+	t.Helper()
+	want := expectedRows(t, db, ids)
+	rows := map[uuid.UUID]ledger.Reimbursement{}
+	q := postgres.ListQuery{BankID: d.Bank.ID, Limit: 200}
+	for {
+		page, err := db.ListReimbursements(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page.Items {
+			if _, dup := rows[r.ID]; dup {
+				t.Fatalf("reimbursement %s is in the read model twice", r.ID)
+			}
+			rows[r.ID] = r
+		}
+		if page.NextBefore == 0 {
+			break
+		}
+		q.Before = page.NextBefore
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("read model has %d rows, the events %d reimbursements", len(rows), len(want))
+	}
+	for id, w := range want {
+		g := rows[id]
+		if g.Status != w.Status || g.Version != w.Version || g.PaymentStatus != w.PaymentStatus || !g.Amount.Equal(w.Amount) ||
+			g.DenialReason != w.DenialReason || g.Description != w.Description || !g.SubmittedAt.Equal(w.SubmittedAt) {
+			t.Fatalf("row %s = %+v\nevents say %+v", id, g, w)
+		}
+	}
+}
+
+func TestRebuildUnderLoadMatchesTheEvents(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	d := postgrestest.MustDirectory(t, db)
+	startWorker(t, db, &sagatest.Gateway{}, &sagatest.Mailer{})
+	var mu sync.Mutex
+	var ids []uuid.UUID
+	for i := range 150 {
+		id := submit(t, db, d)
+		if i%3 == 0 {
+			decide(t, db, d, id, i%2 == 0)
+		}
+		ids = append(ids, id)
+	}
+
+	// Commands and queries keep coming while the rebuild runs; none may fail.
+	ctx, stopLoad := context.WithCancel(context.Background())
+	var failures atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i := 0; ctx.Err() == nil; i++ {
+			r, err := db.Submit(context.Background(), postgres.SubmitCommand{ID: uuid.New(), AccountID: d.Account.ID, Amount: "5.00", Description: "load"})
+			if err != nil {
+				failures.Add(1)
+				continue
+			}
+			mu.Lock()
+			ids = append(ids, r.ID)
+			mu.Unlock()
+			if i%2 == 0 {
+				if _, err := db.Deny(context.Background(), postgres.DecideCommand{ReimbursementID: r.ID, AdministratorID: d.Admin.ID, Reason: "load"}); err != nil {
+					failures.Add(1)
+				}
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			if _, err := db.ListReimbursements(context.Background(), postgres.ListQuery{BankID: d.Bank.ID, Status: ledger.StatusPending, Limit: 50}); err != nil {
+				t.Errorf("list during rebuild: %v", err)
+				failures.Add(1)
+			}
+		}
+	}()
+	res, err := db.Rebuild(context.Background(), "reimbursements", postgres.RebuildOptions{BatchSize: 40})
+	stopLoad()
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failures.Load() != 0 {
+		t.Fatalf("%d requests failed during the rebuild", failures.Load())
+	}
+	if res.Events == 0 || res.Rows == 0 {
+		t.Fatalf("rebuild result %+v", res)
+	}
+	eventually(t, "every subscriber caught up", func() bool { return caughtUp(t, db) })
+	assertReadModelMatches(t, db, d, ids)
+}
+
+func TestInterruptedRebuildLeavesTheLiveModelAndResumes(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	d := postgrestest.MustDirectory(t, db)
+	stop := startWorker(t, db, &sagatest.Gateway{}, &sagatest.Mailer{})
+	var ids []uuid.UUID
+	for i := range 60 {
+		id := submit(t, db, d)
+		if i%2 == 0 {
+			decide(t, db, d, id, true)
+		}
+		ids = append(ids, id)
+	}
+	eventually(t, "every subscriber caught up", func() bool { return caughtUp(t, db) })
+	stop()
+	before := listAll(t, db, d)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	batches := 0
+	_, err := db.Rebuild(ctx, "reimbursements", postgres.RebuildOptions{BatchSize: 10, Progress: func(done, total int64) {
+		if batches++; batches == 2 {
+			cancel() // the operator presses Ctrl-C
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted rebuild: %v, want context.Canceled", err)
+	}
+	after := listAll(t, db, d)
+	sort.Slice(before, func(i, j int) bool { return before[i].ID.String() < before[j].ID.String() })
+	sort.Slice(after, func(i, j int) bool { return after[i].ID.String() < after[j].ID.String() })
+	if !sameRows(before, after) {
+		t.Fatal("an interrupted rebuild changed the live read model")
+	}
+
+	res, err := db.Rebuild(context.Background(), "reimbursements", postgres.RebuildOptions{BatchSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Resumed {
+		t.Fatal("the second run started over instead of resuming")
+	}
+	assertReadModelMatches(t, db, d, ids)
+	if _, err := db.Rebuild(context.Background(), "nothing", postgres.RebuildOptions{}); ledger.ErrorCode(err) != ledger.ENotFound {
+		t.Fatalf("rebuilding an unknown projection: %v", err)
+	}
+}
+
+func TestCheckpointSubscriberSignsEveryEvent(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	d := postgrestest.MustDirectory(t, db)
+	startWorker(t, db, &sagatest.Gateway{}, &sagatest.Mailer{})
+	for i := range 5 {
+		id := submit(t, db, d)
+		decide(t, db, d, id, i%2 == 1)
+	}
+	eventually(t, "every subscriber caught up", func() bool { return caughtUp(t, db) })
+	report, err := db.Verify(context.Background(), postgrestest.AuditKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := int64(len(eventPositions(t, db)))
+	if !report.OK() || report.Checkpoints != events {
+		t.Fatalf("verify %+v (problem %v): want every one of %d events checkpointed", report, report.Problem, events)
+	}
+	statuses, err := db.SubscriberStatuses(context.Background(), []string{"audit.checkpoints", "projector.reimbursements"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range statuses {
+		if s.Lag != 0 || s.Head == 0 {
+			t.Fatalf("status %+v, want caught up", s)
+		}
+	}
+}
