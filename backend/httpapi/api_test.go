@@ -36,12 +36,13 @@ func newAPI(t *testing.T) *ledgerAPI {
 	t.Helper()
 	db := postgrestest.NewDB(t)
 	a := &ledgerAPI{t: t, db: db, dir: postgrestest.MustDirectory(t, db), gateway: &sagatest.Gateway{}, mailer: &sagatest.Mailer{}}
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{DB: db, Logger: quiet, API: true}))
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{DB: db, Logger: quiet, API: true, AuditKey: postgrestest.AuditKey}))
 	t.Cleanup(srv.Close)
 	a.url = srv.URL
 
 	w, err := worker.New(worker.Config{
 		DB: db, Logger: quiet, PollInterval: 10 * time.Millisecond, RetryInterval: 5 * time.Millisecond,
+		AuditKey:      postgrestest.AuditKey,
 		Payments:      saga.NewPayments(db, a.gateway, quiet, time.Now),
 		Notifications: saga.NewNotifications(db, a.mailer, quiet, time.Now),
 	})

@@ -140,3 +140,16 @@ func queryLimit(c echo.Context, max int) (int, error) {
 	}
 	return min(n, max), nil
 }
+
+// queryInt reads a non-negative whole number from the query; 0 when absent.
+func queryInt(c echo.Context, name string) (int64, error) {
+	raw := c.QueryParam(name)
+	if raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || n < 0 {
+		return 0, badRequest(name+" must be a whole number", ledger.FieldError{Field: name, Message: "must be a whole number"})
+	}
+	return n, nil
+}

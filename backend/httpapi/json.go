@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -105,11 +106,22 @@ type eventJSON struct {
 	Data          json.RawMessage `json:"data"`
 	Metadata      ledger.Metadata `json:"metadata"`
 	RecordedAt    time.Time       `json:"recorded_at"`
+	Hash          string          `json:"hash"`
+	PrevHash      *string         `json:"prev_hash"`
 }
 
+// EventJSON is an event as the API and the command line show it.
+func EventJSON(e ledger.RecordedEvent) any { return eventOut(e) }
+
 func eventOut(e ledger.RecordedEvent) eventJSON {
-	return eventJSON{Position: e.Position, EventID: e.EventID, StreamID: e.StreamID, StreamType: e.StreamType,
-		StreamVersion: e.StreamVersion, Type: e.Type, Data: e.Data, Metadata: e.Metadata, RecordedAt: e.RecordedAt}
+	out := eventJSON{Position: e.Position, EventID: e.EventID, StreamID: e.StreamID, StreamType: e.StreamType,
+		StreamVersion: e.StreamVersion, Type: e.Type, Data: e.Data, Metadata: e.Metadata, RecordedAt: e.RecordedAt,
+		Hash: hex.EncodeToString(e.Hash)}
+	if e.PrevHash != nil {
+		prev := hex.EncodeToString(e.PrevHash)
+		out.PrevHash = &prev
+	}
+	return out
 }
 
 // list is the envelope of every list answer.

@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
@@ -187,11 +189,26 @@ func (s *Server) listEvents(c echo.Context) error {
 	if q.Limit, err = queryLimit(c, maxEventLimit); err != nil {
 		return err
 	}
-	if raw := c.QueryParam("after"); raw != "" {
-		q.After, err = strconv.ParseInt(raw, 10, 64)
-		if err != nil || q.After < 0 {
-			return badRequest("after must be the position of an event",
-				ledger.FieldError{Field: "after", Message: "must be a whole number"})
+	if q.After, err = queryInt(c, "after"); err != nil {
+		return err
+	}
+	if raw := c.QueryParam("type"); raw != "" {
+		q.Types = strings.Split(raw, ",")
+	}
+	if raw := c.QueryParam("stream_id"); raw != "" {
+		if q.StreamID, err = uuid.Parse(raw); err != nil {
+			return badRequest("stream_id must be a UUID", ledger.FieldError{Field: "stream_id", Message: "must be a UUID"})
+		}
+	}
+	for _, p := range []struct {
+		name string
+		into *time.Time
+	}{{"recorded_from", &q.From}, {"recorded_to", &q.To}} {
+		if raw := c.QueryParam(p.name); raw != "" {
+			if *p.into, err = time.Parse(time.RFC3339Nano, raw); err != nil {
+				return badRequest(p.name+" must be an RFC 3339 time such as 2026-11-25T09:00:00Z",
+					ledger.FieldError{Field: p.name, Message: "must be an RFC 3339 time"})
+			}
 		}
 	}
 	events, err := s.db.Feed(c.Request().Context(), q)

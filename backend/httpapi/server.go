@@ -14,21 +14,25 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 )
 
 // Server is the HTTP API.
 type Server struct {
-	echo   *echo.Echo
-	db     *postgres.DB
-	logger *slog.Logger
+	echo     *echo.Echo
+	db       *postgres.DB
+	logger   *slog.Logger
+	auditKey audit.Key
 }
 
 // Config is what the API needs.
 type Config struct {
 	DB     *postgres.DB
 	Logger *slog.Logger
+	// AuditKey checks the audit checkpoints for GET /v1/audit/verify.
+	AuditKey audit.Key
 	// API false serves only the health endpoints (the worker role).
 	API bool
 	// RequestTimeout bounds the work of one request.
@@ -42,7 +46,7 @@ func New(cfg Config) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{echo: e, db: cfg.DB, logger: cfg.Logger}
+	s := &Server{echo: e, db: cfg.DB, logger: cfg.Logger, auditKey: cfg.AuditKey}
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(
 		s.correlate,
@@ -73,6 +77,8 @@ func New(cfg Config) *Server {
 	v1.POST("/reimbursements/:id/deny", s.denyReimbursement)
 	v1.GET("/reimbursements/:id/events", s.reimbursementEvents)
 	v1.GET("/events", s.listEvents)
+	v1.GET("/audit/checkpoints", s.listCheckpoints)
+	v1.GET("/audit/verify", s.verifyAudit)
 	return s
 }
 

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/reimbursement-ledger/ledger/backend/audit"
 )
 
 func main() {
@@ -32,15 +34,21 @@ func main() {
 const usage = `usage: ledger <command> [flags]
 
 commands:
-  serve [--role api|worker|all]   serve the HTTP API and/or run the workers (migrates first)
-  migrate                         apply database migrations
-  seed                            create a demo bank, members, administrators and accounts
+  serve [--role api|worker|all]       serve the HTTP API and/or run the workers (migrates first)
+  migrate                             apply database migrations
+  seed                                create a demo bank, members, administrators and accounts
+  audit verify [--checkpoints FILE]   recompute every hash chain and checkpoint; exit 1 naming the first broken event
+  audit export                        print every signed checkpoint as JSON lines (keep the copy elsewhere)
+  events tail [--follow] [--after N]  print the event feed as JSON lines
+  projections status                  each projector and saga: its position, the head, the lag
+  projections rebuild NAME            rebuild a read model from the events while the live one serves
 
 environment:
   DATABASE_URL   PostgreSQL URL (required)
   HTTP_ADDR      listen address (default :8080)
   LOG_LEVEL      debug, info, warn or error (default info)
   DB_MAX_CONNS   connection pool size (default 10)
+  AUDIT_KEY      secret of at least 32 characters that signs audit checkpoints (serve, audit)
 `
 
 // config is the environment, read once here and passed down.
@@ -49,10 +57,19 @@ type config struct {
 	HTTPAddr    string
 	LogLevel    slog.Level
 	MaxConns    int
+	auditSecret string
+}
+
+// auditKey returns the checkpoint signing key, required by serve and audit.
+func (c config) auditKey() (audit.Key, error) {
+	if c.auditSecret == "" {
+		return nil, errors.New("AUDIT_KEY is not set: it signs and checks the audit checkpoints")
+	}
+	return audit.NewKey(c.auditSecret)
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
-	cfg := config{DatabaseURL: getenv("DATABASE_URL"), HTTPAddr: getenv("HTTP_ADDR"), MaxConns: 10}
+	cfg := config{DatabaseURL: getenv("DATABASE_URL"), HTTPAddr: getenv("HTTP_ADDR"), MaxConns: 10, auditSecret: getenv("AUDIT_KEY")}
 	if cfg.DatabaseURL == "" {
 		return cfg, errors.New("DATABASE_URL is not set (for a local database: go tool task run)")
 	}
@@ -118,6 +135,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 			return seed(ctx, db.DB, stdout)
 		})
+	case "audit":
+		return runAudit(ctx, cfg, rest, stdout, stderr)
+	case "events":
+		return runEvents(ctx, cfg, rest, stdout, stderr)
+	case "projections":
+		return runProjections(ctx, cfg, rest, stdout, stderr)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)

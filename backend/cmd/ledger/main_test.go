@@ -5,13 +5,16 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
+	"github.com/reimbursement-ledger/ledger/backend/worker"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -22,7 +25,7 @@ func env(vars map[string]string) func(string) string {
 // approve over HTTP, watch the stub rail and mailer finish the story, then
 // shut down cleanly on cancellation.
 func TestServeSeedAndShutDown(t *testing.T) {
-	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn"}
+	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn", "AUDIT_KEY": string(postgrestest.AuditKey)}
 	var out bytes.Buffer
 	for range 2 { // seeding twice changes nothing
 		out.Reset()
@@ -99,12 +102,12 @@ func TestServeSeedAndShutDown(t *testing.T) {
 
 func TestRoleAPIServesNoWorkersAndWorkerServesNoAPI(t *testing.T) {
 	dbURL := postgrestest.NewDatabaseURL(t)
-	vars := map[string]string{"DATABASE_URL": dbURL, "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error"}
+	vars := map[string]string{"DATABASE_URL": dbURL, "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error", "AUDIT_KEY": string(postgrestest.AuditKey)}
 	for _, tt := range []struct {
 		role        string
 		problemType string // of GET /v1/banks/{unknown id}
 		subscribers int
-	}{{"api", "/problems/not-found", 0}, {"worker", "about:blank", 3}} {
+	}{{"api", "/problems/not-found", 0}, {"worker", "about:blank", len(worker.Groups)}} {
 		t.Run(tt.role, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			addr := make(chan string, 1)
@@ -176,6 +179,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"frobnicate"}, map[string]string{"DATABASE_URL": "postgres://x"}, "unknown command"},
 		{[]string{"serve", "--role", "chef"}, map[string]string{"DATABASE_URL": "postgres://x"}, "--role"},
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x"}, "AUDIT_KEY"},
+		{[]string{"audit", "verify"}, map[string]string{"DATABASE_URL": "postgres://x", "AUDIT_KEY": "short"}, "AUDIT_KEY"},
 	}
 	for _, tt := range tests {
 		err := run(context.Background(), tt.args, env(tt.vars), io.Discard, io.Discard, nil)
@@ -183,4 +188,102 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("run %v: %v, want an error about %s", tt.args, err, tt.want)
 		}
 	}
+}
+
+// The operator's and the auditor's commands, against a ledger with history.
+func TestAuditEventsAndProjectionCommands(t *testing.T) {
+	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error", "AUDIT_KEY": string(postgrestest.AuditKey)}
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	if err := run(context.Background(), []string{"seed"}, env(vars), io.Discard, io.Discard, nil); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		done <- run(ctx, []string{"serve"}, env(vars), io.Discard, io.Discard, func(a string) { addr <- a })
+	}()
+	base := "http://" + <-addr
+	for range 3 {
+		res, err := http.Post(base+"/v1/reimbursements", "application/json", strings.NewReader(
+			`{"bank_account_id":"`+seedAccounts[0].ID.String()+`","amount":"1.00","description":"Stamps"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	out := func(args ...string) (string, error) {
+		var b bytes.Buffer
+		err := run(context.Background(), args, env(vars), &b, io.Discard, nil)
+		return b.String(), err
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		status, err := out("projections", "status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lagZero(status) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("subscribers did not catch up:\n%s", status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	verified, err := out("audit", "verify")
+	if err != nil || !strings.Contains(verified, "OK") || !strings.Contains(verified, "checked 3 events") {
+		t.Fatalf("audit verify: %v\n%s", err, verified)
+	}
+	exported, err := out("audit", "export")
+	if err != nil || strings.Count(exported, "\n") != 3 {
+		t.Fatalf("audit export: %v\n%s", err, exported)
+	}
+	file := t.TempDir() + "/checkpoints.jsonl"
+	if err := os.WriteFile(file, []byte(exported), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := out("audit", "verify", "--checkpoints", file); err != nil || !strings.Contains(got, "OK") {
+		t.Fatalf("verify against the exported copy: %v\n%s", err, got)
+	}
+	tail, err := out("events", "tail", "--after", "1")
+	if err != nil || strings.Count(tail, "\n") != 2 || !strings.Contains(tail, `"type":"ReimbursementSubmitted"`) {
+		t.Fatalf("events tail: %v\n%s", err, tail)
+	}
+	rebuilt, err := out("projections", "rebuild", "reimbursements")
+	if err != nil || !strings.Contains(rebuilt, "3 events into 3 rows") {
+		t.Fatalf("projections rebuild: %v\n%s", err, rebuilt)
+	}
+
+	db, err := sql.Open("postgres", vars["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`BEGIN; SET LOCAL session_replication_role = replica; DELETE FROM events WHERE position = 2; COMMIT`); err != nil {
+		t.Fatal(err)
+	}
+	broken, err := out("audit", "verify")
+	if !errors.Is(err, errVerifyFailed) || !strings.Contains(broken, "BROKEN") || !strings.Contains(broken, "position 2") {
+		t.Fatalf("audit verify after deleting an event: %v\n%s", err, broken)
+	}
+}
+
+// lagZero reports whether every subscriber in a status table has no lag.
+func lagZero(status string) bool {
+	lines := strings.Split(strings.TrimSpace(status), "\n")
+	if len(lines) != len(worker.Groups)+1 {
+		return false
+	}
+	for _, line := range lines[1:] {
+		f := strings.Fields(line)
+		if len(f) != 5 || f[3] != "0" || f[1] != f[2] {
+			return false
+		}
+	}
+	return true
 }

@@ -31,11 +31,15 @@ func withDB(ctx context.Context, cfg config, fn func(context.Context, *dbHandle)
 // requests, lets in-flight ones finish, and stops the workers after their
 // current event: nothing acknowledged is lost.
 func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listening func(string)) error {
+	key, err := cfg.auditKey()
+	if err != nil {
+		return err
+	}
 	return withDB(ctx, cfg, func(ctx context.Context, db *dbHandle) error {
 		if err := db.Migrate(ctx); err != nil {
 			return err
 		}
-		api := httpapi.New(httpapi.Config{DB: db.DB, Logger: logger, API: r != roleWorker})
+		api := httpapi.New(httpapi.Config{DB: db.DB, Logger: logger, API: r != roleWorker, AuditKey: key})
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
@@ -64,6 +68,7 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 				Logger:        logger,
 				Payments:      saga.NewPayments(db.DB, &saga.StubPaymentGateway{Logger: logger}, logger, time.Now),
 				Notifications: saga.NewNotifications(db.DB, &saga.StubMailer{Logger: logger}, logger, time.Now),
+				AuditKey:      key,
 			})
 			if err != nil {
 				return err
