@@ -41,7 +41,7 @@ func (db *DB) RecordCheckpoint(ctx context.Context, tx *sql.Tx, key audit.Key, r
 	})
 }
 
-const checkpointColumns = `id, position, transaction_id::text, event_count, running_hash, signature, recorded_at`
+const checkpointColumns = `id, position, transaction_id::text AS txid, event_count, running_hash, signature, recorded_at`
 
 func scanCheckpoint(row interface{ Scan(...any) error }) (*audit.Checkpoint, error) {
 	var cp audit.Checkpoint
@@ -107,7 +107,9 @@ func (v *verifier) declare(ctx context.Context, query string) (string, error) {
 	return name, err
 }
 
-const storedEventColumns = `position, transaction_id::text, event_id, stream_id, stream_type, stream_version, type, data::text, metadata::text, recorded_at, hash, prev_hash`
+// The text form of transaction_id is named txid: unqualified in an ORDER BY,
+// the name transaction_id would otherwise sort by the text.
+const storedEventColumns = `position, transaction_id::text AS txid, event_id, stream_id, stream_type, stream_version, type, data::text, metadata::text, recorded_at, hash, prev_hash`
 
 func (v *verifier) each(ctx context.Context, order string, fn func(audit.StoredEvent) error) error {
 	cursor, err := v.declare(ctx, `SELECT `+storedEventColumns+` FROM events ORDER BY `+order)

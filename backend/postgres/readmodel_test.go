@@ -122,3 +122,33 @@ func TestListPagesNewestFirstWithFilters(t *testing.T) {
 		t.Fatalf("unknown bank: %v, want not found", err)
 	}
 }
+
+// Commit order is numeric in the transaction id: a rebuild must read
+// transaction 9 before transaction 10 (as text, "10" sorts first and the
+// approval would be folded before its submission).
+func TestRebuildReadsInNumericCommitOrder(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	id, bank := uuid.New(), uuid.New()
+	_, err := db.SQL().Exec(`
+		INSERT INTO events (event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash, transaction_id)
+		VALUES ($1, $3, 'reimbursement', 2, 'ReimbursementApproved',
+			json_build_object('reimbursement_id', $3::uuid, 'administrator_id', $3::uuid, 'approved_at', now()),
+			'{}', now(), sha256('a'), '10'),
+		       ($2, $3, 'reimbursement', 1, 'ReimbursementSubmitted',
+			json_build_object('reimbursement_id', $3::uuid, 'bank_id', $4::uuid, 'bank_member_id', $3::uuid,
+				'bank_account_id', $3::uuid, 'amount', '1.00', 'currency', 'USD', 'description', 'x', 'submitted_at', now()),
+			'{}', now(), sha256('s'), '9')`, uuid.New(), uuid.New(), id, bank)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SQL().Exec(`INSERT INTO banks (id, name, location, created_at) VALUES ($1, 'b', 'l', now())`, bank); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Rebuild(context.Background(), "reimbursements", postgres.RebuildOptions{BatchSize: 1}); err != nil {
+		t.Fatal(err)
+	}
+	page := mustList(t, db, postgres.ListQuery{BankID: bank, Limit: 10})
+	if len(page.Items) != 1 || page.Items[0].Status != ledger.StatusApproved {
+		t.Fatalf("rebuilt rows %+v, want the reimbursement approved", page.Items)
+	}
+}

@@ -117,20 +117,10 @@ func (db *DB) Rebuild(ctx context.Context, name string, opts RebuildOptions) (Re
 	if err != nil {
 		return res, err
 	}
-	// Catch up while the live projector runs on.
-	for {
-		n, err := db.rebuildBatch(ctx, opts.BatchSize)
-		if err != nil {
-			return res, err
-		}
-		res.Events += n
-		if res.Events > total {
-			total = res.Events
-		}
-		opts.Progress(res.Events, total)
-		if n < int64(opts.BatchSize) {
-			break
-		}
+	// Catch up while the live projector runs on. Reading and folding the next
+	// batch overlaps with writing the previous one.
+	if err := db.loadRebuild(ctx, opts, &res, total); err != nil {
+		return res, err
 	}
 	if err := db.indexRebuild(ctx); err != nil {
 		return res, err
@@ -182,7 +172,9 @@ func (db *DB) prepareRebuild(ctx context.Context, restart bool) (resumed bool, e
 		for _, stmt := range []string{
 			`DROP TABLE IF EXISTS ` + rebuildTable,
 			`DELETE FROM projection_rebuilds WHERE name = '` + viewTable + `'`,
-			`CREATE TABLE ` + rebuildTable + ` (LIKE ` + viewTable + ` INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`,
+			// Unlogged while loading (made logged before the swap), with room on
+			// each page so that later decisions update rows in place (HOT).
+			`CREATE UNLOGGED TABLE ` + rebuildTable + ` (LIKE ` + viewTable + ` INCLUDING DEFAULTS INCLUDING CONSTRAINTS) WITH (fillfactor = 80)`,
 			`ALTER TABLE ` + rebuildTable + ` ADD PRIMARY KEY (id)`,
 			`INSERT INTO projection_rebuilds (name, transaction_id, position, started_at) VALUES ('` + viewTable + `', '0', 0, now())`,
 		} {
@@ -196,68 +188,128 @@ func (db *DB) prepareRebuild(ctx context.Context, restart bool) (resumed bool, e
 }
 
 func (db *DB) remainingEvents(ctx context.Context) (int64, error) {
-	var n int64
-	err := db.db.QueryRowContext(ctx, `
-		SELECT count(*) FROM events e, projection_rebuilds r
-		WHERE r.name = $1 AND (e.transaction_id, e.position) > (r.transaction_id, r.position)`, viewTable).Scan(&n)
-	return n, err
-}
-
-func (db *DB) rebuildBatch(ctx context.Context, size int) (n int64, err error) {
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
-		n, err = db.rebuildBatchIn(ctx, tx, size)
-		return err
-	})
-	return n, err
-}
-
-// rebuildBatchIn folds the next events after the rebuild's cursor into the
-// rebuild table and moves the cursor, in tx. Like the subscribers, it reads
-// only events of transactions older than every transaction still running.
-func (db *DB) rebuildBatchIn(ctx context.Context, tx *sql.Tx, size int) (int64, error) {
-	rows, err := tx.QueryContext(ctx, `
-		SELECT e.position, e.transaction_id::text, e.stream_version, e.type, e.data
-		FROM events e, projection_rebuilds r
-		WHERE r.name = $1 AND (e.transaction_id, e.position) > (r.transaction_id, r.position)
-			AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY e.transaction_id, e.position LIMIT $2`, viewTable, size)
+	cursorTx, cursorPos, err := rebuildCursor(ctx, db.db)
 	if err != nil {
-		return 0, fmt.Errorf("rebuild read: %w", err)
+		return 0, err
 	}
-	batch := newViewBatch()
-	var n, lastPos int64
-	var lastTx string
+	var n int64
+	err = db.db.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE (transaction_id, position) > ($1::xid8, $2)`, cursorTx, cursorPos).Scan(&n)
+	return n, err
+}
+
+// rebuildCursor returns the commit-order position the rebuild has reached.
+func rebuildCursor(ctx context.Context, q querier) (txid string, position int64, err error) {
+	err = q.QueryRowContext(ctx, `SELECT transaction_id::text, position FROM projection_rebuilds WHERE name = $1`, viewTable).Scan(&txid, &position)
+	if err != nil {
+		return "", 0, fmt.Errorf("rebuild cursor: %w", err)
+	}
+	return txid, position, nil
+}
+
+// foldedBatch is a batch of events read and folded, and where it ends.
+type foldedBatch struct {
+	view     *viewBatch
+	events   int64
+	lastTx   string
+	lastPos  int64
+	finished bool // fewer events than a full batch: the rebuild reached the head
+}
+
+// loadRebuild reads batches after the rebuild's cursor in one goroutine and
+// writes them in another, each batch with the cursor in one transaction.
+func (db *DB) loadRebuild(ctx context.Context, opts RebuildOptions, res *RebuildResult, total int64) error {
+	cursorTx, cursorPos, err := rebuildCursor(ctx, db.db)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan foldedBatch, 1)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		for {
+			b, err := db.readBatch(ctx, cursorTx, cursorPos, opts.BatchSize)
+			if err != nil {
+				readErr <- err
+				return
+			}
+			select {
+			case batches <- b:
+			case <-ctx.Done():
+				readErr <- ctx.Err()
+				return
+			}
+			if b.finished {
+				readErr <- nil
+				return
+			}
+			cursorTx, cursorPos = b.lastTx, b.lastPos
+		}
+	}()
+	for b := range batches {
+		if b.events > 0 {
+			err := db.inTx(ctx, func(tx *sql.Tx) error {
+				if err := b.view.apply(ctx, tx, rebuildTable, true); err != nil {
+					return err
+				}
+				_, err := tx.ExecContext(ctx, `UPDATE projection_rebuilds SET transaction_id = $2::xid8, position = $3 WHERE name = $1`,
+					viewTable, b.lastTx, b.lastPos)
+				return err
+			})
+			if err != nil {
+				cancel()
+				for range batches {
+				}
+				return err
+			}
+		}
+		res.Events += b.events
+		opts.Progress(res.Events, max(total, res.Events))
+	}
+	return <-readErr
+}
+
+// readBatch reads and folds the events after the cursor. Like the
+// subscribers, it reads only events of transactions older than every
+// transaction still running. The cursor goes in as parameters so that the
+// index scan starts at it.
+func (db *DB) readBatch(ctx context.Context, cursorTx string, cursorPos int64, size int) (foldedBatch, error) {
+	rows, err := db.db.QueryContext(ctx, `
+		SELECT position, transaction_id::text AS txid, stream_version, type, data FROM events
+		WHERE (transaction_id, position) > ($1::xid8, $2)
+			AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+		ORDER BY transaction_id, position LIMIT $3`, cursorTx, cursorPos, size)
+	if err != nil {
+		return foldedBatch{}, fmt.Errorf("rebuild read: %w", err)
+	}
+	defer rows.Close()
+	b := foldedBatch{view: newViewBatch()}
 	for rows.Next() {
 		var rec ledger.RecordedEvent
 		var data []byte
-		if err := rows.Scan(&rec.Position, &lastTx, &rec.StreamVersion, &rec.Type, &data); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("rebuild read: %w", err)
+		if err := rows.Scan(&rec.Position, &b.lastTx, &rec.StreamVersion, &rec.Type, &data); err != nil {
+			return foldedBatch{}, fmt.Errorf("rebuild read: %w", err)
 		}
 		rec.Data = data
-		if err := batch.add(rec); err != nil {
-			rows.Close()
-			return 0, err
+		if err := b.view.add(rec); err != nil {
+			return foldedBatch{}, err
 		}
-		n, lastPos = n+1, rec.Position
+		b.events, b.lastPos = b.events+1, rec.Position
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("rebuild read: %w", err)
+		return foldedBatch{}, fmt.Errorf("rebuild read: %w", err)
 	}
-	if n == 0 {
-		return 0, nil
-	}
-	if err := batch.apply(ctx, tx, rebuildTable, true); err != nil {
-		return 0, err
-	}
-	_, err = tx.ExecContext(ctx, `UPDATE projection_rebuilds SET transaction_id = $2::xid8, position = $3 WHERE name = $1`, viewTable, lastTx, lastPos)
-	return n, err
+	b.finished = b.events < int64(size)
+	return b, nil
 }
 
 // indexRebuild gives the rebuild table the live table's indexes, under
 // temporary names, before the swap so that the swap itself is short.
 func (db *DB) indexRebuild(ctx context.Context) error {
+	if _, err := db.db.ExecContext(ctx, `ALTER TABLE `+rebuildTable+` SET LOGGED`); err != nil {
+		return fmt.Errorf("log the rebuild table: %w", err)
+	}
 	defs, err := liveIndexes(ctx, db.db)
 	if err != nil {
 		return err
