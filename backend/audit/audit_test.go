@@ -179,3 +179,12 @@ func TestVerifyFindsTheFirstProblem(t *testing.T) {
 		t.Fatalf("truncated log: %+v", r.Problem)
 	}
 }
+
+func TestVerifyNamesAnEventWithoutHash(t *testing.T) {
+	log, cps := newLog(3)
+	log[1].Hash = nil
+	r, err := Verify(context.Background(), log, key, NewCheckpointList(cps))
+	if err != nil || r.OK() || r.Problem.Position != 2 || !strings.Contains(r.Problem.Detail, "no hash") {
+		t.Fatalf("problem %+v, %v", r.Problem, err)
+	}
+}

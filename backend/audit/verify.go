@@ -129,6 +129,9 @@ func (c *streamChecker) check(e StoredEvent) *Problem {
 		prevHash = c.prev.Hash
 	}
 	c.report.Events++
+	if len(e.Hash) == 0 {
+		return problem("the event has no hash: it was recorded before the log was chained (migration 00004), or its hash was removed")
+	}
 	if !equal(e.PrevHash, prevHash) {
 		return problem("its previous-event hash does not match the stream's previous event (version %d)", e.StreamVersion)
 	}

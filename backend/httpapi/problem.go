@@ -26,7 +26,7 @@ type Problem struct {
 func (p *Problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail) }
 
 // problemTypes maps domain error codes to their problem type and status.
-// Problem types are relative URIs documented in docs/api.md.
+// Problem types are relative URIs, listed in docs/openapi.yaml and the README.
 var problemTypes = map[ledger.Code]struct {
 	status int
 	typ    string

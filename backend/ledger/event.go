@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/shopspring/decimal"
 )
 
 // Event types as they are stored. They are part of the ledger's public record:
@@ -39,10 +38,10 @@ type ReimbursementSubmitted struct {
 	ReimbursementID uuid.UUID       `json:"reimbursement_id"`
 	BankID          uuid.UUID       `json:"bank_id"`
 	BankMemberID    uuid.UUID       `json:"bank_member_id"`
-	BankAccountID   uuid.UUID       `json:"bank_account_id"`
-	Amount          decimal.Decimal `json:"amount"`
-	Currency        string          `json:"currency"`
-	Description     string          `json:"description"`
+	BankAccountID   uuid.UUID `json:"bank_account_id"`
+	Amount          Amount    `json:"amount"`
+	Currency        string    `json:"currency"`
+	Description     string    `json:"description"`
 	SubmittedAt     time.Time       `json:"submitted_at"`
 }
 
@@ -67,10 +66,10 @@ type PaymentRequested struct {
 	ReimbursementID uuid.UUID       `json:"reimbursement_id"`
 	BankID          uuid.UUID       `json:"bank_id"`
 	BankMemberID    uuid.UUID       `json:"bank_member_id"`
-	BankAccountID   uuid.UUID       `json:"bank_account_id"`
-	Amount          decimal.Decimal `json:"amount"`
-	Currency        string          `json:"currency"`
-	RequestedAt     time.Time       `json:"requested_at"`
+	BankAccountID   uuid.UUID `json:"bank_account_id"`
+	Amount          Amount    `json:"amount"`
+	Currency        string    `json:"currency"`
+	RequestedAt     time.Time `json:"requested_at"`
 }
 
 // PaymentSettled records that the payment rail moved the money.

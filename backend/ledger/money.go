@@ -78,3 +78,28 @@ func FormatAmount(d decimal.Decimal, currency string) string {
 	}
 	return d.StringFixed(cur.MinorUnits)
 }
+
+// Amount is an exact amount in an event. Its JSON form keeps its decimal
+// places ("125.50" stays "125.50"), so the stored record reads exactly as
+// the API answered.
+type Amount struct {
+	decimal.Decimal
+}
+
+// NewAmount returns d with exactly the currency's decimal places.
+func NewAmount(d decimal.Decimal, cur Currency) Amount {
+	return Amount{d.Round(cur.MinorUnits)}
+}
+
+// String writes the amount with its decimal places.
+func (a Amount) String() string {
+	if exp := a.Exponent(); exp < 0 {
+		return a.StringFixed(-exp)
+	}
+	return a.Decimal.String()
+}
+
+// MarshalJSON writes the amount as a JSON string with its decimal places.
+func (a Amount) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + a.String() + `"`), nil
+}

@@ -73,3 +73,26 @@ func TestLookupCurrency(t *testing.T) {
 		}
 	}
 }
+
+func TestAmountKeepsTheCurrencysDecimalPlaces(t *testing.T) {
+	usd, _ := LookupCurrency("USD")
+	jpy, _ := LookupCurrency("JPY")
+	for _, tt := range []struct {
+		in   string
+		cur  Currency
+		want string
+	}{{"125.5", usd, `"125.50"`}, {"7", usd, `"7.00"`}, {"500", jpy, `"500"`}} {
+		d, err := ParseAmount(tt.in, tt.cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := NewAmount(d, tt.cur).MarshalJSON()
+		if string(b) != tt.want {
+			t.Errorf("%s %s marshals as %s, want %s", tt.in, tt.cur.Code, b, tt.want)
+		}
+		var back Amount
+		if err := back.UnmarshalJSON(b); err != nil || !back.Equal(d) {
+			t.Errorf("%s does not read back: %v %v", b, back, err)
+		}
+	}
+}

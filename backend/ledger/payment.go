@@ -27,7 +27,7 @@ func RequestPayment(r Reimbursement, now time.Time) (PendingEvent, error) {
 	id := PaymentID(r.ID)
 	return PendingEvent{StreamID: id, StreamType: StreamPayment, Version: 1, Event: PaymentRequested{
 		PaymentID: id, ReimbursementID: r.ID, BankID: r.BankID, BankMemberID: r.MemberID,
-		BankAccountID: r.AccountID, Amount: r.Amount, Currency: r.Currency, RequestedAt: now.UTC(),
+		BankAccountID: r.AccountID, Amount: Amount{r.Amount}, Currency: r.Currency, RequestedAt: now.UTC(),
 	}}, nil
 }
 

@@ -90,7 +90,7 @@ func Submit(s Submission) (PendingEvent, error) {
 			BankID:          s.Account.BankID,
 			BankMemberID:    s.Account.MemberID,
 			BankAccountID:   s.Account.ID,
-			Amount:          amount,
+			Amount:          NewAmount(amount, cur),
 			Currency:        cur.Code,
 			Description:     s.Description,
 			SubmittedAt:     s.Now.UTC(),
@@ -144,7 +144,7 @@ func (r *Reimbursement) Apply(rec RecordedEvent) error {
 	case ReimbursementSubmitted:
 		*r = Reimbursement{
 			ID: e.ReimbursementID, BankID: e.BankID, MemberID: e.BankMemberID, AccountID: e.BankAccountID,
-			Amount: e.Amount, Currency: e.Currency, Description: e.Description,
+			Amount: e.Amount.Decimal, Currency: e.Currency, Description: e.Description,
 			Status: StatusPending, SubmittedAt: e.SubmittedAt, PaymentStatus: PaymentStatusNone,
 		}
 	case ReimbursementApproved:

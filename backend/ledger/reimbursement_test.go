@@ -226,14 +226,17 @@ func TestNotifyOncePerDecision(t *testing.T) {
 }
 
 func TestDecodeEventRoundTrip(t *testing.T) {
-	in := ReimbursementSubmitted{ReimbursementID: uuid.New(), Amount: decimal.RequireFromString("10.05"), Currency: "USD", Description: `"quoted" 'text'`, SubmittedAt: now}
+	in := ReimbursementSubmitted{ReimbursementID: uuid.New(), Amount: Amount{decimal.RequireFromString("10.50")}, Currency: "USD", Description: `"quoted" 'text'`, SubmittedAt: now}
 	data, _ := json.Marshal(in)
+	if !strings.Contains(string(data), `"amount":"10.50"`) {
+		t.Fatalf("the amount lost its decimal places: %s", data)
+	}
 	out, err := DecodeEvent(TypeReimbursementSubmitted, data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := out.(ReimbursementSubmitted)
-	if got.ReimbursementID != in.ReimbursementID || !got.Amount.Equal(in.Amount) || got.Description != in.Description || !got.SubmittedAt.Equal(now) {
+	if got.ReimbursementID != in.ReimbursementID || !got.Amount.Equal(in.Amount.Decimal) || got.Description != in.Description || !got.SubmittedAt.Equal(now) {
 		t.Fatalf("round trip: %+v, want %+v", got, in)
 	}
 	if _, err := DecodeEvent("SomethingElse", data); err == nil {

@@ -74,7 +74,7 @@ func (b *viewBatch) add(rec ledger.RecordedEvent) error {
 		if _, seen := b.rows[e.ReimbursementID]; !seen {
 			b.rows[e.ReimbursementID] = &viewRow{
 				id: e.ReimbursementID, bankID: e.BankID, memberID: e.BankMemberID, accountID: e.BankAccountID,
-				amount: e.Amount, currency: e.Currency, description: e.Description, status: ledger.StatusPending,
+				amount: e.Amount.Decimal, currency: e.Currency, description: e.Description, status: ledger.StatusPending,
 				submittedAt: e.SubmittedAt, submittedPosition: rec.Position, version: rec.StreamVersion,
 			}
 			b.order = append(b.order, e.ReimbursementID)

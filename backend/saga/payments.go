@@ -70,7 +70,7 @@ func (p *Payments) pay(ctx context.Context, rec ledger.RecordedEvent, e ledger.P
 	}
 	reference, err := p.gateway.Pay(ctx, PaymentOrder{
 		PaymentID: payment.ID, BankID: payment.BankID, MemberID: payment.MemberID, AccountID: payment.AccountID,
-		Amount: payment.Request.Amount, Currency: payment.Request.Currency,
+		Amount: payment.Request.Amount.Decimal, Currency: payment.Request.Currency,
 	})
 	var rejected *RejectedError
 	var outcome ledger.PendingEvent
