@@ -35,14 +35,14 @@ type Event interface {
 
 // ReimbursementSubmitted records a member's claim.
 type ReimbursementSubmitted struct {
-	ReimbursementID uuid.UUID       `json:"reimbursement_id"`
-	BankID          uuid.UUID       `json:"bank_id"`
-	BankMemberID    uuid.UUID       `json:"bank_member_id"`
+	ReimbursementID uuid.UUID `json:"reimbursement_id"`
+	BankID          uuid.UUID `json:"bank_id"`
+	BankMemberID    uuid.UUID `json:"bank_member_id"`
 	BankAccountID   uuid.UUID `json:"bank_account_id"`
 	Amount          Amount    `json:"amount"`
 	Currency        string    `json:"currency"`
 	Description     string    `json:"description"`
-	SubmittedAt     time.Time       `json:"submitted_at"`
+	SubmittedAt     time.Time `json:"submitted_at"`
 }
 
 // ReimbursementApproved records an administrator's approval.
@@ -62,10 +62,10 @@ type ReimbursementDenied struct {
 
 // PaymentRequested records that the bank owes the member an approved amount.
 type PaymentRequested struct {
-	PaymentID       uuid.UUID       `json:"payment_id"`
-	ReimbursementID uuid.UUID       `json:"reimbursement_id"`
-	BankID          uuid.UUID       `json:"bank_id"`
-	BankMemberID    uuid.UUID       `json:"bank_member_id"`
+	PaymentID       uuid.UUID `json:"payment_id"`
+	ReimbursementID uuid.UUID `json:"reimbursement_id"`
+	BankID          uuid.UUID `json:"bank_id"`
+	BankMemberID    uuid.UUID `json:"bank_member_id"`
 	BankAccountID   uuid.UUID `json:"bank_account_id"`
 	Amount          Amount    `json:"amount"`
 	Currency        string    `json:"currency"`
