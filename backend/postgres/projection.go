@@ -69,6 +69,12 @@ func (b *viewBatch) add(rec ledger.RecordedEvent) error {
 	if err != nil {
 		return fmt.Errorf("event %d: %w", rec.Position, err)
 	}
+	b.addDecoded(rec, e)
+	return nil
+}
+
+// addDecoded folds an event already decoded from rec.
+func (b *viewBatch) addDecoded(rec ledger.RecordedEvent, e ledger.Event) {
 	switch e := e.(type) {
 	case ledger.ReimbursementSubmitted:
 		if _, seen := b.rows[e.ReimbursementID]; !seen {
@@ -91,7 +97,6 @@ func (b *viewBatch) add(rec ledger.RecordedEvent) error {
 	case ledger.PaymentFailed:
 		b.pay(e.ReimbursementID, &viewPayment{status: ledger.PaymentStatusFailed, version: rec.StreamVersion})
 	}
-	return nil
 }
 
 func (b *viewBatch) decide(id uuid.UUID, d *viewDecision) {

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
@@ -89,7 +91,7 @@ func (db *DB) Rebuild(ctx context.Context, name string, opts RebuildOptions) (Re
 		return RebuildResult{}, ledger.Errorf(ledger.ENotFound, "no projection named %q (known: reimbursements)", name)
 	}
 	if opts.BatchSize <= 0 {
-		opts.BatchSize = 10000
+		opts.BatchSize = 50000
 	}
 	if opts.Progress == nil {
 		opts.Progress = func(int64, int64) {}
@@ -285,6 +287,7 @@ func (db *DB) readBatch(ctx context.Context, cursorTx string, cursorPos int64, s
 	}
 	defer rows.Close()
 	b := foldedBatch{view: newViewBatch()}
+	var recs []ledger.RecordedEvent
 	for rows.Next() {
 		var rec ledger.RecordedEvent
 		var data []byte
@@ -292,13 +295,23 @@ func (db *DB) readBatch(ctx context.Context, cursorTx string, cursorPos int64, s
 			return foldedBatch{}, fmt.Errorf("rebuild read: %w", err)
 		}
 		rec.Data = data
-		if err := b.view.add(rec); err != nil {
-			return foldedBatch{}, err
-		}
-		b.events, b.lastPos = b.events+1, rec.Position
+		recs = append(recs, rec)
 	}
 	if err := rows.Err(); err != nil {
 		return foldedBatch{}, fmt.Errorf("rebuild read: %w", err)
+	}
+	// Decoding is most of the work and independent per event: spread it
+	// over the cores, then fold in commit order.
+	events, err := decodeAll(recs)
+	if err != nil {
+		return foldedBatch{}, err
+	}
+	for i, rec := range recs {
+		b.view.addDecoded(rec, events[i])
+	}
+	b.events = int64(len(recs))
+	if len(recs) > 0 {
+		b.lastPos = recs[len(recs)-1].Position
 	}
 	b.finished = b.events < int64(size)
 	return b, nil
@@ -370,4 +383,28 @@ func swapTables(ctx context.Context, tx *sql.Tx) error {
 		}
 	}
 	return nil
+}
+
+// decodeAll decodes every event's data, in parallel.
+func decodeAll(recs []ledger.RecordedEvent) ([]ledger.Event, error) {
+	events := make([]ledger.Event, len(recs))
+	workers := min(runtime.GOMAXPROCS(0), max(len(recs)/1000, 1))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(recs); i += workers {
+				e, err := recs[i].Decode()
+				if err != nil {
+					errs[w] = fmt.Errorf("event %d: %w", recs[i].Position, err)
+					return
+				}
+				events[i] = e
+			}
+		}()
+	}
+	wg.Wait()
+	return events, errors.Join(errs...)
 }
