@@ -88,6 +88,7 @@ func (a *ledgerAPI) do(method, path, body string, headers ...string) response {
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
+	checkAgainstSpec(a.t, req, res, raw)
 	r := response{status: res.StatusCode, header: res.Header, raw: string(raw)}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &r.body); err != nil {

@@ -25,6 +25,8 @@ type Server struct {
 	db       *postgres.DB
 	logger   *slog.Logger
 	auditKey audit.Key
+	// referenceHTML is the API reference rendered from docs/openapi.yaml.
+	referenceHTML []byte
 }
 
 // Config is what the API needs.
@@ -61,7 +63,15 @@ func New(cfg Config) *Server {
 	if !cfg.API {
 		return s
 	}
+	page, err := renderReference()
+	if err != nil {
+		// The description is embedded at build time and checked by the tests.
+		panic(err)
+	}
+	s.referenceHTML = page
+	e.GET("/docs", s.reference)
 	v1 := e.Group("/v1")
+	v1.GET("/openapi.yaml", s.openAPI)
 	v1.POST("/banks", s.createBank)
 	v1.GET("/banks/:bank_id", s.getBank)
 	v1.POST("/banks/:bank_id/administrators", s.createAdministrator)

@@ -1,0 +1,139 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/reimbursement-ledger/ledger/backend/httpapi"
+	"github.com/reimbursement-ledger/ledger/docs"
+)
+
+var (
+	specOnce   sync.Once
+	specDoc    *openapi3.T
+	specRouter routers.Router
+	specErr    error
+)
+
+// loadSpec parses docs/openapi.yaml once for all tests.
+func loadSpec(t *testing.T) (*openapi3.T, routers.Router) {
+	t.Helper()
+	specOnce.Do(func() {
+		// Ids are UUIDv7: check them against RFC 9562, which allows version 7.
+		openapi3.DefineStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForUUIDOfRFC9562))
+		loader := openapi3.NewLoader()
+		specDoc, specErr = loader.LoadFromData(docs.OpenAPI)
+		if specErr != nil {
+			return
+		}
+		if specErr = specDoc.Validate(context.Background()); specErr != nil {
+			return
+		}
+		specDoc.Servers = nil // match paths whatever host the test server has
+		specRouter, specErr = legacy.NewRouter(specDoc)
+	})
+	if specErr != nil {
+		t.Fatalf("docs/openapi.yaml: %v", specErr)
+	}
+	return specDoc, specRouter
+}
+
+// checkAgainstSpec fails the test when a response the API gave does not
+// match the description of its operation and status. Requests outside the
+// description (an unknown path, a method not allowed) are not checked here.
+func checkAgainstSpec(t *testing.T, req *http.Request, res *http.Response, body []byte) {
+	t.Helper()
+	_, router := loadSpec(t)
+	route, params, err := router.FindRoute(req)
+	if err != nil {
+		return
+	}
+	opts := &openapi3filter.Options{IncludeResponseStatus: true, ExcludeRequestBody: true, MultiError: true}
+	input := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts},
+		Status:                 res.StatusCode,
+		Header:                 res.Header,
+		Body:                   io.NopCloser(bytes.NewReader(body)),
+		Options:                opts,
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), input); err != nil {
+		t.Errorf("%s %s answered %d, which docs/openapi.yaml does not describe: %v\nbody: %s", req.Method, req.URL.Path, res.StatusCode, err, body)
+	}
+}
+
+// Every route Echo serves is described, and every described operation is served.
+func TestSpecAndRoutesAgree(t *testing.T) {
+	doc, _ := loadSpec(t)
+	described := map[string]bool{}
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			described[method+" "+path] = true
+		}
+	}
+	served := map[string]bool{}
+	srv := httpapi.New(httpapi.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), API: true})
+	for _, r := range srv.Routes() {
+		path := r.Path
+		for _, part := range strings.Split(path, "/") {
+			if strings.HasPrefix(part, ":") {
+				path = strings.Replace(path, part, "{"+part[1:]+"}", 1)
+			}
+		}
+		served[r.Method+" "+path] = true
+	}
+	var missing, extra []string
+	for k := range served {
+		if !described[k] {
+			missing = append(missing, k)
+		}
+	}
+	for k := range described {
+		if !served[k] {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	if len(missing) > 0 || len(extra) > 0 {
+		t.Fatalf("served but not described: %v\ndescribed but not served: %v", missing, extra)
+	}
+	if len(served) < 20 {
+		t.Fatalf("only %d routes served: the comparison saw too little", len(served))
+	}
+}
+
+func TestDescriptionAndReferenceAreServed(t *testing.T) {
+	api := newAPI(t)
+	res, err := http.Get(api.url + "/v1/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !bytes.Equal(body, docs.OpenAPI) || res.Header.Get("Content-Type") != "application/yaml" {
+		t.Fatalf("GET /v1/openapi.yaml: %d %s, %d bytes", res.StatusCode, res.Header.Get("Content-Type"), len(body))
+	}
+	res, err = http.Get(api.url + "/docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{"<h1>Reimbursement Ledger API</h1>", "/v1/reimbursements/{id}/approve", "approveReimbursement"} {
+		if !strings.Contains(string(page), want) {
+			t.Fatalf("the reference page lacks %q", want)
+		}
+	}
+}
