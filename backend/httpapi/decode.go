@@ -20,6 +20,9 @@ import (
 // maxBodySize bounds every request body.
 const maxBodySize = "64KB"
 
+// rawBodyKey keeps the body read by decodeJSON, for the idempotency fingerprint.
+const rawBodyKey = "raw_body"
+
 // decodeJSON reads the request body into dst strictly: application/json
 // only, one JSON object, no unknown fields, each field of its own JSON type.
 func decodeJSON(c echo.Context, dst any) error {
@@ -36,6 +39,7 @@ func decodeJSON(c echo.Context, dst any) error {
 		}
 		return badRequest("the request body could not be read")
 	}
+	c.Set(rawBodyKey, body)
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/google/uuid"
@@ -19,12 +20,11 @@ func (s *Server) createBank(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	bank, err := s.db.CreateBank(c.Request().Context(), ledger.Bank{ID: newID(), Name: req.Name, Location: req.Location})
-	if err != nil {
-		return err
-	}
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/banks/"+bank.ID.String())
-	return c.JSON(http.StatusCreated, bankOut(bank))
+	bank := ledger.Bank{ID: newID(), Name: req.Name, Location: req.Location}
+	return s.command(c, func(ctx context.Context) (reply, error) {
+		bank, err := s.db.CreateBank(ctx, bank)
+		return reply{http.StatusCreated, map[string]string{echo.HeaderLocation: "/v1/banks/" + bank.ID.String()}, bankOut(bank)}, err
+	})
 }
 
 func (s *Server) getBank(c echo.Context) error {
@@ -50,12 +50,11 @@ func (s *Server) createMember(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	m, err := s.db.CreateMember(c.Request().Context(), ledger.Member{ID: newID(), FirstName: req.FirstName, LastName: req.LastName, Email: req.Email})
-	if err != nil {
-		return err
-	}
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/members/"+m.ID.String())
-	return c.JSON(http.StatusCreated, memberOut(m))
+	member := ledger.Member{ID: newID(), FirstName: req.FirstName, LastName: req.LastName, Email: req.Email}
+	return s.command(c, func(ctx context.Context) (reply, error) {
+		m, err := s.db.CreateMember(ctx, member)
+		return reply{http.StatusCreated, map[string]string{echo.HeaderLocation: "/v1/members/" + m.ID.String()}, memberOut(m)}, err
+	})
 }
 
 func (s *Server) getMember(c echo.Context) error {
@@ -79,12 +78,11 @@ func (s *Server) createAdministrator(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	a, err := s.db.CreateAdministrator(c.Request().Context(), ledger.Administrator{
-		ID: newID(), BankID: bankID, FirstName: req.FirstName, LastName: req.LastName, Email: req.Email})
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusCreated, administratorOut(a))
+	admin := ledger.Administrator{ID: newID(), BankID: bankID, FirstName: req.FirstName, LastName: req.LastName, Email: req.Email}
+	return s.command(c, func(ctx context.Context) (reply, error) {
+		a, err := s.db.CreateAdministrator(ctx, admin)
+		return reply{http.StatusCreated, nil, administratorOut(a)}, err
+	})
 }
 
 type openAccountRequest struct {
@@ -107,12 +105,11 @@ func (s *Server) openAccount(c echo.Context) error {
 	if err := invalidFields(fields); err != nil {
 		return err
 	}
-	a, err := s.db.OpenAccount(c.Request().Context(), ledger.Account{
-		ID: newID(), BankID: bankID, MemberID: memberID, Currency: req.Currency, Nickname: req.Nickname})
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusCreated, accountOut(a))
+	account := ledger.Account{ID: newID(), BankID: bankID, MemberID: memberID, Currency: req.Currency, Nickname: req.Nickname}
+	return s.command(c, func(ctx context.Context) (reply, error) {
+		a, err := s.db.OpenAccount(ctx, account)
+		return reply{http.StatusCreated, nil, accountOut(a)}, err
+	})
 }
 
 func (s *Server) listMemberAccounts(c echo.Context) error {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -29,13 +30,20 @@ func (s *Server) submitReimbursement(c echo.Context) error {
 	if err := invalidFields(fields); err != nil {
 		return err
 	}
-	r, err := s.db.Submit(c.Request().Context(), postgres.SubmitCommand{
-		ID: newID(), AccountID: accountID, Amount: req.Amount, Description: req.Description, Meta: metadata(c)})
-	if err != nil {
-		return err
-	}
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/reimbursements/"+r.ID.String())
-	return reimbursementAnswer(c, http.StatusCreated, r)
+	cmd := postgres.SubmitCommand{ID: newID(), AccountID: accountID, Amount: req.Amount, Description: req.Description, Meta: metadata(c)}
+	return s.command(c, func(ctx context.Context) (reply, error) {
+		r, err := s.db.Submit(ctx, cmd)
+		if err != nil {
+			return reply{}, err
+		}
+		out := reimbursementReply(http.StatusCreated, r)
+		out.headers[echo.HeaderLocation] = "/v1/reimbursements/" + r.ID.String()
+		return out, nil
+	})
+}
+
+func reimbursementReply(status int, r *ledger.Reimbursement) reply {
+	return reply{status: status, headers: map[string]string{"ETag": etag(r.Version)}, body: reimbursementOut(*r)}
 }
 
 func reimbursementAnswer(c echo.Context, status int, r *ledger.Reimbursement) error {
@@ -89,34 +97,21 @@ func (s *Server) decide(c echo.Context, deny bool) error {
 	if err := invalidFields(fields); err != nil {
 		return err
 	}
-	cmd := postgres.DecideCommand{ReimbursementID: id, AdministratorID: adminID, ExpectedVersion: expected, Meta: metadata(c)}
-	var r *ledger.Reimbursement
-	if deny {
-		if req.Reason != nil {
-			cmd.Reason = *req.Reason
+	cmd := postgres.DecideCommand{ReimbursementID: id, AdministratorID: adminID, IfMatch: expected, Meta: metadata(c)}
+	if deny && req.Reason != nil {
+		cmd.Reason = *req.Reason
+	}
+	return s.command(c, func(ctx context.Context) (reply, error) {
+		decide := s.db.Approve
+		if deny {
+			decide = s.db.Deny
 		}
-		r, err = s.db.Deny(c.Request().Context(), cmd)
-	} else {
-		r, err = s.db.Approve(c.Request().Context(), cmd)
-	}
-	if err != nil {
-		return err
-	}
-	return reimbursementAnswer(c, http.StatusOK, r)
-}
-
-// ifMatch reads an If-Match header holding one reimbursement ETag; 0 when
-// absent.
-func ifMatch(c echo.Context) (int64, error) {
-	raw := strings.TrimSpace(c.Request().Header.Get("If-Match"))
-	if raw == "" {
-		return 0, nil
-	}
-	v, err := strconv.ParseInt(strings.Trim(raw, `"`), 10, 64)
-	if err != nil || v < 1 || !strings.HasPrefix(raw, `"`) || !strings.HasSuffix(raw, `"`) {
-		return 0, badRequest(`If-Match must hold the reimbursement's ETag, such as "1"`)
-	}
-	return v, nil
+		r, err := decide(ctx, cmd)
+		if err != nil {
+			return reply{}, err
+		}
+		return reimbursementReply(http.StatusOK, r), nil
+	})
 }
 
 func (s *Server) reimbursementEvents(c echo.Context) error {

@@ -26,7 +26,8 @@ type Server struct {
 	logger   *slog.Logger
 	auditKey audit.Key
 	// referenceHTML is the API reference rendered from docs/openapi.yaml.
-	referenceHTML []byte
+	referenceHTML  []byte
+	idempotencyTTL time.Duration
 }
 
 // Config is what the API needs.
@@ -39,16 +40,24 @@ type Config struct {
 	API bool
 	// RequestTimeout bounds the work of one request.
 	RequestTimeout time.Duration
+	// IdempotencyTTL is how long an Idempotency-Key is remembered.
+	IdempotencyTTL time.Duration
 }
+
+// DefaultIdempotencyTTL is how long Idempotency-Keys live unless configured.
+const DefaultIdempotencyTTL = 24 * time.Hour
 
 // New returns the API with its routes.
 func New(cfg Config) *Server {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 10 * time.Second
 	}
+	if cfg.IdempotencyTTL <= 0 {
+		cfg.IdempotencyTTL = DefaultIdempotencyTTL
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{echo: e, db: cfg.DB, logger: cfg.Logger, auditKey: cfg.AuditKey}
+	s := &Server{echo: e, db: cfg.DB, logger: cfg.Logger, auditKey: cfg.AuditKey, idempotencyTTL: cfg.IdempotencyTTL}
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(
 		s.correlate,

@@ -106,8 +106,12 @@ type querier interface {
 }
 
 // inTx runs fn in a short READ COMMITTED transaction and commits when fn
-// returns nil.
+// returns nil. When ctx already carries a transaction (a command run by
+// Idempotently), fn joins it and the caller commits.
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	if tx, ok := ctx.Value(txKey{}).(*sql.Tx); ok {
+		return fn(tx)
+	}
 	tx, err := db.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

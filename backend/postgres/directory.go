@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -15,7 +16,7 @@ func (db *DB) CreateBank(ctx context.Context, b ledger.Bank) (ledger.Bank, error
 		return ledger.Bank{}, err
 	}
 	b.CreatedAt = db.now().UTC()
-	_, err := db.db.ExecContext(ctx, `INSERT INTO banks (id, name, location, created_at) VALUES ($1, $2, $3, $4)`,
+	err := db.exec(ctx, `INSERT INTO banks (id, name, location, created_at) VALUES ($1, $2, $3, $4)`,
 		b.ID, b.Name, b.Location, b.CreatedAt)
 	if err != nil {
 		return ledger.Bank{}, fmt.Errorf("create bank: %w", err)
@@ -38,7 +39,7 @@ func (db *DB) CreateMember(ctx context.Context, m ledger.Member) (ledger.Member,
 		return ledger.Member{}, err
 	}
 	m.CreatedAt = db.now().UTC()
-	_, err := db.db.ExecContext(ctx, `INSERT INTO members (id, first_name, last_name, email, created_at) VALUES ($1, $2, $3, $4, $5)`,
+	err := db.exec(ctx, `INSERT INTO members (id, first_name, last_name, email, created_at) VALUES ($1, $2, $3, $4, $5)`,
 		m.ID, m.FirstName, m.LastName, m.Email, m.CreatedAt)
 	if constraintViolated(err, "members_email_key") {
 		return ledger.Member{}, ledger.Errorf(ledger.EConflict, "a member with e-mail %s already exists", m.Email)
@@ -68,7 +69,7 @@ func (db *DB) CreateAdministrator(ctx context.Context, a ledger.Administrator) (
 		return ledger.Administrator{}, err
 	}
 	a.CreatedAt = db.now().UTC()
-	_, err := db.db.ExecContext(ctx, `
+	err := db.exec(ctx, `
 		INSERT INTO administrators (id, bank_id, first_name, last_name, email, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 		a.ID, a.BankID, a.FirstName, a.LastName, a.Email, a.CreatedAt)
 	switch {
@@ -100,7 +101,7 @@ func (db *DB) OpenAccount(ctx context.Context, a ledger.Account) (ledger.Account
 		return ledger.Account{}, err
 	}
 	a.CreatedAt = db.now().UTC()
-	_, err := db.db.ExecContext(ctx, `
+	err := db.exec(ctx, `
 		INSERT INTO accounts (id, bank_id, member_id, currency, nickname, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 		a.ID, a.BankID, a.MemberID, a.Currency, a.Nickname, a.CreatedAt)
 	switch {
@@ -156,4 +157,12 @@ func (db *DB) Administrator(ctx context.Context, id uuid.UUID) (ledger.Administr
 // Account returns the account with the given id.
 func (db *DB) Account(ctx context.Context, id uuid.UUID) (ledger.Account, error) {
 	return account(ctx, db.db, id)
+}
+
+// exec runs one statement in its own transaction, or in the one ctx carries.
+func (db *DB) exec(ctx context.Context, query string, args ...any) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, query, args...)
+		return err
+	})
 }

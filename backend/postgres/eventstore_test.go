@@ -68,7 +68,7 @@ func TestDecisionErrors(t *testing.T) {
 		{"unknown reimbursement", postgres.DecideCommand{ReimbursementID: uuid.New(), AdministratorID: d.Admin.ID}, ledger.ENotFound},
 		{"unknown administrator", postgres.DecideCommand{ReimbursementID: r.ID, AdministratorID: uuid.New()}, ledger.EInvalid},
 		{"another bank's administrator", postgres.DecideCommand{ReimbursementID: r.ID, AdministratorID: d.OtherAdmin.ID}, ledger.EForbidden},
-		{"stale expected version", postgres.DecideCommand{ReimbursementID: r.ID, AdministratorID: d.Admin.ID, ExpectedVersion: 7}, ledger.EPreconditionFailed},
+		{"stale expected version", postgres.DecideCommand{ReimbursementID: r.ID, AdministratorID: d.Admin.ID, IfMatch: []int64{7}}, ledger.EPreconditionFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 
@@ -55,10 +56,11 @@ type DecideCommand struct {
 	AdministratorID uuid.UUID
 	// Reason is required to deny and ignored to approve.
 	Reason string
-	// ExpectedVersion, when not 0, is the version the administrator saw:
-	// deciding fails with EPreconditionFailed if the reimbursement has moved on.
-	ExpectedVersion int64
-	Meta            ledger.Metadata
+	// IfMatch, when not nil, lists the versions the administrator accepts
+	// (the one they saw): deciding fails with EPreconditionFailed when the
+	// reimbursement is at none of them.
+	IfMatch []int64
+	Meta    ledger.Metadata
 }
 
 // Approve records an approval. Errors: ENotFound (reimbursement), EInvalid
@@ -99,9 +101,9 @@ func (db *DB) decide(ctx context.Context, cmd DecideCommand, decide decision) (*
 		if err != nil {
 			return err
 		}
-		if cmd.ExpectedVersion != 0 && cmd.ExpectedVersion != r.Version {
+		if cmd.IfMatch != nil && !slices.Contains(cmd.IfMatch, r.Version) {
 			return &ledger.Error{Code: ledger.EPreconditionFailed, CurrentVersion: r.Version,
-				Message: fmt.Sprintf("reimbursement %s is at version %d, not %d", r.ID, r.Version, cmd.ExpectedVersion)}
+				Message: fmt.Sprintf("reimbursement %s is at version %d, which If-Match does not name", r.ID, r.Version)}
 		}
 		event, err := decide(r, admin)
 		if err != nil {

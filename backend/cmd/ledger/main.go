@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/reimbursement-ledger/ledger/backend/audit"
+	"github.com/reimbursement-ledger/ledger/backend/httpapi"
 )
 
 func main() {
@@ -49,6 +50,7 @@ environment:
   LOG_LEVEL      debug, info, warn or error (default info)
   DB_MAX_CONNS   connection pool size (default 10)
   AUDIT_KEY      secret of at least 32 characters that signs audit checkpoints (serve, audit)
+  IDEMPOTENCY_TTL  how long Idempotency-Keys are remembered (default 24h)
 `
 
 // config is the environment, read once here and passed down.
@@ -58,6 +60,8 @@ type config struct {
 	LogLevel    slog.Level
 	MaxConns    int
 	auditSecret string
+	// IdempotencyTTL is how long Idempotency-Keys are remembered.
+	IdempotencyTTL time.Duration
 }
 
 // auditKey returns the checkpoint signing key, required by serve and audit.
@@ -80,6 +84,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 		if err := cfg.LogLevel.UnmarshalText([]byte(raw)); err != nil {
 			return cfg, fmt.Errorf("LOG_LEVEL %q: want debug, info, warn or error", raw)
 		}
+	}
+	cfg.IdempotencyTTL = httpapi.DefaultIdempotencyTTL
+	if raw := getenv("IDEMPOTENCY_TTL"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < time.Hour {
+			return cfg, fmt.Errorf("IDEMPOTENCY_TTL %q: want a duration of at least 1h, such as 24h", raw)
+		}
+		cfg.IdempotencyTTL = d
 	}
 	if raw := getenv("DB_MAX_CONNS"); raw != "" {
 		n, err := strconv.Atoi(raw)

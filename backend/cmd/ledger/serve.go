@@ -39,7 +39,7 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		if err := db.Migrate(ctx); err != nil {
 			return err
 		}
-		api := httpapi.New(httpapi.Config{DB: db.DB, Logger: logger, API: r != roleWorker, AuditKey: key})
+		api := httpapi.New(httpapi.Config{DB: db.DB, Logger: logger, API: r != roleWorker, AuditKey: key, IdempotencyTTL: cfg.IdempotencyTTL})
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
@@ -56,6 +56,10 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		logger.Info("ledger serving", "addr", ln.Addr().String(), "role", string(r))
 		if listening != nil {
 			listening(ln.Addr().String())
+		}
+
+		if r != roleWorker {
+			go pruneIdempotencyKeys(ctx, db.DB, cfg.IdempotencyTTL, logger)
 		}
 
 		workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
@@ -106,4 +110,22 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		logger.Info("stopped")
 		return runErr
 	})
+}
+
+// pruneIdempotencyKeys deletes expired Idempotency-Keys every hour until ctx ends.
+func pruneIdempotencyKeys(ctx context.Context, db *postgres.DB, ttl time.Duration, logger *slog.Logger) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		if n, err := db.PruneIdempotencyKeys(ctx, ttl); err != nil && ctx.Err() == nil {
+			logger.Warn("pruning idempotency keys failed", "error", err)
+		} else if n > 0 {
+			logger.Info("pruned idempotency keys", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
