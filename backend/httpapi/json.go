@@ -134,7 +134,7 @@ type list[T any] struct {
 const cursorPrefix = "v1:"
 
 func encodeCursor(position int64) *string {
-	if position == 0 {
+	if position <= 0 {
 		return nil
 	}
 	c := base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + strconv.FormatInt(position, 10)))
