@@ -44,13 +44,7 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 		}
-		srv := &http.Server{
-			Handler:           api,
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       15 * time.Second,
-			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-		}
+		srv := newHTTPServer(api, defaultTimeouts)
 		httpDone := make(chan error, 1)
 		go func() { httpDone <- srv.Serve(ln) }()
 		logger.Info("ledger serving", "addr", ln.Addr().String(), "role", string(r))
@@ -128,4 +122,16 @@ func pruneIdempotencyKeys(ctx context.Context, db *postgres.DB, ttl time.Duratio
 		case <-tick.C:
 		}
 	}
+}
+
+// timeouts bound how long a client may take: a slow or stalled client cannot
+// hold a connection, and so a goroutine and a pool slot, forever.
+type timeouts struct {
+	readHeader, read, write, idle time.Duration
+}
+
+var defaultTimeouts = timeouts{readHeader: 5 * time.Second, read: 15 * time.Second, write: 30 * time.Second, idle: 2 * time.Minute}
+
+func newHTTPServer(h http.Handler, t timeouts) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read, WriteTimeout: t.write, IdleTimeout: t.idle}
 }

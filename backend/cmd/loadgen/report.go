@@ -1,0 +1,316 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// results are the name.key=value lines scripts/bench collected.
+type results map[string]string
+
+func readResults(r io.Reader) (results, error) {
+	res := results{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("results: %q is not key=value", line)
+		}
+		res[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return res, sc.Err()
+}
+
+func (r results) has(k string) bool { _, ok := r[k]; return ok }
+
+func (r results) num(k string) float64 {
+	v, err := strconv.ParseFloat(r[k], 64)
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+// Targets on a 2-core machine.
+const (
+	targetRatio      = 0.6   // step 2 requests/s over step 1 TPS, at least
+	targetSubmitP99  = 25.0  // ms, at most
+	targetFreshP99   = 100.0 // ms, at most
+	targetQueryP99   = 10.0  // ms, at most
+	targetPeakRSSMB  = 100.0 // MB, at most
+	docSectionTitle  = "## Service benchmark"
+	docResultsBegin  = "<!-- bench:results:begin: written by scripts/bench, edit outside these lines -->"
+	docResultsEnd    = "<!-- bench:results:end -->"
+	defaultDocIntro  = "`go tool task bench` (scripts/bench) measures the service on a fresh database, in one run on one machine, and writes the block below."
+	passWord, failed = "pass", "**fail**"
+)
+
+func runReport(args []string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("report", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	in := flags.String("in", "", "the results file (name.key=value lines)")
+	doc := flags.String("doc", "", "write the results into this Markdown file's \""+strings.TrimPrefix(docSectionTitle, "## ")+"\" section")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	if *in == "" {
+		return errors.New("report: -in is required")
+	}
+	f, err := os.Open(*in)
+	if err != nil {
+		return err
+	}
+	res, err := readResults(f)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	block := renderResults(res, machineOf(res), time.Now())
+	fmt.Fprintln(stdout, block)
+	if *doc == "" {
+		return nil
+	}
+	old, err := os.ReadFile(*doc)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return os.WriteFile(*doc, []byte(updateDoc(string(old), block)), 0o644)
+}
+
+// machine describes where the figures come from.
+type machine struct {
+	Cores      int
+	CPU        string
+	MemoryGiB  float64
+	PostgreSQL string
+	Go         string
+}
+
+func machineOf(res results) machine {
+	m := machine{Cores: runtime.NumCPU(), Go: strings.TrimPrefix(runtime.Version(), "go"), PostgreSQL: res["machine.pg_version"]}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if fields := strings.Fields(line); len(fields) >= 2 && fields[0] == "MemTotal:" {
+				kb, _ := strconv.ParseFloat(fields[1], 64)
+				m.MemoryGiB = kb / (1 << 20)
+			}
+		}
+	}
+	if m.PostgreSQL == "" {
+		m.PostgreSQL = "unknown"
+	}
+	return m
+}
+
+// thousands formats n with a comma between groups of three digits.
+func thousands(n float64) string {
+	s := strconv.FormatFloat(n, 'f', 0, 64)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func msf(v float64) string {
+	switch {
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64) + " ms"
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64) + " ms"
+	default:
+		return strconv.FormatFloat(v, 'f', 2, 64) + " ms"
+	}
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return passWord
+	}
+	return failed
+}
+
+// renderResults is the Markdown block of one run: the machine, one row per
+// target with its verdict, and the figures behind them.
+func renderResults(res results, m machine, now time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Run of %s on %d cores (%s), %.0f GiB of memory, PostgreSQL %s on the same machine, Go %s.\n\n",
+		now.UTC().Format("2006-01-02 15:04 MST"), m.Cores, orUnknown(m.CPU), m.MemoryGiB, m.PostgreSQL, m.Go)
+
+	type row struct{ step, what, measured, target, result string }
+	var rows []row
+	met, total := 0, 0
+	judge := func(r row, ok bool, known bool) {
+		switch {
+		case !known:
+			r.result = "not measured"
+		default:
+			r.result = verdict(ok)
+			total++
+			if ok {
+				met++
+			}
+		}
+		rows = append(rows, r)
+	}
+
+	tps := res.num("baseline.tps")
+	rows = append(rows, row{"1", fmt.Sprintf("baseline: pgbench, one event-shaped INSERT per transaction, %s clients, %s s",
+		res["baseline.clients"], res["baseline.seconds"]),
+		fmt.Sprintf("%s TPS (mean latency %s)", thousands(tps), msf(res.num("baseline.latency_ms"))), "", ""})
+
+	rps := res.num("submit.rps")
+	ratio := 0.0
+	if tps > 0 {
+		ratio = rps / tps
+	}
+	submitKnown := res.has("submit.rps") && tps > 0
+	judge(row{"2", fmt.Sprintf("POST /v1/reimbursements, %s connections, %.0f s: throughput", res["submit.conns"], res.num("submit.seconds")),
+		fmt.Sprintf("%s requests/s = **%.2fx** the baseline", thousands(rps), ratio),
+		fmt.Sprintf("at least %.1fx (%s requests/s)", targetRatio, thousands(targetRatio*tps)), ""}, ratio >= targetRatio, submitKnown)
+	judge(row{"2", "errors (answers other than 201)",
+		fmt.Sprintf("%s of %s (%s)", thousands(res.num("submit.errors")), thousands(res.num("submit.requests")), res["submit.statuses"]),
+		"none", ""}, res.num("submit.errors") == 0 && res.num("submit.requests") > 0, res.has("submit.errors"))
+	judge(row{"2", "latency",
+		fmt.Sprintf("p50 %s, p99 %s", msf(res.num("submit.p50_ms")), msf(res.num("submit.p99_ms"))),
+		fmt.Sprintf("p99 at most %.0f ms", targetSubmitP99), ""}, res.num("submit.p99_ms") <= targetSubmitP99, res.has("submit.p99_ms"))
+
+	freshNote := fmt.Sprintf("p50 %s, p99 %s (%s probes)", msf(res.num("fresh.p50_ms")), msf(res.num("fresh.p99_ms")), res["fresh.probes"])
+	if miss := res.num("fresh.probe_missing") + res.num("fresh.probe_errors"); miss > 0 {
+		freshNote += fmt.Sprintf(", %s probes failed or never seen", thousands(miss))
+	}
+	judge(row{"3", fmt.Sprintf("freshness: a 201 until the member's list shows it, under %s submissions/s", res["fresh.rate_target"]),
+		freshNote, fmt.Sprintf("p99 at most %.0f ms", targetFreshP99), ""},
+		res.num("fresh.p99_ms") <= targetFreshP99 && res.num("fresh.probe_missing")+res.num("fresh.probe_errors") == 0, res.has("fresh.p99_ms"))
+
+	judge(row{"4", fmt.Sprintf("GET /v1/banks/{id}/reimbursements?status=pending&limit=50 over %s rows, %s connections, %.0f s",
+		thousands(res.num("query.view_rows")), res["query.conns"], res.num("query.seconds")),
+		fmt.Sprintf("p50 %s, p99 %s (%s requests/s, %s errors)", msf(res.num("query.p50_ms")), msf(res.num("query.p99_ms")),
+			thousands(res.num("query.rps")), thousands(res.num("query.errors"))),
+		fmt.Sprintf("p99 at most %.0f ms", targetQueryP99), ""},
+		res.num("query.p99_ms") <= targetQueryP99 && res.num("query.errors") == 0, res.has("query.p99_ms"))
+
+	rssMB := res.num("rss.peak_kb") * 1024 / 1e6
+	judge(row{"5", "memory: the ledger's peak RSS (VmHWM) during step 2", fmt.Sprintf("%.0f MB", rssMB),
+		fmt.Sprintf("at most %.0f MB", targetPeakRSSMB), ""}, rssMB <= targetPeakRSSMB, res.has("rss.peak_kb"))
+
+	b.WriteString("| step | what | measured | target | result |\n|---|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.step, r.what, r.measured, r.target, r.result)
+	}
+	fmt.Fprintf(&b, "\n%d of %d targets met.\n", met, total)
+
+	// The figures behind the table.
+	b.WriteString("\nMore figures from the same run:\n")
+	if res.has("submit.ledger_cpu_s") && res.num("submit.requests") > 0 {
+		n := res.num("submit.requests")
+		fmt.Fprintf(&b, "- CPU per submission in step 2: ledger %s, PostgreSQL %s, loadgen %s (the machine has %d cores, %s of CPU per second of run).\n",
+			msf(1000*res.num("submit.ledger_cpu_s")/n), msf(1000*res.num("submit.pg_cpu_s")/n), msf(1000*res.num("submit.loadgen_cpu_s")/n),
+			m.Cores, thousands(float64(m.Cores)*1000)+" ms")
+	}
+	if res.has("baseline.pg_cpu_s") && res.num("baseline.transactions") > 0 {
+		n := res.num("baseline.transactions")
+		fmt.Fprintf(&b, "- CPU per transaction in step 1: PostgreSQL %s, pgbench %s.\n",
+			msf(1000*res.num("baseline.pg_cpu_s")/n), msf(1000*res.num("baseline.pgbench_cpu_s")/n))
+	}
+	if res.has("submit.p999_ms") {
+		fmt.Fprintf(&b, "- Step 2 latency: mean %s, p90 %s, p99.9 %s, max %s.\n", msf(res.num("submit.mean_ms")), msf(res.num("submit.p90_ms")),
+			msf(res.num("submit.p999_ms")), msf(res.num("submit.max_ms")))
+	}
+	if res.has("catchup.submit_s") {
+		fmt.Fprintf(&b, "- After step 2 the subscribers (projector, sagas, audit checkpoints) needed %.1f s more to catch up with its %s events.\n",
+			res.num("catchup.submit_s"), thousands(res.num("catchup.submit_events")))
+	}
+	if res.has("fresh.rate") {
+		fmt.Fprintf(&b, "- Step 3 background: %s submissions/s sent on schedule (%s not sent: backlog full), %s errors, latency from the scheduled time p50 %s, p99 %s; "+
+			"probe submissions p50 %s; %s list reads, p50 %s, p99 %s.\n",
+			thousands(res.num("fresh.rate")), thousands(res.num("fresh.missed")), thousands(res.num("fresh.errors")),
+			msf(res.num("fresh.load_p50_ms")), msf(res.num("fresh.load_p99_ms")), msf(res.num("fresh.probe_submit_p50_ms")),
+			thousands(res.num("fresh.polls")), msf(res.num("fresh.poll_p50_ms")), msf(res.num("fresh.poll_p99_ms")))
+		fmt.Fprintf(&b, "- Step 3 freshness: mean %s, p90 %s, max %s.\n", msf(res.num("fresh.mean_ms")), msf(res.num("fresh.p90_ms")), msf(res.num("fresh.max_ms")))
+	}
+	if res.has("query.bank_rows") {
+		fmt.Fprintf(&b, "- Step 4 data: %s rows written into reimbursements_view in %.1f s; the bank queried holds %s rows, %s of them pending.\n",
+			thousands(res.num("query.seed_rows")), res.num("query.seed_s"), thousands(res.num("query.bank_rows")), thousands(res.num("query.bank_pending")))
+	}
+	if res.has("total.seconds") {
+		fmt.Fprintf(&b, "- The whole run took %.0f s.\n", res.num("total.seconds"))
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown CPU"
+	}
+	return s
+}
+
+// updateDoc puts block between the results markers of the Service benchmark
+// section, keeping everything else; it adds the markers at the end of the
+// section, or the section at the end of the document, when missing.
+func updateDoc(doc, block string) string {
+	fenced := docResultsBegin + "\n\n" + block + "\n\n" + docResultsEnd
+	if i := strings.Index(doc, docResultsBegin); i >= 0 {
+		if j := strings.Index(doc[i:], docResultsEnd); j >= 0 {
+			return doc[:i] + fenced + doc[i+j+len(docResultsEnd):]
+		}
+	}
+	if i := sectionStart(doc, docSectionTitle); i >= 0 {
+		end := len(doc)
+		if j := sectionStart(doc[i+len(docSectionTitle):], "## "); j >= 0 {
+			end = i + len(docSectionTitle) + j
+		}
+		body := strings.TrimRight(doc[i:end], "\n")
+		rest := doc[end:]
+		if rest != "" {
+			rest = "\n" + rest
+		}
+		return doc[:i] + body + "\n\n" + fenced + "\n" + rest
+	}
+	doc = strings.TrimRight(doc, "\n")
+	if doc != "" {
+		doc += "\n\n"
+	}
+	return doc + docSectionTitle + "\n\n" + defaultDocIntro + "\n\n" + fenced + "\n"
+}
+
+// sectionStart is the index of the first line of doc that starts with
+// prefix, or -1.
+func sectionStart(doc, prefix string) int {
+	if strings.HasPrefix(doc, prefix) {
+		return 0
+	}
+	if i := strings.Index(doc, "\n"+prefix); i >= 0 {
+		return i + 1
+	}
+	return -1
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPercentileNearestRank(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	for _, c := range []struct {
+		p    float64
+		want time.Duration
+	}{{50, 50 * time.Millisecond}, {99, 99 * time.Millisecond}, {100, 100 * time.Millisecond}, {0.1, time.Millisecond}} {
+		if got := percentile(d, c.p); got != c.want {
+			t.Errorf("p%v = %v, want %v", c.p, got, c.want)
+		}
+	}
+	if got := percentile(nil, 99); got != 0 {
+		t.Errorf("p99 of nothing = %v", got)
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for in, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 1234567.4: "1,234,567", -5000: "-5,000"} {
+		if got := thousands(in); got != want {
+			t.Errorf("thousands(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestUpdateDocKeepsTheRest(t *testing.T) {
+	doc := "# Benchmarks\n\n## Machine\n\ntable\n\n## Projection rebuild\n\nrebuild text\n"
+
+	// No section yet: appended at the end, everything else kept.
+	first := updateDoc(doc, "RESULTS 1")
+	if !strings.HasPrefix(first, doc[:len(doc)-1]) || !strings.Contains(first, docSectionTitle+"\n") || !strings.Contains(first, "RESULTS 1") {
+		t.Fatalf("first write:\n%s", first)
+	}
+
+	// Text around the markers, and a later section, survive a rewrite.
+	edited := strings.Replace(first, docResultsEnd, docResultsEnd+"\n\nWhat holds it back: analysis.", 1) + "\n## Later\n\nlater text\n"
+	second := updateDoc(edited, "RESULTS 2")
+	for _, want := range []string{"RESULTS 2", "What holds it back: analysis.", "## Later\n\nlater text", "rebuild text", "## Machine"} {
+		if !strings.Contains(second, want) {
+			t.Errorf("second write lost %q:\n%s", want, second)
+		}
+	}
+	if strings.Contains(second, "RESULTS 1") || strings.Count(second, docResultsBegin) != 1 {
+		t.Errorf("second write kept the old block:\n%s", second)
+	}
+
+	// A section written by hand without markers gets them at its end, before the next section.
+	hand := doc + "\n## Service benchmark\n\nIntro.\n\n## After\n\nx\n"
+	third := updateDoc(hand, "RESULTS 3")
+	if i, j := strings.Index(third, "RESULTS 3"), strings.Index(third, "## After"); i < 0 || j < i || !strings.Contains(third, "Intro.") {
+		t.Errorf("markers not placed inside the section:\n%s", third)
+	}
+}
+
+func TestRenderResultsJudgesTargets(t *testing.T) {
+	res := results{
+		"baseline.tps": "2000", "baseline.clients": "16", "baseline.seconds": "15", "baseline.latency_ms": "8",
+		"submit.rps": "1000", "submit.conns": "16", "submit.seconds": "15", "submit.errors": "0", "submit.requests": "15000",
+		"submit.statuses": "201:15000", "submit.p50_ms": "10", "submit.p99_ms": "30",
+		"fresh.rate_target": "500", "fresh.p50_ms": "50", "fresh.p99_ms": "90", "fresh.probes": "200",
+		"query.p50_ms": "1", "query.p99_ms": "3", "query.errors": "0", "query.rps": "900", "query.conns": "4", "query.seconds": "10", "query.view_rows": "1000000",
+		"rss.peak_kb": "50000",
+	}
+	out := renderResults(res, machine{Cores: 2, CPU: "test CPU", MemoryGiB: 4, PostgreSQL: "15.0", Go: "1.26"}, time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC))
+	for _, want := range []string{"**0.50x** the baseline", "p99 30.0 ms", "4 of 6 targets met", "2 cores (test CPU)", "2026-01-02"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, failed) != 2 {
+		t.Errorf("want 2 failed targets (ratio, p99):\n%s", out)
+	}
+}
