@@ -34,6 +34,7 @@ func Migrations() fs.FS {
 // DB is the ledger's PostgreSQL database.
 type DB struct {
 	db  *sql.DB
+	url string // for the notification listener's own connection
 	now func() time.Time
 }
 
@@ -69,7 +70,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	// PostgreSQL keeps microseconds: so does every time the ledger records,
 	// so an answer never shows a time that reads back differently.
 	now := opts.Now
-	return &DB{db: sqlDB, now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }}, nil
+	return &DB{db: sqlDB, url: url, now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }}, nil
 }
 
 // Close closes the connection pool.

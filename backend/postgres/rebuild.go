@@ -124,6 +124,11 @@ func (db *DB) Rebuild(ctx context.Context, name string, opts RebuildOptions) (Re
 	if err := db.loadRebuild(ctx, opts, &res, total); err != nil {
 		return res, err
 	}
+	// The live projector may have moved on while the rebuild read; catch up
+	// with it, so that the swap does not take the lists back in time.
+	if err := db.catchUpWithLive(ctx, group, opts, &res, total); err != nil {
+		return res, err
+	}
 	if err := db.indexRebuild(ctx); err != nil {
 		return res, err
 	}
@@ -206,6 +211,28 @@ func rebuildCursor(ctx context.Context, q querier) (txid string, position int64,
 		return "", 0, fmt.Errorf("rebuild cursor: %w", err)
 	}
 	return txid, position, nil
+}
+
+// catchUpWithLive loads more batches while the live projector is ahead of
+// the rebuild's cursor, a few rounds at most: the swap handles what is left.
+func (db *DB) catchUpWithLive(ctx context.Context, group string, opts RebuildOptions, res *RebuildResult, total int64) error {
+	for range 5 {
+		var behind bool
+		err := db.db.QueryRowContext(ctx, `
+			SELECT coalesce((SELECT (o.last_processed_transaction_id, o.offset_acked) > (r.transaction_id, r.position)
+				FROM subscription_offsets o, projection_rebuilds r
+				WHERE o.consumer_group = $1 AND r.name = $2), false)`, group, viewTable).Scan(&behind)
+		if err != nil {
+			return fmt.Errorf("compare with the live projector: %w", err)
+		}
+		if !behind {
+			return nil
+		}
+		if err := db.loadRebuild(ctx, opts, res, total); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // foldedBatch is a batch of events read and folded, and where it ends.

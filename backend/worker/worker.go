@@ -40,8 +40,11 @@ type Config struct {
 	Notifications saga.Handler
 	// AuditKey signs the audit checkpoints.
 	AuditKey audit.Key
-	// PollInterval is how often an idle subscriber looks for new events.
+	// PollInterval is how often an idle subscriber looks for new events when
+	// no notification wakes it first.
 	PollInterval time.Duration
+	// Notifier, when set, wakes idle subscribers as soon as events commit.
+	Notifier *postgres.Notifier
 	// RetryInterval is the first wait before a failed handler is retried; it
 	// doubles up to RetryMaxInterval.
 	RetryInterval    time.Duration
@@ -51,6 +54,8 @@ type Config struct {
 // Worker is a configured router, ready to run.
 type Worker struct {
 	router *message.Router
+	// stop ends the subscribers' waits for notifications when Run's context ends.
+	stop chan struct{}
 }
 
 // New builds the router with the projector and both sagas.
@@ -70,6 +75,7 @@ func New(cfg Config) (*Worker, error) {
 	logger := watermill.NewSlogLoggerWithLevelMapping(cfg.Logger.With("component", "watermill"), map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug, // Watermill's per-message info lines are debug detail here
 	})
+	stop := make(chan struct{})
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, logger)
 	if err != nil {
 		return nil, err
@@ -101,13 +107,17 @@ func New(cfg Config) (*Worker, error) {
 		}},
 	}
 	for _, h := range handlers {
-		sub, err := cfg.DB.NewSubscriber(postgres.SubscriberConfig{ConsumerGroup: h.group, PollInterval: cfg.PollInterval}, logger)
+		subCfg := postgres.SubscriberConfig{ConsumerGroup: h.group, PollInterval: cfg.PollInterval}
+		if cfg.Notifier != nil {
+			subCfg.Backoff = postgres.NewWakingBackoff(cfg.Notifier, cfg.PollInterval, time.Second, stop)
+		}
+		sub, err := cfg.DB.NewSubscriber(subCfg, logger)
 		if err != nil {
 			return nil, fmt.Errorf("subscriber %s: %w", h.group, err)
 		}
 		router.AddNoPublisherHandler(h.group, postgres.EventsTopic, sub, handle(h.fn))
 	}
-	return &Worker{router: router}, nil
+	return &Worker{router: router, stop: stop}, nil
 }
 
 // handle adapts an event handler to a Watermill handler.
@@ -134,6 +144,10 @@ func projectReimbursement(ctx context.Context, rec ledger.RecordedEvent) error {
 // Run runs the subscribers until ctx ends, then lets in-flight handlers
 // finish. An event is acknowledged only after its handler succeeded.
 func (w *Worker) Run(ctx context.Context) error {
+	go func() {
+		<-ctx.Done()
+		close(w.stop)
+	}()
 	err := w.router.Run(ctx)
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return nil // asked to stop while still subscribing: not a failure

@@ -326,3 +326,40 @@ func sameRows(a, b []ledger.Reimbursement) bool {
 	}
 	return true
 }
+
+// With notifications, idle subscribers wake when events commit: the whole
+// story completes although no subscriber would poll again for an hour.
+func TestNotificationsWakeIdleSubscribers(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	d := postgrestest.MustDirectory(t, db)
+	notifier := postgres.NewNotifier()
+	ctx, cancel := context.WithCancel(context.Background())
+	go db.Listen(ctx, notifier, quiet)
+	mailer := &sagatest.Mailer{}
+	w, err := worker.New(worker.Config{
+		DB: db, Logger: quiet, Notifier: notifier, PollInterval: time.Hour, RetryInterval: 5 * time.Millisecond,
+		AuditKey:      postgrestest.AuditKey,
+		Payments:      saga.NewPayments(db, &sagatest.Gateway{}, quiet, time.Now),
+		Notifications: saga.NewNotifications(db, mailer, quiet, time.Now),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-w.Running()
+
+	id := submit(t, db, d)
+	decide(t, db, d, id, false)
+	defer func() {
+		if t.Failed() {
+			statuses, _ := db.SubscriberStatuses(context.Background(), worker.Groups)
+			t.Logf("story %v; subscribers %+v", storyTypes(t, db, id), statuses)
+		}
+	}()
+	eventually(t, "the approval story completes", func() bool { return count(storyTypes(t, db, id), ledger.TypeMemberNotified) == 1 })
+	if len(mailer.Sent()) != 1 {
+		t.Fatalf("%d e-mails", len(mailer.Sent()))
+	}
+}

@@ -61,8 +61,16 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		var workerDone chan error // nil for the api role: never ready in a select
 		if r != roleAPI {
 			workerDone = make(chan error, 1)
+			notifier := postgres.NewNotifier()
+			go func() {
+				if err := db.Listen(workerCtx, notifier, logger); err != nil {
+					logger.Warn("cannot listen for event notifications; subscribers poll", "error", err)
+				}
+			}()
 			w, err := worker.New(worker.Config{
 				DB:            db.DB,
+				Notifier:      notifier,
+				PollInterval:  time.Second,
 				Logger:        logger,
 				Payments:      saga.NewPayments(db.DB, &saga.StubPaymentGateway{Logger: logger}, logger, time.Now),
 				Notifications: saga.NewNotifications(db.DB, &saga.StubMailer{Logger: logger}, logger, time.Now),

@@ -1,0 +1,124 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/google/uuid"
+
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
+)
+
+// returnsWithin runs fn and fails the test if it has not returned long
+// after it should have: a liveness check, not a measurement.
+func returnsWithin(t *testing.T, what string, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { fn(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s: still waiting", what)
+	}
+}
+
+func TestWakingBackoff(t *testing.T) {
+	n := postgres.NewNotifier()
+	hour := time.Hour
+	stop := make(chan struct{})
+	b := postgres.NewWakingBackoff(n, hour, time.Second, stop)
+	logger := watermill.NopLogger{}
+
+	// A notification that came while the query ran ends the wait at once.
+	n.Notify()
+	returnsWithin(t, "notified before waiting", func() {
+		if d := b.HandleError(logger, true, nil); d != 0 {
+			t.Errorf("backoff %s after a wake-up", d)
+		}
+	})
+	// After a wake-up it polls again soon a few times, in case the notified
+	// event is still held back by an older transaction...
+	returnsWithin(t, "quick polls after a wake-up", func() {
+		for range 10 {
+			b.HandleError(logger, true, nil)
+		}
+	})
+	// ...then it waits for the next notification.
+	woke := make(chan time.Duration, 1)
+	go func() { woke <- b.HandleError(logger, true, nil) }()
+	select {
+	case <-woke:
+		t.Fatal("an empty poll did not wait")
+	case <-time.After(50 * time.Millisecond):
+	}
+	n.Notify()
+	returnsWithin(t, "notified while waiting", func() { <-woke })
+	// Closing stop ends a wait, so the subscriber can close.
+	go func() { woke <- b.HandleError(logger, true, nil) }()
+	close(stop)
+	returnsWithin(t, "stopped while waiting", func() { <-woke })
+	// Errors back off as before, without waiting for notifications.
+	if d := b.HandleError(logger, false, errors.New("connection reset")); d != time.Second {
+		t.Fatalf("backoff after an error: %s", d)
+	}
+}
+
+func TestListenRelaysCommittedEvents(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	n := postgres.NewNotifier()
+	b := postgres.NewWakingBackoff(n, time.Hour, time.Second, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go db.Listen(ctx, n, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	returnsWithin(t, "the listener is ready", func() { b.HandleError(watermill.NopLogger{}, true, nil) })
+	// A fresh subscriber's backoff: no wake-up pending, no quick polls armed.
+	b = postgres.NewWakingBackoff(n, time.Hour, time.Second, nil)
+
+	// A rolled-back append notifies nobody.
+	tx, err := db.SQL().Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.New()
+	event := ledger.PendingEvent{StreamID: id, StreamType: ledger.StreamReimbursement, Version: 1,
+		Event: ledger.ReimbursementSubmitted{ReimbursementID: id, Currency: "USD", Description: "x"}}
+	if _, err := db.AppendInTx(ctx, tx, ledger.Metadata{}, event); err != nil {
+		t.Fatal(err)
+	}
+	tx.Rollback()
+	woke := make(chan struct{})
+	go func() { b.HandleError(watermill.NopLogger{}, true, nil); close(woke) }()
+	select {
+	case <-woke:
+		t.Fatal("a rolled-back append woke the subscriber")
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := db.Append(ctx, ledger.Metadata{}, event); err != nil {
+		t.Fatal(err)
+	}
+	returnsWithin(t, "a committed append wakes the subscriber", func() { <-woke })
+}
+
+// A notification that arrives while messages are handled is not lost: the
+// next empty poll, whose event may still be held back, polls again soon.
+func TestWakingBackoffKeepsNotificationsFromBusyPolls(t *testing.T) {
+	n := postgres.NewNotifier()
+	b := postgres.NewWakingBackoff(n, time.Hour, time.Second, nil)
+	logger := watermill.NopLogger{}
+	n.Notify() // an event commits while a batch is handled
+	if d := b.HandleError(logger, false, nil); d != 0 {
+		t.Fatalf("backoff %s after messages", d)
+	}
+	returnsWithin(t, "the empty poll after a busy one", func() {
+		for range 5 { // the notified event is held back for a few polls
+			b.HandleError(logger, true, nil)
+		}
+	})
+}
