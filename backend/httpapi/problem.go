@@ -91,7 +91,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	p, known := toProblem(err)
 	if !known || p.Status >= 500 {
 		s.logger.ErrorContext(c.Request().Context(), "request failed", "error", err,
-			"method", c.Request().Method, "path", c.Path(), "correlation_id", correlationID(c))
+			"method", c.Request().Method, "path", c.Path())
 	}
 	body, mErr := json.Marshal(p)
 	if mErr != nil {

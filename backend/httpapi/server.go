@@ -16,6 +16,8 @@ import (
 
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/logging"
+	"github.com/reimbursement-ledger/ledger/backend/metrics"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 )
 
@@ -28,6 +30,7 @@ type Server struct {
 	// referenceHTML is the API reference rendered from docs/openapi.yaml.
 	referenceHTML  []byte
 	idempotencyTTL time.Duration
+	metrics        *metrics.Metrics
 }
 
 // Config is what the API needs.
@@ -42,6 +45,8 @@ type Config struct {
 	RequestTimeout time.Duration
 	// IdempotencyTTL is how long an Idempotency-Key is remembered.
 	IdempotencyTTL time.Duration
+	// Metrics, when set, observes every request and is served at /metrics.
+	Metrics *metrics.Metrics
 }
 
 // DefaultIdempotencyTTL is how long Idempotency-Keys live unless configured.
@@ -57,7 +62,7 @@ func New(cfg Config) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{echo: e, db: cfg.DB, logger: cfg.Logger, auditKey: cfg.AuditKey, idempotencyTTL: cfg.IdempotencyTTL}
+	s := &Server{echo: e, db: cfg.DB, logger: cfg.Logger, auditKey: cfg.AuditKey, idempotencyTTL: cfg.IdempotencyTTL, metrics: cfg.Metrics}
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(
 		s.correlate,
@@ -69,6 +74,9 @@ func New(cfg Config) *Server {
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	if cfg.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(cfg.Metrics.Handler()))
+	}
 	if !cfg.API {
 		return s
 	}
@@ -126,10 +134,6 @@ func (s *Server) readyz(c echo.Context) error {
 // metadata of every event the request causes.
 const headerCorrelationID = "X-Correlation-ID"
 
-type ctxKey int
-
-const correlationKey ctxKey = iota
-
 func (s *Server) correlate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id := c.Request().Header.Get(headerCorrelationID)
@@ -138,7 +142,7 @@ func (s *Server) correlate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set("correlation_id", id)
 		c.Response().Header().Set(headerCorrelationID, id)
-		c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), correlationKey, id)))
+		c.SetRequest(c.Request().WithContext(logging.WithCorrelation(c.Request().Context(), id)))
 		return next(c)
 	}
 }
@@ -178,9 +182,13 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if status >= 500 {
 			level = slog.LevelError
 		}
+		took := time.Since(start)
+		if s.metrics != nil && c.Path() != "/metrics" {
+			s.metrics.ObserveRequest(c.Path(), c.Request().Method, status, took)
+		}
 		s.logger.Log(c.Request().Context(), level, "request",
 			"method", c.Request().Method, "route", c.Path(), "path", c.Request().URL.Path, "status", status,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000, "correlation_id", correlationID(c))
+			"duration_ms", float64(took.Microseconds())/1000)
 		return nil
 	}
 }

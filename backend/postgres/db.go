@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync"
 	"time"
 
 	"github.com/lib/pq"
@@ -36,6 +37,24 @@ type DB struct {
 	db  *sql.DB
 	url string // for the notification listener's own connection
 	now func() time.Time
+	// appended holds, per open transaction, the types of the events it
+	// appended, reported to onCommit once it commits.
+	appended sync.Map // *sql.Tx -> []string
+	onCommit func(eventTypes []string)
+}
+
+// OnCommit sets a function told the types of the events each transaction
+// appended, once it has committed (for metrics).
+func (db *DB) OnCommit(fn func(eventTypes []string)) { db.onCommit = fn }
+
+func (db *DB) noteAppended(q querier, types []string) {
+	tx, ok := q.(*sql.Tx)
+	if !ok || db.onCommit == nil {
+		return
+	}
+	prev, _ := db.appended.Load(tx)
+	list, _ := prev.([]string)
+	db.appended.Store(tx, append(list, types...))
 }
 
 // Options tunes a DB.
@@ -120,13 +139,18 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
 	defer func() {
 		if err != nil {
 			_ = tx.Rollback()
+			db.appended.Delete(tx)
 		}
 	}()
 	if err = fn(tx); err != nil {
 		return err
 	}
 	if err = tx.Commit(); err != nil {
+		db.appended.Delete(tx)
 		return fmt.Errorf("commit: %w", err)
+	}
+	if types, ok := db.appended.LoadAndDelete(tx); ok && db.onCommit != nil {
+		db.onCommit(types.([]string))
 	}
 	return nil
 }

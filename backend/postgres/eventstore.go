@@ -64,6 +64,11 @@ func (db *DB) appendEvents(ctx context.Context, tx querier, meta ledger.Metadata
 		}
 		recorded = append(recorded, rec)
 	}
+	types := make([]string, len(recorded))
+	for i, r := range recorded {
+		types[i] = r.Type
+	}
+	db.noteAppended(tx, types)
 	return recorded, nil
 }
 

@@ -156,3 +156,25 @@ func TestDirectoryConflictsAndLookups(t *testing.T) {
 		t.Fatalf("member accounts = %+v, %v", accounts, err)
 	}
 }
+
+func TestAppendedEventsAreReportedOnlyOnceCommitted(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	d := postgrestest.MustDirectory(t, db)
+	var mu sync.Mutex
+	var reported []string
+	db.OnCommit(func(types []string) {
+		mu.Lock()
+		reported = append(reported, types...)
+		mu.Unlock()
+	})
+	r := mustSubmit(t, db, d, "1.00")
+	dup := ledger.PendingEvent{StreamID: r.ID, StreamType: ledger.StreamReimbursement, Version: 1, Event: ledger.ReimbursementApproved{ReimbursementID: r.ID}}
+	if err := db.Append(context.Background(), ledger.Metadata{}, dup); err == nil {
+		t.Fatal("a taken version was appended")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reported) != 1 || reported[0] != ledger.TypeReimbursementSubmitted {
+		t.Fatalf("reported %v, want only the committed submission", reported)
+	}
+}

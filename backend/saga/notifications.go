@@ -52,7 +52,7 @@ func (n *Notifications) notify(ctx context.Context, rec ledger.RecordedEvent, id
 		return err
 	}
 	if version > 0 {
-		log.Info("member already notified")
+		log.InfoContext(ctx, "member already notified")
 		return nil
 	}
 	r, err := n.store.Reimbursement(ctx, id)
@@ -69,10 +69,10 @@ func (n *Notifications) notify(ctx context.Context, rec ledger.RecordedEvent, id
 	}
 	email := compose(*r, member)
 	if err := n.mailer.Send(ctx, email); err != nil {
-		log.Warn("mailer failed; will retry", "error", err)
+		log.WarnContext(ctx, "mailer failed; will retry", "error", err)
 		return fmt.Errorf("e-mail member %s: %w", member.ID, err)
 	}
-	log.Info("member notified", "kind", event.Event.(ledger.MemberNotified).Kind)
+	log.InfoContext(ctx, "member notified", "kind", event.Event.(ledger.MemberNotified).Kind)
 	err = n.store.Append(ctx, caused(rec, notificationsActor), event)
 	if alreadyRecorded(err) {
 		return nil

@@ -65,7 +65,7 @@ func (p *Payments) pay(ctx context.Context, rec ledger.RecordedEvent, e ledger.P
 	}
 	log := logWith(p.logger, rec).With("payment_id", payment.ID, "reimbursement_id", payment.ReimbursementID)
 	if payment.Status != ledger.PaymentStatusRequested {
-		log.Info("payment already has its outcome", "status", payment.Status)
+		log.InfoContext(ctx, "payment already has its outcome", "status", payment.Status)
 		return nil
 	}
 	reference, err := p.gateway.Pay(ctx, PaymentOrder{
@@ -76,13 +76,13 @@ func (p *Payments) pay(ctx context.Context, rec ledger.RecordedEvent, e ledger.P
 	var outcome ledger.PendingEvent
 	switch {
 	case errors.As(err, &rejected):
-		log.Warn("payment rejected by the rail", "reason", rejected.Reason)
+		log.WarnContext(ctx, "payment rejected by the rail", "reason", rejected.Reason)
 		outcome, err = payment.Fail(rejected.Reason, p.now())
 	case err != nil:
-		log.Warn("payment rail failed; will retry", "error", err)
+		log.WarnContext(ctx, "payment rail failed; will retry", "error", err)
 		return fmt.Errorf("pay %s: %w", payment.ID, err)
 	default:
-		log.Info("payment settled", "rail_reference", reference)
+		log.InfoContext(ctx, "payment settled", "rail_reference", reference)
 		outcome, err = payment.Settle(reference, p.now())
 	}
 	if err != nil {

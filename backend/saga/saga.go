@@ -83,8 +83,10 @@ func alreadyRecorded(err error) bool {
 	return errors.Is(err, ledger.ErrVersionConflict)
 }
 
+// logWith names the event in a saga's log lines; the correlation id comes
+// from the context they are logged with.
 func logWith(logger *slog.Logger, rec ledger.RecordedEvent) *slog.Logger {
-	return logger.With("event_type", rec.Type, "position", rec.Position, "correlation_id", rec.Metadata.CorrelationID)
+	return logger.With("event_type", rec.Type, "position", rec.Position)
 }
 
 // clock is the time source of both sagas.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/logging"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/saga"
 )
@@ -40,6 +41,8 @@ type Config struct {
 	Notifications saga.Handler
 	// AuditKey signs the audit checkpoints.
 	AuditKey audit.Key
+	// Observer, when set, is told each handler's outcomes and retries.
+	Observer Observer
 	// PollInterval is how often an idle subscriber looks for new events when
 	// no notification wakes it first.
 	PollInterval time.Duration
@@ -50,6 +53,17 @@ type Config struct {
 	RetryInterval    time.Duration
 	RetryMaxInterval time.Duration
 }
+
+// Observer is told what the subscribers do (metrics implement it).
+type Observer interface {
+	HandlerDone(group string, err error)
+	HandlerRetried(group string)
+}
+
+type noObserver struct{}
+
+func (noObserver) HandlerDone(string, error) {}
+func (noObserver) HandlerRetried(string)     {}
 
 // Worker is a configured router, ready to run.
 type Worker struct {
@@ -80,16 +94,10 @@ func New(cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	router.AddMiddleware(
-		middleware.Recoverer,
-		middleware.Retry{
-			MaxRetries:      5,
-			InitialInterval: cfg.RetryInterval,
-			MaxInterval:     cfg.RetryMaxInterval,
-			Multiplier:      2,
-			Logger:          logger,
-		}.Middleware,
-	)
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
+	}
+	router.AddMiddleware(middleware.Recoverer)
 
 	handlers := []struct {
 		group string
@@ -115,19 +123,30 @@ func New(cfg Config) (*Worker, error) {
 		if err != nil {
 			return nil, fmt.Errorf("subscriber %s: %w", h.group, err)
 		}
-		router.AddNoPublisherHandler(h.group, postgres.EventsTopic, sub, handle(h.fn))
+		group := h.group
+		handler := router.AddNoPublisherHandler(group, postgres.EventsTopic, sub, handle(group, h.fn, cfg.Observer))
+		handler.AddMiddleware(middleware.Retry{
+			MaxRetries:      5,
+			InitialInterval: cfg.RetryInterval,
+			MaxInterval:     cfg.RetryMaxInterval,
+			Multiplier:      2,
+			Logger:          logger,
+			OnRetryHook:     func(int, time.Duration) { cfg.Observer.HandlerRetried(group) },
+		}.Middleware)
 	}
 	return &Worker{router: router, stop: stop}, nil
 }
 
-// handle adapts an event handler to a Watermill handler.
-func handle(fn func(context.Context, ledger.RecordedEvent) error) message.NoPublishHandlerFunc {
+// handle adapts an event handler to a Watermill handler: the event's
+// correlation id goes into the context for every log line it causes.
+func handle(group string, fn func(context.Context, ledger.RecordedEvent) error, obs Observer) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
 		rec, err := postgres.EventFromMessage(msg)
-		if err != nil {
-			return err
+		if err == nil {
+			err = fn(logging.WithCorrelation(msg.Context(), rec.Metadata.CorrelationID), rec)
 		}
-		return fn(msg.Context(), rec)
+		obs.HandlerDone(group, err)
+		return err
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/httpapi"
+	"github.com/reimbursement-ledger/ledger/backend/logging"
 )
 
 func main() {
@@ -117,7 +118,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logger := logging.New(stderr, cfg.LogLevel)
 
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -286,4 +287,133 @@ func lagZero(status string) bool {
 		}
 	}
 	return true
+}
+
+// syncBuffer collects the log lines of a running ledger.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) lines() []map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, line := range bytes.Split(b.buf.Bytes(), []byte("\n")) {
+		var m map[string]any
+		if json.Unmarshal(line, &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// One correlation id follows an approval from the request log through the
+// events' metadata to the saga's log lines; /metrics shows the lag.
+func TestOneCorrelationIDFollowsAnApproval(t *testing.T) {
+	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "info", "AUDIT_KEY": string(postgrestest.AuditKey)}
+	if err := run(context.Background(), []string{"seed"}, env(vars), io.Discard, io.Discard, nil); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, env(vars), io.Discard, logs, func(a string) { addr <- a }) }()
+	defer func() { cancel(); <-done }()
+	base := "http://" + <-addr
+
+	post := func(path, body, corr string) map[string]any {
+		req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Correlation-ID", corr)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out map[string]any
+		json.NewDecoder(res.Body).Decode(&out)
+		return out
+	}
+	r := post("/v1/reimbursements", `{"bank_account_id":"`+seedAccounts[0].ID.String()+`","amount":"64.00","description":"Hotel"}`, "corr-submit")
+	id := r["id"].(string)
+	post("/v1/reimbursements/"+id+"/approve", `{"administrator_id":"`+seedAdministrators[0].ID.String()+`"}`, "corr-approve-7")
+
+	var story []map[string]any
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res, err := http.Get(base + "/v1/reimbursements/" + id + "/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Items []map[string]any }
+		json.NewDecoder(res.Body).Decode(&body)
+		res.Body.Close()
+		story = body.Items
+		if len(story) == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("story %v", story)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, e := range story[1:] {
+		if corr := e["metadata"].(map[string]any)["correlation_id"]; corr != "corr-approve-7" {
+			t.Fatalf("%s carries correlation id %v", e["type"], corr)
+		}
+	}
+	// The saga's last log line may follow its event by a moment.
+	want := map[string]bool{"request": false, "stub payment rail: would transfer": false, "payment settled": false,
+		"stub mailer: would send e-mail": false, "member notified": false}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		for _, line := range logs.lines() {
+			if line["correlation_id"] == "corr-approve-7" {
+				if _, ok := want[line["msg"].(string)]; ok {
+					want[line["msg"].(string)] = true
+				}
+			}
+		}
+		missing := []string{}
+		for msg, seen := range want {
+			if !seen {
+				missing = append(missing, msg)
+			}
+		}
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line %q carries the approval's correlation id", missing)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	res, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, series := range []string{
+		`ledger_subscriber_lag_events{group="projector.reimbursements"}`,
+		`ledger_subscriber_lag_seconds{group="saga.payments"}`,
+		`ledger_subscriber_position{group="audit.checkpoints"}`,
+		`ledger_events_appended_total{type="ReimbursementApproved"} 1`,
+		`ledger_events_appended_total{type="MemberNotified"} 1`,
+		`ledger_subscriber_handled_total{group="saga.notifications"}`,
+		`ledger_http_request_duration_seconds_count{method="POST",route="/v1/reimbursements/:id/approve",status="200"} 1`,
+		`go_sql_in_use_connections{db_name="ledger"}`,
+	} {
+		if !strings.Contains(string(page), series) {
+			t.Fatalf("/metrics lacks %s", series)
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/reimbursement-ledger/ledger/backend/httpapi"
+	"github.com/reimbursement-ledger/ledger/backend/metrics"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/saga"
 	"github.com/reimbursement-ledger/ledger/backend/worker"
@@ -39,7 +40,10 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		if err := db.Migrate(ctx); err != nil {
 			return err
 		}
-		api := httpapi.New(httpapi.Config{DB: db.DB, Logger: logger, API: r != roleWorker, AuditKey: key, IdempotencyTTL: cfg.IdempotencyTTL})
+		m := metrics.New(db.DB, worker.Groups)
+		db.OnCommit(m.EventsAppended)
+		api := httpapi.New(httpapi.Config{DB: db.DB, Logger: logger, API: r != roleWorker, AuditKey: key,
+			IdempotencyTTL: cfg.IdempotencyTTL, Metrics: m})
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
@@ -70,6 +74,7 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 			w, err := worker.New(worker.Config{
 				DB:            db.DB,
 				Notifier:      notifier,
+				Observer:      m,
 				PollInterval:  time.Second,
 				Logger:        logger,
 				Payments:      saga.NewPayments(db.DB, &saga.StubPaymentGateway{Logger: logger}, logger, time.Now),

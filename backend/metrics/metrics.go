@@ -1,0 +1,128 @@
+// Package metrics exposes the ledger's Prometheus metrics: request
+// durations, events appended, each subscriber's position, lag and outcomes,
+// and the database pool.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/reimbursement-ledger/ledger/backend/postgres"
+)
+
+// Metrics holds the ledger's collectors and their registry.
+type Metrics struct {
+	registry        *prometheus.Registry
+	requestDuration *prometheus.HistogramVec
+	eventsAppended  *prometheus.CounterVec
+	handled         *prometheus.CounterVec
+	failed          *prometheus.CounterVec
+	retried         *prometheus.CounterVec
+}
+
+// New registers the ledger's metrics; groups are the consumer groups whose
+// position and lag are reported at each scrape.
+func New(db *postgres.DB, groups []string) *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ledger_http_request_duration_seconds", Help: "HTTP request duration by route, method and status.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+		}, []string{"route", "method", "status"}),
+		eventsAppended: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledger_events_appended_total", Help: "Events committed to the event store, by type.",
+		}, []string{"type"}),
+		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledger_subscriber_handled_total", Help: "Events a subscriber handled successfully.",
+		}, []string{"group"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledger_subscriber_failed_total", Help: "Handler attempts that failed (the event is retried).",
+		}, []string{"group"}),
+		retried: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledger_subscriber_retried_total", Help: "Retries of a failed handler, with backoff.",
+		}, []string{"group"}),
+	}
+	m.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(db.SQL(), "ledger"),
+		m.requestDuration, m.eventsAppended, m.handled, m.failed, m.retried,
+		&subscribers{db: db, groups: groups},
+	)
+	return m
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// ObserveRequest records one HTTP request.
+func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
+	m.requestDuration.WithLabelValues(route, method, strconv.Itoa(status)).Observe(d.Seconds())
+}
+
+// EventsAppended counts events that committed.
+func (m *Metrics) EventsAppended(types []string) {
+	for _, t := range types {
+		m.eventsAppended.WithLabelValues(t).Inc()
+	}
+}
+
+// HandlerDone records the outcome of one handler attempt.
+func (m *Metrics) HandlerDone(group string, err error) {
+	if err != nil {
+		m.failed.WithLabelValues(group).Inc()
+		return
+	}
+	m.handled.WithLabelValues(group).Inc()
+}
+
+// HandlerRetried records one retry.
+func (m *Metrics) HandlerRetried(group string) {
+	m.retried.WithLabelValues(group).Inc()
+}
+
+// subscribers reports each consumer group's position and lag at scrape time.
+type subscribers struct {
+	db     *postgres.DB
+	groups []string
+}
+
+var (
+	positionDesc   = prometheus.NewDesc("ledger_subscriber_position", "Position of the last event the subscriber acknowledged.", []string{"group"}, nil)
+	headDesc       = prometheus.NewDesc("ledger_events_head_position", "Position of the newest event.", nil, nil)
+	lagEventsDesc  = prometheus.NewDesc("ledger_subscriber_lag_events", "Events committed that the subscriber has not handled yet.", []string{"group"}, nil)
+	lagSecondsDesc = prometheus.NewDesc("ledger_subscriber_lag_seconds", "Age of the oldest event the subscriber has not handled yet.", []string{"group"}, nil)
+)
+
+func (s *subscribers) Describe(ch chan<- *prometheus.Desc) {
+	ch <- positionDesc
+	ch <- headDesc
+	ch <- lagEventsDesc
+	ch <- lagSecondsDesc
+}
+
+func (s *subscribers) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	statuses, err := s.db.SubscriberStatuses(ctx, s.groups)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(positionDesc, err)
+		return
+	}
+	for i, st := range statuses {
+		if i == 0 {
+			ch <- prometheus.MustNewConstMetric(headDesc, prometheus.GaugeValue, float64(st.Head))
+		}
+		ch <- prometheus.MustNewConstMetric(positionDesc, prometheus.GaugeValue, float64(st.Position), st.Group)
+		ch <- prometheus.MustNewConstMetric(lagEventsDesc, prometheus.GaugeValue, float64(st.Lag), st.Group)
+		ch <- prometheus.MustNewConstMetric(lagSecondsDesc, prometheus.GaugeValue, st.LagSeconds, st.Group)
+	}
+}
