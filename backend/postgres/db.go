@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	neturl "net/url"
 	"sync"
 	"time"
 
@@ -67,6 +68,10 @@ type Options struct {
 
 // Open connects to the database at url and checks that it answers.
 func Open(ctx context.Context, url string, opts Options) (*DB, error) {
+	url, err := withSessionDefaults(url)
+	if err != nil {
+		return nil, err
+	}
 	sqlDB, err := sql.Open("postgres", url)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
@@ -175,4 +180,25 @@ func notFound(err error, format string, args ...any) error {
 		return ledger.Errorf(ledger.ENotFound, format, args...)
 	}
 	return err
+}
+
+// idleInTransaction ends a session left idle inside a transaction. Any open
+// transaction holds back event delivery to every subscriber on the server,
+// so a handler that hangs must not hold one forever; its batch is then
+// delivered again, which the handlers' idempotency makes harmless.
+const idleInTransaction = "60000" // milliseconds
+
+// withSessionDefaults adds session settings to a connection URL that does
+// not set them itself (lib/pq passes unknown parameters to the server).
+func withSessionDefaults(raw string) (string, error) {
+	u, err := neturl.Parse(raw)
+	if err != nil || u.Scheme == "" {
+		return raw, nil // a key=value connection string: leave it as it is
+	}
+	q := u.Query()
+	if q.Get("idle_in_transaction_session_timeout") == "" {
+		q.Set("idle_in_transaction_session_timeout", idleInTransaction)
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }

@@ -178,3 +178,14 @@ func TestAppendedEventsAreReportedOnlyOnceCommitted(t *testing.T) {
 		t.Fatalf("reported %v, want only the committed submission", reported)
 	}
 }
+
+func TestSessionsEndWhenIdleInATransaction(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	var timeout string
+	if err := db.SQL().QueryRow(`SHOW idle_in_transaction_session_timeout`).Scan(&timeout); err != nil {
+		t.Fatal(err)
+	}
+	if timeout != "1min" {
+		t.Fatalf("idle_in_transaction_session_timeout = %s, want 1min", timeout)
+	}
+}
