@@ -45,16 +45,16 @@ func (r results) num(k string) float64 {
 
 // Targets on a 2-core machine.
 const (
-	targetRatio      = 0.6   // step 2 requests/s over step 1 TPS, at least
-	targetSubmitP99  = 25.0  // ms, at most
-	targetFreshP99   = 100.0 // ms, at most
-	targetQueryP99   = 10.0  // ms, at most
-	targetPeakRSSMB  = 100.0 // MB, at most
-	docSectionTitle  = "## Service benchmark"
-	docResultsBegin  = "<!-- bench:results:begin: written by scripts/bench, edit outside these lines -->"
-	docResultsEnd    = "<!-- bench:results:end -->"
-	defaultDocIntro  = "`go tool task bench` (scripts/bench) measures the service on a fresh database, in one run on one machine, and writes the block below."
-	passWord, failed = "pass", "**fail**"
+	targetRatio     = 0.6   // step 2 requests/s over step 1 TPS, at least
+	targetSubmitP99 = 25.0  // ms, at most
+	targetFreshP99  = 100.0 // ms, at most
+	targetQueryP99  = 10.0  // ms, at most
+	targetPeakRSSMB = 100.0 // MB, at most
+	docSectionTitle = "## Service benchmark"
+	docResultsBegin = "<!-- bench:results:begin: written by scripts/bench, edit outside these lines -->"
+	docResultsEnd   = "<!-- bench:results:end -->"
+	defaultDocIntro = "`go tool task bench` (scripts/bench) measures the service on a fresh database, in one run on one machine, and writes the block below."
+	passed, failed  = "pass", "**fail**"
 )
 
 func runReport(args []string, stdout, stderr io.Writer) error {
@@ -153,7 +153,7 @@ func msf(v float64) string {
 
 func verdict(ok bool) string {
 	if ok {
-		return passWord
+		return passed
 	}
 	return failed
 }
