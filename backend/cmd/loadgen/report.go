@@ -232,14 +232,12 @@ func renderResults(res results, m machine, now time.Time) string {
 	b.WriteString("\nMore figures from the same run:\n")
 	if res.has("submit.ledger_cpu_s") && res.num("submit.requests") > 0 {
 		n := res.num("submit.requests")
-		fmt.Fprintf(&b, "- CPU per submission in step 2: ledger %s, PostgreSQL %s, loadgen %s (the machine has %d cores, %s of CPU per second of run).\n",
-			msf(1000*res.num("submit.ledger_cpu_s")/n), msf(1000*res.num("submit.pg_cpu_s")/n), msf(1000*res.num("submit.loadgen_cpu_s")/n),
-			m.Cores, thousands(float64(m.Cores)*1000)+" ms")
+		fmt.Fprintf(&b, "- CPU in step 2: the machine %s%% busy; per submission the ledger (API and subscribers) used %s, PostgreSQL %s, loadgen %s.\n",
+			res["submit.cpu_busy_pct"], msf(1000*res.num("submit.ledger_cpu_s")/n), msf(1000*res.num("submit.pg_cpu_s")/n), msf(1000*res.num("submit.loadgen_cpu_s")/n))
 	}
-	if res.has("baseline.pg_cpu_s") && res.num("baseline.transactions") > 0 {
-		n := res.num("baseline.transactions")
-		fmt.Fprintf(&b, "- CPU per transaction in step 1: PostgreSQL %s, pgbench %s.\n",
-			msf(1000*res.num("baseline.pg_cpu_s")/n), msf(1000*res.num("baseline.pgbench_cpu_s")/n))
+	if res.has("baseline.cpu_busy_pct") && res.num("baseline.transactions") > 0 {
+		fmt.Fprintf(&b, "- CPU in step 1: the machine %s%% busy; pgbench used %s per transaction.\n",
+			res["baseline.cpu_busy_pct"], msf(1000*res.num("baseline.pgbench_cpu_s")/res.num("baseline.transactions")))
 	}
 	if res.has("submit.p999_ms") {
 		fmt.Fprintf(&b, "- Step 2 latency: mean %s, p90 %s, p99.9 %s, max %s.\n", msf(res.num("submit.mean_ms")), msf(res.num("submit.p90_ms")),
