@@ -42,6 +42,9 @@ type DB struct {
 	// appended, reported to onCommit once it commits.
 	appended sync.Map // *sql.Tx -> []string
 	onCommit func(eventTypes []string)
+	// accounts caches accounts, which never change once opened, for the
+	// submissions' hot path.
+	accounts accountCache
 }
 
 // OnCommit sets a function told the types of the events each transaction
@@ -49,8 +52,12 @@ type DB struct {
 func (db *DB) OnCommit(fn func(eventTypes []string)) { db.onCommit = fn }
 
 func (db *DB) noteAppended(q querier, types []string) {
+	if db.onCommit == nil {
+		return
+	}
 	tx, ok := q.(*sql.Tx)
-	if !ok || db.onCommit == nil {
+	if !ok { // appended in its own statement: committed already
+		db.onCommit(types)
 		return
 	}
 	prev, _ := db.appended.Load(tx)

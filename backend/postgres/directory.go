@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
 
 	"github.com/google/uuid"
 
@@ -165,4 +166,41 @@ func (db *DB) exec(ctx context.Context, query string, args ...any) error {
 		_, err := tx.ExecContext(ctx, query, args...)
 		return err
 	})
+}
+
+// accountCache keeps up to accountCacheSize accounts. Accounts are never
+// changed or removed, so a cached one is never stale.
+type accountCache struct {
+	mu    sync.RWMutex
+	items map[uuid.UUID]ledger.Account
+}
+
+const accountCacheSize = 100_000
+
+func (c *accountCache) get(id uuid.UUID) (ledger.Account, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	a, ok := c.items[id]
+	return a, ok
+}
+
+func (c *accountCache) put(a ledger.Account) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.items == nil || len(c.items) >= accountCacheSize {
+		c.items = make(map[uuid.UUID]ledger.Account) // start over rather than grow without bound
+	}
+	c.items[a.ID] = a
+}
+
+// cachedAccount returns an account from the cache, or reads it through q.
+func (db *DB) cachedAccount(ctx context.Context, q querier, id uuid.UUID) (ledger.Account, error) {
+	if a, ok := db.accounts.get(id); ok {
+		return a, nil
+	}
+	a, err := account(ctx, q, id)
+	if err == nil {
+		db.accounts.put(a)
+	}
+	return a, err
 }

@@ -22,10 +22,28 @@ type SubmitCommand struct {
 
 // Submit records a new reimbursement. The account must exist (EInvalid
 // naming bank_account_id otherwise); the member and bank come from it.
+//
+// A submission starts a new stream, so there is nothing to load and nothing
+// to lock: outside a caller's transaction it is one INSERT, whose UNIQUE
+// (stream_id, stream_version) still refuses a second first event. Accounts
+// never change once opened, so they are read from a cache.
 func (db *DB) Submit(ctx context.Context, cmd SubmitCommand) (*ledger.Reimbursement, error) {
+	if _, inTx := ctx.Value(txKey{}).(*sql.Tx); !inTx {
+		return db.submit(ctx, db.db, cmd)
+	}
 	var r *ledger.Reimbursement
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		acct, err := account(ctx, tx, cmd.AccountID)
+		var err error
+		r, err = db.submit(ctx, tx, cmd)
+		return err
+	})
+	return r, err
+}
+
+func (db *DB) submit(ctx context.Context, q querier, cmd SubmitCommand) (*ledger.Reimbursement, error) {
+	var r *ledger.Reimbursement
+	err := func() error {
+		acct, err := db.cachedAccount(ctx, q, cmd.AccountID)
 		if ledger.ErrorCode(err) == ledger.ENotFound {
 			return &ledger.Error{Code: ledger.EInvalid, Message: "the request names an account that does not exist",
 				Fields: []ledger.FieldError{{Field: "bank_account_id", Message: fmt.Sprintf("no account has id %s", cmd.AccountID)}}}
@@ -40,13 +58,13 @@ func (db *DB) Submit(ctx context.Context, cmd SubmitCommand) (*ledger.Reimbursem
 		if cmd.Meta.Actor == "" {
 			cmd.Meta.Actor = "member:" + acct.MemberID.String()
 		}
-		recorded, err := db.appendEvents(ctx, tx, cmd.Meta, event)
+		recorded, err := db.appendEvents(ctx, q, cmd.Meta, event)
 		if err != nil {
 			return err
 		}
 		r, err = ledger.FoldReimbursement(cmd.ID, recorded)
 		return err
-	})
+	}()
 	return r, err
 }
 
