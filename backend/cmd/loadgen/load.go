@@ -212,6 +212,7 @@ func runClosed(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	expect := flags.Int("expect", http.StatusOK, "the status that counts as success; any other is an error")
 	timeout := flags.Duration("timeout", 10*time.Second, "timeout of one request")
 	profile := flags.String("cpuprofile", "", "write a CPU profile of loadgen to this file")
+	scrape := flags.String("scrape", "", "comma-separated Prometheus counters to read from GET /metrics before and after; their increase is printed")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -230,6 +231,11 @@ func runClosed(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	client := newClient(*conns, *timeout)
 	url := *base + *path
+	var counters []string
+	if *scrape != "" {
+		counters = strings.Split(*scrape, ",")
+	}
+	before := scrapeCounters(ctx, client, *base, counters)
 	s := newSample()
 	cpu0 := cpuSeconds()
 	start := time.Now()
@@ -279,5 +285,46 @@ func runClosed(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	f.put("rps", float64(n)/elapsed.Seconds())
 	f.latencies("", s.latencies)
 	f.put("loadgen_cpu_s", cpuSeconds()-cpu0)
+	if after := scrapeCounters(ctx, client, *base, counters); before != nil && after != nil {
+		for _, name := range counters {
+			if v, ok := after[name]; ok {
+				f.put("metric."+name, v-before[name])
+			}
+		}
+	}
 	return nil
+}
+
+// scrapeCounters reads GET /metrics and sums each named metric over its
+// labels; nil when there is nothing to read or the ledger serves no metrics.
+func scrapeCounters(ctx context.Context, client *http.Client, base string, names []string) map[string]float64 {
+	if len(names) == 0 {
+		return nil
+	}
+	status, body, err := do(ctx, client, http.MethodGet, base+"/metrics", nil, true)
+	if err != nil || status != http.StatusOK {
+		return nil
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	out := map[string]float64{}
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) < 2 {
+			continue
+		}
+		name, _, _ := strings.Cut(fields[0], "{")
+		if !want[name] {
+			continue
+		}
+		if v, err := strconv.ParseFloat(fields[1], 64); err == nil {
+			out[name] += v
+		}
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,18 @@ func readResults(r io.Reader) (results, error) {
 }
 
 func (r results) has(k string) bool { _, ok := r[k]; return ok }
+
+// prefixed lists the keys that start with prefix, sorted.
+func (r results) prefixed(prefix string) []string {
+	var keys []string
+	for k := range r {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
 
 func (r results) num(k string) float64 {
 	v, err := strconv.ParseFloat(r[k], 64)
@@ -162,8 +175,12 @@ func verdict(ok bool) string {
 // target with its verdict, and the figures behind them.
 func renderResults(res results, m machine, now time.Time) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Run of %s on %d cores (%s), %.0f GiB of memory, PostgreSQL %s on the same machine, Go %s.\n\n",
-		now.UTC().Format("2006-01-02 15:04 MST"), m.Cores, orUnknown(m.CPU), m.MemoryGiB, m.PostgreSQL, m.Go)
+	commit := ""
+	if c := res["machine.commit"]; c != "" {
+		commit = " of commit " + c
+	}
+	fmt.Fprintf(&b, "Run%s on %s: %d cores (%s), %.0f GiB of memory, PostgreSQL %s on the same machine, Go %s.\n\n",
+		commit, now.UTC().Format("2006-01-02 15:04 MST"), m.Cores, orUnknown(m.CPU), m.MemoryGiB, m.PostgreSQL, m.Go)
 
 	type row struct{ step, what, measured, target, result string }
 	var rows []row
@@ -239,6 +256,11 @@ func renderResults(res results, m machine, now time.Time) string {
 		fmt.Fprintf(&b, "- CPU in step 1: the machine %s%% busy; pgbench used %s per transaction.\n",
 			res["baseline.cpu_busy_pct"], msf(1000*res.num("baseline.pgbench_cpu_s")/res.num("baseline.transactions")))
 	}
+	if res.has("submit.metric.go_sql_wait_duration_seconds_total") && res.num("submit.requests") > 0 {
+		n := res.num("submit.requests")
+		fmt.Fprintf(&b, "- Step 2 connection pool (from /metrics): %.2f waits for a database connection per submission, %s waiting per submission.\n",
+			res.num("submit.metric.go_sql_wait_count_total")/n, msf(1000*res.num("submit.metric.go_sql_wait_duration_seconds_total")/n))
+	}
 	if res.has("submit.p999_ms") {
 		fmt.Fprintf(&b, "- Step 2 latency: mean %s, p90 %s, p99.9 %s, max %s.\n", msf(res.num("submit.mean_ms")), msf(res.num("submit.p90_ms")),
 			msf(res.num("submit.p999_ms")), msf(res.num("submit.max_ms")))
@@ -254,6 +276,16 @@ func renderResults(res results, m machine, now time.Time) string {
 			msf(res.num("fresh.load_p50_ms")), msf(res.num("fresh.load_p99_ms")), msf(res.num("fresh.probe_submit_p50_ms")),
 			thousands(res.num("fresh.polls")), msf(res.num("fresh.poll_p50_ms")), msf(res.num("fresh.poll_p99_ms")))
 		fmt.Fprintf(&b, "- Step 3 freshness: mean %s, p90 %s, max %s.\n", msf(res.num("fresh.mean_ms")), msf(res.num("fresh.p90_ms")), msf(res.num("fresh.max_ms")))
+	}
+	if lags := res.prefixed("lag."); len(lags) > 0 {
+		parts := make([]string, 0, len(lags))
+		for _, k := range lags {
+			parts = append(parts, fmt.Sprintf("%s %s", strings.TrimPrefix(k, "lag."), thousands(res.num(k))))
+		}
+		fmt.Fprintf(&b, "- Step 3 largest lag of each subscriber, in events (sampled every second): %s.\n", strings.Join(parts, ", "))
+	}
+	if n := res.num("fresh.other_xact_seconds"); n > 0 {
+		fmt.Fprintf(&b, "- **Step 3 was disturbed**: for %.0f s a transaction in another database on the same server was older than a second, which holds back event delivery in every database (subscribers read only events older than every running transaction on the server).\n", n)
 	}
 	if res.has("query.bank_rows") {
 		fmt.Fprintf(&b, "- Step 4 data: %s rows written into reimbursements_view in %.1f s; the bank queried holds %s rows, %s of them pending.\n",

@@ -68,10 +68,10 @@ func TestRenderResultsJudgesTargets(t *testing.T) {
 		"submit.statuses": "201:15000", "submit.p50_ms": "10", "submit.p99_ms": "30",
 		"fresh.rate_target": "500", "fresh.p50_ms": "50", "fresh.p99_ms": "90", "fresh.probes": "200",
 		"query.p50_ms": "1", "query.p99_ms": "3", "query.errors": "0", "query.rps": "900", "query.conns": "4", "query.seconds": "10", "query.view_rows": "1000000",
-		"rss.peak_kb": "50000",
+		"rss.peak_kb": "50000", "machine.commit": "abc123",
 	}
 	out := renderResults(res, machine{Cores: 2, CPU: "test CPU", MemoryGiB: 4, PostgreSQL: "15.0", Go: "1.26"}, time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC))
-	for _, want := range []string{"**0.50x** the baseline", "p99 30.0 ms", "4 of 6 targets met", "2 cores (test CPU)", "2026-01-02"} {
+	for _, want := range []string{"**0.50x** the baseline", "p99 30.0 ms", "4 of 6 targets met", "2 cores (test CPU)", "2026-01-02", "of commit abc123"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
