@@ -194,6 +194,8 @@ type RecordedEvent struct {
 	// Hash chains the event to the previous one of its stream (see docs/audit.md).
 	Hash     []byte
 	PrevHash []byte
+	// TransactionID orders events by commit; set on events a subscriber reads.
+	TransactionID uint64
 }
 
 // Decode returns the event's data as its Event type.

@@ -15,30 +15,73 @@ import (
 // event rec, in tx (the checkpoint subscriber's batch transaction), so the
 // checkpoint and the subscriber's position commit together. An event already
 // covered is skipped, which makes redelivery harmless.
+//
+// The newest checkpoint is kept in memory between events. The INSERT names
+// the checkpoint it extends and writes nothing unless that one is still the
+// newest stored, so a stale copy (a rolled-back batch, another replica that
+// took over) is reloaded instead of being chained onto.
 func (db *DB) RecordCheckpoint(ctx context.Context, tx *sql.Tx, key audit.Key, rec ledger.RecordedEvent) error {
 	return withSavepoint(ctx, tx, func() error {
-		var txid uint64
-		var hash []byte
-		err := tx.QueryRowContext(ctx, `SELECT transaction_id::text, hash FROM events WHERE position = $1`, rec.Position).Scan(&txid, &hash)
-		if err != nil {
-			return fmt.Errorf("checkpoint event %d: %w", rec.Position, err)
+		txid, hash := rec.TransactionID, rec.Hash
+		if txid == 0 || len(hash) == 0 {
+			err := tx.QueryRowContext(ctx, `SELECT transaction_id::text, hash FROM events WHERE position = $1`, rec.Position).Scan(&txid, &hash)
+			if err != nil {
+				return fmt.Errorf("checkpoint event %d: %w", rec.Position, err)
+			}
 		}
-		last, err := scanCheckpoint(tx.QueryRowContext(ctx, `SELECT `+checkpointColumns+` FROM audit_checkpoints ORDER BY id DESC LIMIT 1`))
-		if errors.Is(err, sql.ErrNoRows) {
-			last = nil
-		} else if err != nil {
-			return fmt.Errorf("last checkpoint: %w", err)
-		}
-		if last != nil && (last.TransactionID > txid || (last.TransactionID == txid && last.Position >= rec.Position)) {
+		reload := false
+		for {
+			last, err := db.lastCheckpoint(ctx, tx, reload)
+			if err != nil {
+				return err
+			}
+			if last != nil && (last.TransactionID > txid || (last.TransactionID == txid && last.Position >= rec.Position)) {
+				if !reload { // only the stored checkpoints can say an event is covered
+					reload = true
+					continue
+				}
+				return nil
+			}
+			cp := key.Next(last, rec.Position, txid, hash, db.now())
+			prevCount, prevHash := int64(0), []byte(nil)
+			if last != nil {
+				prevCount, prevHash = last.EventCount, last.RunningHash
+			}
+			err = tx.QueryRowContext(ctx, `
+				INSERT INTO audit_checkpoints (position, transaction_id, event_count, running_hash, signature, recorded_at)
+				SELECT $1, $2::text::xid8, $3, $4, $5, $6
+				WHERE coalesce((SELECT event_count FROM audit_checkpoints ORDER BY id DESC LIMIT 1), 0) = $7
+					AND (SELECT running_hash FROM audit_checkpoints ORDER BY id DESC LIMIT 1) IS NOT DISTINCT FROM $8::bytea
+				RETURNING id`,
+				cp.Position, strconv.FormatUint(cp.TransactionID, 10), cp.EventCount, cp.RunningHash, cp.Signature, cp.RecordedAt,
+				prevCount, prevHash).Scan(&cp.ID)
+			if errors.Is(err, sql.ErrNoRows) && !reload {
+				reload = true
+				continue // the copy in memory was stale: reload and try again
+			}
+			if err != nil {
+				db.checkpoint.Store(nil)
+				return fmt.Errorf("record checkpoint for event %d: %w", rec.Position, err)
+			}
+			db.checkpoint.Store(&cp)
 			return nil
 		}
-		cp := key.Next(last, rec.Position, txid, hash, db.now())
-		_, err = tx.ExecContext(ctx, `
-			INSERT INTO audit_checkpoints (position, transaction_id, event_count, running_hash, signature, recorded_at)
-			VALUES ($1, $2::text::xid8, $3, $4, $5, $6)`,
-			cp.Position, strconv.FormatUint(cp.TransactionID, 10), cp.EventCount, cp.RunningHash, cp.Signature, cp.RecordedAt)
-		return err
 	})
+}
+
+// lastCheckpoint returns the newest checkpoint, from memory unless reload.
+func (db *DB) lastCheckpoint(ctx context.Context, tx *sql.Tx, reload bool) (*audit.Checkpoint, error) {
+	if cp := db.checkpoint.Load(); cp != nil && !reload {
+		return cp, nil
+	}
+	last, err := scanCheckpoint(tx.QueryRowContext(ctx, `SELECT `+checkpointColumns+` FROM audit_checkpoints ORDER BY id DESC LIMIT 1`))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("last checkpoint: %w", err)
+	}
+	return last, nil
 }
 
 const checkpointColumns = `id, position, transaction_id::text AS txid, event_count, running_hash, signature, recorded_at`

@@ -197,3 +197,29 @@ func TestCheckpointsAreRecordedOncePerEvent(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A checkpoint batch that rolls back leaves the worker's copy of the newest
+// checkpoint ahead of the database; the next events are still checkpointed
+// in order, none skipped.
+func TestCheckpointsSurviveARolledBackBatch(t *testing.T) {
+	db, _ := ledgerWithHistory(t)
+	d := postgrestest.MustDirectory(t, db)
+	ctx := context.Background()
+	e := mustSubmit(t, db, d, "7.00")
+	story, _ := db.Story(ctx, e.ID)
+	tx, err := db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RecordCheckpoint(ctx, tx, postgrestest.AuditKey, story[0]); err != nil {
+		t.Fatal(err)
+	}
+	tx.Rollback()
+	mustSubmit(t, db, d, "8.00")
+	if err := db.CheckpointAll(ctx, postgrestest.AuditKey); err != nil {
+		t.Fatal(err)
+	}
+	if report := mustVerify(t, db, nil); !report.OK() || report.Checkpoints != int64(len(allEvents(t, db))) {
+		t.Fatalf("after a rolled-back batch: %+v, problem %v", report, report.Problem)
+	}
+}

@@ -12,12 +12,14 @@ import (
 	"io/fs"
 	neturl "net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lib/pq"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
+	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
@@ -45,6 +47,8 @@ type DB struct {
 	// accounts caches accounts, which never change once opened, for the
 	// submissions' hot path.
 	accounts accountCache
+	// checkpoint is the newest audit checkpoint this process recorded.
+	checkpoint atomic.Pointer[audit.Checkpoint]
 }
 
 // OnCommit sets a function told the types of the events each transaction

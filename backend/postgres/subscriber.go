@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +29,8 @@ const (
 	metaType          = "type"
 	metaRecordedAt    = "recorded_at"
 	metaCorrelationID = "correlation_id"
+	metaHash          = "hash"
+	metaTransactionID = "transaction_id"
 	metaCausationID   = "causation_id"
 	metaActor         = "actor"
 )
@@ -101,14 +104,14 @@ func (s eventsSchema) SelectQuery(topic, consumerGroup string, offsets wsql.Offs
 	LIMIT ` + strconv.Itoa(batch), Args: next.Args}
 }
 
-const eventColumnsWithoutPosition = `event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at`
+const eventColumnsWithoutPosition = `event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash`
 
 func (eventsSchema) UnmarshalMessage(row wsql.Scanner) (wsql.Row, error) {
 	var rec ledger.RecordedEvent
 	var transactionID int64
 	var data, meta []byte
 	if err := row.Scan(&rec.Position, &transactionID, &rec.EventID, &rec.StreamID, &rec.StreamType, &rec.StreamVersion,
-		&rec.Type, &data, &meta, &rec.RecordedAt); err != nil {
+		&rec.Type, &data, &meta, &rec.RecordedAt, &rec.Hash); err != nil {
 		return wsql.Row{}, fmt.Errorf("scan event: %w", err)
 	}
 	if err := json.Unmarshal(meta, &rec.Metadata); err != nil {
@@ -126,6 +129,8 @@ func (eventsSchema) UnmarshalMessage(row wsql.Scanner) (wsql.Row, error) {
 		metaCorrelationID: rec.Metadata.CorrelationID,
 		metaCausationID:   rec.Metadata.CausationID,
 		metaActor:         rec.Metadata.Actor,
+		metaHash:          hex.EncodeToString(rec.Hash),
+		metaTransactionID: strconv.FormatInt(transactionID, 10),
 	}
 	return wsql.Row{
 		Offset: rec.Position, UUID: []byte(msg.UUID), Payload: data, Metadata: meta, Msg: msg,
@@ -150,6 +155,8 @@ func EventFromMessage(msg *message.Message) (ledger.RecordedEvent, error) {
 	parse(metaStreamVersion, func(s string) (e error) { rec.StreamVersion, e = strconv.ParseInt(s, 10, 64); return })
 	parse(metaStreamID, func(s string) (e error) { rec.StreamID, e = uuid.Parse(s); return })
 	parse(metaRecordedAt, func(s string) (e error) { rec.RecordedAt, e = time.Parse(time.RFC3339Nano, s); return })
+	parse(metaHash, func(s string) (e error) { rec.Hash, e = hex.DecodeString(s); return })
+	parse(metaTransactionID, func(s string) (e error) { rec.TransactionID, e = strconv.ParseUint(s, 10, 64); return })
 	if err != nil {
 		return ledger.RecordedEvent{}, err
 	}
