@@ -69,6 +69,10 @@ func (db *DB) noteAppended(q querier, types []string) {
 	db.appended.Store(tx, append(list, types...))
 }
 
+// DefaultMaxConns is the pool size when none is set: room for the API's
+// requests beside the subscribers, which each hold one for their batch.
+const DefaultMaxConns = 20
+
 // Options tunes a DB.
 type Options struct {
 	// MaxConns caps open connections; replicas x MaxConns must fit the server.
@@ -88,7 +92,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	if opts.MaxConns <= 0 {
-		opts.MaxConns = 10
+		opts.MaxConns = DefaultMaxConns
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

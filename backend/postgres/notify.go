@@ -89,7 +89,12 @@ type wakingBackoff struct {
 }
 
 // Quick polls after a wake-up that found nothing: 5 ms, doubling, up to 500 ms.
+//
+// gather is how long a woken subscriber lets events accumulate before it
+// reads: under load every commit notifies, and reading each event in its own
+// batch transaction would cost more than the events themselves.
 const (
+	gather        = 10 * time.Millisecond
 	heldBackPolls = 10
 	firstQuick    = 5 * time.Millisecond
 	maxQuick      = 500 * time.Millisecond
@@ -115,7 +120,7 @@ func (b *wakingBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, 
 	if seq != b.seen { // notified while the query ran
 		b.seen = seq
 		b.heldBack, b.quick = heldBackPolls, firstQuick
-		return 0
+		return gather
 	}
 	wait := b.pollInterval
 	if b.heldBack > 0 {
@@ -127,6 +132,9 @@ func (b *wakingBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, 
 	select {
 	case <-wake:
 		b.heldBack, b.quick = heldBackPolls, firstQuick
+		timer.Stop()
+		b.seen, _ = b.notifier.current()
+		return gather
 	case <-timer.C:
 	case <-b.stop:
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/httpapi"
 	"github.com/reimbursement-ledger/ledger/backend/logging"
+	"github.com/reimbursement-ledger/ledger/backend/postgres"
 )
 
 func main() {
@@ -49,7 +50,7 @@ environment:
   DATABASE_URL   PostgreSQL URL (required)
   HTTP_ADDR      listen address (default :8080)
   LOG_LEVEL      debug, info, warn or error (default info)
-  DB_MAX_CONNS   connection pool size (default 10)
+  DB_MAX_CONNS   connection pool size (default 20)
   AUDIT_KEY      secret of at least 32 characters that signs audit checkpoints (serve, audit)
   IDEMPOTENCY_TTL  how long Idempotency-Keys are remembered (default 24h)
 `
@@ -74,7 +75,7 @@ func (c config) auditKey() (audit.Key, error) {
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
-	cfg := config{DatabaseURL: getenv("DATABASE_URL"), HTTPAddr: getenv("HTTP_ADDR"), MaxConns: 10, auditSecret: getenv("AUDIT_KEY")}
+	cfg := config{DatabaseURL: getenv("DATABASE_URL"), HTTPAddr: getenv("HTTP_ADDR"), MaxConns: postgres.DefaultMaxConns, auditSecret: getenv("AUDIT_KEY")}
 	if cfg.DatabaseURL == "" {
 		return cfg, errors.New("DATABASE_URL is not set (for a local database: go tool task run)")
 	}
