@@ -90,7 +90,11 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	block := renderResults(res, machineOf(res), time.Now())
+	when := time.Now()
+	if t, err := time.Parse(time.RFC3339, res["machine.date"]); err == nil {
+		when = t // when the run began
+	}
+	block := renderResults(res, machineOf(res), when)
 	fmt.Fprintln(stdout, block)
 	if *doc == "" {
 		return nil
