@@ -52,11 +52,6 @@ func (db *DB) ListReimbursements(ctx context.Context, q ListQuery) (ListPage, er
 	owner, ownerArg := "bank_member_id", q.MemberID
 	if q.BankID != uuid.Nil {
 		owner, ownerArg = "bank_id", q.BankID
-		if _, err := db.Bank(ctx, q.BankID); err != nil {
-			return ListPage{}, err
-		}
-	} else if _, err := db.Member(ctx, q.MemberID); err != nil {
-		return ListPage{}, err
 	}
 	args := []any{ownerArg, q.Limit + 1}
 	where := owner + ` = $1`
@@ -102,5 +97,20 @@ func (db *DB) ListReimbursements(ctx context.Context, q ListQuery) (ListPage, er
 		}
 		page.Items = append(page.Items, r)
 	}
-	return page, rows.Err()
+	if err := rows.Err(); err != nil {
+		return ListPage{}, err
+	}
+	// Only an empty page can hide an unknown bank or member: look it up then.
+	if len(page.Items) == 0 {
+		var err error
+		if q.BankID != uuid.Nil {
+			_, err = db.Bank(ctx, q.BankID)
+		} else {
+			_, err = db.Member(ctx, q.MemberID)
+		}
+		if err != nil {
+			return ListPage{}, err
+		}
+	}
+	return page, nil
 }

@@ -87,19 +87,18 @@ func (s eventsSchema) SelectQuery(topic, consumerGroup string, offsets wsql.Offs
 	if batch <= 0 {
 		batch = 100
 	}
-	// The same shape as Watermill's PostgreSQL schema: the sub-select keeps
-	// the planner on the (transaction_id, position) index.
+	// Watermill's own query writes "after the last acknowledged event" as
+	// (same transaction and later position) OR (later transaction); the
+	// planner then reads and sorts every pending event to return a batch,
+	// so a subscriber that falls behind slows down. The same condition as a
+	// row comparison is an index range scan that stops after one batch.
 	return wsql.Query{Query: `
-	SELECT * FROM (
-		WITH last_processed AS (` + next.Query + `)
-		SELECT position, transaction_id, ` + eventColumnsWithoutPosition + ` FROM events
-		WHERE (
-			(transaction_id = (SELECT last_processed_transaction_id FROM last_processed)
-				AND position > (SELECT offset_acked FROM last_processed))
-			OR transaction_id > (SELECT last_processed_transaction_id FROM last_processed)
-		)
+	WITH last_processed AS (` + next.Query + `)
+	SELECT position, transaction_id, ` + eventColumnsWithoutPosition + ` FROM events
+	WHERE (transaction_id, position) > (
+			(SELECT last_processed_transaction_id FROM last_processed),
+			(SELECT offset_acked FROM last_processed))
 		AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-	) AS pending
 	ORDER BY transaction_id, position
 	LIMIT ` + strconv.Itoa(batch), Args: next.Args}
 }
