@@ -60,8 +60,15 @@ func TestWakingBackoff(t *testing.T) {
 	}
 	n.Notify()
 	returnsWithin(t, "notified while waiting", func() { <-woke })
-	// Closing stop ends a wait, so the subscriber can close.
-	go func() { woke <- b.HandleError(logger, true, nil) }()
+	// Closing stop ends a wait, so the subscriber can close. A fresh backoff
+	// has no quick polls armed: only stop can end its hour-long wait.
+	idle := postgres.NewWakingBackoff(n, hour, time.Second, stop)
+	go func() { woke <- idle.HandleError(logger, true, nil) }()
+	select {
+	case <-woke:
+		t.Fatal("an idle subscriber did not wait")
+	case <-time.After(50 * time.Millisecond):
+	}
 	close(stop)
 	returnsWithin(t, "stopped while waiting", func() { <-woke })
 	// Errors back off as before, without waiting for notifications.
