@@ -39,10 +39,7 @@ func (s *Server) command(c echo.Context, run func(ctx context.Context) (reply, e
 		if err != nil {
 			return err
 		}
-		for k, v := range r.headers {
-			c.Response().Header().Set(k, v)
-		}
-		return c.JSON(r.status, r.body)
+		return r.write(c)
 	}
 	if len(key) != 1 || !validIdempotencyKey(key[0]) {
 		return badRequest("Idempotency-Key must be 1 to 255 printable ASCII characters, sent once",
@@ -68,6 +65,14 @@ func (s *Server) command(c echo.Context, run func(ctx context.Context) (reply, e
 	}
 	c.Response().Header().Set(headerReplayed, strconv.FormatBool(replayed))
 	return c.Blob(stored.Status, echo.MIMEApplicationJSON, stored.Body)
+}
+
+// write sends the reply.
+func (r reply) write(c echo.Context) error {
+	for k, v := range r.headers {
+		c.Response().Header().Set(k, v)
+	}
+	return c.JSON(r.status, r.body)
 }
 
 func validIdempotencyKey(key string) bool {

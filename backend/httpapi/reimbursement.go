@@ -46,11 +46,6 @@ func reimbursementReply(status int, r *ledger.Reimbursement) reply {
 	return reply{status: status, headers: map[string]string{"ETag": etag(r.Version)}, body: reimbursementOut(*r)}
 }
 
-func reimbursementAnswer(c echo.Context, status int, r *ledger.Reimbursement) error {
-	c.Response().Header().Set("ETag", etag(r.Version))
-	return c.JSON(status, reimbursementOut(*r))
-}
-
 func (s *Server) getReimbursement(c echo.Context) error {
 	id, err := pathID(c, "id", "reimbursement")
 	if err != nil {
@@ -60,7 +55,7 @@ func (s *Server) getReimbursement(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return reimbursementAnswer(c, http.StatusOK, r)
+	return reimbursementReply(http.StatusOK, r).write(c)
 }
 
 type decisionRequest struct {

@@ -140,7 +140,6 @@ func (s *Server) correlate(next echo.HandlerFunc) echo.HandlerFunc {
 		if !validCorrelationID(id) {
 			id = uuid.NewString()
 		}
-		c.Set("correlation_id", id)
 		c.Response().Header().Set(headerCorrelationID, id)
 		c.SetRequest(c.Request().WithContext(logging.WithCorrelation(c.Request().Context(), id)))
 		return next(c)
@@ -160,8 +159,7 @@ func validCorrelationID(id string) bool {
 }
 
 func correlationID(c echo.Context) string {
-	id, _ := c.Get("correlation_id").(string)
-	return id
+	return logging.CorrelationID(c.Request().Context())
 }
 
 // metadata is the event metadata of a command: its correlation id, and the
