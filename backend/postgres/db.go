@@ -44,6 +44,9 @@ type DB struct {
 	// appended, reported to onCommit once it commits.
 	appended sync.Map // *sql.Tx -> []string
 	onCommit func(eventTypes []string)
+	// committedEvents holds a signal when events committed since
+	// AnnounceCommits last announced.
+	committedEvents chan struct{}
 	// accounts caches accounts, which never change once opened, for the
 	// submissions' hot path.
 	accounts accountCache
@@ -52,21 +55,36 @@ type DB struct {
 }
 
 // OnCommit sets a function told the types of the events each transaction
-// appended, once it has committed (for metrics).
+// appended, once it has committed (for metrics, and to wake the subscribers
+// of this process). Set it before the first append.
 func (db *DB) OnCommit(fn func(eventTypes []string)) { db.onCommit = fn }
 
 func (db *DB) noteAppended(q querier, types []string) {
-	if db.onCommit == nil {
-		return
-	}
 	tx, ok := q.(*sql.Tx)
 	if !ok { // appended in its own statement: committed already
-		db.onCommit(types)
+		db.committed(types)
 		return
 	}
 	prev, _ := db.appended.Load(tx)
 	list, _ := prev.([]string)
 	db.appended.Store(tx, append(list, types...))
+}
+
+// committed is told the types of the events a transaction appended once it
+// has committed.
+func (db *DB) committed(types []string) {
+	if db.onCommit != nil {
+		db.onCommit(types)
+	}
+	db.announcePending()
+}
+
+// announcePending asks AnnounceCommits for an announcement; it never blocks.
+func (db *DB) announcePending() {
+	select {
+	case db.committedEvents <- struct{}{}:
+	default: // one is pending already
+	}
 }
 
 // DefaultMaxConns is the pool size when none is set: room for the API's
@@ -109,7 +127,8 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	// PostgreSQL keeps microseconds: so does every time the ledger records,
 	// so an answer never shows a time that reads back differently.
 	now := opts.Now
-	return &DB{db: sqlDB, url: url, now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }}, nil
+	return &DB{db: sqlDB, url: url, now: func() time.Time { return now().UTC().Truncate(time.Microsecond) },
+		committedEvents: make(chan struct{}, 1)}, nil
 }
 
 // Close closes the connection pool.
@@ -169,8 +188,8 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
 		db.appended.Delete(tx)
 		return fmt.Errorf("commit: %w", err)
 	}
-	if types, ok := db.appended.LoadAndDelete(tx); ok && db.onCommit != nil {
-		db.onCommit(types.([]string))
+	if types, ok := db.appended.LoadAndDelete(tx); ok {
+		db.committed(types.([]string))
 	}
 	return nil
 }

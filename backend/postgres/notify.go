@@ -11,8 +11,52 @@ import (
 	"github.com/lib/pq"
 )
 
-// eventsChannel is the channel the events table notifies on commit.
+// eventsChannel is the channel committed events are announced on.
 const eventsChannel = "ledger_events"
+
+// announceSpacing is the shortest time between two announcements: under load
+// one notification stands for every commit of the last few milliseconds.
+const announceSpacing = 5 * time.Millisecond
+
+// AnnounceCommits notifies the events channel after transactions that
+// appended events commit, until ctx ends, so that subscribers of every
+// process wake (see Listen). Commits are coalesced into at most one
+// notification every announceSpacing, each sent with synchronous_commit
+// off: a notification carries nothing to keep, and its commit need not wait
+// for the disk while it holds the lock below.
+//
+// The append transactions themselves do not notify: PostgreSQL holds one
+// lock for the whole server from a notifying transaction's pre-commit until
+// its commit is flushed, so notifying transactions commit one at a time. A
+// notification lost to a crash between commit and announcement costs a poll
+// interval of latency, never an event.
+func (db *DB) AnnounceCommits(ctx context.Context, logger *slog.Logger) {
+	spacing := time.NewTimer(0)
+	defer spacing.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-db.committedEvents:
+		}
+		wait := announceSpacing
+		// Sent with no arguments, the two statements go in one simple query:
+		// one implicit transaction, one round trip, and the setting ends
+		// with it instead of staying on a connection of the pool.
+		_, err := db.db.ExecContext(ctx, `SET LOCAL synchronous_commit = off; SELECT pg_notify('`+eventsChannel+`', '')`)
+		if err != nil && ctx.Err() == nil {
+			logger.Warn("cannot announce committed events; subscribers of other processes fall back to polling", "error", err)
+			wait = time.Second
+			db.announcePending() // again once the database answers
+		}
+		spacing.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-spacing.C:
+		}
+	}
+}
 
 // Notifier tells subscribers that events committed, so they poll at once
 // instead of sleeping out their poll interval.

@@ -335,6 +335,7 @@ func TestNotificationsWakeIdleSubscribers(t *testing.T) {
 	notifier := postgres.NewNotifier()
 	ctx, cancel := context.WithCancel(context.Background())
 	go db.Listen(ctx, notifier, quiet)
+	go db.AnnounceCommits(ctx, quiet)
 	mailer := &sagatest.Mailer{}
 	w, err := worker.New(worker.Config{
 		DB: db, Logger: quiet, Notifier: notifier, PollInterval: time.Hour, RetryInterval: 5 * time.Millisecond,

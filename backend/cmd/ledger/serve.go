@@ -41,7 +41,15 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 			return err
 		}
 		m := metrics.New(db.DB, worker.Groups)
-		db.OnCommit(m.EventsAppended)
+		// Subscribers in this process wake at once after a commit here;
+		// those of other processes on the announcement (see Listen).
+		notifier := postgres.NewNotifier()
+		db.OnCommit(func(types []string) {
+			m.EventsAppended(types)
+			if r != roleAPI {
+				notifier.Notify()
+			}
+		})
 		api := httpapi.New(httpapi.Config{DB: db.DB, Logger: logger, API: r != roleWorker, AuditKey: key,
 			IdempotencyTTL: cfg.IdempotencyTTL, Metrics: m})
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -62,10 +70,10 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 
 		workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 		defer stopWorker()
+		go db.AnnounceCommits(workerCtx, logger)
 		var workerDone chan error // nil for the api role: never ready in a select
 		if r != roleAPI {
 			workerDone = make(chan error, 1)
-			notifier := postgres.NewNotifier()
 			go func() {
 				if err := db.Listen(workerCtx, notifier, logger); err != nil {
 					logger.Warn("cannot listen for event notifications; subscribers poll", "error", err)
