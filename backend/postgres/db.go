@@ -222,8 +222,9 @@ func notFound(err error, format string, args ...any) error {
 // delivered again, which the handlers' idempotency makes harmless.
 const idleInTransaction = "60000" // milliseconds
 
-// withSessionDefaults adds session settings to a connection URL that does
-// not set them itself (lib/pq passes unknown parameters to the server).
+// withSessionDefaults adds session and driver settings to a connection URL
+// that does not set them itself (lib/pq passes parameters it does not know
+// to the server).
 func withSessionDefaults(raw string) (string, error) {
 	u, err := neturl.Parse(raw)
 	if err != nil || u.Scheme == "" {
@@ -232,6 +233,13 @@ func withSessionDefaults(raw string) (string, error) {
 	q := u.Query()
 	if q.Get("idle_in_transaction_session_timeout") == "" {
 		q.Set("idle_in_transaction_session_timeout", idleInTransaction)
+	}
+	// Without binary parameters lib/pq sends each statement with arguments
+	// in two round trips (parse and describe, then bind and execute); with
+	// them, in one. []byte arguments then travel as binary, so they must go
+	// to bytea columns only: text and JSON are passed as strings.
+	if q.Get("binary_parameters") == "" {
+		q.Set("binary_parameters", "yes")
 	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil
