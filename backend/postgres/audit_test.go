@@ -211,7 +211,7 @@ func TestCheckpointsSurviveARolledBackBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.RecordCheckpoint(ctx, tx, postgrestest.AuditKey, story[0]); err != nil {
+	if err := db.RecordCheckpoints(ctx, tx, postgrestest.AuditKey, story[:1]); err != nil {
 		t.Fatal(err)
 	}
 	tx.Rollback()

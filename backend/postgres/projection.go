@@ -14,10 +14,10 @@ import (
 )
 
 // The reimbursements read model is built by one fold, used both by the live
-// projector (one event at a time, in the subscriber's transaction) and by a
-// rebuild (thousands at a time): events fold into new rows and into patches
-// for rows already stored; applying them is idempotent because every patch
-// is guarded by the version it brings.
+// projector (a delivered batch at a time, in the subscriber's transaction)
+// and by a rebuild (thousands at a time): events fold into new rows and into
+// patches for rows already stored; applying them is idempotent because every
+// patch is guarded by the version it brings.
 
 // viewTable is the live read model's table.
 const viewTable = "reimbursements_view"
@@ -49,14 +49,21 @@ type viewPayment struct {
 
 // viewBatch is a fold of events not yet written.
 type viewBatch struct {
+	// bulk is set for a rebuild, whose table holds no row of the batch yet:
+	// decisions and payments fold into the batch's new rows, which are
+	// copied in. Live, a redelivered batch may find its rows stored already
+	// (by an earlier write of the same events), so new rows are inserted
+	// unless present and every decision and payment is applied as a guarded
+	// patch after them.
+	bulk      bool
 	rows      map[uuid.UUID]*viewRow
 	order     []uuid.UUID
 	decisions map[uuid.UUID]*viewDecision
 	payments  map[uuid.UUID]*viewPayment
 }
 
-func newViewBatch() *viewBatch {
-	return &viewBatch{rows: map[uuid.UUID]*viewRow{}, decisions: map[uuid.UUID]*viewDecision{}, payments: map[uuid.UUID]*viewPayment{}}
+func newViewBatch(bulk bool) *viewBatch {
+	return &viewBatch{bulk: bulk, rows: map[uuid.UUID]*viewRow{}, decisions: map[uuid.UUID]*viewDecision{}, payments: map[uuid.UUID]*viewPayment{}}
 }
 
 func (b *viewBatch) empty() bool {
@@ -100,7 +107,7 @@ func (b *viewBatch) addDecoded(rec ledger.RecordedEvent, e ledger.Event) {
 }
 
 func (b *viewBatch) decide(id uuid.UUID, d *viewDecision) {
-	if row, ok := b.rows[id]; ok {
+	if row, ok := b.rows[id]; ok && b.bulk {
 		if d.version > row.version {
 			row.decision, row.status, row.version = d, d.status, d.version
 		}
@@ -112,7 +119,7 @@ func (b *viewBatch) decide(id uuid.UUID, d *viewDecision) {
 }
 
 func (b *viewBatch) pay(id uuid.UUID, p *viewPayment) {
-	if row, ok := b.rows[id]; ok {
+	if row, ok := b.rows[id]; ok && b.bulk {
 		if row.payment == nil || p.version > row.payment.version {
 			row.payment = p
 		}
@@ -123,12 +130,10 @@ func (b *viewBatch) pay(id uuid.UUID, p *viewPayment) {
 	}
 }
 
-// apply writes the batch to table. New rows are copied in bulk when bulk is
-// set (a rebuild, where no row exists yet) and inserted one by one otherwise,
-// skipping rows already there (a redelivered submission).
-func (b *viewBatch) apply(ctx context.Context, tx *sql.Tx, table string, bulk bool) error {
+// apply writes the batch to table: new rows first, then the patches.
+func (b *viewBatch) apply(ctx context.Context, tx *sql.Tx, table string) error {
 	if len(b.rows) > 0 {
-		if err := b.insertRows(ctx, tx, table, bulk); err != nil {
+		if err := b.insertRows(ctx, tx, table); err != nil {
 			return err
 		}
 	}
@@ -190,17 +195,32 @@ func (r *viewRow) values() []any {
 		string(paymentStatus), r.version, paymentVersion}
 }
 
-func (b *viewBatch) insertRows(ctx context.Context, tx *sql.Tx, table string, bulk bool) error {
-	if !bulk {
-		for _, id := range b.order {
-			_, err := tx.ExecContext(ctx, `
-				INSERT INTO `+table+` (id, bank_id, bank_member_id, bank_account_id, amount, currency, description, status,
-					submitted_at, submitted_position, decided_at, decided_by, denial_reason, payment_status, version, payment_version)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-				ON CONFLICT (id) DO NOTHING`, b.rows[id].values()...)
-			if err != nil {
-				return fmt.Errorf("project submission %s: %w", id, err)
-			}
+// insertRows copies the new rows in when bulk, and otherwise inserts them
+// with one statement, skipping rows already there.
+func (b *viewBatch) insertRows(ctx context.Context, tx *sql.Tx, table string) error {
+	if !b.bulk {
+		n := len(b.order)
+		ids, banks, members, accounts := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		amounts, currencies, descriptions := make([]string, n), make([]string, n), make([]string, n)
+		submittedAt, positions, versions := make([]time.Time, n), make([]int64, n), make([]int64, n)
+		for i, id := range b.order {
+			r := b.rows[id]
+			ids[i], banks[i], members[i], accounts[i] = r.id.String(), r.bankID.String(), r.memberID.String(), r.accountID.String()
+			amounts[i], currencies[i], descriptions[i] = r.amount.String(), r.currency, r.description
+			submittedAt[i], positions[i], versions[i] = r.submittedAt, r.submittedPosition, r.version
+		}
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO `+table+` (id, bank_id, bank_member_id, bank_account_id, amount, currency, description,
+				submitted_at, submitted_position, version, status, payment_status)
+			SELECT u.*, $11, $12
+			FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::numeric[], $6::text[], $7::text[],
+				$8::timestamptz[], $9::bigint[], $10::bigint[]) AS u
+			ON CONFLICT (id) DO NOTHING`,
+			pq.Array(ids), pq.Array(banks), pq.Array(members), pq.Array(accounts), pq.Array(amounts), pq.Array(currencies),
+			pq.Array(descriptions), pq.Array(submittedAt), pq.Array(positions), pq.Array(versions),
+			string(ledger.StatusPending), string(ledger.PaymentStatusNone))
+		if err != nil {
+			return fmt.Errorf("project submissions: %w", err)
 		}
 		return nil
 	}

@@ -11,21 +11,24 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
-// ProjectReimbursement applies one event to the reimbursements read model in
-// tx, the subscriber's batch transaction, so the row and the subscriber's
-// offset commit together. It is idempotent: a row moves only for an event
-// newer than the version it shows, so a redelivered event changes nothing.
-// A failed write is rolled back to a savepoint, leaving tx usable for the
-// retry.
-func ProjectReimbursement(ctx context.Context, tx *sql.Tx, rec ledger.RecordedEvent) error {
-	b := newViewBatch()
-	if err := b.add(rec); err != nil {
-		return err
+// ProjectReimbursements applies a delivered batch of events to the
+// reimbursements read model in tx, the subscriber's batch transaction, so the
+// rows and the subscriber's position commit together: folded first, then
+// written with one statement for the new rows and one for each kind of
+// patch. It is idempotent: a row moves only for an event newer than the
+// version it shows, so a redelivered event changes nothing. A failed write
+// is rolled back to a savepoint, leaving tx usable for the retry.
+func ProjectReimbursements(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
+	b := newViewBatch(false)
+	for _, rec := range events {
+		if err := b.add(rec); err != nil {
+			return err
+		}
 	}
 	if b.empty() {
 		return nil
 	}
-	return withSavepoint(ctx, tx, func() error { return b.apply(ctx, tx, viewTable, false) })
+	return withSavepoint(ctx, tx, func() error { return b.apply(ctx, tx, viewTable) })
 }
 
 // ListQuery selects a page of one bank's or one member's reimbursements.

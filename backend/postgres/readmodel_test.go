@@ -11,8 +11,8 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
 )
 
-// mustProject applies events to the read model in one transaction, as the
-// projector's subscriber does.
+// mustProject applies events to the read model as one delivered batch, in
+// one transaction, as the projector's subscriber does.
 func mustProject(t *testing.T, db *postgres.DB, events ...ledger.RecordedEvent) {
 	t.Helper()
 	ctx := context.Background()
@@ -21,10 +21,8 @@ func mustProject(t *testing.T, db *postgres.DB, events ...ledger.RecordedEvent) 
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	for _, e := range events {
-		if err := postgres.ProjectReimbursement(ctx, tx, e); err != nil {
-			t.Fatalf("project %s: %v", e.Type, err)
-		}
+	if err := postgres.ProjectReimbursements(ctx, tx, events); err != nil {
+		t.Fatalf("project %d events: %v", len(events), err)
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
@@ -58,8 +56,14 @@ func TestProjectorIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	events := allEvents(t, db)
+	// A batch that brings a submission already stored together with its
+	// decision (an earlier write of part of the batch): the decision lands.
+	mustProject(t, db, events[0])
 	mustProject(t, db, events...)
 	want := mustList(t, db, postgres.ListQuery{BankID: d.Bank.ID, Limit: 10})
+	if len(want.Items) != 1 || want.Items[0].Status != ledger.StatusDenied {
+		t.Fatalf("a decision batched with its stored submission: %+v", want.Items)
+	}
 
 	// Redelivered, and delivered out of order: the row does not move back.
 	mustProject(t, db, events...)

@@ -279,7 +279,7 @@ func (db *DB) loadRebuild(ctx context.Context, opts RebuildOptions, res *Rebuild
 	for b := range batches {
 		if b.events > 0 {
 			err := db.inTx(ctx, func(tx *sql.Tx) error {
-				if err := b.view.apply(ctx, tx, rebuildTable, true); err != nil {
+				if err := b.view.apply(ctx, tx, rebuildTable); err != nil {
 					return err
 				}
 				_, err := tx.ExecContext(ctx, `UPDATE projection_rebuilds SET transaction_id = $2::xid8, position = $3 WHERE name = $1`,
@@ -313,7 +313,7 @@ func (db *DB) readBatch(ctx context.Context, cursorTx string, cursorPos int64, s
 		return foldedBatch{}, fmt.Errorf("rebuild read: %w", err)
 	}
 	defer rows.Close()
-	b := foldedBatch{view: newViewBatch()}
+	b := foldedBatch{view: newViewBatch(true)}
 	var recs []ledger.RecordedEvent
 	for rows.Next() {
 		var rec ledger.RecordedEvent

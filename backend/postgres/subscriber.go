@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -33,6 +34,10 @@ const (
 	metaTransactionID = "transaction_id"
 	metaCausationID   = "causation_id"
 	metaActor         = "actor"
+	// metaBatch and metaBatchIndex say which delivered batch a message came
+	// in and where (see Subscriber.ApplyBatch).
+	metaBatch      = "batch"
+	metaBatchIndex = "batch_index"
 )
 
 // SubscriberConfig tunes one consumer group's subscriber.
@@ -45,21 +50,121 @@ type SubscriberConfig struct {
 	Backoff wsql.BackoffManager
 }
 
+// Subscriber is a Watermill subscriber of the events table that also lets
+// its handler apply each delivered batch at once (see ApplyBatch). It
+// subscribes to one topic once: a Watermill router handler.
+type Subscriber struct {
+	*wsql.Subscriber
+	batch *deliveredBatch
+}
+
 // NewSubscriber returns a Watermill subscriber that delivers the events table
 // to one consumer group in commit-safe order: by transaction id, then
 // position, holding back events of transactions that may still be running.
 // The tables come from migrations, never from the subscriber.
-func (db *DB) NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapter) (*wsql.Subscriber, error) {
-	return wsql.NewSubscriber(db.db, wsql.SubscriberConfig{
+func (db *DB) NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapter) (*Subscriber, error) {
+	batch := &deliveredBatch{}
+	sub, err := wsql.NewSubscriber(db.db, wsql.SubscriberConfig{
 		ConsumerGroup:    cfg.ConsumerGroup,
 		PollInterval:     cfg.PollInterval,
 		ResendInterval:   time.Second,
 		RetryInterval:    time.Second,
 		BackoffManager:   cfg.Backoff,
-		SchemaAdapter:    eventsSchema{batchSize: cfg.BatchSize},
+		SchemaAdapter:    eventsSchema{batchSize: cfg.BatchSize, batch: batch},
 		OffsetsAdapter:   offsetsAdapter,
 		InitializeSchema: false,
 	}, logger)
+	if err != nil {
+		return nil, err
+	}
+	return &Subscriber{Subscriber: sub, batch: batch}, nil
+}
+
+// deliveredBatch holds the events of the batch the subscriber read last.
+// Watermill reads a batch in one transaction, unmarshals every row, then
+// hands the messages to the handler one at a time, each acknowledged before
+// the next, and commits the batch's position once at the end. So when a
+// batch's first message reaches the handler, every event of the batch is
+// here.
+type deliveredBatch struct {
+	mu     sync.Mutex
+	seq    uint64 // counts the batches read
+	events []ledger.RecordedEvent
+	// applied counts the events at the batch's start that the handler has
+	// applied in the batch's transaction.
+	applied int
+}
+
+// ApplyBatch lets a handler write a whole delivered batch with a few
+// statements instead of a few per event. At a batch's first message it calls
+// apply with every event of the batch; at the batch's later messages it
+// calls nothing, since their events are applied already. apply must write in
+// msg's transaction (wsql.TxFromContext), so the writes commit with the
+// batch's position or not at all, and must leave that transaction usable
+// when it fails (a savepoint): the message's retry then calls apply again,
+// with the same events. A message of a batch no longer held (which the
+// sequence above rules out) is applied alone.
+func (s *Subscriber) ApplyBatch(msg *message.Message, apply func([]ledger.RecordedEvent) error) error {
+	events, index, err := s.batch.from(msg)
+	if err != nil {
+		return err
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	if err := apply(events); err != nil {
+		return err
+	}
+	s.batch.markApplied(msg, index+len(events))
+	return nil
+}
+
+// from returns msg's event and the events after it in its batch that are
+// not applied yet, and msg's index in the batch.
+func (b *deliveredBatch) from(msg *message.Message) ([]ledger.RecordedEvent, int, error) {
+	seq, errSeq := strconv.ParseUint(msg.Metadata.Get(metaBatch), 10, 64)
+	index, errIndex := strconv.Atoi(msg.Metadata.Get(metaBatchIndex))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if errSeq == nil && errIndex == nil && seq == b.seq && index >= 0 && index < len(b.events) &&
+		b.events[index].EventID.String() == msg.UUID {
+		if index < b.applied {
+			return nil, index, nil
+		}
+		return b.events[index:], index, nil
+	}
+	rec, err := EventFromMessage(msg)
+	if err != nil {
+		return nil, 0, err
+	}
+	return []ledger.RecordedEvent{rec}, -1, nil
+}
+
+func (b *deliveredBatch) markApplied(msg *message.Message, through int) {
+	if seq, err := strconv.ParseUint(msg.Metadata.Get(metaBatch), 10, 64); err == nil && through > 0 {
+		b.mu.Lock()
+		if seq == b.seq {
+			b.applied = max(b.applied, through)
+		}
+		b.mu.Unlock()
+	}
+}
+
+// begin starts a new batch.
+func (b *deliveredBatch) begin() {
+	b.mu.Lock()
+	b.seq++
+	b.events, b.applied = nil, 0
+	b.mu.Unlock()
+}
+
+// add records an event of the current batch and returns the batch's
+// sequence number and the event's index in it.
+func (b *deliveredBatch) add(rec ledger.RecordedEvent) (uint64, int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.events = append(b.events, rec)
+	return b.seq, len(b.events) - 1
 }
 
 var offsetsAdapter = wsql.DefaultPostgreSQLOffsetsAdapter{
@@ -69,6 +174,7 @@ var offsetsAdapter = wsql.DefaultPostgreSQLOffsetsAdapter{
 // eventsSchema is the Watermill schema adapter for the events table.
 type eventsSchema struct {
 	batchSize int
+	batch     *deliveredBatch
 }
 
 var _ wsql.SchemaAdapter = eventsSchema{}
@@ -82,6 +188,7 @@ func (eventsSchema) InsertQuery(string, message.Messages) (wsql.Query, error) {
 }
 
 func (s eventsSchema) SelectQuery(topic, consumerGroup string, offsets wsql.OffsetsAdapter) wsql.Query {
+	s.batch.begin() // Watermill asks for the query once per batch it reads
 	next := offsets.NextOffsetQuery(topic, consumerGroup)
 	batch := s.batchSize
 	if batch <= 0 {
@@ -105,7 +212,7 @@ func (s eventsSchema) SelectQuery(topic, consumerGroup string, offsets wsql.Offs
 
 const eventColumnsWithoutPosition = `event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash`
 
-func (eventsSchema) UnmarshalMessage(row wsql.Scanner) (wsql.Row, error) {
+func (s eventsSchema) UnmarshalMessage(row wsql.Scanner) (wsql.Row, error) {
 	var rec ledger.RecordedEvent
 	var transactionID int64
 	var data, meta []byte
@@ -117,6 +224,8 @@ func (eventsSchema) UnmarshalMessage(row wsql.Scanner) (wsql.Row, error) {
 		return wsql.Row{}, fmt.Errorf("event %d metadata: %w", rec.Position, err)
 	}
 	rec.Data = data
+	rec.TransactionID = uint64(transactionID)
+	seq, index := s.batch.add(rec)
 	msg := message.NewMessage(rec.EventID.String(), data)
 	msg.Metadata = message.Metadata{
 		metaPosition:      strconv.FormatInt(rec.Position, 10),
@@ -130,6 +239,8 @@ func (eventsSchema) UnmarshalMessage(row wsql.Scanner) (wsql.Row, error) {
 		metaActor:         rec.Metadata.Actor,
 		metaHash:          hex.EncodeToString(rec.Hash),
 		metaTransactionID: strconv.FormatInt(transactionID, 10),
+		metaBatch:         strconv.FormatUint(seq, 10),
+		metaBatchIndex:    strconv.Itoa(index),
 	}
 	return wsql.Row{
 		Offset: rec.Position, UUID: []byte(msg.UUID), Payload: data, Metadata: meta, Msg: msg,

@@ -5,6 +5,7 @@ package worker
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -99,19 +100,19 @@ func New(cfg Config) (*Worker, error) {
 	}
 	router.AddMiddleware(middleware.Recoverer)
 
+	// The sagas take one event at a time: each calls the outside world. The
+	// projector and the checkpoints write a whole delivered batch at once in
+	// the subscriber's transaction.
 	handlers := []struct {
 		group string
-		fn    func(context.Context, ledger.RecordedEvent) error
+		event func(context.Context, ledger.RecordedEvent) error
+		batch func(context.Context, *sql.Tx, []ledger.RecordedEvent) error
 	}{
-		{GroupReimbursementProjector, projectReimbursement},
-		{GroupPayments, cfg.Payments.Handle},
-		{GroupNotifications, cfg.Notifications.Handle},
-		{GroupAuditCheckpoints, func(ctx context.Context, rec ledger.RecordedEvent) error {
-			tx, ok := wsql.TxFromContext(ctx)
-			if !ok {
-				return errors.New("checkpoints need the subscriber's transaction")
-			}
-			return cfg.DB.RecordCheckpoint(ctx, tx, cfg.AuditKey, rec)
+		{group: GroupReimbursementProjector, batch: postgres.ProjectReimbursements},
+		{group: GroupPayments, event: cfg.Payments.Handle},
+		{group: GroupNotifications, event: cfg.Notifications.Handle},
+		{group: GroupAuditCheckpoints, batch: func(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
+			return cfg.DB.RecordCheckpoints(ctx, tx, cfg.AuditKey, events)
 		}},
 	}
 	for _, h := range handlers {
@@ -124,7 +125,11 @@ func New(cfg Config) (*Worker, error) {
 			return nil, fmt.Errorf("subscriber %s: %w", h.group, err)
 		}
 		group := h.group
-		handler := router.AddNoPublisherHandler(group, postgres.EventsTopic, sub, handle(group, h.fn, cfg.Observer))
+		fn := handleEvent(h.event)
+		if h.batch != nil {
+			fn = handleBatch(sub, h.batch)
+		}
+		handler := router.AddNoPublisherHandler(group, postgres.EventsTopic, sub, observe(group, fn, cfg.Observer))
 		handler.AddMiddleware(middleware.Retry{
 			MaxRetries:      5,
 			InitialInterval: cfg.RetryInterval,
@@ -137,27 +142,40 @@ func New(cfg Config) (*Worker, error) {
 	return &Worker{router: router, stop: stop}, nil
 }
 
-// handle adapts an event handler to a Watermill handler: the event's
-// correlation id goes into the context for every log line it causes.
-func handle(group string, fn func(context.Context, ledger.RecordedEvent) error, obs Observer) message.NoPublishHandlerFunc {
+// observe tells obs the outcome of every message handled.
+func observe(group string, fn message.NoPublishHandlerFunc, obs Observer) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
-		rec, err := postgres.EventFromMessage(msg)
-		if err == nil {
-			err = fn(logging.WithCorrelation(msg.Context(), rec.Metadata.CorrelationID), rec)
-		}
+		err := fn(msg)
 		obs.HandlerDone(group, err)
 		return err
 	}
 }
 
-// projectReimbursement writes the read model in the subscriber's batch
-// transaction, so the row and the subscriber's position commit together.
-func projectReimbursement(ctx context.Context, rec ledger.RecordedEvent) error {
-	tx, ok := wsql.TxFromContext(ctx)
-	if !ok {
-		return errors.New("projector needs the subscriber's transaction")
+// handleEvent adapts an event handler to a Watermill handler: the event's
+// correlation id goes into the context for every log line it causes.
+func handleEvent(fn func(context.Context, ledger.RecordedEvent) error) message.NoPublishHandlerFunc {
+	return func(msg *message.Message) error {
+		rec, err := postgres.EventFromMessage(msg)
+		if err != nil {
+			return err
+		}
+		return fn(logging.WithCorrelation(msg.Context(), rec.Metadata.CorrelationID), rec)
 	}
-	return postgres.ProjectReimbursement(ctx, tx, rec)
+}
+
+// handleBatch adapts a batch handler: it runs at a delivered batch's first
+// message with all the batch's events, in the subscriber's transaction, so
+// the writes and the subscriber's position commit together.
+func handleBatch(sub *postgres.Subscriber, fn func(context.Context, *sql.Tx, []ledger.RecordedEvent) error) message.NoPublishHandlerFunc {
+	return func(msg *message.Message) error {
+		tx, ok := wsql.TxFromContext(msg.Context())
+		if !ok {
+			return errors.New("a batch handler needs the subscriber's transaction")
+		}
+		return sub.ApplyBatch(msg, func(events []ledger.RecordedEvent) error {
+			return fn(logging.WithCorrelation(msg.Context(), events[0].Metadata.CorrelationID), tx, events)
+		})
+	}
 }
 
 // Run runs the subscribers until ctx ends, then lets in-flight handlers
