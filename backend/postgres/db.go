@@ -47,6 +47,11 @@ type DB struct {
 	// committedEvents holds a signal when events committed since
 	// AnnounceCommits last announced.
 	committedEvents chan struct{}
+	// firstAppends hands new streams' first events to the appenders, and
+	// stopAppenders ends them (see appendFirst).
+	firstAppends  chan *firstAppend
+	stopAppenders chan struct{}
+	appending     sync.WaitGroup
 	// accounts caches accounts, which never change once opened, for the
 	// submissions' hot path.
 	accounts accountCache
@@ -127,12 +132,20 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	// PostgreSQL keeps microseconds: so does every time the ledger records,
 	// so an answer never shows a time that reads back differently.
 	now := opts.Now
-	return &DB{db: sqlDB, url: url, now: func() time.Time { return now().UTC().Truncate(time.Microsecond) },
-		committedEvents: make(chan struct{}, 1)}, nil
+	db := &DB{db: sqlDB, url: url, now: func() time.Time { return now().UTC().Truncate(time.Microsecond) },
+		committedEvents: make(chan struct{}, 1), stopAppenders: make(chan struct{})}
+	db.startAppenders(db.stopAppenders)
+	return db, nil
 }
 
-// Close closes the connection pool.
-func (db *DB) Close() error { return db.db.Close() }
+// Close stops the appenders and closes the connection pool. Appends still
+// running finish first: a submitter whose event was handed over learns its
+// outcome.
+func (db *DB) Close() error {
+	close(db.stopAppenders)
+	db.appending.Wait()
+	return db.db.Close()
+}
 
 // SQL returns the underlying pool, for the Watermill subscribers.
 func (db *DB) SQL() *sql.DB { return db.db }

@@ -28,39 +28,19 @@ func (db *DB) appendEvents(ctx context.Context, tx querier, meta ledger.Metadata
 	if err != nil {
 		return nil, fmt.Errorf("encode metadata: %w", err)
 	}
-	now := db.now()
+	now := db.now() // one time for all the events of a command
 	recorded := make([]ledger.RecordedEvent, 0, len(events))
 	for _, e := range events {
-		data, err := json.Marshal(e.Event)
-		if err != nil {
-			return nil, fmt.Errorf("encode %s: %w", e.Event.EventType(), err)
-		}
-		id, err := uuid.NewV7()
+		prevHash, err := previousHash(ctx, tx, recorded, e)
 		if err != nil {
 			return nil, err
 		}
-		rec := ledger.RecordedEvent{
-			EventID: id, StreamID: e.StreamID, StreamType: e.StreamType, StreamVersion: e.Version,
-			Type: e.Event.EventType(), Data: data, Metadata: meta, RecordedAt: now,
-		}
-		if rec.PrevHash, err = previousHash(ctx, tx, recorded, e); err != nil {
+		rec, err := record(meta, metaJSON, e, prevHash, now)
+		if err != nil {
 			return nil, err
 		}
-		rec.Hash = audit.EventHash(audit.Content{
-			EventID: rec.EventID, StreamID: rec.StreamID, StreamType: rec.StreamType, StreamVersion: rec.StreamVersion,
-			Type: rec.Type, Data: data, Metadata: metaJSON, RecordedAt: now,
-		}, rec.PrevHash)
-		err = tx.QueryRowContext(ctx, `
-			INSERT INTO events (event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash, prev_hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-			RETURNING position`,
-			rec.EventID, rec.StreamID, rec.StreamType, rec.StreamVersion, rec.Type, string(data), string(metaJSON), now, rec.Hash, rec.PrevHash,
-		).Scan(&rec.Position)
-		if constraintViolated(err, "events_stream_version_key") {
-			return nil, ledger.ErrVersionConflict
-		}
-		if err != nil {
-			return nil, fmt.Errorf("append %s to %s: %w", rec.Type, rec.StreamID, err)
+		if err := insertEvent(ctx, tx, &rec, string(metaJSON)); err != nil {
+			return nil, err
 		}
 		recorded = append(recorded, rec)
 	}
@@ -70,6 +50,46 @@ func (db *DB) appendEvents(ctx context.Context, tx querier, meta ledger.Metadata
 	}
 	db.noteAppended(tx, types)
 	return recorded, nil
+}
+
+// record encodes e and hashes it over its content and its stream's previous
+// hash (see package audit), ready to insert.
+func record(meta ledger.Metadata, metaJSON []byte, e ledger.PendingEvent, prevHash []byte, now time.Time) (ledger.RecordedEvent, error) {
+	data, err := json.Marshal(e.Event)
+	if err != nil {
+		return ledger.RecordedEvent{}, fmt.Errorf("encode %s: %w", e.Event.EventType(), err)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return ledger.RecordedEvent{}, err
+	}
+	rec := ledger.RecordedEvent{
+		EventID: id, StreamID: e.StreamID, StreamType: e.StreamType, StreamVersion: e.Version,
+		Type: e.Event.EventType(), Data: data, Metadata: meta, RecordedAt: now, PrevHash: prevHash,
+	}
+	rec.Hash = audit.EventHash(audit.Content{
+		EventID: rec.EventID, StreamID: rec.StreamID, StreamType: rec.StreamType, StreamVersion: rec.StreamVersion,
+		Type: rec.Type, Data: data, Metadata: metaJSON, RecordedAt: now,
+	}, prevHash)
+	return rec, nil
+}
+
+// insertEvent inserts one recorded event and sets its position. A taken
+// (stream, version) is ledger.ErrVersionConflict.
+func insertEvent(ctx context.Context, q querier, rec *ledger.RecordedEvent, metaJSON string) error {
+	err := q.QueryRowContext(ctx, `
+		INSERT INTO events (event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash, prev_hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		RETURNING position`,
+		rec.EventID, rec.StreamID, rec.StreamType, rec.StreamVersion, rec.Type, string(rec.Data), metaJSON, rec.RecordedAt, rec.Hash, rec.PrevHash,
+	).Scan(&rec.Position)
+	if constraintViolated(err, "events_stream_version_key") {
+		return ledger.ErrVersionConflict
+	}
+	if err != nil {
+		return fmt.Errorf("append %s to %s: %w", rec.Type, rec.StreamID, err)
+	}
+	return nil
 }
 
 // previousHash is the hash of the event before e in its stream: none for a

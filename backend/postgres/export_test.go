@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
@@ -45,4 +46,24 @@ func (db *DB) CheckpointAll(ctx context.Context, key audit.Key) error {
 		}
 		return nil
 	})
+}
+
+// AppendFirstTogether appends first events as one batch of the appenders,
+// the way concurrent submissions are, and returns each one's outcome.
+func (db *DB) AppendFirstTogether(meta ledger.Metadata, events ...ledger.PendingEvent) ([]ledger.RecordedEvent, []error) {
+	metaJSON, _ := json.Marshal(meta)
+	batch := make([]*firstAppend, len(events))
+	for i, e := range events {
+		rec, err := record(meta, metaJSON, e, nil, db.now())
+		if err != nil {
+			panic(err)
+		}
+		batch[i] = &firstAppend{rec: rec, metaJSON: string(metaJSON), done: make(chan error, 1)}
+	}
+	db.appendBatch(batch)
+	recs, errs := make([]ledger.RecordedEvent, len(events)), make([]error, len(events))
+	for i, a := range batch {
+		recs[i], errs[i] = a.rec, <-a.done
+	}
+	return recs, errs
 }

@@ -24,9 +24,10 @@ type SubmitCommand struct {
 // naming bank_account_id otherwise); the member and bank come from it.
 //
 // A submission starts a new stream, so there is nothing to load and nothing
-// to lock: outside a caller's transaction it is one INSERT, whose UNIQUE
-// (stream_id, stream_version) still refuses a second first event. Accounts
-// never change once opened, so they are read from a cache.
+// to lock: outside a caller's transaction its event joins the INSERT and the
+// commit of concurrent submissions' (appendFirst), and UNIQUE (stream_id,
+// stream_version) still refuses a second first event. Accounts never change
+// once opened, so they are read from a cache.
 func (db *DB) Submit(ctx context.Context, cmd SubmitCommand) (*ledger.Reimbursement, error) {
 	if _, inTx := ctx.Value(txKey{}).(*sql.Tx); !inTx {
 		return db.submit(ctx, db.db, cmd)
@@ -58,7 +59,12 @@ func (db *DB) submit(ctx context.Context, q querier, cmd SubmitCommand) (*ledger
 		if cmd.Meta.Actor == "" {
 			cmd.Meta.Actor = "member:" + acct.MemberID.String()
 		}
-		recorded, err := db.appendEvents(ctx, q, cmd.Meta, event)
+		var recorded []ledger.RecordedEvent
+		if _, inTx := q.(*sql.Tx); inTx {
+			recorded, err = db.appendEvents(ctx, q, cmd.Meta, event)
+		} else {
+			recorded, err = db.appendFirst(ctx, cmd.Meta, event)
+		}
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,178 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+)
+
+// Concurrent submissions share commits. Each new stream's first event is
+// appended by one of a few appenders; an appender takes every first event
+// waiting when it is free and inserts them with one statement, in one
+// transaction. Under no load a batch is one event and costs what its own
+// INSERT would; under load, one commit (and its flush to disk) stands for
+// many submissions. Each submitter still waits for the commit that holds its
+// event, so nothing is acknowledged before it is durable.
+const (
+	appenders      = 4
+	maxAppendBatch = 128
+	// appendTimeout bounds one batch's statement; a batch is shared, so it
+	// does not end with any one submitter's context.
+	appendTimeout = 10 * time.Second
+)
+
+// firstAppend is a first event waiting for an appender.
+type firstAppend struct {
+	rec      ledger.RecordedEvent
+	metaJSON string
+	done     chan error // buffered: the appender never waits for the submitter
+}
+
+// startAppenders starts the appenders; they end when stop is closed, once
+// their batch is done.
+func (db *DB) startAppenders(stop <-chan struct{}) {
+	db.firstAppends = make(chan *firstAppend)
+	for range appenders {
+		db.appending.Go(func() {
+			for {
+				var batch []*firstAppend
+				select {
+				case <-stop:
+					return
+				case a := <-db.firstAppends:
+					batch = append(batch, a)
+				}
+			gather:
+				for len(batch) < maxAppendBatch {
+					select {
+					case a := <-db.firstAppends:
+						batch = append(batch, a)
+					default:
+						break gather
+					}
+				}
+				db.appendBatch(batch)
+			}
+		})
+	}
+}
+
+// appendFirst appends e, the first event of a new stream, outside any
+// transaction, sharing the INSERT and the commit with the first events of
+// concurrent submissions.
+func (db *DB) appendFirst(ctx context.Context, meta ledger.Metadata, e ledger.PendingEvent) ([]ledger.RecordedEvent, error) {
+	if e.Version != 1 {
+		return nil, fmt.Errorf("append to %s: version %d is not a first event", e.StreamID, e.Version)
+	}
+	metaJSON, err := json.Marshal(meta)
+	if err != nil {
+		return nil, fmt.Errorf("encode metadata: %w", err)
+	}
+	rec, err := record(meta, metaJSON, e, nil, db.now())
+	if err != nil {
+		return nil, err
+	}
+	a := &firstAppend{rec: rec, metaJSON: string(metaJSON), done: make(chan error, 1)}
+	select {
+	case db.firstAppends <- a:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-db.stopAppenders:
+		return nil, errors.New("append: the database is closed")
+	}
+	// Once handed over the event may be committed: wait for the outcome
+	// whatever the context says, so the answer is never a guess.
+	if err := <-a.done; err != nil {
+		return nil, err
+	}
+	return []ledger.RecordedEvent{a.rec}, nil
+}
+
+// appendBatch inserts the batch and tells each submitter its outcome. If the
+// shared statement breaks a constraint (nothing of it is stored then), each
+// event is inserted on its own, so that one event's failure (a taken stream)
+// is its submitter's alone. Any other failure is every submitter's.
+func (db *DB) appendBatch(batch []*firstAppend) {
+	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
+	defer cancel()
+	var err error
+	if len(batch) > 1 {
+		err = db.insertFirstEvents(ctx, batch)
+	}
+	var pqErr *pq.Error
+	if len(batch) == 1 || (errors.As(err, &pqErr) && pqErr.Code.Class() == "23") { // integrity_constraint_violation
+		for _, a := range batch {
+			err := insertEvent(ctx, db.db, &a.rec, a.metaJSON)
+			if err == nil {
+				db.committed([]string{a.rec.Type})
+			}
+			a.done <- err
+		}
+		return
+	}
+	if err != nil {
+		err = fmt.Errorf("append %d first events: %w", len(batch), err)
+	} else {
+		types := make([]string, len(batch))
+		for i, a := range batch {
+			types[i] = a.rec.Type
+		}
+		db.committed(types)
+	}
+	for _, a := range batch {
+		a.done <- err
+	}
+}
+
+// insertFirstEvents inserts the batch's events with one statement (one
+// transaction) and sets their positions, in the batch's order.
+func (db *DB) insertFirstEvents(ctx context.Context, batch []*firstAppend) error {
+	n := len(batch)
+	ids, streams, streamTypes, types := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	data, metas := make([]string, n), make([]string, n)
+	versions, recordedAt, hashes := make([]int64, n), make([]time.Time, n), make([][]byte, n)
+	for i, a := range batch {
+		r := &a.rec
+		ids[i], streams[i], streamTypes[i], types[i] = r.EventID.String(), r.StreamID.String(), r.StreamType, r.Type
+		data[i], metas[i], versions[i], recordedAt[i], hashes[i] = string(r.Data), a.metaJSON, r.StreamVersion, r.RecordedAt, r.Hash
+	}
+	rows, err := db.db.QueryContext(ctx, `
+		INSERT INTO events (event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash)
+		SELECT u.event_id, u.stream_id, u.stream_type, u.stream_version, u.type, u.data, u.metadata, u.recorded_at, u.hash
+		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::json[], $7::json[], $8::timestamptz[], $9::bytea[])
+			WITH ORDINALITY AS u(event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash, n)
+		ORDER BY u.n
+		RETURNING event_id::text, position`,
+		pq.Array(ids), pq.Array(streams), pq.Array(streamTypes), pq.Array(versions), pq.Array(types),
+		pq.Array(data), pq.Array(metas), pq.Array(recordedAt), pq.Array(hashes))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	positions := make(map[string]int64, n)
+	for rows.Next() {
+		var id string
+		var p int64
+		if err := rows.Scan(&id, &p); err != nil {
+			return err
+		}
+		positions[id] = p
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for i, a := range batch {
+		p, ok := positions[ids[i]]
+		if !ok {
+			return fmt.Errorf("event %s: no position returned", ids[i])
+		}
+		a.rec.Position = p
+	}
+	return nil
+}
