@@ -30,6 +30,11 @@ const notificationsActor = "saga:notifications"
 
 // Handle reacts to one event; other types are ignored.
 func (n *Notifications) Handle(ctx context.Context, rec ledger.RecordedEvent) error {
+	switch rec.Type {
+	case ledger.TypePaymentSettled, ledger.TypePaymentFailed, ledger.TypeReimbursementDenied:
+	default:
+		return nil // most events are submissions: not worth decoding
+	}
 	e, err := rec.Decode()
 	if err != nil {
 		return err

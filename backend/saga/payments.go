@@ -29,6 +29,9 @@ const paymentsActor = "saga:payments"
 
 // Handle reacts to one event; other types are ignored.
 func (p *Payments) Handle(ctx context.Context, rec ledger.RecordedEvent) error {
+	if rec.Type != ledger.TypeReimbursementApproved && rec.Type != ledger.TypePaymentRequested {
+		return nil // most events are submissions: not worth decoding
+	}
 	e, err := rec.Decode()
 	if err != nil {
 		return err
