@@ -127,3 +127,27 @@ func TestConcurrentSubmissionsEachGetTheirOwnEvent(t *testing.T) {
 		t.Fatalf("verify: %+v, problem %v", report, report.Problem)
 	}
 }
+
+// A submission after the database is closed fails instead of waiting for an
+// appender that has stopped; closing twice is harmless.
+func TestSubmitAfterCloseFails(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	d := postgrestest.MustDirectory(t, db)
+	mustSubmit(t, db, d, "1.00") // the account is cached: the next submission goes straight to the appenders
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := db.Submit(context.Background(), postgres.SubmitCommand{ID: uuid.New(), AccountID: d.Account.ID, Amount: "1.00", Description: "late"})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a submission to a closed database succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a submission to a closed database is still waiting")
+	}
+}

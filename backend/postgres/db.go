@@ -52,6 +52,7 @@ type DB struct {
 	firstAppends  chan *firstAppend
 	stopAppenders chan struct{}
 	appending     sync.WaitGroup
+	closing       sync.Once
 	// accounts caches accounts, which never change once opened, for the
 	// submissions' hot path.
 	accounts accountCache
@@ -142,7 +143,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 // running finish first: a submitter whose event was handed over learns its
 // outcome.
 func (db *DB) Close() error {
-	close(db.stopAppenders)
+	db.closing.Do(func() { close(db.stopAppenders) })
 	db.appending.Wait()
 	return db.db.Close()
 }
