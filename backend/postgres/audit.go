@@ -25,81 +25,79 @@ import (
 // newest stored, so a stale copy (a rolled-back batch, another replica that
 // took over) is reloaded instead of being chained onto.
 func (db *DB) RecordCheckpoints(ctx context.Context, tx *sql.Tx, key audit.Key, events []ledger.RecordedEvent) error {
-	return withSavepoint(ctx, tx, func() error {
-		for i, rec := range events {
-			if rec.TransactionID == 0 || len(rec.Hash) == 0 {
-				err := tx.QueryRowContext(ctx, `SELECT transaction_id::text, hash FROM events WHERE position = $1`, rec.Position).
-					Scan(&events[i].TransactionID, &events[i].Hash)
-				if err != nil {
-					return fmt.Errorf("checkpoint event %d: %w", rec.Position, err)
-				}
+	for i, rec := range events {
+		if rec.TransactionID == 0 || len(rec.Hash) == 0 {
+			err := tx.QueryRowContext(ctx, `SELECT transaction_id::text, hash FROM events WHERE position = $1`, rec.Position).
+				Scan(&events[i].TransactionID, &events[i].Hash)
+			if err != nil {
+				return fmt.Errorf("checkpoint event %d: %w", rec.Position, err)
 			}
 		}
-		reload := false
-		for {
-			last, err := db.lastCheckpoint(ctx, tx, reload)
-			if err != nil {
-				return err
-			}
-			pending := events
-			for len(pending) > 0 && last != nil && (last.TransactionID > pending[0].TransactionID ||
-				(last.TransactionID == pending[0].TransactionID && last.Position >= pending[0].Position)) {
-				pending = pending[1:]
-			}
-			if len(pending) < len(events) && !reload {
-				reload = true // only the stored checkpoints can say an event is covered
-				continue
-			}
-			if len(pending) == 0 {
-				return nil
-			}
-			cps := make([]audit.Checkpoint, len(pending))
-			positions, counts := make([]int64, len(pending)), make([]int64, len(pending))
-			txids, recordedAt := make([]string, len(pending)), make([]time.Time, len(pending))
-			running, signatures := make([][]byte, len(pending)), make([][]byte, len(pending))
-			prev, now := last, db.now()
-			for i, rec := range pending {
-				cps[i] = key.Next(prev, rec.Position, rec.TransactionID, rec.Hash, now)
-				prev = &cps[i]
-				positions[i], txids[i], counts[i] = cps[i].Position, strconv.FormatUint(cps[i].TransactionID, 10), cps[i].EventCount
-				running[i], signatures[i], recordedAt[i] = cps[i].RunningHash, cps[i].Signature, cps[i].RecordedAt
-			}
-			prevCount, prevHash := int64(0), []byte(nil)
-			if last != nil {
-				prevCount, prevHash = last.EventCount, last.RunningHash
-			}
-			var newest sql.NullInt64
-			var stored int
-			err = tx.QueryRowContext(ctx, `
-				WITH inserted AS (
-					INSERT INTO audit_checkpoints (position, transaction_id, event_count, running_hash, signature, recorded_at)
-					SELECT u.position, u.txid::xid8, u.event_count, u.running_hash, u.signature, u.recorded_at
-					FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bytea[], $5::bytea[], $6::timestamptz[])
-						WITH ORDINALITY AS u(position, txid, event_count, running_hash, signature, recorded_at, n)
-					WHERE coalesce((SELECT event_count FROM audit_checkpoints ORDER BY id DESC LIMIT 1), 0) = $7
-						AND (SELECT running_hash FROM audit_checkpoints ORDER BY id DESC LIMIT 1) IS NOT DISTINCT FROM $8::bytea
-					ORDER BY u.n
-					RETURNING id)
-				SELECT max(id), count(*) FROM inserted`,
-				pq.Array(positions), pq.Array(txids), pq.Array(counts), pq.Array(running), pq.Array(signatures), pq.Array(recordedAt),
-				prevCount, prevHash).Scan(&newest, &stored)
-			if err == nil && stored == 0 && !reload {
-				reload = true
-				continue // the copy in memory was stale: reload and try again
-			}
-			if err == nil && stored != len(cps) {
-				err = fmt.Errorf("%d of %d stored", stored, len(cps))
-			}
-			if err != nil {
-				db.checkpoint.Store(nil)
-				return fmt.Errorf("record checkpoints for events %d to %d: %w", pending[0].Position, pending[len(pending)-1].Position, err)
-			}
-			newestCP := cps[len(cps)-1]
-			newestCP.ID = newest.Int64
-			db.checkpoint.Store(&newestCP)
+	}
+	reload := false
+	for {
+		last, err := db.lastCheckpoint(ctx, tx, reload)
+		if err != nil {
+			return err
+		}
+		pending := events
+		for len(pending) > 0 && last != nil && (last.TransactionID > pending[0].TransactionID ||
+			(last.TransactionID == pending[0].TransactionID && last.Position >= pending[0].Position)) {
+			pending = pending[1:]
+		}
+		if len(pending) < len(events) && !reload {
+			reload = true // only the stored checkpoints can say an event is covered
+			continue
+		}
+		if len(pending) == 0 {
 			return nil
 		}
-	})
+		cps := make([]audit.Checkpoint, len(pending))
+		positions, counts := make([]int64, len(pending)), make([]int64, len(pending))
+		txids, recordedAt := make([]string, len(pending)), make([]time.Time, len(pending))
+		running, signatures := make([][]byte, len(pending)), make([][]byte, len(pending))
+		prev, now := last, db.now()
+		for i, rec := range pending {
+			cps[i] = key.Next(prev, rec.Position, rec.TransactionID, rec.Hash, now)
+			prev = &cps[i]
+			positions[i], txids[i], counts[i] = cps[i].Position, strconv.FormatUint(cps[i].TransactionID, 10), cps[i].EventCount
+			running[i], signatures[i], recordedAt[i] = cps[i].RunningHash, cps[i].Signature, cps[i].RecordedAt
+		}
+		prevCount, prevHash := int64(0), []byte(nil)
+		if last != nil {
+			prevCount, prevHash = last.EventCount, last.RunningHash
+		}
+		var newest sql.NullInt64
+		var stored int
+		err = tx.QueryRowContext(ctx, `
+			WITH inserted AS (
+				INSERT INTO audit_checkpoints (position, transaction_id, event_count, running_hash, signature, recorded_at)
+				SELECT u.position, u.txid::xid8, u.event_count, u.running_hash, u.signature, u.recorded_at
+				FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bytea[], $5::bytea[], $6::timestamptz[])
+					WITH ORDINALITY AS u(position, txid, event_count, running_hash, signature, recorded_at, n)
+				WHERE coalesce((SELECT event_count FROM audit_checkpoints ORDER BY id DESC LIMIT 1), 0) = $7
+					AND (SELECT running_hash FROM audit_checkpoints ORDER BY id DESC LIMIT 1) IS NOT DISTINCT FROM $8::bytea
+				ORDER BY u.n
+				RETURNING id)
+			SELECT max(id), count(*) FROM inserted`,
+			pq.Array(positions), pq.Array(txids), pq.Array(counts), pq.Array(running), pq.Array(signatures), pq.Array(recordedAt),
+			prevCount, prevHash).Scan(&newest, &stored)
+		if err == nil && stored == 0 && !reload {
+			reload = true
+			continue // the copy in memory was stale: reload and try again
+		}
+		if err == nil && stored != len(cps) {
+			err = fmt.Errorf("%d of %d stored", stored, len(cps))
+		}
+		if err != nil {
+			db.checkpoint.Store(nil)
+			return fmt.Errorf("record checkpoints for events %d to %d: %w", pending[0].Position, pending[len(pending)-1].Position, err)
+		}
+		newestCP := cps[len(cps)-1]
+		newestCP.ID = newest.Int64
+		db.checkpoint.Store(&newestCP)
+		return nil
+	}
 }
 
 // lastCheckpoint returns the newest checkpoint, from memory unless reload.
@@ -274,22 +272,4 @@ func (c *checkpointCursor) Next(ctx context.Context) (*audit.Checkpoint, error) 
 	cp := c.buf[0]
 	c.buf = c.buf[1:]
 	return &cp, nil
-}
-
-// withSavepoint runs fn inside a savepoint of tx: a failed write is rolled
-// back to it, leaving the subscriber's batch transaction usable for a retry.
-func withSavepoint(ctx context.Context, tx *sql.Tx, fn func() error) (err error) {
-	if _, err := tx.ExecContext(ctx, `SAVEPOINT handler`); err != nil {
-		return fmt.Errorf("savepoint: %w", err)
-	}
-	defer func() {
-		stmt := `RELEASE SAVEPOINT handler`
-		if err != nil {
-			stmt = `ROLLBACK TO SAVEPOINT handler`
-		}
-		if _, spErr := tx.ExecContext(ctx, stmt); spErr != nil && err == nil {
-			err = fmt.Errorf("%s: %w", stmt, spErr)
-		}
-	}()
-	return fn()
 }

@@ -16,8 +16,7 @@ import (
 // rows and the subscriber's position commit together: folded first, then
 // written with one statement for the new rows and one for each kind of
 // patch. It is idempotent: a row moves only for an event newer than the
-// version it shows, so a redelivered event changes nothing. A failed write
-// is rolled back to a savepoint, leaving tx usable for the retry.
+// version it shows, so a redelivered event changes nothing.
 func ProjectReimbursements(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
 	b := newViewBatch(false)
 	for _, rec := range events {
@@ -28,7 +27,7 @@ func ProjectReimbursements(ctx context.Context, tx *sql.Tx, events []ledger.Reco
 	if b.empty() {
 		return nil
 	}
-	return withSavepoint(ctx, tx, func() error { return b.apply(ctx, tx, viewTable) })
+	return b.apply(ctx, tx, viewTable)
 }
 
 // ListQuery selects a page of one bank's or one member's reimbursements.

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
@@ -97,31 +98,34 @@ type deliveredBatch struct {
 
 // ApplyBatch lets a handler write a whole delivered batch with a few
 // statements instead of a few per event. At a batch's first message it calls
-// apply with every event of the batch; at the batch's later messages it
-// calls nothing, since their events are applied already. apply must write in
-// msg's transaction (wsql.TxFromContext), so the writes commit with the
-// batch's position or not at all, and must leave that transaction usable
-// when it fails (a savepoint): the message's retry then calls apply again,
-// with the same events. A message of a batch no longer held (which the
-// sequence above rules out) is applied alone.
-func (s *Subscriber) ApplyBatch(msg *message.Message, apply func([]ledger.RecordedEvent) error) error {
-	events, index, err := s.batch.from(msg)
-	if err != nil {
+// apply with msg's transaction (the subscriber's batch transaction, so the
+// writes commit with the batch's position or not at all) and every event of
+// the batch; at the batch's later messages it calls nothing, since their
+// events are applied already. apply runs inside a savepoint: Watermill
+// retries a failed message inside the same transaction, which a failed
+// statement would otherwise leave aborted, so the retry calls apply again,
+// with the same events, on a usable transaction. A message of a batch no
+// longer held (which the sequence above rules out) is applied alone.
+func (s *Subscriber) ApplyBatch(msg *message.Message, apply func(tx *sql.Tx, events []ledger.RecordedEvent) error) error {
+	tx, ok := wsql.TxFromContext(msg.Context())
+	if !ok {
+		return errors.New("a batch handler needs the subscriber's transaction")
+	}
+	seq, events, end, err := s.batch.from(msg)
+	if err != nil || len(events) == 0 {
 		return err
 	}
-	if len(events) == 0 {
-		return nil
-	}
-	if err := apply(events); err != nil {
+	if err := withSavepoint(msg.Context(), tx, func() error { return apply(tx, events) }); err != nil {
 		return err
 	}
-	s.batch.markApplied(msg, index+len(events))
+	s.batch.markApplied(seq, end)
 	return nil
 }
 
-// from returns msg's event and the events after it in its batch that are
-// not applied yet, and msg's index in the batch.
-func (b *deliveredBatch) from(msg *message.Message) ([]ledger.RecordedEvent, int, error) {
+// from returns the batch msg came in, msg's event and the events after it
+// in that batch that are not applied yet, and the index just past them. A
+// message of a batch no longer held yields its own event and end 0.
+func (b *deliveredBatch) from(msg *message.Message) (seq uint64, events []ledger.RecordedEvent, end int, err error) {
 	seq, errSeq := strconv.ParseUint(msg.Metadata.Get(metaBatch), 10, 64)
 	index, errIndex := strconv.Atoi(msg.Metadata.Get(metaBatchIndex))
 	b.mu.Lock()
@@ -129,25 +133,24 @@ func (b *deliveredBatch) from(msg *message.Message) ([]ledger.RecordedEvent, int
 	if errSeq == nil && errIndex == nil && seq == b.seq && index >= 0 && index < len(b.events) &&
 		b.events[index].EventID.String() == msg.UUID {
 		if index < b.applied {
-			return nil, index, nil
+			return seq, nil, 0, nil
 		}
-		return b.events[index:], index, nil
+		return seq, b.events[index:], len(b.events), nil
 	}
 	rec, err := EventFromMessage(msg)
 	if err != nil {
-		return nil, 0, err
+		return 0, nil, 0, err
 	}
-	return []ledger.RecordedEvent{rec}, -1, nil
+	return seq, []ledger.RecordedEvent{rec}, 0, nil
 }
 
-func (b *deliveredBatch) markApplied(msg *message.Message, through int) {
-	if seq, err := strconv.ParseUint(msg.Metadata.Get(metaBatch), 10, 64); err == nil && through > 0 {
-		b.mu.Lock()
-		if seq == b.seq {
-			b.applied = max(b.applied, through)
-		}
-		b.mu.Unlock()
+// markApplied records that the events of batch seq before end are applied.
+func (b *deliveredBatch) markApplied(seq uint64, end int) {
+	b.mu.Lock()
+	if seq == b.seq {
+		b.applied = max(b.applied, end)
 	}
+	b.mu.Unlock()
 }
 
 // begin starts a new batch.
@@ -286,4 +289,22 @@ func EventFromMessage(msg *message.Message) (ledger.RecordedEvent, error) {
 		Actor:         msg.Metadata.Get(metaActor),
 	}
 	return rec, nil
+}
+
+// withSavepoint runs fn inside a savepoint of tx: a failed write is rolled
+// back to it, leaving the subscriber's batch transaction usable for a retry.
+func withSavepoint(ctx context.Context, tx *sql.Tx, fn func() error) (err error) {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT handler`); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	defer func() {
+		stmt := `RELEASE SAVEPOINT handler`
+		if err != nil {
+			stmt = `ROLLBACK TO SAVEPOINT handler`
+		}
+		if _, spErr := tx.ExecContext(ctx, stmt); spErr != nil && err == nil {
+			err = fmt.Errorf("%s: %w", stmt, spErr)
+		}
+	}()
+	return fn()
 }

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"slices"
 	"testing"
@@ -13,8 +14,9 @@ import (
 )
 
 // A batch handler is called once per delivered batch, at its first message,
-// with every event of the batch; a failed call is retried with the same
-// events, and every event is applied exactly once, in commit order.
+// with every event of the batch; a failed call, even one whose statement
+// failed, is retried with the same events on a usable transaction, and every
+// event is applied exactly once, in commit order.
 func TestApplyBatchAppliesEachDeliveredBatchOnce(t *testing.T) {
 	db := postgrestest.NewDB(t)
 	d := postgrestest.MustDirectory(t, db)
@@ -42,14 +44,20 @@ func TestApplyBatchAppliesEachDeliveredBatchOnce(t *testing.T) {
 	for acked := 0; acked < len(want); {
 		select {
 		case msg := <-msgs:
-			err := sub.ApplyBatch(msg, func(events []ledger.RecordedEvent) error {
+			err := sub.ApplyBatch(msg, func(tx *sql.Tx, events []ledger.RecordedEvent) error {
 				var positions []int64
 				for _, e := range events {
 					positions = append(positions, e.Position)
 				}
 				calls = append(calls, positions)
 				if len(calls) == 1 {
-					return errors.New("injected failure")
+					// A failed statement: without the savepoint around apply
+					// the batch transaction would stay aborted for the retry.
+					_, err := tx.Exec(`SELECT 1 / 0`)
+					return errors.Join(errors.New("injected failure"), err)
+				}
+				if _, err := tx.Exec(`SELECT 1`); err != nil {
+					return err
 				}
 				applied = append(applied, positions...)
 				return nil

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	wsql "github.com/ThreeDotsLabs/watermill-sql/v3/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
@@ -168,11 +167,7 @@ func handleEvent(fn func(context.Context, ledger.RecordedEvent) error) message.N
 // the writes and the subscriber's position commit together.
 func handleBatch(sub *postgres.Subscriber, fn func(context.Context, *sql.Tx, []ledger.RecordedEvent) error) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
-		tx, ok := wsql.TxFromContext(msg.Context())
-		if !ok {
-			return errors.New("a batch handler needs the subscriber's transaction")
-		}
-		return sub.ApplyBatch(msg, func(events []ledger.RecordedEvent) error {
+		return sub.ApplyBatch(msg, func(tx *sql.Tx, events []ledger.RecordedEvent) error {
 			return fn(logging.WithCorrelation(msg.Context(), events[0].Metadata.CorrelationID), tx, events)
 		})
 	}
