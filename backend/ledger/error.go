@@ -75,3 +75,13 @@ func (v *validation) err() error {
 	}
 	return &Error{Code: EInvalid, Message: "the request has invalid fields", Fields: v.fields}
 }
+
+// Wrap adds context to *errp when it is not nil, keeping the error it wraps
+// for errors.Is and errors.As. Call it once per function, deferred:
+//
+//	defer ledger.Wrap(&err, "EventStore.Append(%s)", streamID)
+func Wrap(errp *error, format string, args ...any) {
+	if *errp != nil {
+		*errp = fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), *errp)
+	}
+}
