@@ -1,0 +1,91 @@
+// Package app holds the ledger's use cases: submitting and deciding
+// reimbursements, the directory of banks, members, administrators and
+// accounts, and the queries the API serves. Every use case receives the
+// Principal who acts, decides with the domain (package ledger) and stores
+// through the interfaces in store.go, which backend/postgres implements. It
+// does no I/O of its own.
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/reimbursement-ledger/ledger/backend/audit"
+)
+
+// App runs the use cases over its stores.
+type App struct {
+	stores Stores
+	// tx, when set, binds the App to one transaction: every use case joins it
+	// instead of beginning its own (see Idempotently).
+	tx             *Tx
+	now            func() time.Time
+	auditKey       audit.Key
+	idempotencyTTL time.Duration
+}
+
+// Config is what the use cases need.
+type Config struct {
+	Stores Stores
+	// AuditKey checks the signed audit checkpoints.
+	AuditKey audit.Key
+	// IdempotencyTTL is how long an Idempotency-Key is remembered.
+	IdempotencyTTL time.Duration
+	// Now returns the current time; tests may fix it.
+	Now func() time.Time
+}
+
+// DefaultIdempotencyTTL is how long Idempotency-Keys live unless configured.
+const DefaultIdempotencyTTL = 24 * time.Hour
+
+// New returns the use cases over cfg's stores.
+func New(cfg Config) *App {
+	if cfg.IdempotencyTTL <= 0 {
+		cfg.IdempotencyTTL = DefaultIdempotencyTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	// PostgreSQL keeps microseconds: so does every time the ledger records,
+	// so an answer never shows a time that reads back differently.
+	now := cfg.Now
+	return &App{stores: cfg.Stores, auditKey: cfg.AuditKey, idempotencyTTL: cfg.IdempotencyTTL,
+		now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }}
+}
+
+// bind returns a copy of a whose use cases run in tx.
+func (a *App) bind(tx Tx) *App {
+	bound := *a
+	bound.tx = &tx
+	return &bound
+}
+
+// transact runs fn in a's transaction when it is bound to one, and in a new
+// one otherwise.
+func (a *App) transact(ctx context.Context, fn func(Tx) error) error {
+	if a.tx != nil {
+		return fn(*a.tx)
+	}
+	return a.stores.Transact(ctx, fn)
+}
+
+// events is the event store of a's transaction, or the stores' own.
+func (a *App) events() EventStore {
+	if a.tx != nil {
+		return a.tx.Events
+	}
+	return a.stores.Events
+}
+
+// directory is the directory of a's transaction, or the stores' own.
+func (a *App) directory() Directory {
+	if a.tx != nil {
+		return a.tx.Directory
+	}
+	return a.stores.Directory
+}
+
+// streams folds aggregates from the event store a uses.
+func (a *App) streams() Streams {
+	return Streams{Events: a.events(), Directory: a.directory()}
+}

@@ -1,0 +1,63 @@
+package app
+
+import (
+	"bytes"
+	"context"
+
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+)
+
+// Errors of Idempotently.
+var (
+	ErrIdempotencyInProgress = ledger.Errorf(ledger.EConflict, "a request with this Idempotency-Key is still being processed; retry shortly")
+	ErrIdempotencyMismatch   = &ledger.Error{Code: ledger.EInvalid, Message: "this Idempotency-Key was used for a different request",
+		Fields: []ledger.FieldError{{Field: "Idempotency-Key", Message: "was used with another method, path or body"}}}
+)
+
+// Idempotently runs a command once per key. In one transaction it takes the
+// key (ErrIdempotencyInProgress while a request with the key runs), then
+// either replays the stored answer (replayed is true; a different
+// fingerprint is ErrIdempotencyMismatch) or calls run with the use cases
+// bound to that transaction and stores its answer, so the key is recorded
+// together with the command's events or not at all. Only successful answers
+// (below 300) are stored: a refused request left no effect and may be
+// retried with the same key.
+func (a *App) Idempotently(ctx context.Context, p Principal, key string, fingerprint []byte,
+	run func(ctx context.Context, bound *App) (StoredResponse, error)) (resp StoredResponse, replayed bool, err error) {
+	defer ledger.Wrap(&err, "Idempotently")
+	err = a.transact(ctx, func(tx Tx) error {
+		locked, err := tx.Idempotency.Lock(ctx, key)
+		if err != nil {
+			return err
+		}
+		if !locked {
+			return ErrIdempotencyInProgress
+		}
+		stored, found, err := tx.Idempotency.Find(ctx, key, a.now().Add(-a.idempotencyTTL))
+		if err != nil {
+			return err
+		}
+		if found {
+			if !bytes.Equal(stored.Fingerprint, fingerprint) {
+				return ErrIdempotencyMismatch
+			}
+			resp, replayed = stored, true
+			return nil
+		}
+		if resp, err = run(ctx, a.bind(tx)); err != nil {
+			return err
+		}
+		if resp.Status >= 300 {
+			return nil
+		}
+		resp.Fingerprint = fingerprint
+		return tx.Idempotency.Save(ctx, key, resp, a.now())
+	})
+	return resp, replayed, err
+}
+
+// PruneIdempotencyKeys deletes the answers of keys past their time to live
+// and reports how many.
+func (a *App) PruneIdempotencyKeys(ctx context.Context) (int64, error) {
+	return a.stores.Idempotency.Prune(ctx, a.now().Add(-a.idempotencyTTL))
+}

@@ -1,0 +1,155 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/reimbursement-ledger/ledger/backend/audit"
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+)
+
+// The stores the use cases need. backend/postgres implements them over one
+// database; backend/inmem over memory, for tests of the layers above. A
+// contract test (app/storetest) holds both to the same behaviour.
+
+// Stores are the ledger's stores outside any transaction. Each store here
+// runs its statements on its own; Transact gives stores bound to one
+// transaction.
+type Stores struct {
+	Transactor
+	Events         EventStore
+	Directory      Directory
+	Reimbursements ReadModel
+	Feed           Feed
+	Checkpoints    CheckpointLog
+	Idempotency    IdempotencyKeys
+}
+
+// Transactor runs work in one transaction.
+type Transactor interface {
+	// Transact runs fn with stores bound to one new transaction and commits
+	// when fn returns nil; otherwise it rolls back and returns fn's error.
+	Transact(ctx context.Context, fn func(Tx) error) error
+}
+
+// Tx holds the stores bound to one transaction.
+type Tx struct {
+	Events      EventStore
+	Directory   Directory
+	Idempotency IdempotencyKeys
+}
+
+// EventStore reads and appends event streams.
+type EventStore interface {
+	// Load returns every event of the given streams, in position order.
+	Load(ctx context.Context, streamIDs ...uuid.UUID) ([]ledger.RecordedEvent, error)
+	// Append records events decided on their streams' current versions and
+	// returns them as recorded. It returns ledger.ErrVersionConflict when
+	// another append took one of the versions first, and then records none.
+	Append(ctx context.Context, meta ledger.Metadata, events ...ledger.PendingEvent) ([]ledger.RecordedEvent, error)
+	// StreamVersion returns the version of a stream, 0 when it has no events.
+	StreamVersion(ctx context.Context, streamID uuid.UUID) (int64, error)
+}
+
+// Directory stores the reference data: banks, members, administrators and
+// accounts. They are created once and never change.
+type Directory interface {
+	// AddBank stores a validated bank.
+	AddBank(ctx context.Context, b ledger.Bank) error
+	// Bank returns ENotFound for an unknown id.
+	Bank(ctx context.Context, id uuid.UUID) (ledger.Bank, error)
+	// AddMember stores a validated member; EConflict when the e-mail is taken.
+	AddMember(ctx context.Context, m ledger.Member) error
+	// Member returns ENotFound for an unknown id.
+	Member(ctx context.Context, id uuid.UUID) (ledger.Member, error)
+	// AddAdministrator stores a validated administrator: ENotFound for an
+	// unknown bank, EConflict when the bank has one with the e-mail.
+	AddAdministrator(ctx context.Context, a ledger.Administrator) error
+	// Administrator returns ENotFound for an unknown id.
+	Administrator(ctx context.Context, id uuid.UUID) (ledger.Administrator, error)
+	// AddAccount stores a validated account: ENotFound for an unknown bank,
+	// EInvalid naming bank_member_id for an unknown member.
+	AddAccount(ctx context.Context, a ledger.Account) error
+	// Account returns ENotFound for an unknown id.
+	Account(ctx context.Context, id uuid.UUID) (ledger.Account, error)
+	// MemberAccounts lists a member's accounts, oldest first.
+	MemberAccounts(ctx context.Context, memberID uuid.UUID) ([]ledger.Account, error)
+}
+
+// ReadModel is the reimbursements read model the projector keeps.
+type ReadModel interface {
+	// ListReimbursements reads a page, newest submission first. An unknown
+	// bank or member is an empty page.
+	ListReimbursements(ctx context.Context, q ListQuery) (ListPage, error)
+}
+
+// ListQuery selects a page of one bank's or one member's reimbursements.
+type ListQuery struct {
+	BankID   uuid.UUID // one of BankID and MemberID is set
+	MemberID uuid.UUID
+	Status   ledger.Status // "" for every status
+	Limit    int
+	// Before is the cursor: the submission position of the last item of the
+	// previous page; 0 for the first page.
+	Before int64
+}
+
+// ListPage is a page of reimbursements, newest first.
+type ListPage struct {
+	Items []ledger.Reimbursement
+	// NextBefore is the cursor of the next page, 0 when this is the last.
+	NextBefore int64
+}
+
+// Feed reads the global event feed.
+type Feed interface {
+	// Feed returns committed events in commit order (see FeedQuery). It
+	// returns EInvalid naming after when After is not an event's position.
+	Feed(ctx context.Context, q FeedQuery) ([]ledger.RecordedEvent, error)
+}
+
+// FeedQuery selects a page of the global feed.
+type FeedQuery struct {
+	// After is the position of the last event the reader has; 0 starts at the beginning.
+	After int64
+	Limit int
+	// Filters; zero values select everything.
+	Types    []string
+	StreamID uuid.UUID
+	From, To time.Time // recorded_at in [From, To)
+}
+
+// CheckpointLog reads the signed audit checkpoints and verifies the log.
+type CheckpointLog interface {
+	// Checkpoints lists checkpoints in recording order, after the one with id after.
+	Checkpoints(ctx context.Context, after int64, limit int) ([]audit.Checkpoint, error)
+	// Verify checks every stream chain and checkpoint in one consistent
+	// snapshot: against the stored checkpoints when exported is nil,
+	// otherwise against an auditor's copy.
+	Verify(ctx context.Context, key audit.Key, exported audit.Checkpoints) (audit.Report, error)
+}
+
+// IdempotencyKeys stores the answers of commands sent with an Idempotency-Key.
+type IdempotencyKeys interface {
+	// Lock takes key for the rest of the transaction; false when another
+	// transaction holds it.
+	Lock(ctx context.Context, key string) (bool, error)
+	// Find returns the answer stored under key at or after since.
+	Find(ctx context.Context, key string, since time.Time) (resp StoredResponse, found bool, err error)
+	// Save stores an answer under key, replacing an expired one.
+	Save(ctx context.Context, key string, resp StoredResponse, at time.Time) error
+	// Prune deletes answers stored before before and reports how many.
+	Prune(ctx context.Context, before time.Time) (int64, error)
+}
+
+// StoredResponse is the answer to a command, kept for replays of its
+// Idempotency-Key.
+type StoredResponse struct {
+	// Fingerprint identifies the request the answer belongs to.
+	Fingerprint []byte
+	Status      int
+	Headers     map[string]string
+	Body        []byte
+}
