@@ -36,15 +36,15 @@ func newAPI(t *testing.T) *ledgerAPI {
 	t.Helper()
 	db := postgrestest.NewDB(t)
 	a := &ledgerAPI{t: t, db: db, dir: postgrestest.MustDirectory(t, db), gateway: &sagatest.Gateway{}, mailer: &sagatest.Mailer{}}
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{DB: db, Logger: quiet, API: true, AuditKey: postgrestest.AuditKey}))
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{App: postgrestest.App(db), Ready: db.Ping, Logger: quiet, API: true}))
 	t.Cleanup(srv.Close)
 	a.url = srv.URL
 
 	w, err := worker.New(worker.Config{
 		DB: db, Logger: quiet, PollInterval: 10 * time.Millisecond, RetryInterval: 5 * time.Millisecond,
 		AuditKey:      postgrestest.AuditKey,
-		Payments:      saga.NewPayments(db, a.gateway, quiet, time.Now),
-		Notifications: saga.NewNotifications(db, a.mailer, quiet, time.Now),
+		Payments:      saga.NewPayments(postgrestest.Streams(db), a.gateway, quiet, time.Now),
+		Notifications: saga.NewNotifications(postgrestest.Streams(db), a.mailer, quiet, time.Now),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
-	"github.com/reimbursement-ledger/ledger/backend/postgres"
 )
 
 // Headers of safe retries.
@@ -29,13 +29,15 @@ type reply struct {
 	body    any
 }
 
-// command runs a POST's effect. With an Idempotency-Key the effect and its
-// answer are recorded together, and a repeat of the same request gets the
-// stored answer with Idempotent-Replayed: true instead of a second effect.
-func (s *Server) command(c echo.Context, run func(ctx context.Context) (reply, error)) error {
+// command runs a POST's effect for principal p. With an Idempotency-Key
+// the effect and its answer are recorded together, and a repeat of the same
+// request gets the stored answer with Idempotent-Replayed: true instead of a
+// second effect. run gets the use cases to call: bound to the key's
+// transaction when there is a key.
+func (s *Server) command(c echo.Context, p app.Principal, run func(ctx context.Context, a *app.App) (reply, error)) error {
 	key, present := c.Request().Header[headerIdempotencyKey]
 	if !present {
-		r, err := run(c.Request().Context())
+		r, err := run(c.Request().Context(), s.app)
 		if err != nil {
 			return err
 		}
@@ -45,17 +47,17 @@ func (s *Server) command(c echo.Context, run func(ctx context.Context) (reply, e
 		return badRequest("Idempotency-Key must be 1 to 255 printable ASCII characters, sent once",
 			ledger.FieldError{Field: headerIdempotencyKey, Message: "must be 1 to 255 printable ASCII characters"})
 	}
-	stored, replayed, err := s.db.Idempotently(c.Request().Context(), key[0], fingerprint(c), s.idempotencyTTL,
-		func(ctx context.Context) (postgres.StoredResponse, error) {
-			r, err := run(ctx)
+	stored, replayed, err := s.app.Idempotently(c.Request().Context(), p, key[0], fingerprint(c),
+		func(ctx context.Context, bound *app.App) (app.StoredResponse, error) {
+			r, err := run(ctx, bound)
 			if err != nil {
-				return postgres.StoredResponse{}, err
+				return app.StoredResponse{}, err
 			}
 			body, err := json.Marshal(r.body)
 			if err != nil {
-				return postgres.StoredResponse{}, err
+				return app.StoredResponse{}, err
 			}
-			return postgres.StoredResponse{Status: r.status, Headers: r.headers, Body: append(body, '\n')}, nil
+			return app.StoredResponse{Status: r.status, Headers: r.headers, Body: append(body, '\n')}, nil
 		})
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
@@ -21,8 +22,9 @@ func (s *Server) createBank(c echo.Context) error {
 		return err
 	}
 	bank := ledger.Bank{ID: newID(), Name: req.Name, Location: req.Location}
-	return s.command(c, func(ctx context.Context) (reply, error) {
-		bank, err := s.db.CreateBank(ctx, bank)
+	p := principal(c)
+	return s.command(c, p, func(ctx context.Context, a *app.App) (reply, error) {
+		bank, err := a.CreateBank(ctx, p, bank)
 		return reply{http.StatusCreated, map[string]string{echo.HeaderLocation: "/v1/banks/" + bank.ID.String()}, bankOut(bank)}, err
 	})
 }
@@ -32,7 +34,7 @@ func (s *Server) getBank(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	bank, err := s.db.Bank(c.Request().Context(), id)
+	bank, err := s.app.Bank(c.Request().Context(), principal(c), id)
 	if err != nil {
 		return err
 	}
@@ -51,8 +53,9 @@ func (s *Server) createMember(c echo.Context) error {
 		return err
 	}
 	member := ledger.Member{ID: newID(), FirstName: req.FirstName, LastName: req.LastName, Email: req.Email}
-	return s.command(c, func(ctx context.Context) (reply, error) {
-		m, err := s.db.CreateMember(ctx, member)
+	p := principal(c)
+	return s.command(c, p, func(ctx context.Context, a *app.App) (reply, error) {
+		m, err := a.CreateMember(ctx, p, member)
 		return reply{http.StatusCreated, map[string]string{echo.HeaderLocation: "/v1/members/" + m.ID.String()}, memberOut(m)}, err
 	})
 }
@@ -62,7 +65,7 @@ func (s *Server) getMember(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := s.db.Member(c.Request().Context(), id)
+	m, err := s.app.Member(c.Request().Context(), principal(c), id)
 	if err != nil {
 		return err
 	}
@@ -79,9 +82,10 @@ func (s *Server) createAdministrator(c echo.Context) error {
 		return err
 	}
 	admin := ledger.Administrator{ID: newID(), BankID: bankID, FirstName: req.FirstName, LastName: req.LastName, Email: req.Email}
-	return s.command(c, func(ctx context.Context) (reply, error) {
-		a, err := s.db.CreateAdministrator(ctx, admin)
-		return reply{http.StatusCreated, nil, administratorOut(a)}, err
+	p := principal(c)
+	return s.command(c, p, func(ctx context.Context, a *app.App) (reply, error) {
+		created, err := a.CreateAdministrator(ctx, p, admin)
+		return reply{http.StatusCreated, nil, administratorOut(created)}, err
 	})
 }
 
@@ -106,9 +110,10 @@ func (s *Server) openAccount(c echo.Context) error {
 		return err
 	}
 	account := ledger.Account{ID: newID(), BankID: bankID, MemberID: memberID, Currency: req.Currency, Nickname: req.Nickname}
-	return s.command(c, func(ctx context.Context) (reply, error) {
-		a, err := s.db.OpenAccount(ctx, account)
-		return reply{http.StatusCreated, nil, accountOut(a)}, err
+	p := principal(c)
+	return s.command(c, p, func(ctx context.Context, a *app.App) (reply, error) {
+		opened, err := a.OpenAccount(ctx, p, account)
+		return reply{http.StatusCreated, nil, accountOut(opened)}, err
 	})
 }
 
@@ -117,7 +122,7 @@ func (s *Server) listMemberAccounts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	accounts, err := s.db.MemberAccounts(c.Request().Context(), id)
+	accounts, err := s.app.MemberAccounts(c.Request().Context(), principal(c), id)
 	if err != nil {
 		return err
 	}

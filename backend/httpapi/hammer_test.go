@@ -11,8 +11,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
-	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
 )
 
 // Fifty clients hammer ten reimbursements with approvals, denials and
@@ -91,7 +92,7 @@ func TestFiftyClientsHammering(t *testing.T) {
 
 	ctx := context.Background()
 	for _, id := range targets {
-		story, err := api.db.Story(ctx, uuid.MustParse(id))
+		story, err := postgrestest.App(api.db).Story(ctx, app.Unverified(), uuid.MustParse(id))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,12 +133,12 @@ func TestFiftyClientsHammering(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the read model catches up", func() bool {
-		page, err := api.db.ListReimbursements(ctx, postgres.ListQuery{BankID: api.dir.Bank.ID, Limit: 200})
+		page, err := api.db.Reimbursements.ListReimbursements(ctx, app.ListQuery{BankID: api.dir.Bank.ID, Limit: 200})
 		if err != nil || len(page.Items) != len(all) {
 			return false
 		}
 		for _, row := range page.Items {
-			want, err := api.db.Reimbursement(ctx, row.ID)
+			want, err := postgrestest.Streams(api.db).Reimbursement(ctx, row.ID)
 			if err != nil || row.Status != want.Status || row.Version != want.Version || row.PaymentStatus != want.PaymentStatus {
 				return false
 			}

@@ -42,7 +42,7 @@ func TestHostileTextIsStoredVerbatim(t *testing.T) {
 			t.Fatalf("member read back %s", got.raw)
 		}
 		admin := api.post("/v1/banks/"+bank.str("id")+"/administrators", `{"first_name":`+jsonString(text)+`,"last_name":`+jsonString(text)+`,"email":"a@b.example"}`).want(t, http.StatusCreated)
-		stored, err := api.db.Administrator(context.Background(), uuid.MustParse(admin.str("id")))
+		stored, err := api.db.Directory.Administrator(context.Background(), uuid.MustParse(admin.str("id")))
 		if err != nil || stored.FirstName != text || stored.LastName != text {
 			t.Fatalf("administrator stored as %+v, %v", stored, err)
 		}

@@ -10,8 +10,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
-	"github.com/reimbursement-ledger/ledger/backend/postgres"
 )
 
 type submitRequest struct {
@@ -30,9 +30,10 @@ func (s *Server) submitReimbursement(c echo.Context) error {
 	if err := invalidFields(fields); err != nil {
 		return err
 	}
-	cmd := postgres.SubmitCommand{ID: newID(), AccountID: accountID, Amount: req.Amount, Description: req.Description, Meta: metadata(c)}
-	return s.command(c, func(ctx context.Context) (reply, error) {
-		r, err := s.db.Submit(ctx, cmd)
+	cmd := app.SubmitCommand{ID: newID(), AccountID: accountID, Amount: req.Amount, Description: req.Description, Meta: metadata(c)}
+	p := principal(c)
+	return s.command(c, p, func(ctx context.Context, a *app.App) (reply, error) {
+		r, err := a.Submit(ctx, p, cmd)
 		if err != nil {
 			return reply{}, err
 		}
@@ -51,7 +52,7 @@ func (s *Server) getReimbursement(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.db.Reimbursement(c.Request().Context(), id)
+	r, err := s.app.Reimbursement(c.Request().Context(), principal(c), id)
 	if err != nil {
 		return err
 	}
@@ -92,16 +93,18 @@ func (s *Server) decide(c echo.Context, deny bool) error {
 	if err := invalidFields(fields); err != nil {
 		return err
 	}
-	cmd := postgres.DecideCommand{ReimbursementID: id, AdministratorID: adminID, IfMatch: expected, Meta: metadata(c)}
+	cmd := app.DecideCommand{ReimbursementID: id, IfMatch: expected, Meta: metadata(c)}
 	if deny && req.Reason != nil {
 		cmd.Reason = *req.Reason
 	}
-	return s.command(c, func(ctx context.Context) (reply, error) {
-		decide := s.db.Approve
+	// The body names the administrator who decides.
+	p := app.Administrator(adminID)
+	return s.command(c, p, func(ctx context.Context, a *app.App) (reply, error) {
+		decide := a.Approve
 		if deny {
-			decide = s.db.Deny
+			decide = a.Deny
 		}
-		r, err := decide(ctx, cmd)
+		r, err := decide(ctx, p, cmd)
 		if err != nil {
 			return reply{}, err
 		}
@@ -114,7 +117,7 @@ func (s *Server) reimbursementEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	story, err := s.db.Story(c.Request().Context(), id)
+	story, err := s.app.Story(c.Request().Context(), principal(c), id)
 	if err != nil {
 		return err
 	}
@@ -130,7 +133,7 @@ func (s *Server) listBankReimbursements(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.listReimbursements(c, postgres.ListQuery{BankID: id})
+	return s.listReimbursements(c, app.ListQuery{BankID: id})
 }
 
 func (s *Server) listMemberReimbursements(c echo.Context) error {
@@ -138,10 +141,10 @@ func (s *Server) listMemberReimbursements(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.listReimbursements(c, postgres.ListQuery{MemberID: id})
+	return s.listReimbursements(c, app.ListQuery{MemberID: id})
 }
 
-func (s *Server) listReimbursements(c echo.Context, q postgres.ListQuery) error {
+func (s *Server) listReimbursements(c echo.Context, q app.ListQuery) error {
 	var err error
 	if q.Limit, err = queryLimit(c, maxLimit); err != nil {
 		return err
@@ -162,7 +165,7 @@ func (s *Server) listReimbursements(c echo.Context, q postgres.ListQuery) error 
 		}
 		q.Before = position
 	}
-	page, err := s.db.ListReimbursements(c.Request().Context(), q)
+	page, err := s.app.ListReimbursements(c.Request().Context(), principal(c), q)
 	if err != nil {
 		return err
 	}
@@ -174,7 +177,7 @@ func (s *Server) listReimbursements(c echo.Context, q postgres.ListQuery) error 
 }
 
 func (s *Server) listEvents(c echo.Context) error {
-	q := postgres.FeedQuery{}
+	q := app.FeedQuery{}
 	var err error
 	if q.Limit, err = queryLimit(c, maxEventLimit); err != nil {
 		return err
@@ -201,7 +204,7 @@ func (s *Server) listEvents(c echo.Context) error {
 			}
 		}
 	}
-	events, err := s.db.Feed(c.Request().Context(), q)
+	events, err := s.app.Feed(c.Request().Context(), principal(c), q)
 	if err != nil {
 		return err
 	}

@@ -14,55 +14,53 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
-	"github.com/reimbursement-ledger/ledger/backend/audit"
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/logging"
-	"github.com/reimbursement-ledger/ledger/backend/metrics"
-	"github.com/reimbursement-ledger/ledger/backend/postgres"
 )
 
 // Server is the HTTP API.
 type Server struct {
-	echo     *echo.Echo
-	db       *postgres.DB
-	logger   *slog.Logger
-	auditKey audit.Key
+	echo  *echo.Echo
+	app   *app.App
+	ready func(context.Context) error
 	// referenceHTML is the API reference rendered from docs/openapi.yaml.
-	referenceHTML  []byte
-	idempotencyTTL time.Duration
-	metrics        *metrics.Metrics
+	referenceHTML []byte
+	logger        *slog.Logger
+	observer      RequestObserver
 }
 
 // Config is what the API needs.
 type Config struct {
-	DB     *postgres.DB
+	// App runs the use cases; required with API.
+	App *app.App
+	// Ready reports whether the ledger can serve: nil while its database answers.
+	Ready  func(context.Context) error
 	Logger *slog.Logger
-	// AuditKey checks the audit checkpoints for GET /v1/audit/verify.
-	AuditKey audit.Key
 	// API false serves only the health endpoints (the worker role).
 	API bool
 	// RequestTimeout bounds the work of one request.
 	RequestTimeout time.Duration
-	// IdempotencyTTL is how long an Idempotency-Key is remembered.
-	IdempotencyTTL time.Duration
-	// Metrics, when set, observes every request and is served at /metrics.
-	Metrics *metrics.Metrics
+	// Observer, when set, is told every request's outcome.
+	Observer RequestObserver
+	// Metrics, when set, is served at /metrics.
+	Metrics http.Handler
 }
 
-// DefaultIdempotencyTTL is how long Idempotency-Keys live unless configured.
-const DefaultIdempotencyTTL = 24 * time.Hour
+// RequestObserver is told the route, method, status and duration of every
+// request (the metrics implement it).
+type RequestObserver interface {
+	ObserveRequest(route, method string, status int, took time.Duration)
+}
 
 // New returns the API with its routes.
 func New(cfg Config) *Server {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 10 * time.Second
 	}
-	if cfg.IdempotencyTTL <= 0 {
-		cfg.IdempotencyTTL = DefaultIdempotencyTTL
-	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{echo: e, db: cfg.DB, logger: cfg.Logger, auditKey: cfg.AuditKey, idempotencyTTL: cfg.IdempotencyTTL, metrics: cfg.Metrics}
+	s := &Server{echo: e, app: cfg.App, ready: cfg.Ready, logger: cfg.Logger, observer: cfg.Observer}
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(
 		s.correlate,
@@ -75,7 +73,7 @@ func New(cfg Config) *Server {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if cfg.Metrics != nil {
-		e.GET("/metrics", echo.WrapHandler(cfg.Metrics.Handler()))
+		e.GET("/metrics", echo.WrapHandler(cfg.Metrics))
 	}
 	if !cfg.API {
 		return s
@@ -122,9 +120,8 @@ func (s *Server) healthz(c echo.Context) error {
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
-	if err := s.db.Ping(ctx); err != nil {
-		return c.Blob(http.StatusServiceUnavailable, "application/problem+json",
-			[]byte(`{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"the database does not answer"}`))
+	if err := s.ready(ctx); err != nil {
+		return newProblem(http.StatusServiceUnavailable, "about:blank", "the database does not answer")
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
@@ -163,7 +160,7 @@ func correlationID(c echo.Context) string {
 }
 
 // metadata is the event metadata of a command: its correlation id, and the
-// request (a fresh id) as its cause. The store fills in the actor.
+// request (a fresh id) as its cause. The use case fills in the actor.
 func metadata(c echo.Context) ledger.Metadata {
 	return ledger.Metadata{CorrelationID: correlationID(c), CausationID: "request:" + uuid.NewString()}
 }
@@ -181,8 +178,8 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			level = slog.LevelError
 		}
 		took := time.Since(start)
-		if s.metrics != nil && c.Path() != "/metrics" {
-			s.metrics.ObserveRequest(c.Path(), c.Request().Method, status, took)
+		if s.observer != nil && c.Path() != "/metrics" {
+			s.observer.ObserveRequest(c.Path(), c.Request().Method, status, took)
 		}
 		s.logger.Log(c.Request().Context(), level, "request",
 			"method", c.Request().Method, "route", c.Path(), "path", c.Request().URL.Path, "status", status,
@@ -190,6 +187,10 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		return nil
 	}
 }
+
+// principal is who calls: the API verifies no identity yet, so every caller
+// is app.Unverified, and a decision's administrator is named in its body.
+func principal(echo.Context) app.Principal { return app.Unverified() }
 
 // etag is the strong entity tag of a reimbursement version.
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }

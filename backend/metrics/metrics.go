@@ -112,7 +112,7 @@ func (s *subscribers) Describe(ch chan<- *prometheus.Desc) {
 func (s *subscribers) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	statuses, err := s.db.SubscriberStatuses(ctx, s.groups)
+	statuses, err := s.db.Subscriptions.Statuses(ctx, s.groups)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(positionDesc, err)
 		return

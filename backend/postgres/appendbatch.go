@@ -2,9 +2,11 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/lib/pq"
@@ -34,39 +36,56 @@ type firstAppend struct {
 	done     chan error // buffered: the appender never waits for the submitter
 }
 
-// startAppenders starts the appenders; they end when stop is closed, once
-// their batch is done.
-func (db *DB) startAppenders(stop <-chan struct{}) {
-	db.firstAppends = make(chan *firstAppend)
+// sharedAppends runs the appenders over the pool.
+type sharedAppends struct {
+	pool    *sql.DB
+	commits *commits
+	in      chan *firstAppend
+	stop    chan struct{}
+	running sync.WaitGroup
+	closing sync.Once
+}
+
+// newSharedAppends starts the appenders; they end at close, once their
+// batch is done.
+func newSharedAppends(pool *sql.DB, c *commits) *sharedAppends {
+	s := &sharedAppends{pool: pool, commits: c, in: make(chan *firstAppend), stop: make(chan struct{})}
 	for range appenders {
-		db.appending.Go(func() {
+		s.running.Go(func() {
 			for {
 				var batch []*firstAppend
 				select {
-				case <-stop:
+				case <-s.stop:
 					return
-				case a := <-db.firstAppends:
+				case a := <-s.in:
 					batch = append(batch, a)
 				}
 			gather:
 				for len(batch) < maxAppendBatch {
 					select {
-					case a := <-db.firstAppends:
+					case a := <-s.in:
 						batch = append(batch, a)
 					default:
 						break gather
 					}
 				}
-				db.appendBatch(batch)
+				s.appendBatch(batch)
 			}
 		})
 	}
+	return s
 }
 
-// appendFirst appends e, the first event of a new stream, outside any
+// close stops the appenders once their batches are done; it may run twice.
+func (s *sharedAppends) close() {
+	s.closing.Do(func() { close(s.stop) })
+	s.running.Wait()
+}
+
+// append appends e, the first event of a new stream, outside any
 // transaction, sharing the INSERT and the commit with the first events of
 // concurrent submissions.
-func (db *DB) appendFirst(ctx context.Context, meta ledger.Metadata, e ledger.PendingEvent) ([]ledger.RecordedEvent, error) {
+func (s *sharedAppends) append(ctx context.Context, meta ledger.Metadata, e ledger.PendingEvent, now time.Time) ([]ledger.RecordedEvent, error) {
 	if e.Version != 1 {
 		return nil, fmt.Errorf("append to %s: version %d is not a first event", e.StreamID, e.Version)
 	}
@@ -74,16 +93,16 @@ func (db *DB) appendFirst(ctx context.Context, meta ledger.Metadata, e ledger.Pe
 	if err != nil {
 		return nil, fmt.Errorf("encode metadata: %w", err)
 	}
-	rec, err := record(meta, metaJSON, e, nil, db.now())
+	rec, err := record(meta, metaJSON, e, nil, now)
 	if err != nil {
 		return nil, err
 	}
 	a := &firstAppend{rec: rec, metaJSON: string(metaJSON), done: make(chan error, 1)}
 	select {
-	case db.firstAppends <- a:
+	case s.in <- a:
 	case <-ctx.Done():
 		return nil, ctx.Err()
-	case <-db.stopAppenders:
+	case <-s.stop:
 		return nil, errors.New("append: the database is closed")
 	}
 	// Once handed over the event may be committed: wait for the outcome
@@ -98,19 +117,19 @@ func (db *DB) appendFirst(ctx context.Context, meta ledger.Metadata, e ledger.Pe
 // shared statement breaks a constraint (nothing of it is stored then), each
 // event is inserted on its own, so that one event's failure (a taken stream)
 // is its submitter's alone. Any other failure is every submitter's.
-func (db *DB) appendBatch(batch []*firstAppend) {
+func (s *sharedAppends) appendBatch(batch []*firstAppend) {
 	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
 	defer cancel()
 	var err error
 	if len(batch) > 1 {
-		err = db.insertFirstEvents(ctx, batch)
+		err = s.insertFirstEvents(ctx, batch)
 	}
 	var pqErr *pq.Error
 	if len(batch) == 1 || (errors.As(err, &pqErr) && pqErr.Code.Class() == "23") { // integrity_constraint_violation
 		for _, a := range batch {
-			err := insertEvent(ctx, db.db, &a.rec, a.metaJSON)
+			err := insertEvent(ctx, s.pool, &a.rec, a.metaJSON)
 			if err == nil {
-				db.committed([]string{a.rec.Type})
+				s.commits.committed([]string{a.rec.Type})
 			}
 			a.done <- err
 		}
@@ -123,7 +142,7 @@ func (db *DB) appendBatch(batch []*firstAppend) {
 		for i, a := range batch {
 			types[i] = a.rec.Type
 		}
-		db.committed(types)
+		s.commits.committed(types)
 	}
 	for _, a := range batch {
 		a.done <- err
@@ -132,7 +151,7 @@ func (db *DB) appendBatch(batch []*firstAppend) {
 
 // insertFirstEvents inserts the batch's events with one statement (one
 // transaction) and sets their positions, in the batch's order.
-func (db *DB) insertFirstEvents(ctx context.Context, batch []*firstAppend) error {
+func (s *sharedAppends) insertFirstEvents(ctx context.Context, batch []*firstAppend) error {
 	n := len(batch)
 	ids, streams, streamTypes, types := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	data, metas := make([]string, n), make([]string, n)
@@ -142,7 +161,7 @@ func (db *DB) insertFirstEvents(ctx context.Context, batch []*firstAppend) error
 		ids[i], streams[i], streamTypes[i], types[i] = r.EventID.String(), r.StreamID.String(), r.StreamType, r.Type
 		data[i], metas[i], versions[i], recordedAt[i], hashes[i] = string(r.Data), a.metaJSON, r.StreamVersion, r.RecordedAt, r.Hash
 	}
-	rows, err := db.db.QueryContext(ctx, `
+	rows, err := s.pool.QueryContext(ctx, `
 		INSERT INTO events (event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash)
 		SELECT u.event_id, u.stream_id, u.stream_type, u.stream_version, u.type, u.data, u.metadata, u.recorded_at, u.hash
 		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::json[], $7::json[], $8::timestamptz[], $9::bytea[])

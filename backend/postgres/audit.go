@@ -6,15 +6,28 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/lib/pq"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
-// RecordCheckpoints signs the checkpoints that extend the running hash by
+// Checkpoints signs and stores the audit checkpoints, and verifies the log
+// against them.
+type Checkpoints struct {
+	pool *sql.DB
+	now  func() time.Time
+	// newest is the newest checkpoint this process recorded.
+	newest atomic.Pointer[audit.Checkpoint]
+}
+
+var _ app.CheckpointLog = (*Checkpoints)(nil)
+
+// Record signs the checkpoints that extend the running hash by
 // each event of events, in order, and stores them with one statement in tx
 // (the checkpoint subscriber's batch transaction), so the checkpoints and the
 // subscriber's position commit together. Events already covered are skipped,
@@ -24,7 +37,7 @@ import (
 // the checkpoint it extends and writes nothing unless that one is still the
 // newest stored, so a stale copy (a rolled-back batch, another replica that
 // took over) is reloaded instead of being chained onto.
-func (db *DB) RecordCheckpoints(ctx context.Context, tx *sql.Tx, key audit.Key, events []ledger.RecordedEvent) error {
+func (c *Checkpoints) Record(ctx context.Context, tx *sql.Tx, key audit.Key, events []ledger.RecordedEvent) error {
 	for i, rec := range events {
 		if rec.TransactionID == 0 || len(rec.Hash) == 0 {
 			err := tx.QueryRowContext(ctx, `SELECT transaction_id::text, hash FROM events WHERE position = $1`, rec.Position).
@@ -36,7 +49,7 @@ func (db *DB) RecordCheckpoints(ctx context.Context, tx *sql.Tx, key audit.Key, 
 	}
 	reload := false
 	for {
-		last, err := db.lastCheckpoint(ctx, tx, reload)
+		last, err := c.last(ctx, tx, reload)
 		if err != nil {
 			return err
 		}
@@ -56,7 +69,7 @@ func (db *DB) RecordCheckpoints(ctx context.Context, tx *sql.Tx, key audit.Key, 
 		positions, counts := make([]int64, len(pending)), make([]int64, len(pending))
 		txids, recordedAt := make([]string, len(pending)), make([]time.Time, len(pending))
 		running, signatures := make([][]byte, len(pending)), make([][]byte, len(pending))
-		prev, now := last, db.now()
+		prev, now := last, c.now()
 		for i, rec := range pending {
 			cps[i] = key.Next(prev, rec.Position, rec.TransactionID, rec.Hash, now)
 			prev = &cps[i]
@@ -90,19 +103,19 @@ func (db *DB) RecordCheckpoints(ctx context.Context, tx *sql.Tx, key audit.Key, 
 			err = fmt.Errorf("%d of %d stored", stored, len(cps))
 		}
 		if err != nil {
-			db.checkpoint.Store(nil)
+			c.newest.Store(nil)
 			return fmt.Errorf("record checkpoints for events %d to %d: %w", pending[0].Position, pending[len(pending)-1].Position, err)
 		}
 		newestCP := cps[len(cps)-1]
 		newestCP.ID = newest.Int64
-		db.checkpoint.Store(&newestCP)
+		c.newest.Store(&newestCP)
 		return nil
 	}
 }
 
 // lastCheckpoint returns the newest checkpoint, from memory unless reload.
-func (db *DB) lastCheckpoint(ctx context.Context, tx *sql.Tx, reload bool) (*audit.Checkpoint, error) {
-	if cp := db.checkpoint.Load(); cp != nil && !reload {
+func (c *Checkpoints) last(ctx context.Context, tx *sql.Tx, reload bool) (*audit.Checkpoint, error) {
+	if cp := c.newest.Load(); cp != nil && !reload {
 		return cp, nil
 	}
 	last, err := scanCheckpoint(tx.QueryRowContext(ctx, `SELECT `+checkpointColumns+` FROM audit_checkpoints ORDER BY id DESC LIMIT 1`))
@@ -128,8 +141,8 @@ func scanCheckpoint(row interface{ Scan(...any) error }) (*audit.Checkpoint, err
 
 // Checkpoints lists checkpoints in the order they were recorded, after the
 // one with id after.
-func (db *DB) Checkpoints(ctx context.Context, after int64, limit int) ([]audit.Checkpoint, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT `+checkpointColumns+` FROM audit_checkpoints WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+func (c *Checkpoints) Checkpoints(ctx context.Context, after int64, limit int) ([]audit.Checkpoint, error) {
+	rows, err := c.pool.QueryContext(ctx, `SELECT `+checkpointColumns+` FROM audit_checkpoints WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoints: %w", err)
 	}
@@ -149,10 +162,10 @@ func (db *DB) Checkpoints(ctx context.Context, after int64, limit int) ([]audit.
 // snapshot. With exported == nil it checks the database's own checkpoints;
 // otherwise the ones given (an auditor's copy), which also catches the
 // removal of the newest events together with their checkpoints.
-func (db *DB) Verify(ctx context.Context, key audit.Key, exported audit.Checkpoints) (audit.Report, error) {
+func (c *Checkpoints) Verify(ctx context.Context, key audit.Key, exported audit.Checkpoints) (audit.Report, error) {
 	// A read-only transaction takes no transaction id, so it holds back no
 	// subscriber however long it reads.
-	tx, err := db.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	tx, err := c.pool.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	if err != nil {
 		return audit.Report{}, fmt.Errorf("verify: %w", err)
 	}

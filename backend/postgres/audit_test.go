@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
@@ -41,12 +42,13 @@ func ledgerWithHistory(t *testing.T) (*postgres.DB, ledger.RecordedEvent) {
 	ctx := context.Background()
 	for i := range 3 {
 		r := mustSubmit(t, db, d, "10.00")
-		cmd := postgres.DecideCommand{ReimbursementID: r.ID, AdministratorID: d.Admin.ID, Reason: "no receipt"}
+		cmd := app.DecideCommand{ReimbursementID: r.ID, Reason: "no receipt"}
+		admin := app.Administrator(d.Admin.ID)
 		var err error
 		if i%2 == 0 {
-			_, err = db.Approve(ctx, cmd)
+			_, err = postgrestest.App(db).Approve(ctx, admin, cmd)
 		} else {
-			_, err = db.Deny(ctx, cmd)
+			_, err = postgrestest.App(db).Deny(ctx, admin, cmd)
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -57,13 +59,13 @@ func ledgerWithHistory(t *testing.T) (*postgres.DB, ledger.RecordedEvent) {
 	if err := db.CheckpointAll(ctx, postgrestest.AuditKey); err != nil {
 		t.Fatal(err)
 	}
-	story, _ := db.Story(ctx, lone.ID)
+	story, _ := postgrestest.App(db).Story(ctx, app.Unverified(), lone.ID)
 	return db, story[0]
 }
 
 func mustVerify(t *testing.T, db *postgres.DB, exported audit.Checkpoints) audit.Report {
 	t.Helper()
-	report, err := db.Verify(context.Background(), postgrestest.AuditKey, exported)
+	report, err := db.Checkpoints.Verify(context.Background(), postgrestest.AuditKey, exported)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +100,7 @@ func TestVerifyPassesAnIntactLog(t *testing.T) {
 	}
 	// Another key did not sign these checkpoints.
 	other, _ := audit.NewKey(strings.Repeat("k", 40))
-	bad, err := db.Verify(context.Background(), other, nil)
+	bad, err := db.Checkpoints.Verify(context.Background(), other, nil)
 	if err != nil || bad.OK() || !strings.Contains(bad.Problem.Detail, "signature") {
 		t.Fatalf("verify with another key: %+v %v", bad.Problem, err)
 	}
@@ -151,7 +153,7 @@ func TestVerifyNamesTheTamperedEvent(t *testing.T) {
 	t.Run("dropped newest events", func(t *testing.T) {
 		db, _ := ledgerWithHistory(t)
 		ctx := context.Background()
-		exported, err := db.Checkpoints(ctx, 0, 1000) // the auditor's copy, kept elsewhere
+		exported, err := db.Checkpoints.Checkpoints(ctx, 0, 1000) // the auditor's copy, kept elsewhere
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,7 +183,7 @@ func TestCheckpointsAreRecordedOncePerEvent(t *testing.T) {
 	if err := db.CheckpointAll(ctx, postgrestest.AuditKey); err != nil { // redelivered: nothing new
 		t.Fatal(err)
 	}
-	cps, err := db.Checkpoints(ctx, 0, 1000)
+	cps, err := db.Checkpoints.Checkpoints(ctx, 0, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,12 +208,12 @@ func TestCheckpointsSurviveARolledBackBatch(t *testing.T) {
 	d := postgrestest.MustDirectory(t, db)
 	ctx := context.Background()
 	e := mustSubmit(t, db, d, "7.00")
-	story, _ := db.Story(ctx, e.ID)
+	story, _ := postgrestest.App(db).Story(ctx, app.Unverified(), e.ID)
 	tx, err := db.SQL().BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.RecordCheckpoints(ctx, tx, postgrestest.AuditKey, story[:1]); err != nil {
+	if err := db.Checkpoints.Record(ctx, tx, postgrestest.AuditKey, story[:1]); err != nil {
 		t.Fatal(err)
 	}
 	tx.Rollback()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
@@ -35,12 +36,12 @@ func TestLateCommitIsNeverSkipped(t *testing.T) {
 	}
 	// A fast transaction appends and commits meanwhile.
 	fast := uuid.New()
-	if err := db.Append(ctx, ledger.Metadata{}, pendingSubmission(fast)); err != nil {
+	if err := postgrestest.Streams(db).Append(ctx, ledger.Metadata{}, pendingSubmission(fast)); err != nil {
 		t.Fatal(err)
 	}
 	// While the slow one runs, the feed holds the fast event back: a reader
 	// taking it now would page past the slow event's place.
-	if events, err := db.Feed(ctx, postgres.FeedQuery{Limit: 10}); err != nil || len(events) != 0 {
+	if events, err := db.Events.Feed(ctx, app.FeedQuery{Limit: 10}); err != nil || len(events) != 0 {
 		t.Fatalf("feed while an older transaction runs = %d events, %v; want none yet", len(events), err)
 	}
 	late := uuid.New()
@@ -56,7 +57,7 @@ func TestLateCommitIsNeverSkipped(t *testing.T) {
 	var events []ledger.RecordedEvent
 	deadline := time.Now().Add(20 * time.Second)
 	for len(events) < 2 && time.Now().Before(deadline) {
-		if events, err = db.Feed(ctx, postgres.FeedQuery{Limit: 10}); err != nil {
+		if events, err = db.Events.Feed(ctx, app.FeedQuery{Limit: 10}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -68,13 +69,13 @@ func TestLateCommitIsNeverSkipped(t *testing.T) {
 		t.Fatalf("test premise: the late event should have the higher position")
 	}
 	// Paging from the first event yields the second: nothing is skipped.
-	rest, err := db.Feed(ctx, postgres.FeedQuery{After: events[0].Position, Limit: 10}) // already visible: both committed
+	rest, err := db.Events.Feed(ctx, app.FeedQuery{After: events[0].Position, Limit: 10}) // already visible: both committed
 	if err != nil || len(rest) != 1 || rest[0].StreamID != fast {
 		t.Fatalf("feed after %d = %v, %v", events[0].Position, streams(rest), err)
 	}
 
 	// A subscriber delivers both, in the same order.
-	sub, err := db.NewSubscriber(postgres.SubscriberConfig{ConsumerGroup: "test", PollInterval: 10 * time.Millisecond}, nil)
+	sub, err := db.Subscriptions.NewSubscriber(postgres.SubscriberConfig{ConsumerGroup: "test", PollInterval: 10 * time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

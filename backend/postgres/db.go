@@ -1,6 +1,8 @@
 // Package postgres stores the ledger in PostgreSQL: the event store, the
-// reference data, the read models and the Watermill adapter that delivers
-// events to subscribers. It is the one place that knows the ledger's SQL.
+// directory, the read models and their projections, the audit checkpoints,
+// the idempotency keys, and the Watermill adapter that delivers events to
+// subscribers. It is the one place that knows the ledger's SQL, and it
+// implements the stores of package app.
 package postgres
 
 import (
@@ -11,15 +13,13 @@ import (
 	"fmt"
 	"io/fs"
 	neturl "net/url"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/lib/pq"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
-	"github.com/reimbursement-ledger/ledger/backend/audit"
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
@@ -35,62 +35,20 @@ func Migrations() fs.FS {
 	return sub
 }
 
-// DB is the ledger's PostgreSQL database.
+// DB is the ledger's PostgreSQL database: one connection pool, and the
+// stores over it, each with the methods its users need.
 type DB struct {
-	db  *sql.DB
-	url string // for the notification listener's own connection
-	now func() time.Time
-	// appended holds, per open transaction, the types of the events it
-	// appended, reported to onCommit once it commits.
-	appended sync.Map // *sql.Tx -> []string
-	onCommit func(eventTypes []string)
-	// committedEvents holds a signal when events committed since
-	// AnnounceCommits last announced.
-	committedEvents chan struct{}
-	// firstAppends hands new streams' first events to the appenders, and
-	// stopAppenders ends them (see appendFirst).
-	firstAppends  chan *firstAppend
-	stopAppenders chan struct{}
-	appending     sync.WaitGroup
-	closing       sync.Once
-	// accounts caches accounts, which never change once opened, for the
-	// submissions' hot path.
-	accounts accountCache
-	// checkpoint is the newest audit checkpoint this process recorded.
-	checkpoint atomic.Pointer[audit.Checkpoint]
-}
+	pool    *sql.DB
+	now     func() time.Time
+	commits *commits
 
-// OnCommit sets a function told the types of the events each transaction
-// appended, once it has committed (for metrics, and to wake the subscribers
-// of this process). Set it before the first append.
-func (db *DB) OnCommit(fn func(eventTypes []string)) { db.onCommit = fn }
-
-func (db *DB) noteAppended(q querier, types []string) {
-	tx, ok := q.(*sql.Tx)
-	if !ok { // appended in its own statement: committed already
-		db.committed(types)
-		return
-	}
-	prev, _ := db.appended.Load(tx)
-	list, _ := prev.([]string)
-	db.appended.Store(tx, append(list, types...))
-}
-
-// committed is told the types of the events a transaction appended once it
-// has committed.
-func (db *DB) committed(types []string) {
-	if db.onCommit != nil {
-		db.onCommit(types)
-	}
-	db.announcePending()
-}
-
-// announcePending asks AnnounceCommits for an announcement; it never blocks.
-func (db *DB) announcePending() {
-	select {
-	case db.committedEvents <- struct{}{}:
-	default: // one is pending already
-	}
+	Events         *EventStore
+	Directory      *Directory
+	Reimbursements *ReadModel
+	Idempotency    *IdempotencyKeys
+	Checkpoints    *Checkpoints
+	Subscriptions  *Subscriptions
+	Rebuilds       *Rebuilds
 }
 
 // DefaultMaxConns is the pool size when none is set: room for the API's
@@ -106,14 +64,15 @@ type Options struct {
 }
 
 // Open connects to the database at url and checks that it answers.
-func Open(ctx context.Context, url string, opts Options) (*DB, error) {
-	url, err := withSessionDefaults(url)
+func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
+	defer ledger.Wrap(&err, "postgres.Open")
+	url, err = withSessionDefaults(url)
 	if err != nil {
 		return nil, err
 	}
-	sqlDB, err := sql.Open("postgres", url)
+	pool, err := sql.Open("postgres", url)
 	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, err
 	}
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = DefaultMaxConns
@@ -121,54 +80,127 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	sqlDB.SetMaxOpenConns(opts.MaxConns)
-	sqlDB.SetMaxIdleConns(opts.MaxConns)
-	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	pool.SetMaxOpenConns(opts.MaxConns)
+	pool.SetMaxIdleConns(opts.MaxConns)
+	pool.SetConnMaxIdleTime(5 * time.Minute)
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := sqlDB.PingContext(pingCtx); err != nil {
-		sqlDB.Close()
+	if err := pool.PingContext(pingCtx); err != nil {
+		pool.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
 	// PostgreSQL keeps microseconds: so does every time the ledger records,
 	// so an answer never shows a time that reads back differently.
 	now := opts.Now
-	db := &DB{db: sqlDB, url: url, now: func() time.Time { return now().UTC().Truncate(time.Microsecond) },
-		committedEvents: make(chan struct{}, 1), stopAppenders: make(chan struct{})}
-	db.startAppenders(db.stopAppenders)
+	db := &DB{pool: pool, now: func() time.Time { return now().UTC().Truncate(time.Microsecond) },
+		commits: &commits{pending: make(chan struct{}, 1)}}
+	db.Events = &EventStore{q: pool, db: db, shared: newSharedAppends(pool, db.commits)}
+	db.Directory = &Directory{q: pool, cache: &accountCache{}}
+	db.Reimbursements = &ReadModel{q: pool}
+	db.Idempotency = &IdempotencyKeys{q: pool}
+	db.Checkpoints = &Checkpoints{pool: pool, now: db.now}
+	db.Subscriptions = &Subscriptions{pool: pool, url: url, commits: db.commits, now: db.now}
+	db.Rebuilds = &Rebuilds{db: db}
 	return db, nil
 }
 
-// Close stops the appenders and closes the connection pool. Appends still
-// running finish first: a submitter whose event was handed over learns its
-// outcome.
-func (db *DB) Close() error {
-	db.closing.Do(func() { close(db.stopAppenders) })
-	db.appending.Wait()
-	return db.db.Close()
+// Stores returns the stores package app runs its use cases over.
+func (db *DB) Stores() app.Stores {
+	return app.Stores{Transactor: db, Events: db.Events, Directory: db.Directory, Reimbursements: db.Reimbursements,
+		Feed: db.Events, Checkpoints: db.Checkpoints, Idempotency: db.Idempotency}
 }
 
-// SQL returns the underlying pool, for the Watermill subscribers.
-func (db *DB) SQL() *sql.DB { return db.db }
+// Close stops the shared appends and closes the connection pool. Appends
+// still running finish first: a submitter whose event was handed over
+// learns its outcome.
+func (db *DB) Close() error {
+	db.Events.shared.close()
+	return db.pool.Close()
+}
+
+// SQL returns the underlying pool, for the Watermill subscribers and metrics.
+func (db *DB) SQL() *sql.DB { return db.pool }
 
 // Ping reports whether the database answers.
-func (db *DB) Ping(ctx context.Context) error { return db.db.PingContext(ctx) }
+func (db *DB) Ping(ctx context.Context) error { return db.pool.PingContext(ctx) }
+
+// OnCommit sets a function told the types of the events each transaction
+// appended, once it has committed (for metrics, and to wake the subscribers
+// of this process). Set it before the first append.
+func (db *DB) OnCommit(fn func(eventTypes []string)) { db.commits.onCommit = fn }
 
 // Migrate applies every pending migration. Concurrent callers (replicas
 // starting together) are serialised by a PostgreSQL advisory lock.
-func (db *DB) Migrate(ctx context.Context) error {
+func (db *DB) Migrate(ctx context.Context) (err error) {
+	defer ledger.Wrap(&err, "migrate")
 	locker, err := lock.NewPostgresSessionLocker()
 	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return err
 	}
-	provider, err := goose.NewProvider(goose.DialectPostgres, db.db, Migrations(), goose.WithSessionLocker(locker))
+	provider, err := goose.NewProvider(goose.DialectPostgres, db.pool, Migrations(), goose.WithSessionLocker(locker))
 	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return err
 	}
-	if _, err := provider.Up(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	_, err = provider.Up(ctx)
+	return err
+}
+
+// Transact runs fn with stores bound to one short READ COMMITTED
+// transaction, and commits when fn returns nil.
+func (db *DB) Transact(ctx context.Context, fn func(app.Tx) error) error {
+	return db.transact(ctx, func(tx *sql.Tx, appended *[]string) error {
+		return fn(app.Tx{
+			Events:      &EventStore{q: tx, db: db, appended: appended},
+			Directory:   &Directory{q: tx, cache: db.Directory.cache},
+			Idempotency: &IdempotencyKeys{q: tx},
+		})
+	})
+}
+
+// transact runs fn in a new transaction and commits when fn returns nil.
+// fn adds the types of the events it appends to appended; once committed,
+// they are reported (see commits).
+func (db *DB) transact(ctx context.Context, fn func(tx *sql.Tx, appended *[]string) error) (err error) {
+	tx, err := db.pool.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	var appended []string
+	if err := fn(tx, &appended); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if len(appended) > 0 {
+		db.commits.committed(appended)
 	}
 	return nil
+}
+
+// commits is told the types of the events each transaction appended once it
+// has committed.
+type commits struct {
+	onCommit func(eventTypes []string)
+	// pending holds a signal when events committed since
+	// Subscriptions.AnnounceCommits last announced.
+	pending chan struct{}
+}
+
+func (c *commits) committed(types []string) {
+	if c.onCommit != nil {
+		c.onCommit(types)
+	}
+	c.announce()
+}
+
+// announce asks AnnounceCommits for an announcement; it never blocks.
+func (c *commits) announce() {
+	select {
+	case c.pending <- struct{}{}:
+	default: // one is pending already
+	}
 }
 
 // querier is what both *sql.DB and *sql.Tx offer.
@@ -176,36 +208,6 @@ type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// inTx runs fn in a short READ COMMITTED transaction and commits when fn
-// returns nil. When ctx already carries a transaction (a command run by
-// Idempotently), fn joins it and the caller commits.
-func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
-	if tx, ok := ctx.Value(txKey{}).(*sql.Tx); ok {
-		return fn(tx)
-	}
-	tx, err := db.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-			db.appended.Delete(tx)
-		}
-	}()
-	if err = fn(tx); err != nil {
-		return err
-	}
-	if err = tx.Commit(); err != nil {
-		db.appended.Delete(tx)
-		return fmt.Errorf("commit: %w", err)
-	}
-	if types, ok := db.appended.LoadAndDelete(tx); ok {
-		db.committed(types.([]string))
-	}
-	return nil
 }
 
 // constraintViolated reports whether err is a unique or foreign key violation

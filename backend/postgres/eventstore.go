@@ -12,9 +12,74 @@ import (
 	"github.com/google/uuid"
 	"github.com/lib/pq"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
+
+// EventStore appends and reads the events table: over the pool, or bound to
+// one transaction (DB.Transact).
+type EventStore struct {
+	q  querier
+	db *DB
+	// shared appends new streams' first events together; set outside a
+	// transaction only.
+	shared *sharedAppends
+	// appended collects the types of the events appended in a transaction,
+	// reported once it commits; nil outside one.
+	appended *[]string
+}
+
+var (
+	_ app.EventStore = (*EventStore)(nil)
+	_ app.Feed       = (*EventStore)(nil)
+)
+
+// Append records events decided on their streams' current versions. In a
+// transaction they are inserted there. Outside one, a new stream's first
+// event shares its INSERT and commit with concurrent ones (sharedAppends),
+// and other events are appended in a transaction of their own.
+func (s *EventStore) Append(ctx context.Context, meta ledger.Metadata, events ...ledger.PendingEvent) (recorded []ledger.RecordedEvent, err error) {
+	defer ledger.Wrap(&err, "EventStore.Append")
+	if s.appended == nil {
+		if len(events) == 1 && events[0].Version == 1 && s.shared != nil {
+			return s.shared.append(ctx, meta, events[0], s.db.now())
+		}
+		err = s.db.transact(ctx, func(tx *sql.Tx, appended *[]string) error {
+			recorded, err = appendEvents(ctx, tx, s.db.now(), meta, events...)
+			*appended = append(*appended, eventTypes(recorded)...)
+			return err
+		})
+		return recorded, err
+	}
+	recorded, err = appendEvents(ctx, s.q, s.db.now(), meta, events...)
+	if err != nil {
+		return nil, err
+	}
+	*s.appended = append(*s.appended, eventTypes(recorded)...)
+	return recorded, nil
+}
+
+func eventTypes(recorded []ledger.RecordedEvent) []string {
+	types := make([]string, len(recorded))
+	for i, r := range recorded {
+		types[i] = r.Type
+	}
+	return types
+}
+
+// Load returns every event of the given streams, in position order.
+func (s *EventStore) Load(ctx context.Context, streamIDs ...uuid.UUID) (_ []ledger.RecordedEvent, err error) {
+	defer ledger.Wrap(&err, "EventStore.Load")
+	return loadStreams(ctx, s.q, streamIDs...)
+}
+
+// StreamVersion returns the version of a stream, 0 when it has no events.
+func (s *EventStore) StreamVersion(ctx context.Context, streamID uuid.UUID) (v int64, err error) {
+	defer ledger.Wrap(&err, "EventStore.StreamVersion(%s)", streamID)
+	err = s.q.QueryRowContext(ctx, `SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1`, streamID).Scan(&v)
+	return v, err
+}
 
 const eventColumns = `position, event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash, prev_hash`
 
@@ -23,12 +88,11 @@ const eventColumns = `position, event_id, stream_id, stream_type, stream_version
 // (stream_id, stream_version) constraint refuses the insert and appendEvents
 // returns ledger.ErrVersionConflict. Each event is hashed over its content
 // and its stream's previous hash (see package audit).
-func (db *DB) appendEvents(ctx context.Context, tx querier, meta ledger.Metadata, events ...ledger.PendingEvent) ([]ledger.RecordedEvent, error) {
+func appendEvents(ctx context.Context, tx querier, now time.Time, meta ledger.Metadata, events ...ledger.PendingEvent) ([]ledger.RecordedEvent, error) {
 	metaJSON, err := json.Marshal(meta)
 	if err != nil {
 		return nil, fmt.Errorf("encode metadata: %w", err)
 	}
-	now := db.now() // one time for all the events of a command
 	recorded := make([]ledger.RecordedEvent, 0, len(events))
 	for _, e := range events {
 		prevHash, err := previousHash(ctx, tx, recorded, e)
@@ -44,11 +108,6 @@ func (db *DB) appendEvents(ctx context.Context, tx querier, meta ledger.Metadata
 		}
 		recorded = append(recorded, rec)
 	}
-	types := make([]string, len(recorded))
-	for i, r := range recorded {
-		types[i] = r.Type
-	}
-	db.noteAppended(tx, types)
 	return recorded, nil
 }
 
@@ -150,29 +209,19 @@ func scanEvents(rows rowsScanner) ([]ledger.RecordedEvent, error) {
 	return out, rows.Err()
 }
 
-// FeedQuery selects a page of the global feed.
-type FeedQuery struct {
-	// After is the position of the last event the reader has; 0 starts at the beginning.
-	After int64
-	Limit int
-	// Filters; zero values select everything.
-	Types    []string
-	StreamID uuid.UUID
-	From, To time.Time // recorded_at in [From, To)
-}
-
 // Feed returns committed events in commit order: by transaction id, then
 // position, and only events of transactions older than every transaction
 // still running. A reader who pages with After therefore never misses an
 // event whose transaction committed late, even when its position is lower
 // than one already read. This is the order the subscribers use.
-func (db *DB) Feed(ctx context.Context, q FeedQuery) ([]ledger.RecordedEvent, error) {
+func (s *EventStore) Feed(ctx context.Context, q app.FeedQuery) (_ []ledger.RecordedEvent, err error) {
+	defer ledger.Wrap(&err, "EventStore.Feed")
 	var where []string
 	args := []any{q.Limit}
 	if q.After > 0 {
 		var exists bool
-		if err := db.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE position = $1)`, q.After).Scan(&exists); err != nil {
-			return nil, fmt.Errorf("feed: %w", err)
+		if err := s.q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE position = $1)`, q.After).Scan(&exists); err != nil {
+			return nil, err
 		}
 		if !exists {
 			return nil, &ledger.Error{Code: ledger.EInvalid, Message: "after must be the position of an event you have read",
@@ -198,10 +247,10 @@ func (db *DB) Feed(ctx context.Context, q FeedQuery) ([]ledger.RecordedEvent, er
 		where = append(where, fmt.Sprintf(`recorded_at < $%d`, len(args)))
 	}
 	where = append(where, `transaction_id < pg_snapshot_xmin(pg_current_snapshot())`)
-	rows, err := db.db.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(where, " AND ")+
+	rows, err := s.q.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY transaction_id, position LIMIT $1`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("feed: %w", err)
+		return nil, err
 	}
 	return scanEvents(rows)
 }

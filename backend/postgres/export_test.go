@@ -11,13 +11,13 @@ import (
 
 // AppendInTx appends in a transaction the test controls, to hold it open.
 func (db *DB) AppendInTx(ctx context.Context, tx *sql.Tx, meta ledger.Metadata, events ...ledger.PendingEvent) ([]ledger.RecordedEvent, error) {
-	return db.appendEvents(ctx, tx, meta, events...)
+	return (&EventStore{q: tx, db: db, appended: new([]string)}).Append(ctx, meta, events...)
 }
 
 // AllEvents returns every committed event in position order, whatever else
 // is running (the feed holds back events while older transactions run).
 func (db *DB) AllEvents(ctx context.Context) ([]ledger.RecordedEvent, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT `+eventColumns+` FROM events ORDER BY position`)
+	rows, err := db.pool.QueryContext(ctx, `SELECT `+eventColumns+` FROM events ORDER BY position`)
 	if err != nil {
 		return nil, err
 	}
@@ -27,7 +27,7 @@ func (db *DB) AllEvents(ctx context.Context) ([]ledger.RecordedEvent, error) {
 // CheckpointAll records a checkpoint for every event, in commit order, as
 // the checkpoint subscriber does, batch by batch.
 func (db *DB) CheckpointAll(ctx context.Context, key audit.Key) error {
-	rows, err := db.db.QueryContext(ctx, `SELECT `+eventColumns+` FROM events ORDER BY transaction_id, position`)
+	rows, err := db.pool.QueryContext(ctx, `SELECT `+eventColumns+` FROM events ORDER BY transaction_id, position`)
 	if err != nil {
 		return err
 	}
@@ -35,11 +35,11 @@ func (db *DB) CheckpointAll(ctx context.Context, key audit.Key) error {
 	if err != nil {
 		return err
 	}
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.transact(ctx, func(tx *sql.Tx, _ *[]string) error {
 		// In batches of three, so that small histories chain several.
 		for len(events) > 0 {
 			n := min(3, len(events))
-			if err := db.RecordCheckpoints(ctx, tx, key, events[:n]); err != nil {
+			if err := db.Checkpoints.Record(ctx, tx, key, events[:n]); err != nil {
 				return err
 			}
 			events = events[n:]
@@ -60,7 +60,7 @@ func (db *DB) AppendFirstTogether(meta ledger.Metadata, events ...ledger.Pending
 		}
 		batch[i] = &firstAppend{rec: rec, metaJSON: string(metaJSON), done: make(chan error, 1)}
 	}
-	db.appendBatch(batch)
+	db.Events.shared.appendBatch(batch)
 	recs, errs := make([]ledger.RecordedEvent, len(events)), make([]error, len(events))
 	for i, a := range batch {
 		recs[i], errs[i] = a.rec, <-a.done

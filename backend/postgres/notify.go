@@ -30,24 +30,24 @@ const announceSpacing = 5 * time.Millisecond
 // its commit is flushed, so notifying transactions commit one at a time. A
 // notification lost to a crash between commit and announcement costs a poll
 // interval of latency, never an event.
-func (db *DB) AnnounceCommits(ctx context.Context, logger *slog.Logger) {
+func (s *Subscriptions) AnnounceCommits(ctx context.Context, logger *slog.Logger) {
 	spacing := time.NewTimer(0)
 	defer spacing.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-db.committedEvents:
+		case <-s.commits.pending:
 		}
 		wait := announceSpacing
 		// Sent with no arguments, the two statements go in one simple query:
 		// one implicit transaction, one round trip, and the setting ends
 		// with it instead of staying on a connection of the pool.
-		_, err := db.db.ExecContext(ctx, `SET LOCAL synchronous_commit = off; SELECT pg_notify('`+eventsChannel+`', '')`)
+		_, err := s.pool.ExecContext(ctx, `SET LOCAL synchronous_commit = off; SELECT pg_notify('`+eventsChannel+`', '')`)
 		if err != nil && ctx.Err() == nil {
 			logger.Warn("cannot announce committed events; subscribers of other processes fall back to polling", "error", err)
 			wait = time.Second
-			db.announcePending() // again once the database answers
+			s.commits.announce() // again once the database answers
 		}
 		spacing.Reset(wait)
 		select {
@@ -87,8 +87,8 @@ func (n *Notifier) current() (uint64, <-chan struct{}) {
 // Listen relays PostgreSQL notifications of committed events to n until ctx
 // ends. After a reconnect it wakes everyone, since notifications may have
 // been missed meanwhile.
-func (db *DB) Listen(ctx context.Context, n *Notifier, logger *slog.Logger) error {
-	listener := pq.NewListener(db.url, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
+func (s *Subscriptions) Listen(ctx context.Context, n *Notifier, logger *slog.Logger) error {
+	listener := pq.NewListener(s.url, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
 		switch ev {
 		case pq.ListenerEventConnectionAttemptFailed, pq.ListenerEventDisconnected:
 			logger.Warn("event notifications interrupted; subscribers fall back to polling", "error", err)

@@ -83,7 +83,7 @@ func TestListenRelaysAnnouncedCommits(t *testing.T) {
 	b := postgres.NewWakingBackoff(n, time.Hour, time.Second, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go db.Listen(ctx, n, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	go db.Subscriptions.Listen(ctx, n, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	returnsWithin(t, "the listener is ready", func() { b.HandleError(watermill.NopLogger{}, true, nil) })
 	// A fresh subscriber's backoff: no wake-up pending, no quick polls armed.
 	b = postgres.NewWakingBackoff(n, time.Hour, time.Second, nil)
@@ -114,11 +114,11 @@ func TestListenRelaysAnnouncedCommits(t *testing.T) {
 
 	// The append's own transaction does not notify (that would serialise
 	// commits); the announcement after it does.
-	if err := db.Append(ctx, ledger.Metadata{}, event); err != nil {
+	if err := postgrestest.Streams(db).Append(ctx, ledger.Metadata{}, event); err != nil {
 		t.Fatal(err)
 	}
 	asleep("an append notified by itself")
-	go db.AnnounceCommits(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	go db.Subscriptions.AnnounceCommits(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	returnsWithin(t, "the commit's announcement wakes the subscriber", func() { <-woke })
 }
 

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"slices"
+	"strings"
+
 	"github.com/google/uuid"
 	"github.com/lib/pq"
 	"github.com/shopspring/decimal"
@@ -13,14 +16,88 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
+// Projection is a read model kept from the events, registered once (see
+// AllProjections). The live projector applies each delivered batch with it
+// in the subscriber's transaction (Project), and a rebuild folds the whole
+// log with it into a table beside the live one, then swaps them
+// (Rebuilds.Run). Adding a projection is one Projection value and the
+// migration that creates its table.
+type Projection struct {
+	// Name is what operators call it: `ledger projections rebuild NAME`.
+	Name string
+	// Group is the consumer group of its live projector. Renaming it
+	// replays the projection from the first event.
+	Group string
+	// Table is its table, created by a migration, with a primary key. A
+	// rebuild fills Table+"_rebuild" and swaps it in.
+	Table string
+	// Types are the event types it folds; it skips others undecoded.
+	Types []string
+	// Fold returns an empty batch of changes to the table. bulk is set for a
+	// rebuild, whose table holds none of the batch's rows yet.
+	Fold func(bulk bool) ProjectionBatch
+}
+
+// ProjectionBatch is events folded into changes not yet written.
+type ProjectionBatch interface {
+	// Add folds one event, decoded from rec.
+	Add(rec ledger.RecordedEvent, e ledger.Event)
+	// Apply writes the changes to table in tx. Live it must be idempotent:
+	// a redelivered batch brings events the table may already show.
+	Apply(ctx context.Context, tx *sql.Tx, table string) error
+}
+
+// AllProjections lists the ledger's projections, for the worker and the
+// rebuild command.
+func AllProjections() []*Projection { return []*Projection{ReimbursementsProjection} }
+
+// FindProjection returns the projection named name; ENotFound otherwise.
+func FindProjection(projections []*Projection, name string) (*Projection, error) {
+	var names []string
+	for _, p := range projections {
+		if p.Name == name {
+			return p, nil
+		}
+		names = append(names, p.Name)
+	}
+	return nil, ledger.Errorf(ledger.ENotFound, "no projection named %q (known: %s)", name, strings.Join(names, ", "))
+}
+
+// handles reports whether the projection folds events of the type.
+func (p *Projection) handles(eventType string) bool { return slices.Contains(p.Types, eventType) }
+
+// Project applies a delivered batch of events in tx, the subscriber's batch
+// transaction, so the rows and the subscriber's position commit together.
+func (p *Projection) Project(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
+	b := p.Fold(false)
+	for _, rec := range events {
+		if !p.handles(rec.Type) {
+			continue
+		}
+		e, err := rec.Decode()
+		if err != nil {
+			return fmt.Errorf("%s: event %d: %w", p.Name, rec.Position, err)
+		}
+		b.Add(rec, e)
+	}
+	return b.Apply(ctx, tx, p.Table)
+}
+
+// ReimbursementsProjection keeps reimbursements_view, which the lists read.
+var ReimbursementsProjection = &Projection{
+	Name:  "reimbursements",
+	Group: "projector.reimbursements",
+	Table: "reimbursements_view",
+	Types: []string{ledger.TypeReimbursementSubmitted, ledger.TypeReimbursementApproved, ledger.TypeReimbursementDenied,
+		ledger.TypePaymentRequested, ledger.TypePaymentSettled, ledger.TypePaymentFailed},
+	Fold: func(bulk bool) ProjectionBatch { return newViewBatch(bulk) },
+}
+
 // The reimbursements read model is built by one fold, used both by the live
 // projector (a delivered batch at a time, in the subscriber's transaction)
 // and by a rebuild (thousands at a time): events fold into new rows and into
 // patches for rows already stored; applying them is idempotent because every
 // patch is guarded by the version it brings.
-
-// viewTable is the live read model's table.
-const viewTable = "reimbursements_view"
 
 type viewRow struct {
 	id, bankID, memberID, accountID uuid.UUID
@@ -66,22 +143,8 @@ func newViewBatch(bulk bool) *viewBatch {
 	return &viewBatch{bulk: bulk, rows: map[uuid.UUID]*viewRow{}, decisions: map[uuid.UUID]*viewDecision{}, payments: map[uuid.UUID]*viewPayment{}}
 }
 
-func (b *viewBatch) empty() bool {
-	return len(b.rows) == 0 && len(b.decisions) == 0 && len(b.payments) == 0
-}
-
-// add folds one event into the batch; types the read model ignores are skipped.
-func (b *viewBatch) add(rec ledger.RecordedEvent) error {
-	e, err := rec.Decode()
-	if err != nil {
-		return fmt.Errorf("event %d: %w", rec.Position, err)
-	}
-	b.addDecoded(rec, e)
-	return nil
-}
-
-// addDecoded folds an event already decoded from rec.
-func (b *viewBatch) addDecoded(rec ledger.RecordedEvent, e ledger.Event) {
+// Add folds an event decoded from rec; types the read model ignores change nothing.
+func (b *viewBatch) Add(rec ledger.RecordedEvent, e ledger.Event) {
 	switch e := e.(type) {
 	case ledger.ReimbursementSubmitted:
 		if _, seen := b.rows[e.ReimbursementID]; !seen {
@@ -130,8 +193,9 @@ func (b *viewBatch) pay(id uuid.UUID, p *viewPayment) {
 	}
 }
 
-// apply writes the batch to table: new rows first, then the patches.
-func (b *viewBatch) apply(ctx context.Context, tx *sql.Tx, table string) error {
+// Apply writes the batch to table: new rows first, then the patches. It is
+// idempotent: a row moves only for an event newer than the version it shows.
+func (b *viewBatch) Apply(ctx context.Context, tx *sql.Tx, table string) error {
 	if len(b.rows) > 0 {
 		if err := b.insertRows(ctx, tx, table); err != nil {
 			return err

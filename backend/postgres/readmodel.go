@@ -8,49 +8,21 @@ import (
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
-// ProjectReimbursements applies a delivered batch of events to the
-// reimbursements read model in tx, the subscriber's batch transaction, so the
-// rows and the subscriber's position commit together: folded first, then
-// written with one statement for the new rows and one for each kind of
-// patch. It is idempotent: a row moves only for an event newer than the
-// version it shows, so a redelivered event changes nothing.
-func ProjectReimbursements(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
-	b := newViewBatch(false)
-	for _, rec := range events {
-		if err := b.add(rec); err != nil {
-			return err
-		}
-	}
-	if b.empty() {
-		return nil
-	}
-	return b.apply(ctx, tx, viewTable)
+// ReadModel reads the reimbursements read model.
+type ReadModel struct {
+	q querier
 }
 
-// ListQuery selects a page of one bank's or one member's reimbursements.
-type ListQuery struct {
-	BankID   uuid.UUID // one of BankID and MemberID is set
-	MemberID uuid.UUID
-	Status   ledger.Status // "" for every status
-	Limit    int
-	// Before is the cursor: the submission position of the last item of the
-	// previous page; 0 for the first page.
-	Before int64
-}
-
-// ListPage is a page of reimbursements, newest first.
-type ListPage struct {
-	Items []ledger.Reimbursement
-	// NextBefore is the cursor of the next page, 0 when this is the last.
-	NextBefore int64
-}
+var _ app.ReadModel = (*ReadModel)(nil)
 
 // ListReimbursements reads a page from the read model, newest submission
-// first. It returns ENotFound when the bank or member does not exist.
-func (db *DB) ListReimbursements(ctx context.Context, q ListQuery) (ListPage, error) {
+// first.
+func (m *ReadModel) ListReimbursements(ctx context.Context, q app.ListQuery) (_ app.ListPage, err error) {
+	defer ledger.Wrap(&err, "ReadModel.ListReimbursements")
 	owner, ownerArg := "bank_member_id", q.MemberID
 	if q.BankID != uuid.Nil {
 		owner, ownerArg = "bank_id", q.BankID
@@ -65,15 +37,15 @@ func (db *DB) ListReimbursements(ctx context.Context, q ListQuery) (ListPage, er
 		args = append(args, q.Before)
 		where += fmt.Sprintf(` AND submitted_position < $%d`, len(args))
 	}
-	rows, err := db.db.QueryContext(ctx, `
+	rows, err := m.q.QueryContext(ctx, `
 		SELECT id, bank_id, bank_member_id, bank_account_id, amount, currency, description, status, submitted_at,
 			submitted_position, decided_at, decided_by, coalesce(denial_reason, ''), payment_status, version
 		FROM reimbursements_view WHERE `+where+` ORDER BY submitted_position DESC LIMIT $2`, args...)
 	if err != nil {
-		return ListPage{}, fmt.Errorf("list reimbursements: %w", err)
+		return app.ListPage{}, err
 	}
 	defer rows.Close()
-	page := ListPage{Items: []ledger.Reimbursement{}}
+	page := app.ListPage{Items: []ledger.Reimbursement{}}
 	var lastPosition int64
 	for rows.Next() {
 		if len(page.Items) == q.Limit {
@@ -86,7 +58,7 @@ func (db *DB) ListReimbursements(ctx context.Context, q ListQuery) (ListPage, er
 		var decidedBy uuid.NullUUID
 		if err := rows.Scan(&r.ID, &r.BankID, &r.MemberID, &r.AccountID, &amount, &r.Currency, &r.Description, &r.Status,
 			&r.SubmittedAt, &lastPosition, &decidedAt, &decidedBy, &r.DenialReason, &r.PaymentStatus, &r.Version); err != nil {
-			return ListPage{}, fmt.Errorf("list reimbursements: %w", err)
+			return app.ListPage{}, err
 		}
 		r.Amount = amount
 		r.SubmittedAt = r.SubmittedAt.UTC()
@@ -99,20 +71,5 @@ func (db *DB) ListReimbursements(ctx context.Context, q ListQuery) (ListPage, er
 		}
 		page.Items = append(page.Items, r)
 	}
-	if err := rows.Err(); err != nil {
-		return ListPage{}, err
-	}
-	// Only an empty page can hide an unknown bank or member: look it up then.
-	if len(page.Items) == 0 {
-		var err error
-		if q.BankID != uuid.Nil {
-			_, err = db.Bank(ctx, q.BankID)
-		} else {
-			_, err = db.Member(ctx, q.MemberID)
-		}
-		if err != nil {
-			return ListPage{}, err
-		}
-	}
-	return page, nil
+	return page, rows.Err()
 }

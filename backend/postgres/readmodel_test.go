@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
@@ -21,7 +22,7 @@ func mustProject(t *testing.T, db *postgres.DB, events ...ledger.RecordedEvent) 
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	if err := postgres.ProjectReimbursements(ctx, tx, events); err != nil {
+	if err := postgres.ReimbursementsProjection.Project(ctx, tx, events); err != nil {
 		t.Fatalf("project %d events: %v", len(events), err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -38,9 +39,9 @@ func allEvents(t *testing.T, db *postgres.DB) []ledger.RecordedEvent {
 	return events
 }
 
-func mustList(t *testing.T, db *postgres.DB, q postgres.ListQuery) postgres.ListPage {
+func mustList(t *testing.T, db *postgres.DB, q app.ListQuery) app.ListPage {
 	t.Helper()
-	page, err := db.ListReimbursements(context.Background(), q)
+	page, err := db.Reimbursements.ListReimbursements(context.Background(), q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestProjectorIsIdempotent(t *testing.T) {
 	d := postgrestest.MustDirectory(t, db)
 	ctx := context.Background()
 	r := mustSubmit(t, db, d, "99.99")
-	if _, err := db.Deny(ctx, postgres.DecideCommand{ReimbursementID: r.ID, AdministratorID: d.Admin.ID, Reason: "no receipt"}); err != nil {
+	if _, err := postgrestest.App(db).Deny(ctx, app.Administrator(d.Admin.ID), app.DecideCommand{ReimbursementID: r.ID, Reason: "no receipt"}); err != nil {
 		t.Fatal(err)
 	}
 	events := allEvents(t, db)
@@ -60,7 +61,7 @@ func TestProjectorIsIdempotent(t *testing.T) {
 	// decision (an earlier write of part of the batch): the decision lands.
 	mustProject(t, db, events[0])
 	mustProject(t, db, events...)
-	want := mustList(t, db, postgres.ListQuery{BankID: d.Bank.ID, Limit: 10})
+	want := mustList(t, db, app.ListQuery{BankID: d.Bank.ID, Limit: 10})
 	if len(want.Items) != 1 || want.Items[0].Status != ledger.StatusDenied {
 		t.Fatalf("a decision batched with its stored submission: %+v", want.Items)
 	}
@@ -68,7 +69,7 @@ func TestProjectorIsIdempotent(t *testing.T) {
 	// Redelivered, and delivered out of order: the row does not move back.
 	mustProject(t, db, events...)
 	mustProject(t, db, events[0])
-	got := mustList(t, db, postgres.ListQuery{BankID: d.Bank.ID, Limit: 10})
+	got := mustList(t, db, app.ListQuery{BankID: d.Bank.ID, Limit: 10})
 	if len(got.Items) != 1 || got.Items[0].Status != ledger.StatusDenied || got.Items[0].DenialReason != "no receipt" || got.Items[0].Version != 2 {
 		t.Fatalf("after redelivery: %+v", got.Items)
 	}
@@ -85,13 +86,13 @@ func TestListPagesNewestFirstWithFilters(t *testing.T) {
 	for range 5 {
 		ids = append(ids, mustSubmit(t, db, d, "1.00").ID)
 	}
-	if _, err := db.Approve(ctx, postgres.DecideCommand{ReimbursementID: ids[1], AdministratorID: d.Admin.ID}); err != nil {
+	if _, err := postgrestest.App(db).Approve(ctx, app.Administrator(d.Admin.ID), app.DecideCommand{ReimbursementID: ids[1]}); err != nil {
 		t.Fatal(err)
 	}
 	mustProject(t, db, allEvents(t, db)...)
 
 	var seen []uuid.UUID
-	q := postgres.ListQuery{MemberID: d.Member.ID, Limit: 2}
+	q := app.ListQuery{MemberID: d.Member.ID, Limit: 2}
 	for pages := 0; ; pages++ {
 		if pages > 3 {
 			t.Fatal("paging does not end")
@@ -113,16 +114,16 @@ func TestListPagesNewestFirstWithFilters(t *testing.T) {
 			t.Fatalf("page order %v, want newest first %v", seen, ids)
 		}
 	}
-	pending := mustList(t, db, postgres.ListQuery{BankID: d.Bank.ID, Status: ledger.StatusPending, Limit: 50})
-	approved := mustList(t, db, postgres.ListQuery{BankID: d.Bank.ID, Status: ledger.StatusApproved, Limit: 50})
+	pending := mustList(t, db, app.ListQuery{BankID: d.Bank.ID, Status: ledger.StatusPending, Limit: 50})
+	approved := mustList(t, db, app.ListQuery{BankID: d.Bank.ID, Status: ledger.StatusApproved, Limit: 50})
 	if len(pending.Items) != 4 || len(approved.Items) != 1 || approved.Items[0].ID != ids[1] {
 		t.Fatalf("pending %d, approved %+v", len(pending.Items), approved.Items)
 	}
-	other := mustList(t, db, postgres.ListQuery{BankID: d.OtherBank.ID, Limit: 50})
+	other := mustList(t, db, app.ListQuery{BankID: d.OtherBank.ID, Limit: 50})
 	if len(other.Items) != 0 {
 		t.Fatalf("another bank sees %d reimbursements", len(other.Items))
 	}
-	if _, err := db.ListReimbursements(ctx, postgres.ListQuery{BankID: uuid.New(), Limit: 5}); ledger.ErrorCode(err) != ledger.ENotFound {
+	if _, err := postgrestest.App(db).ListReimbursements(ctx, app.Unverified(), app.ListQuery{BankID: uuid.New(), Limit: 5}); ledger.ErrorCode(err) != ledger.ENotFound {
 		t.Fatalf("unknown bank: %v, want not found", err)
 	}
 }
@@ -148,10 +149,10 @@ func TestRebuildReadsInNumericCommitOrder(t *testing.T) {
 	if _, err := db.SQL().Exec(`INSERT INTO banks (id, name, location, created_at) VALUES ($1, 'b', 'l', now())`, bank); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Rebuild(context.Background(), "reimbursements", postgres.RebuildOptions{BatchSize: 1}); err != nil {
+	if _, err := db.Rebuilds.Run(context.Background(), postgres.ReimbursementsProjection, postgres.RebuildOptions{BatchSize: 1}); err != nil {
 		t.Fatal(err)
 	}
-	page := mustList(t, db, postgres.ListQuery{BankID: bank, Limit: 10})
+	page := mustList(t, db, app.ListQuery{BankID: bank, Limit: 10})
 	if len(page.Items) != 1 || page.Items[0].Status != ledger.StatusApproved {
 		t.Fatalf("rebuilt rows %+v, want the reimbursement approved", page.Items)
 	}

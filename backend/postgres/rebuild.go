@@ -12,51 +12,6 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
-// SubscriberStatus is where one consumer group stands.
-type SubscriberStatus struct {
-	Group    string
-	Position int64 // the last event it acknowledged; 0 before the first
-	Head     int64 // the newest event's position
-	Lag      int64 // events committed after its position
-	// LagSeconds is the age of the oldest event it has not handled yet.
-	LagSeconds float64
-}
-
-// SubscriberStatuses reports every consumer group's position and lag. A group
-// that never ran reports position 0 and the whole log as lag.
-func (db *DB) SubscriberStatuses(ctx context.Context, groups []string) ([]SubscriberStatus, error) {
-	var head int64
-	if err := db.db.QueryRowContext(ctx, `SELECT coalesce(max(position), 0) FROM events`).Scan(&head); err != nil {
-		return nil, fmt.Errorf("head: %w", err)
-	}
-	out := make([]SubscriberStatus, 0, len(groups))
-	for _, g := range groups {
-		s := SubscriberStatus{Group: g, Head: head}
-		var oldest sql.NullTime
-		err := db.db.QueryRowContext(ctx, `
-			WITH o AS (
-				SELECT coalesce(max(offset_acked), 0) AS pos, coalesce(max(last_processed_transaction_id), '0'::xid8) AS txid
-				FROM subscription_offsets WHERE consumer_group = $1
-			)
-			SELECT o.pos,
-				(SELECT count(*) FROM events e WHERE (e.transaction_id, e.position) > (o.txid, o.pos)),
-				(SELECT min(e.recorded_at) FROM events e WHERE (e.transaction_id, e.position) > (o.txid, o.pos))
-			FROM o`, g).Scan(&s.Position, &s.Lag, &oldest)
-		if err != nil {
-			return nil, fmt.Errorf("status of %s: %w", g, err)
-		}
-		if oldest.Valid {
-			s.LagSeconds = db.now().Sub(oldest.Time).Seconds()
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-// Projections that can be rebuilt, by name, with the consumer group that
-// keeps them live.
-var rebuildable = map[string]string{"reimbursements": "projector.reimbursements"}
-
 // RebuildProgress is told how many events are done and how many there are.
 type RebuildProgress func(done, total int64)
 
@@ -78,18 +33,28 @@ type RebuildResult struct {
 // ErrRebuildRunning is returned when another rebuild of the same projection runs.
 var ErrRebuildRunning = errors.New("a rebuild of this projection is already running")
 
-const rebuildTable = viewTable + "_rebuild"
+// Rebuilds rebuilds projections from the event log.
+type Rebuilds struct {
+	db *DB
+}
 
-// Rebuild builds a projection's read model again from the first event into
-// a new table while the live one keeps serving, catches up with the live
+// rebuild is one projection's rebuild under way.
+type rebuild struct {
+	db   *DB
+	p    *Projection
+	opts RebuildOptions
+	// table is the table the rebuild fills, beside the live p.Table.
+	table string
+}
+
+// Run builds a projection's table again from the first event into a new
+// table while the live one keeps serving, catches up with the live
 // projector and swaps the tables in one transaction. Until that swap the live
 // table is untouched, so an interrupted rebuild changes nothing; run again,
 // it resumes where it stopped.
-func (db *DB) Rebuild(ctx context.Context, name string, opts RebuildOptions) (RebuildResult, error) {
-	group, ok := rebuildable[name]
-	if !ok {
-		return RebuildResult{}, ledger.Errorf(ledger.ENotFound, "no projection named %q (known: reimbursements)", name)
-	}
+func (r *Rebuilds) Run(ctx context.Context, p *Projection, opts RebuildOptions) (res RebuildResult, err error) {
+	defer ledger.Wrap(&err, "rebuild %s", p.Name)
+	db := r.db
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 50000
 	}
@@ -97,39 +62,39 @@ func (db *DB) Rebuild(ctx context.Context, name string, opts RebuildOptions) (Re
 		opts.Progress = func(int64, int64) {}
 	}
 	// A session advisory lock on a dedicated connection keeps one rebuild at a time.
-	conn, err := db.db.Conn(ctx)
+	conn, err := db.pool.Conn(ctx)
 	if err != nil {
 		return RebuildResult{}, err
 	}
 	defer conn.Close()
 	var locked bool
-	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(hashtext('ledger.rebuild.' || $1))`, name).Scan(&locked); err != nil {
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(hashtext('ledger.rebuild.' || $1))`, p.Name).Scan(&locked); err != nil {
 		return RebuildResult{}, err
 	}
 	if !locked {
 		return RebuildResult{}, ErrRebuildRunning
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext('ledger.rebuild.' || $1))`, name)
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext('ledger.rebuild.' || $1))`, p.Name)
 
-	var res RebuildResult
-	if res.Resumed, err = db.prepareRebuild(ctx, opts.Restart); err != nil {
+	rb := &rebuild{db: db, p: p, opts: opts, table: p.Table + "_rebuild"}
+	if res.Resumed, err = rb.prepare(ctx, opts.Restart); err != nil {
 		return res, err
 	}
-	total, err := db.remainingEvents(ctx)
+	total, err := rb.remainingEvents(ctx)
 	if err != nil {
 		return res, err
 	}
 	// Catch up while the live projector runs on. Reading and folding the next
 	// batch overlaps with writing the previous one.
-	if err := db.loadRebuild(ctx, opts, &res, total); err != nil {
+	if err := rb.load(ctx, &res, total); err != nil {
 		return res, err
 	}
 	// The live projector may have moved on while the rebuild read; catch up
 	// with it, so that the swap does not take the lists back in time.
-	if err := db.catchUpWithLive(ctx, group, opts, &res, total); err != nil {
+	if err := rb.catchUpWithLive(ctx, &res, total); err != nil {
 		return res, err
 	}
-	if err := db.indexRebuild(ctx); err != nil {
+	if err := rb.index(ctx); err != nil {
 		return res, err
 	}
 	// Swap, in one transaction: lock the live projector's offset row (its
@@ -139,7 +104,8 @@ func (db *DB) Rebuild(ctx context.Context, name string, opts RebuildOptions) (Re
 	// cursor; the version guards make both harmless. Updating the row also
 	// makes the projector's waiting poll fail on serialisation and retry with
 	// a fresh snapshot, so it never writes the new table from an old one.
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	group := p.Group
+	err = db.transact(ctx, func(tx *sql.Tx, _ *[]string) error {
 		if _, err := tx.ExecContext(ctx, `SELECT 1 FROM subscription_offsets WHERE consumer_group = $1 FOR UPDATE`, group); err != nil {
 			return fmt.Errorf("pause %s: %w", group, err)
 		}
@@ -148,14 +114,14 @@ func (db *DB) Rebuild(ctx context.Context, name string, opts RebuildOptions) (Re
 			SELECT $1, position, transaction_id FROM projection_rebuilds WHERE name = $2
 			ON CONFLICT (consumer_group) DO UPDATE
 				SET offset_acked = excluded.offset_acked, last_processed_transaction_id = excluded.last_processed_transaction_id`,
-			group, viewTable)
+			group, p.Table)
 		if err != nil {
 			return fmt.Errorf("move %s to the rebuild's position: %w", group, err)
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM `+rebuildTable).Scan(&res.Rows); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM `+rb.table).Scan(&res.Rows); err != nil {
 			return err
 		}
-		return swapTables(ctx, tx)
+		return rb.swap(ctx, tx)
 	})
 	if err == nil {
 		opts.Progress(res.Events, max(total, res.Events))
@@ -163,27 +129,35 @@ func (db *DB) Rebuild(ctx context.Context, name string, opts RebuildOptions) (Re
 	return res, err
 }
 
-// prepareRebuild creates the rebuild table and its cursor, or keeps an
+// prepare creates the rebuild table and its cursor, or keeps an
 // interrupted one to resume; it reports whether it resumed.
-func (db *DB) prepareRebuild(ctx context.Context, restart bool) (resumed bool, err error) {
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+func (rb *rebuild) prepare(ctx context.Context, restart bool) (resumed bool, err error) {
+	err = rb.db.transact(ctx, func(tx *sql.Tx, _ *[]string) error {
 		var exists bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM projection_rebuilds WHERE name = $1)`, viewTable).Scan(&exists); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM projection_rebuilds WHERE name = $1)`, rb.p.Table).Scan(&exists); err != nil {
 			return err
 		}
 		if exists && !restart {
 			resumed = true
 			return nil
 		}
+		var key string
+		err := tx.QueryRowContext(ctx, `
+			SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY array_position(i.indkey, a.attnum))
+			FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+			WHERE i.indrelid = $1::regclass AND i.indisprimary`, rb.p.Table).Scan(&key)
+		if err != nil {
+			return fmt.Errorf("primary key of %s: %w", rb.p.Table, err)
+		}
 		// Only the primary key while loading: the other indexes are built once, at the end.
 		for _, stmt := range []string{
-			`DROP TABLE IF EXISTS ` + rebuildTable,
-			`DELETE FROM projection_rebuilds WHERE name = '` + viewTable + `'`,
+			`DROP TABLE IF EXISTS ` + rb.table,
+			`DELETE FROM projection_rebuilds WHERE name = '` + rb.p.Table + `'`,
 			// Unlogged while loading (made logged before the swap), with room on
 			// each page so that later decisions update rows in place (HOT).
-			`CREATE UNLOGGED TABLE ` + rebuildTable + ` (LIKE ` + viewTable + ` INCLUDING DEFAULTS INCLUDING CONSTRAINTS) WITH (fillfactor = 80)`,
-			`ALTER TABLE ` + rebuildTable + ` ADD PRIMARY KEY (id)`,
-			`INSERT INTO projection_rebuilds (name, transaction_id, position, started_at) VALUES ('` + viewTable + `', '0', 0, now())`,
+			`CREATE UNLOGGED TABLE ` + rb.table + ` (LIKE ` + rb.p.Table + ` INCLUDING DEFAULTS INCLUDING CONSTRAINTS) WITH (fillfactor = 80)`,
+			`ALTER TABLE ` + rb.table + ` ADD PRIMARY KEY (` + key + `)`,
+			`INSERT INTO projection_rebuilds (name, transaction_id, position, started_at) VALUES ('` + rb.p.Table + `', '0', 0, now())`,
 		} {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("prepare rebuild: %w", err)
@@ -194,19 +168,19 @@ func (db *DB) prepareRebuild(ctx context.Context, restart bool) (resumed bool, e
 	return resumed, err
 }
 
-func (db *DB) remainingEvents(ctx context.Context) (int64, error) {
-	cursorTx, cursorPos, err := rebuildCursor(ctx, db.db)
+func (rb *rebuild) remainingEvents(ctx context.Context) (int64, error) {
+	cursorTx, cursorPos, err := rb.cursor(ctx)
 	if err != nil {
 		return 0, err
 	}
 	var n int64
-	err = db.db.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE (transaction_id, position) > ($1::xid8, $2)`, cursorTx, cursorPos).Scan(&n)
+	err = rb.db.pool.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE (transaction_id, position) > ($1::xid8, $2)`, cursorTx, cursorPos).Scan(&n)
 	return n, err
 }
 
-// rebuildCursor returns the commit-order position the rebuild has reached.
-func rebuildCursor(ctx context.Context, q querier) (txid string, position int64, err error) {
-	err = q.QueryRowContext(ctx, `SELECT transaction_id::text, position FROM projection_rebuilds WHERE name = $1`, viewTable).Scan(&txid, &position)
+// cursor returns the commit-order position the rebuild has reached.
+func (rb *rebuild) cursor(ctx context.Context) (txid string, position int64, err error) {
+	err = rb.db.pool.QueryRowContext(ctx, `SELECT transaction_id::text, position FROM projection_rebuilds WHERE name = $1`, rb.p.Table).Scan(&txid, &position)
 	if err != nil {
 		return "", 0, fmt.Errorf("rebuild cursor: %w", err)
 	}
@@ -215,20 +189,20 @@ func rebuildCursor(ctx context.Context, q querier) (txid string, position int64,
 
 // catchUpWithLive loads more batches while the live projector is ahead of
 // the rebuild's cursor, a few rounds at most: the swap handles what is left.
-func (db *DB) catchUpWithLive(ctx context.Context, group string, opts RebuildOptions, res *RebuildResult, total int64) error {
+func (rb *rebuild) catchUpWithLive(ctx context.Context, res *RebuildResult, total int64) error {
 	for range 5 {
 		var behind bool
-		err := db.db.QueryRowContext(ctx, `
+		err := rb.db.pool.QueryRowContext(ctx, `
 			SELECT coalesce((SELECT (o.last_processed_transaction_id, o.offset_acked) > (r.transaction_id, r.position)
 				FROM subscription_offsets o, projection_rebuilds r
-				WHERE o.consumer_group = $1 AND r.name = $2), false)`, group, viewTable).Scan(&behind)
+				WHERE o.consumer_group = $1 AND r.name = $2), false)`, rb.p.Group, rb.p.Table).Scan(&behind)
 		if err != nil {
 			return fmt.Errorf("compare with the live projector: %w", err)
 		}
 		if !behind {
 			return nil
 		}
-		if err := db.loadRebuild(ctx, opts, res, total); err != nil {
+		if err := rb.load(ctx, res, total); err != nil {
 			return err
 		}
 	}
@@ -237,17 +211,18 @@ func (db *DB) catchUpWithLive(ctx context.Context, group string, opts RebuildOpt
 
 // foldedBatch is a batch of events read and folded, and where it ends.
 type foldedBatch struct {
-	view     *viewBatch
+	changes  ProjectionBatch
 	events   int64
 	lastTx   string
 	lastPos  int64
 	finished bool // fewer events than a full batch: the rebuild reached the head
 }
 
-// loadRebuild reads batches after the rebuild's cursor in one goroutine and
+// load reads batches after the rebuild's cursor in one goroutine and
 // writes them in another, each batch with the cursor in one transaction.
-func (db *DB) loadRebuild(ctx context.Context, opts RebuildOptions, res *RebuildResult, total int64) error {
-	cursorTx, cursorPos, err := rebuildCursor(ctx, db.db)
+func (rb *rebuild) load(ctx context.Context, res *RebuildResult, total int64) error {
+	opts := rb.opts
+	cursorTx, cursorPos, err := rb.cursor(ctx)
 	if err != nil {
 		return err
 	}
@@ -258,7 +233,7 @@ func (db *DB) loadRebuild(ctx context.Context, opts RebuildOptions, res *Rebuild
 	go func() {
 		defer close(batches)
 		for {
-			b, err := db.readBatch(ctx, cursorTx, cursorPos, opts.BatchSize)
+			b, err := rb.readBatch(ctx, cursorTx, cursorPos, opts.BatchSize)
 			if err != nil {
 				readErr <- err
 				return
@@ -278,12 +253,12 @@ func (db *DB) loadRebuild(ctx context.Context, opts RebuildOptions, res *Rebuild
 	}()
 	for b := range batches {
 		if b.events > 0 {
-			err := db.inTx(ctx, func(tx *sql.Tx) error {
-				if err := b.view.apply(ctx, tx, rebuildTable); err != nil {
+			err := rb.db.transact(ctx, func(tx *sql.Tx, _ *[]string) error {
+				if err := b.changes.Apply(ctx, tx, rb.table); err != nil {
 					return err
 				}
 				_, err := tx.ExecContext(ctx, `UPDATE projection_rebuilds SET transaction_id = $2::xid8, position = $3 WHERE name = $1`,
-					viewTable, b.lastTx, b.lastPos)
+					rb.p.Table, b.lastTx, b.lastPos)
 				return err
 			})
 			if err != nil {
@@ -303,8 +278,8 @@ func (db *DB) loadRebuild(ctx context.Context, opts RebuildOptions, res *Rebuild
 // subscribers, it reads only events of transactions older than every
 // transaction still running. The cursor goes in as parameters so that the
 // index scan starts at it.
-func (db *DB) readBatch(ctx context.Context, cursorTx string, cursorPos int64, size int) (foldedBatch, error) {
-	rows, err := db.db.QueryContext(ctx, `
+func (rb *rebuild) readBatch(ctx context.Context, cursorTx string, cursorPos int64, size int) (foldedBatch, error) {
+	rows, err := rb.db.pool.QueryContext(ctx, `
 		SELECT position, transaction_id::text AS txid, stream_version, type, data FROM events
 		WHERE (transaction_id, position) > ($1::xid8, $2)
 			AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -313,7 +288,7 @@ func (db *DB) readBatch(ctx context.Context, cursorTx string, cursorPos int64, s
 		return foldedBatch{}, fmt.Errorf("rebuild read: %w", err)
 	}
 	defer rows.Close()
-	b := foldedBatch{view: newViewBatch(true)}
+	b := foldedBatch{changes: rb.p.Fold(true)}
 	var recs []ledger.RecordedEvent
 	for rows.Next() {
 		var rec ledger.RecordedEvent
@@ -321,8 +296,12 @@ func (db *DB) readBatch(ctx context.Context, cursorTx string, cursorPos int64, s
 		if err := rows.Scan(&rec.Position, &b.lastTx, &rec.StreamVersion, &rec.Type, &data); err != nil {
 			return foldedBatch{}, fmt.Errorf("rebuild read: %w", err)
 		}
-		rec.Data = data
-		recs = append(recs, rec)
+		b.events++
+		b.lastPos = rec.Position
+		if rb.p.handles(rec.Type) {
+			rec.Data = data
+			recs = append(recs, rec)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return foldedBatch{}, fmt.Errorf("rebuild read: %w", err)
@@ -334,33 +313,29 @@ func (db *DB) readBatch(ctx context.Context, cursorTx string, cursorPos int64, s
 		return foldedBatch{}, err
 	}
 	for i, rec := range recs {
-		b.view.addDecoded(rec, events[i])
-	}
-	b.events = int64(len(recs))
-	if len(recs) > 0 {
-		b.lastPos = recs[len(recs)-1].Position
+		b.changes.Add(rec, events[i])
 	}
 	b.finished = b.events < int64(size)
 	return b, nil
 }
 
-// indexRebuild gives the rebuild table the live table's indexes, under
-// temporary names, before the swap so that the swap itself is short.
-func (db *DB) indexRebuild(ctx context.Context) error {
-	if _, err := db.db.ExecContext(ctx, `ALTER TABLE `+rebuildTable+` SET LOGGED`); err != nil {
+// index gives the rebuild table the live table's indexes, under temporary
+// names, before the swap so that the swap itself is short.
+func (rb *rebuild) index(ctx context.Context) error {
+	if _, err := rb.db.pool.ExecContext(ctx, `ALTER TABLE `+rb.table+` SET LOGGED`); err != nil {
 		return fmt.Errorf("log the rebuild table: %w", err)
 	}
-	defs, err := liveIndexes(ctx, db.db)
+	defs, err := rb.liveIndexes(ctx, rb.db.pool)
 	if err != nil {
 		return err
 	}
 	for name, def := range defs {
 		tmp := "rebuild_" + name
-		stmt := strings.Replace(def, "INDEX "+name+" ON public."+viewTable+" ", "INDEX IF NOT EXISTS "+tmp+" ON public."+rebuildTable+" ", 1)
+		stmt := strings.Replace(def, "INDEX "+name+" ON public."+rb.p.Table+" ", "INDEX IF NOT EXISTS "+tmp+" ON public."+rb.table+" ", 1)
 		if stmt == def {
 			return fmt.Errorf("cannot adapt index definition %q", def)
 		}
-		if _, err := db.db.ExecContext(ctx, stmt); err != nil {
+		if _, err := rb.db.pool.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("index rebuild: %w", err)
 		}
 	}
@@ -368,10 +343,10 @@ func (db *DB) indexRebuild(ctx context.Context) error {
 }
 
 // liveIndexes returns the live table's secondary index definitions by name.
-func liveIndexes(ctx context.Context, q querier) (map[string]string, error) {
+func (rb *rebuild) liveIndexes(ctx context.Context, q querier) (map[string]string, error) {
 	rows, err := q.QueryContext(ctx, `
 		SELECT indexname, indexdef FROM pg_indexes
-		WHERE schemaname = 'public' AND tablename = $1 AND indexname <> $1 || '_pkey'`, viewTable)
+		WHERE schemaname = 'public' AND tablename = $1 AND indexname <> $1 || '_pkey'`, rb.p.Table)
 	if err != nil {
 		return nil, err
 	}
@@ -387,23 +362,24 @@ func liveIndexes(ctx context.Context, q querier) (map[string]string, error) {
 	return defs, rows.Err()
 }
 
-// swapTables replaces the live table with the rebuilt one and gives its
-// indexes the live names, in tx.
-func swapTables(ctx context.Context, tx *sql.Tx) error {
-	defs, err := liveIndexes(ctx, tx)
+// swap replaces the live table with the rebuilt one and gives its indexes
+// the live names, in tx.
+func (rb *rebuild) swap(ctx context.Context, tx *sql.Tx) error {
+	defs, err := rb.liveIndexes(ctx, tx)
 	if err != nil {
 		return err
 	}
+	live := rb.p.Table
 	stmts := []string{
-		`LOCK TABLE ` + viewTable + ` IN ACCESS EXCLUSIVE MODE`,
-		`DROP TABLE ` + viewTable,
-		`ALTER TABLE ` + rebuildTable + ` RENAME TO ` + viewTable,
-		`ALTER TABLE ` + viewTable + ` RENAME CONSTRAINT ` + rebuildTable + `_pkey TO ` + viewTable + `_pkey`,
+		`LOCK TABLE ` + live + ` IN ACCESS EXCLUSIVE MODE`,
+		`DROP TABLE ` + live,
+		`ALTER TABLE ` + rb.table + ` RENAME TO ` + live,
+		`ALTER TABLE ` + live + ` RENAME CONSTRAINT ` + rb.table + `_pkey TO ` + live + `_pkey`,
 	}
 	for name := range defs {
 		stmts = append(stmts, `ALTER INDEX rebuild_`+name+` RENAME TO `+name)
 	}
-	stmts = append(stmts, `DELETE FROM projection_rebuilds WHERE name = '`+viewTable+`'`)
+	stmts = append(stmts, `DELETE FROM projection_rebuilds WHERE name = '`+live+`'`)
 	for _, stmt := range stmts {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("swap: %s: %w", stmt, err)

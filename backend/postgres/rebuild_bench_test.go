@@ -35,7 +35,7 @@ func BenchmarkRebuildReimbursements(b *testing.B) {
 	b.ResetTimer()
 	var events int64
 	for range b.N {
-		res, err := db.Rebuild(ctx, "reimbursements", postgres.RebuildOptions{Restart: true})
+		res, err := db.Rebuilds.Run(ctx, postgres.ReimbursementsProjection, postgres.RebuildOptions{Restart: true})
 		if err != nil {
 			b.Fatal(err)
 		}

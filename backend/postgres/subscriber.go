@@ -51,6 +51,58 @@ type SubscriberConfig struct {
 	Backoff wsql.BackoffManager
 }
 
+// Subscriptions delivers the events table to subscribers: Watermill
+// subscribers in commit-safe order, the notifications that wake them, and
+// where each consumer group stands.
+type Subscriptions struct {
+	pool    *sql.DB
+	url     string // for the notification listener's own connection
+	commits *commits
+	now     func() time.Time
+}
+
+// SubscriberStatus is where one consumer group stands.
+type SubscriberStatus struct {
+	Group    string
+	Position int64 // the last event it acknowledged; 0 before the first
+	Head     int64 // the newest event's position
+	Lag      int64 // events committed after its position
+	// LagSeconds is the age of the oldest event it has not handled yet.
+	LagSeconds float64
+}
+
+// SubscriberStatuses reports every consumer group's position and lag. A group
+// that never ran reports position 0 and the whole log as lag.
+func (s *Subscriptions) Statuses(ctx context.Context, groups []string) (_ []SubscriberStatus, err error) {
+	defer ledger.Wrap(&err, "Subscriptions.Statuses")
+	var head int64
+	if err := s.pool.QueryRowContext(ctx, `SELECT coalesce(max(position), 0) FROM events`).Scan(&head); err != nil {
+		return nil, err
+	}
+	out := make([]SubscriberStatus, 0, len(groups))
+	for _, g := range groups {
+		st := SubscriberStatus{Group: g, Head: head}
+		var oldest sql.NullTime
+		err := s.pool.QueryRowContext(ctx, `
+			WITH o AS (
+				SELECT coalesce(max(offset_acked), 0) AS pos, coalesce(max(last_processed_transaction_id), '0'::xid8) AS txid
+				FROM subscription_offsets WHERE consumer_group = $1
+			)
+			SELECT o.pos,
+				(SELECT count(*) FROM events e WHERE (e.transaction_id, e.position) > (o.txid, o.pos)),
+				(SELECT min(e.recorded_at) FROM events e WHERE (e.transaction_id, e.position) > (o.txid, o.pos))
+			FROM o`, g).Scan(&st.Position, &st.Lag, &oldest)
+		if err != nil {
+			return nil, fmt.Errorf("status of %s: %w", g, err)
+		}
+		if oldest.Valid {
+			st.LagSeconds = s.now().Sub(oldest.Time).Seconds()
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
 // Subscriber is a Watermill subscriber of the events table that also lets
 // its handler apply each delivered batch at once (see ApplyBatch). It
 // subscribes to one topic once: a Watermill router handler.
@@ -63,9 +115,9 @@ type Subscriber struct {
 // to one consumer group in commit-safe order: by transaction id, then
 // position, holding back events of transactions that may still be running.
 // The tables come from migrations, never from the subscriber.
-func (db *DB) NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapter) (*Subscriber, error) {
+func (s *Subscriptions) NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapter) (*Subscriber, error) {
 	batch := &deliveredBatch{}
-	sub, err := wsql.NewSubscriber(db.db, wsql.SubscriberConfig{
+	sub, err := wsql.NewSubscriber(s.pool, wsql.SubscriberConfig{
 		ConsumerGroup:    cfg.ConsumerGroup,
 		PollInterval:     cfg.PollInterval,
 		ResendInterval:   time.Second,

@@ -28,7 +28,7 @@ func TestApplyBatchAppliesEachDeliveredBatchOnce(t *testing.T) {
 		want = append(want, e.Position)
 	}
 
-	sub, err := db.NewSubscriber(postgres.SubscriberConfig{ConsumerGroup: "test", PollInterval: 10 * time.Millisecond, BatchSize: 10}, nil)
+	sub, err := db.Subscriptions.NewSubscriber(postgres.SubscriberConfig{ConsumerGroup: "test", PollInterval: 10 * time.Millisecond, BatchSize: 10}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
@@ -22,7 +23,7 @@ func expectedRows(t *testing.T, db *postgres.DB, ids []uuid.UUID) map[uuid.UUID]
 	t.Helper()
 	out := map[uuid.UUID]ledger.Reimbursement{}
 	for _, id := range ids {
-		r, err := db.Reimbursement(context.Background(), id)
+		r, err := postgrestest.Streams(db).Reimbursement(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,9 +36,9 @@ func assertReadModelMatches(t *testing.T, db *postgres.DB, d postgrestest.Direct
 	t.Helper()
 	want := expectedRows(t, db, ids)
 	rows := map[uuid.UUID]ledger.Reimbursement{}
-	q := postgres.ListQuery{BankID: d.Bank.ID, Limit: 200}
+	q := app.ListQuery{BankID: d.Bank.ID, Limit: 200}
 	for {
-		page, err := db.ListReimbursements(context.Background(), q)
+		page, err := db.Reimbursements.ListReimbursements(context.Background(), q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +88,7 @@ func TestRebuildUnderLoadMatchesTheEvents(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := 0; ctx.Err() == nil; i++ {
-			r, err := db.Submit(context.Background(), postgres.SubmitCommand{ID: uuid.New(), AccountID: d.Account.ID, Amount: "5.00", Description: "load"})
+			r, err := postgrestest.App(db).Submit(context.Background(), app.Unverified(), app.SubmitCommand{ID: uuid.New(), AccountID: d.Account.ID, Amount: "5.00", Description: "load"})
 			if err != nil {
 				failures.Add(1)
 				continue
@@ -96,7 +97,7 @@ func TestRebuildUnderLoadMatchesTheEvents(t *testing.T) {
 			ids = append(ids, r.ID)
 			mu.Unlock()
 			if i%2 == 0 {
-				if _, err := db.Deny(context.Background(), postgres.DecideCommand{ReimbursementID: r.ID, AdministratorID: d.Admin.ID, Reason: "load"}); err != nil {
+				if _, err := postgrestest.App(db).Deny(context.Background(), app.Administrator(d.Admin.ID), app.DecideCommand{ReimbursementID: r.ID, Reason: "load"}); err != nil {
 					failures.Add(1)
 				}
 			}
@@ -105,13 +106,13 @@ func TestRebuildUnderLoadMatchesTheEvents(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for ctx.Err() == nil {
-			if _, err := db.ListReimbursements(context.Background(), postgres.ListQuery{BankID: d.Bank.ID, Status: ledger.StatusPending, Limit: 50}); err != nil {
+			if _, err := db.Reimbursements.ListReimbursements(context.Background(), app.ListQuery{BankID: d.Bank.ID, Status: ledger.StatusPending, Limit: 50}); err != nil {
 				t.Errorf("list during rebuild: %v", err)
 				failures.Add(1)
 			}
 		}
 	}()
-	res, err := db.Rebuild(context.Background(), "reimbursements", postgres.RebuildOptions{BatchSize: 40})
+	res, err := db.Rebuilds.Run(context.Background(), postgres.ReimbursementsProjection, postgres.RebuildOptions{BatchSize: 40})
 	stopLoad()
 	wg.Wait()
 	if err != nil {
@@ -145,7 +146,7 @@ func TestInterruptedRebuildLeavesTheLiveModelAndResumes(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	batches := 0
-	_, err := db.Rebuild(ctx, "reimbursements", postgres.RebuildOptions{BatchSize: 10, Progress: func(done, total int64) {
+	_, err := db.Rebuilds.Run(ctx, postgres.ReimbursementsProjection, postgres.RebuildOptions{BatchSize: 10, Progress: func(done, total int64) {
 		if batches++; batches == 2 {
 			cancel() // the operator presses Ctrl-C
 		}
@@ -160,7 +161,7 @@ func TestInterruptedRebuildLeavesTheLiveModelAndResumes(t *testing.T) {
 		t.Fatal("an interrupted rebuild changed the live read model")
 	}
 
-	res, err := db.Rebuild(context.Background(), "reimbursements", postgres.RebuildOptions{BatchSize: 10})
+	res, err := db.Rebuilds.Run(context.Background(), postgres.ReimbursementsProjection, postgres.RebuildOptions{BatchSize: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +169,7 @@ func TestInterruptedRebuildLeavesTheLiveModelAndResumes(t *testing.T) {
 		t.Fatal("the second run started over instead of resuming")
 	}
 	assertReadModelMatches(t, db, d, ids)
-	if _, err := db.Rebuild(context.Background(), "nothing", postgres.RebuildOptions{}); ledger.ErrorCode(err) != ledger.ENotFound {
+	if _, err := postgres.FindProjection(postgres.AllProjections(), "nothing"); ledger.ErrorCode(err) != ledger.ENotFound {
 		t.Fatalf("rebuilding an unknown projection: %v", err)
 	}
 }
@@ -182,7 +183,7 @@ func TestCheckpointSubscriberSignsEveryEvent(t *testing.T) {
 		decide(t, db, d, id, i%2 == 1)
 	}
 	eventually(t, "every subscriber caught up", func() bool { return caughtUp(t, db) })
-	report, err := db.Verify(context.Background(), postgrestest.AuditKey, nil)
+	report, err := db.Checkpoints.Verify(context.Background(), postgrestest.AuditKey, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +191,7 @@ func TestCheckpointSubscriberSignsEveryEvent(t *testing.T) {
 	if !report.OK() || report.Checkpoints != events {
 		t.Fatalf("verify %+v (problem %v): want every one of %d events checkpointed", report, report.Problem, events)
 	}
-	statuses, err := db.SubscriberStatuses(context.Background(), []string{"audit.checkpoints", "projector.reimbursements"})
+	statuses, err := db.Subscriptions.Statuses(context.Background(), []string{"audit.checkpoints", "projector.reimbursements"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,20 +22,29 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/saga"
 )
 
-// Consumer groups. Renaming one restarts it from the first event.
+// Consumer groups besides the projections' own. Renaming one restarts it
+// from the first event.
 const (
-	GroupReimbursementProjector = "projector.reimbursements"
-	GroupPayments               = "saga.payments"
-	GroupNotifications          = "saga.notifications"
-	GroupAuditCheckpoints       = "audit.checkpoints"
+	GroupPayments         = "saga.payments"
+	GroupNotifications    = "saga.notifications"
+	GroupAuditCheckpoints = "audit.checkpoints"
 )
 
-// Groups lists every consumer group the worker runs.
-var Groups = []string{GroupReimbursementProjector, GroupPayments, GroupNotifications, GroupAuditCheckpoints}
+// Groups lists every consumer group a worker with these projections runs.
+func Groups(projections []*postgres.Projection) []string {
+	var groups []string
+	for _, p := range projections {
+		groups = append(groups, p.Group)
+	}
+	return append(groups, GroupPayments, GroupNotifications, GroupAuditCheckpoints)
+}
 
 // Config is what the worker needs.
 type Config struct {
-	DB            *postgres.DB
+	DB *postgres.DB
+	// Projections are the read models the worker keeps live; nil means
+	// postgres.AllProjections().
+	Projections   []*postgres.Projection
 	Logger        *slog.Logger
 	Payments      saga.Handler
 	Notifications saga.Handler
@@ -97,29 +106,36 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Observer == nil {
 		cfg.Observer = noObserver{}
 	}
+	if cfg.Projections == nil {
+		cfg.Projections = postgres.AllProjections()
+	}
 	router.AddMiddleware(middleware.Recoverer)
 
 	// The sagas take one event at a time: each calls the outside world. The
 	// projector and the checkpoints write a whole delivered batch at once in
 	// the subscriber's transaction.
-	handlers := []struct {
+	type handler struct {
 		group string
 		event func(context.Context, ledger.RecordedEvent) error
 		batch func(context.Context, *sql.Tx, []ledger.RecordedEvent) error
-	}{
-		{group: GroupReimbursementProjector, batch: postgres.ProjectReimbursements},
-		{group: GroupPayments, event: cfg.Payments.Handle},
-		{group: GroupNotifications, event: cfg.Notifications.Handle},
-		{group: GroupAuditCheckpoints, batch: func(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
-			return cfg.DB.RecordCheckpoints(ctx, tx, cfg.AuditKey, events)
-		}},
 	}
+	var handlers []handler
+	for _, p := range cfg.Projections {
+		handlers = append(handlers, handler{group: p.Group, batch: p.Project})
+	}
+	handlers = append(handlers,
+		handler{group: GroupPayments, event: cfg.Payments.Handle},
+		handler{group: GroupNotifications, event: cfg.Notifications.Handle},
+		handler{group: GroupAuditCheckpoints, batch: func(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
+			return cfg.DB.Checkpoints.Record(ctx, tx, cfg.AuditKey, events)
+		}},
+	)
 	for _, h := range handlers {
 		subCfg := postgres.SubscriberConfig{ConsumerGroup: h.group, PollInterval: cfg.PollInterval}
 		if cfg.Notifier != nil {
 			subCfg.Backoff = postgres.NewWakingBackoff(cfg.Notifier, cfg.PollInterval, time.Second, stop)
 		}
-		sub, err := cfg.DB.NewSubscriber(subCfg, logger)
+		sub, err := cfg.DB.Subscriptions.NewSubscriber(subCfg, logger)
 		if err != nil {
 			return nil, fmt.Errorf("subscriber %s: %w", h.group, err)
 		}

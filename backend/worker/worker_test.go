@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
@@ -27,8 +28,8 @@ func startWorker(t *testing.T, db *postgres.DB, gw saga.PaymentGateway, mailer s
 	w, err := worker.New(worker.Config{
 		DB:            db,
 		Logger:        quiet,
-		Payments:      saga.NewPayments(db, gw, quiet, time.Now),
-		Notifications: saga.NewNotifications(db, mailer, quiet, time.Now),
+		Payments:      saga.NewPayments(postgrestest.Streams(db), gw, quiet, time.Now),
+		Notifications: saga.NewNotifications(postgrestest.Streams(db), mailer, quiet, time.Now),
 		PollInterval:  10 * time.Millisecond,
 		RetryInterval: 5 * time.Millisecond,
 		AuditKey:      postgrestest.AuditKey,
@@ -69,7 +70,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func storyTypes(t *testing.T, db *postgres.DB, id uuid.UUID) []string {
 	t.Helper()
-	story, err := db.Story(context.Background(), id)
+	story, err := postgrestest.App(db).Story(context.Background(), app.Unverified(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func count(types []string, want string) int {
 
 func submit(t *testing.T, db *postgres.DB, d postgrestest.Directory) uuid.UUID {
 	t.Helper()
-	r, err := db.Submit(context.Background(), postgres.SubmitCommand{ID: uuid.New(), AccountID: d.Account.ID, Amount: "80.25", Description: "Hotel", Meta: ledger.Metadata{CorrelationID: "corr-" + t.Name()}})
+	r, err := postgrestest.App(db).Submit(context.Background(), app.Unverified(), app.SubmitCommand{ID: uuid.New(), AccountID: d.Account.ID, Amount: "80.25", Description: "Hotel", Meta: ledger.Metadata{CorrelationID: "corr-" + t.Name()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,12 +102,13 @@ func submit(t *testing.T, db *postgres.DB, d postgrestest.Directory) uuid.UUID {
 
 func decide(t *testing.T, db *postgres.DB, d postgrestest.Directory, id uuid.UUID, deny bool) {
 	t.Helper()
-	cmd := postgres.DecideCommand{ReimbursementID: id, AdministratorID: d.Admin.ID, Reason: "No receipt attached", Meta: ledger.Metadata{CorrelationID: "corr-" + t.Name()}}
+	cmd := app.DecideCommand{ReimbursementID: id, Reason: "No receipt attached", Meta: ledger.Metadata{CorrelationID: "corr-" + t.Name()}}
+	admin := app.Administrator(d.Admin.ID)
 	var err error
 	if deny {
-		_, err = db.Deny(context.Background(), cmd)
+		_, err = postgrestest.App(db).Deny(context.Background(), admin, cmd)
 	} else {
-		_, err = db.Approve(context.Background(), cmd)
+		_, err = postgrestest.App(db).Approve(context.Background(), admin, cmd)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -141,13 +143,13 @@ func TestApprovalPaysOnceAfterTransientRailFailures(t *testing.T) {
 	if len(sent) != 1 || sent[0].To != d.Member.Email || !strings.Contains(sent[0].Subject, "approved and paid") {
 		t.Fatalf("e-mails = %+v, want one approval to %s", sent, d.Member.Email)
 	}
-	story, _ := db.Story(context.Background(), id)
+	story, _ := postgrestest.App(db).Story(context.Background(), app.Unverified(), id)
 	for _, e := range story[2:] {
 		if e.Metadata.CorrelationID != "corr-"+t.Name() || !strings.HasPrefix(e.Metadata.Actor, "saga:") {
 			t.Fatalf("saga event %s metadata %+v does not carry the request's correlation id", e.Type, e.Metadata)
 		}
 	}
-	r, _ := db.Reimbursement(context.Background(), id)
+	r, _ := postgrestest.Streams(db).Reimbursement(context.Background(), id)
 	if r.PaymentStatus != ledger.PaymentStatusSettled {
 		t.Fatalf("payment status %s, want settled", r.PaymentStatus)
 	}
@@ -190,7 +192,7 @@ func TestDenialEmailsOnceDespiteMailerFailures(t *testing.T) {
 	if len(gw.Calls()) != 0 {
 		t.Fatalf("a denial called the payment rail %d times", len(gw.Calls()))
 	}
-	story, _ := db.Story(context.Background(), id)
+	story, _ := postgrestest.App(db).Story(context.Background(), app.Unverified(), id)
 	e, _ := story[len(story)-1].Decode()
 	if n := e.(ledger.MemberNotified); n.Kind != ledger.NotificationDenial {
 		t.Fatalf("notification kind %q, want denial", n.Kind)
@@ -259,7 +261,7 @@ func TestProjectorRestartedMidStream(t *testing.T) {
 		t.Fatalf("read model has %d rows, want %d", len(rows), len(ids))
 	}
 	for _, row := range rows {
-		want, err := db.Reimbursement(context.Background(), row.ID)
+		want, err := postgrestest.Streams(db).Reimbursement(context.Background(), row.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -301,12 +303,12 @@ func caughtUp(t *testing.T, db *postgres.DB) bool {
 	if err := db.SQL().QueryRow(`SELECT count(*) FROM subscription_offsets`).Scan(&groups); err != nil {
 		t.Fatal(err)
 	}
-	return groups == len(worker.Groups) && behind == 0
+	return groups == len(worker.Groups(postgres.AllProjections())) && behind == 0
 }
 
 func listAll(t *testing.T, db *postgres.DB, d postgrestest.Directory) []ledger.Reimbursement {
 	t.Helper()
-	page, err := db.ListReimbursements(context.Background(), postgres.ListQuery{BankID: d.Bank.ID, Limit: 200})
+	page, err := db.Reimbursements.ListReimbursements(context.Background(), app.ListQuery{BankID: d.Bank.ID, Limit: 200})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,14 +336,14 @@ func TestNotificationsWakeIdleSubscribers(t *testing.T) {
 	d := postgrestest.MustDirectory(t, db)
 	notifier := postgres.NewNotifier()
 	ctx, cancel := context.WithCancel(context.Background())
-	go db.Listen(ctx, notifier, quiet)
-	go db.AnnounceCommits(ctx, quiet)
+	go db.Subscriptions.Listen(ctx, notifier, quiet)
+	go db.Subscriptions.AnnounceCommits(ctx, quiet)
 	mailer := &sagatest.Mailer{}
 	w, err := worker.New(worker.Config{
 		DB: db, Logger: quiet, Notifier: notifier, PollInterval: time.Hour, RetryInterval: 5 * time.Millisecond,
 		AuditKey:      postgrestest.AuditKey,
-		Payments:      saga.NewPayments(db, &sagatest.Gateway{}, quiet, time.Now),
-		Notifications: saga.NewNotifications(db, mailer, quiet, time.Now),
+		Payments:      saga.NewPayments(postgrestest.Streams(db), &sagatest.Gateway{}, quiet, time.Now),
+		Notifications: saga.NewNotifications(postgrestest.Streams(db), mailer, quiet, time.Now),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -355,7 +357,7 @@ func TestNotificationsWakeIdleSubscribers(t *testing.T) {
 	decide(t, db, d, id, false)
 	defer func() {
 		if t.Failed() {
-			statuses, _ := db.SubscriberStatuses(context.Background(), worker.Groups)
+			statuses, _ := db.Subscriptions.Statuses(context.Background(), worker.Groups(postgres.AllProjections()))
 			t.Logf("story %v; subscribers %+v", storyTypes(t, db, id), statuses)
 		}
 	}()

@@ -11,9 +11,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/httpapi"
-	"github.com/reimbursement-ledger/ledger/backend/postgres"
 )
 
 // errVerifyFailed makes `audit verify` exit non-zero after printing why.
@@ -44,7 +44,7 @@ func runAudit(ctx context.Context, cfg config, args []string, stdout, stderr io.
 			exported = audit.NewCheckpointList(cps)
 		}
 		return withDB(ctx, cfg, func(ctx context.Context, db *dbHandle) error {
-			report, err := db.Verify(ctx, key, exported)
+			report, err := newApp(cfg, db.DB, key).Verify(ctx, auditor, exported)
 			if err != nil {
 				return err
 			}
@@ -61,7 +61,7 @@ func runAudit(ctx context.Context, cfg config, args []string, stdout, stderr io.
 			enc := json.NewEncoder(stdout)
 			var after int64
 			for {
-				cps, err := db.Checkpoints(ctx, after, 1000)
+				cps, err := newApp(cfg, db.DB, key).Checkpoints(ctx, auditor, after, 1000)
 				if err != nil {
 					return err
 				}
@@ -118,9 +118,10 @@ func runEvents(ctx context.Context, cfg config, args []string, stdout, stderr io
 	}
 	return withDB(ctx, cfg, func(ctx context.Context, db *dbHandle) error {
 		enc := json.NewEncoder(stdout)
-		q := postgres.FeedQuery{After: *after, Limit: 1000}
+		q := app.FeedQuery{After: *after, Limit: 1000}
+		a := newApp(cfg, db.DB, nil)
 		for {
-			events, err := db.Feed(ctx, q)
+			events, err := a.Feed(ctx, auditor, q)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil

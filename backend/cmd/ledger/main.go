@@ -17,8 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/audit"
-	"github.com/reimbursement-ledger/ledger/backend/httpapi"
 	"github.com/reimbursement-ledger/ledger/backend/logging"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 )
@@ -87,7 +87,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return cfg, fmt.Errorf("LOG_LEVEL %q: want debug, info, warn or error", raw)
 		}
 	}
-	cfg.IdempotencyTTL = httpapi.DefaultIdempotencyTTL
+	cfg.IdempotencyTTL = app.DefaultIdempotencyTTL
 	if raw := getenv("IDEMPOTENCY_TTL"); raw != "" {
 		d, err := time.ParseDuration(raw)
 		if err != nil || d < time.Hour {

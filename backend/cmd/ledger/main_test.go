@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
 	"github.com/reimbursement-ledger/ledger/backend/worker"
 )
@@ -108,7 +109,7 @@ func TestRoleAPIServesNoWorkersAndWorkerServesNoAPI(t *testing.T) {
 		role        string
 		problemType string // of GET /v1/banks/{unknown id}
 		subscribers int
-	}{{"api", "/problems/not-found", 0}, {"worker", "about:blank", len(worker.Groups)}} {
+	}{{"api", "/problems/not-found", 0}, {"worker", "about:blank", len(worker.Groups(postgres.AllProjections()))}} {
 		t.Run(tt.role, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			addr := make(chan string, 1)
@@ -277,7 +278,7 @@ func TestAuditEventsAndProjectionCommands(t *testing.T) {
 // lagZero reports whether every subscriber in a status table has no lag.
 func lagZero(status string) bool {
 	lines := strings.Split(strings.TrimSpace(status), "\n")
-	if len(lines) != len(worker.Groups)+1 {
+	if len(lines) != len(worker.Groups(postgres.AllProjections()))+1 {
 		return false
 	}
 	for _, line := range lines[1:] {

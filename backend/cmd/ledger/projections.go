@@ -24,7 +24,7 @@ func runProjections(ctx context.Context, cfg config, args []string, stdout, stde
 	switch args[0] {
 	case "status":
 		return withDB(ctx, cfg, func(ctx context.Context, db *dbHandle) error {
-			statuses, err := db.SubscriberStatuses(ctx, worker.Groups)
+			statuses, err := db.Subscriptions.Statuses(ctx, worker.Groups(postgres.AllProjections()))
 			if err != nil {
 				return err
 			}
@@ -46,10 +46,14 @@ func runProjections(ctx context.Context, cfg config, args []string, stdout, stde
 			return errors.New("projections rebuild: name one projection (reimbursements)")
 		}
 		name := flags.Arg(0)
+		projection, err := postgres.FindProjection(postgres.AllProjections(), name)
+		if err != nil {
+			return err
+		}
 		return withDB(ctx, cfg, func(ctx context.Context, db *dbHandle) error {
 			progress, finish := rebuildProgress(stdout)
 			start := time.Now()
-			res, err := db.Rebuild(ctx, name, postgres.RebuildOptions{Restart: *restart, Progress: progress})
+			res, err := db.Rebuilds.Run(ctx, projection, postgres.RebuildOptions{Restart: *restart, Progress: progress})
 			finish()
 			if err != nil {
 				if ctx.Err() != nil {

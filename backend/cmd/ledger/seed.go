@@ -32,6 +32,7 @@ var (
 )
 
 func seed(ctx context.Context, db *postgres.DB, out io.Writer) error {
+	a, dir := newApp(config{}, db, nil), db.Directory
 	ensure := func(what string, id uuid.UUID, get func() error, create func() error) error {
 		err := get()
 		if ledger.ErrorCode(err) == ledger.ENotFound {
@@ -44,26 +45,26 @@ func seed(ctx context.Context, db *postgres.DB, out io.Writer) error {
 		return nil
 	}
 	for _, b := range []ledger.Bank{seedBank, seedOtherBank} {
-		if err := ensure("bank", b.ID, func() error { _, err := db.Bank(ctx, b.ID); return err },
-			func() error { _, err := db.CreateBank(ctx, b); return err }); err != nil {
+		if err := ensure("bank", b.ID, func() error { _, err := dir.Bank(ctx, b.ID); return err },
+			func() error { _, err := a.CreateBank(ctx, operator, b); return err }); err != nil {
 			return err
 		}
 	}
 	for _, m := range seedMembers {
-		if err := ensure("member", m.ID, func() error { _, err := db.Member(ctx, m.ID); return err },
-			func() error { _, err := db.CreateMember(ctx, m); return err }); err != nil {
+		if err := ensure("member", m.ID, func() error { _, err := dir.Member(ctx, m.ID); return err },
+			func() error { _, err := a.CreateMember(ctx, operator, m); return err }); err != nil {
 			return err
 		}
 	}
-	for _, a := range append(seedAdministrators, seedOtherAdmin) {
-		if err := ensure("administrator", a.ID, func() error { _, err := db.Administrator(ctx, a.ID); return err },
-			func() error { _, err := db.CreateAdministrator(ctx, a); return err }); err != nil {
+	for _, admin := range append(seedAdministrators, seedOtherAdmin) {
+		if err := ensure("administrator", admin.ID, func() error { _, err := dir.Administrator(ctx, admin.ID); return err },
+			func() error { _, err := a.CreateAdministrator(ctx, operator, admin); return err }); err != nil {
 			return err
 		}
 	}
-	for _, a := range seedAccounts {
-		if err := ensure("account", a.ID, func() error { _, err := db.Account(ctx, a.ID); return err },
-			func() error { _, err := db.OpenAccount(ctx, a); return err }); err != nil {
+	for _, acct := range seedAccounts {
+		if err := ensure("account", acct.ID, func() error { _, err := dir.Account(ctx, acct.ID); return err },
+			func() error { _, err := a.OpenAccount(ctx, operator, acct); return err }); err != nil {
 			return err
 		}
 	}

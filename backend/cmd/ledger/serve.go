@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
+	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/httpapi"
 	"github.com/reimbursement-ledger/ledger/backend/metrics"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
@@ -17,6 +19,18 @@ import (
 )
 
 type dbHandle struct{ *postgres.DB }
+
+// The command line acts as the operator, and as the auditor for the
+// auditor's commands: whoever runs it holds the database's credentials.
+var (
+	operator = app.Principal{Role: app.RoleOperator}
+	auditor  = app.Principal{Role: app.RoleAuditor}
+)
+
+// newApp returns the use cases over db.
+func newApp(cfg config, db *postgres.DB, key audit.Key) *app.App {
+	return app.New(app.Config{Stores: db.Stores(), AuditKey: key, IdempotencyTTL: cfg.IdempotencyTTL})
+}
 
 func withDB(ctx context.Context, cfg config, fn func(context.Context, *dbHandle) error) error {
 	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: cfg.MaxConns})
@@ -40,7 +54,9 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		if err := db.Migrate(ctx); err != nil {
 			return err
 		}
-		m := metrics.New(db.DB, worker.Groups)
+		projections := postgres.AllProjections()
+		m := metrics.New(db.DB, worker.Groups(projections))
+		ledgerApp := newApp(cfg, db.DB, key)
 		// Subscribers in this process wake at once after a commit here;
 		// those of other processes on the announcement (see Listen).
 		notifier := postgres.NewNotifier()
@@ -50,8 +66,8 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 				notifier.Notify()
 			}
 		})
-		api := httpapi.New(httpapi.Config{DB: db.DB, Logger: logger, API: r != roleWorker, AuditKey: key,
-			IdempotencyTTL: cfg.IdempotencyTTL, Metrics: m})
+		api := httpapi.New(httpapi.Config{App: ledgerApp, Ready: db.Ping, Logger: logger, API: r != roleWorker,
+			Observer: m, Metrics: m.Handler()})
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
@@ -65,28 +81,30 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		}
 
 		if r != roleWorker {
-			go pruneIdempotencyKeys(ctx, db.DB, cfg.IdempotencyTTL, logger)
+			go pruneIdempotencyKeys(ctx, ledgerApp, logger)
 		}
 
 		workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 		defer stopWorker()
-		go db.AnnounceCommits(workerCtx, logger)
+		go db.Subscriptions.AnnounceCommits(workerCtx, logger)
 		var workerDone chan error // nil for the api role: never ready in a select
 		if r != roleAPI {
 			workerDone = make(chan error, 1)
 			go func() {
-				if err := db.Listen(workerCtx, notifier, logger); err != nil {
+				if err := db.Subscriptions.Listen(workerCtx, notifier, logger); err != nil {
 					logger.Warn("cannot listen for event notifications; subscribers poll", "error", err)
 				}
 			}()
+			streams := app.Streams{Events: db.Events, Directory: db.Directory}
 			w, err := worker.New(worker.Config{
 				DB:            db.DB,
+				Projections:   projections,
 				Notifier:      notifier,
 				Observer:      m,
 				PollInterval:  time.Second,
 				Logger:        logger,
-				Payments:      saga.NewPayments(db.DB, &saga.StubPaymentGateway{Logger: logger}, logger, time.Now),
-				Notifications: saga.NewNotifications(db.DB, &saga.StubMailer{Logger: logger}, logger, time.Now),
+				Payments:      saga.NewPayments(streams, &saga.StubPaymentGateway{Logger: logger}, logger, time.Now),
+				Notifications: saga.NewNotifications(streams, &saga.StubMailer{Logger: logger}, logger, time.Now),
 				AuditKey:      key,
 			})
 			if err != nil {
@@ -128,11 +146,11 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 }
 
 // pruneIdempotencyKeys deletes expired Idempotency-Keys every hour until ctx ends.
-func pruneIdempotencyKeys(ctx context.Context, db *postgres.DB, ttl time.Duration, logger *slog.Logger) {
+func pruneIdempotencyKeys(ctx context.Context, a *app.App, logger *slog.Logger) {
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
 	for {
-		if n, err := db.PruneIdempotencyKeys(ctx, ttl); err != nil && ctx.Err() == nil {
+		if n, err := a.PruneIdempotencyKeys(ctx); err != nil && ctx.Err() == nil {
 			logger.Warn("pruning idempotency keys failed", "error", err)
 		} else if n > 0 {
 			logger.Info("pruned idempotency keys", "count", n)

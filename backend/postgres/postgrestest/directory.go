@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
@@ -30,22 +31,34 @@ func MustDirectory(t testing.TB, db *postgres.DB) Directory {
 			t.Fatalf("create directory: %v", err)
 		}
 	}
+	a := App(db)
+	operator := app.Principal{Role: app.RoleOperator}
 	var d Directory
 	var err error
-	d.Bank, err = db.CreateBank(ctx, ledger.Bank{ID: uuid.New(), Name: "First Community Bank", Location: "Springfield"})
+	d.Bank, err = a.CreateBank(ctx, operator, ledger.Bank{ID: uuid.New(), Name: "First Community Bank", Location: "Springfield"})
 	must(err)
-	d.OtherBank, err = db.CreateBank(ctx, ledger.Bank{ID: uuid.New(), Name: "Harbor Savings", Location: "Shelbyville"})
+	d.OtherBank, err = a.CreateBank(ctx, operator, ledger.Bank{ID: uuid.New(), Name: "Harbor Savings", Location: "Shelbyville"})
 	must(err)
-	d.Admin, err = db.CreateAdministrator(ctx, ledger.Administrator{ID: uuid.New(), BankID: d.Bank.ID, FirstName: "Grace", LastName: "Hopper", Email: "grace@bank.example"})
+	d.Admin, err = a.CreateAdministrator(ctx, operator, ledger.Administrator{ID: uuid.New(), BankID: d.Bank.ID, FirstName: "Grace", LastName: "Hopper", Email: "grace@bank.example"})
 	must(err)
-	d.OtherAdmin, err = db.CreateAdministrator(ctx, ledger.Administrator{ID: uuid.New(), BankID: d.OtherBank.ID, FirstName: "Edsger", LastName: "Dijkstra", Email: "edsger@harbor.example"})
+	d.OtherAdmin, err = a.CreateAdministrator(ctx, operator, ledger.Administrator{ID: uuid.New(), BankID: d.OtherBank.ID, FirstName: "Edsger", LastName: "Dijkstra", Email: "edsger@harbor.example"})
 	must(err)
-	d.Member, err = db.CreateMember(ctx, ledger.Member{ID: uuid.New(), FirstName: "Ada", LastName: "Lovelace", Email: "ada-" + uuid.NewString()[:8] + "@example.com"})
+	d.Member, err = a.CreateMember(ctx, operator, ledger.Member{ID: uuid.New(), FirstName: "Ada", LastName: "Lovelace", Email: "ada-" + uuid.NewString()[:8] + "@example.com"})
 	must(err)
-	d.Account, err = db.OpenAccount(ctx, ledger.Account{ID: uuid.New(), BankID: d.Bank.ID, MemberID: d.Member.ID, Currency: "USD", Nickname: "checking"})
+	d.Account, err = a.OpenAccount(ctx, operator, ledger.Account{ID: uuid.New(), BankID: d.Bank.ID, MemberID: d.Member.ID, Currency: "USD", Nickname: "checking"})
 	must(err)
 	return d
 }
 
 // AuditKey signs checkpoints in tests.
 var AuditKey = audit.Key("test-audit-key-that-is-long-enough-0123456789")
+
+// App returns the use cases over db, checking checkpoints with AuditKey.
+func App(db *postgres.DB) *app.App {
+	return app.New(app.Config{Stores: db.Stores(), AuditKey: AuditKey})
+}
+
+// Streams returns the aggregates over db, as the sagas use them.
+func Streams(db *postgres.DB) app.Streams {
+	return app.Streams{Events: db.Events, Directory: db.Directory}
+}

@@ -1,0 +1,155 @@
+package app_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/reimbursement-ledger/ledger/backend/app"
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
+)
+
+// The use cases over PostgreSQL. (The contract test in app/storetest holds
+// the in-memory stores to the same behaviour.)
+
+var operator = app.Principal{Role: app.RoleOperator}
+
+func newApp(t *testing.T) (*app.App, postgrestest.Directory) {
+	t.Helper()
+	db := postgrestest.NewDB(t)
+	return postgrestest.App(db), postgrestest.MustDirectory(t, db)
+}
+
+func mustSubmit(t *testing.T, a *app.App, d postgrestest.Directory, amount string) *ledger.Reimbursement {
+	t.Helper()
+	r, err := a.Submit(context.Background(), app.Unverified(), app.SubmitCommand{ID: uuid.New(), AccountID: d.Account.ID, Amount: amount, Description: "Taxi", Meta: ledger.Metadata{CorrelationID: "test"}})
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	return r
+}
+
+func TestSubmitAndDecideRecordEvents(t *testing.T) {
+	a, d := newApp(t)
+	ctx := context.Background()
+
+	r := mustSubmit(t, a, d, "125.50")
+	if r.MemberID != d.Member.ID || r.BankID != d.Bank.ID || r.Version != 1 {
+		t.Fatalf("submitted %+v", r)
+	}
+	approved, err := a.Approve(ctx, app.Administrator(d.Admin.ID), app.DecideCommand{ReimbursementID: r.ID, Meta: ledger.Metadata{CorrelationID: "c-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if approved.Status != ledger.StatusApproved || approved.Version != 2 {
+		t.Fatalf("approved %+v", approved)
+	}
+	story, err := a.Story(ctx, app.Unverified(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(story) != 2 || story[0].Type != ledger.TypeReimbursementSubmitted || story[1].Type != ledger.TypeReimbursementApproved {
+		t.Fatalf("story = %+v", story)
+	}
+	if m := story[1].Metadata; m.CorrelationID != "c-1" || m.Actor != "administrator:"+d.Admin.ID.String() {
+		t.Fatalf("approval metadata = %+v", m)
+	}
+	got, err := a.Reimbursement(ctx, app.Unverified(), r.ID)
+	if err != nil || got.Status != ledger.StatusApproved || got.Version != 2 {
+		t.Fatalf("read back %+v, %v", got, err)
+	}
+}
+
+func TestDecisionErrors(t *testing.T) {
+	a, d := newApp(t)
+	ctx := context.Background()
+	r := mustSubmit(t, a, d, "10.00")
+
+	tests := []struct {
+		name string
+		by   app.Principal
+		cmd  app.DecideCommand
+		want ledger.Code
+	}{
+		{"unknown reimbursement", app.Administrator(d.Admin.ID), app.DecideCommand{ReimbursementID: uuid.New()}, ledger.ENotFound},
+		{"unknown administrator", app.Administrator(uuid.New()), app.DecideCommand{ReimbursementID: r.ID}, ledger.EInvalid},
+		{"another bank's administrator", app.Administrator(d.OtherAdmin.ID), app.DecideCommand{ReimbursementID: r.ID}, ledger.EForbidden},
+		{"not an administrator", app.Member(d.Member.ID), app.DecideCommand{ReimbursementID: r.ID}, ledger.EForbidden},
+		{"stale expected version", app.Administrator(d.Admin.ID), app.DecideCommand{ReimbursementID: r.ID, IfMatch: []int64{7}}, ledger.EPreconditionFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := a.Approve(ctx, tt.by, tt.cmd)
+			if ledger.ErrorCode(err) != tt.want {
+				t.Fatalf("Approve error = %v, want %s", err, tt.want)
+			}
+		})
+	}
+	story, _ := a.Story(ctx, app.Unverified(), r.ID)
+	if len(story) != 1 {
+		t.Fatalf("failed decisions appended events: %d in the story", len(story))
+	}
+}
+
+func TestConcurrentDecisionsOneWins(t *testing.T) {
+	a, d := newApp(t)
+	r := mustSubmit(t, a, d, "10.00")
+
+	const n = 12
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd, admin := app.DecideCommand{ReimbursementID: r.ID, Reason: "duplicate claim"}, app.Administrator(d.Admin.ID)
+			if i%2 == 0 {
+				_, errs[i] = a.Approve(context.Background(), admin, cmd)
+			} else {
+				_, errs[i] = a.Deny(context.Background(), admin, cmd)
+			}
+		}()
+	}
+	wg.Wait()
+	wins := 0
+	for _, err := range errs {
+		switch ledger.ErrorCode(err) {
+		case "":
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			wins++
+		case ledger.EConflict:
+		default:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	story, _ := a.Story(context.Background(), app.Unverified(), r.ID)
+	if wins != 1 || len(story) != 2 {
+		t.Fatalf("%d decisions won and the story has %d events; want exactly one decision", wins, len(story))
+	}
+}
+
+func TestDirectoryConflictsAndLookups(t *testing.T) {
+	a, d := newApp(t)
+	ctx := context.Background()
+	_, err := a.CreateMember(ctx, operator, ledger.Member{ID: uuid.New(), FirstName: "A", LastName: "B", Email: d.Member.Email})
+	if ledger.ErrorCode(err) != ledger.EConflict {
+		t.Fatalf("duplicate e-mail: %v, want conflict", err)
+	}
+	_, err = a.OpenAccount(ctx, operator, ledger.Account{ID: uuid.New(), BankID: uuid.New(), MemberID: d.Member.ID})
+	if ledger.ErrorCode(err) != ledger.ENotFound {
+		t.Fatalf("account at an unknown bank: %v, want not found", err)
+	}
+	acct, err := a.OpenAccount(ctx, operator, ledger.Account{ID: uuid.New(), BankID: d.Bank.ID, MemberID: d.Member.ID})
+	if err != nil || acct.Currency != "USD" {
+		t.Fatalf("account without currency: %+v, %v; want USD", acct, err)
+	}
+	accounts, err := a.MemberAccounts(ctx, operator, d.Member.ID)
+	if err != nil || len(accounts) != 2 || accounts[0].ID != d.Account.ID {
+		t.Fatalf("member accounts = %+v, %v", accounts, err)
+	}
+}
