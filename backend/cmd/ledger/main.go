@@ -37,7 +37,7 @@ func main() {
 const usage = `usage: ledger <command> [flags]
 
 commands:
-  serve [--role api|worker|all]       serve the HTTP API and/or run the workers (migrates first)
+  serve [--role api|worker|all]       serve the HTTP API and/or run the workers (migrates first unless MIGRATE_ON_START=false)
   migrate                             apply database migrations
   seed                                create a demo bank, members, administrators and accounts
   audit verify [--checkpoints FILE]   recompute every hash chain and checkpoint; exit 1 naming the first broken event
@@ -53,6 +53,7 @@ environment:
   DB_MAX_CONNS   connection pool size (default 20)
   AUDIT_KEY      secret of at least 32 characters that signs audit checkpoints (serve, audit)
   IDEMPOTENCY_TTL  how long Idempotency-Keys are remembered (default 24h)
+  MIGRATE_ON_START  false leaves migrations to ` + "`ledger migrate`" + ` (default true)
 `
 
 // config is the environment, read once here and passed down.
@@ -64,6 +65,8 @@ type config struct {
 	auditSecret string
 	// IdempotencyTTL is how long Idempotency-Keys are remembered.
 	IdempotencyTTL time.Duration
+	// MigrateOnStart lets serve apply pending migrations before it serves.
+	MigrateOnStart bool
 }
 
 // auditKey returns the checkpoint signing key, required by serve and audit.
@@ -86,6 +89,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 		if err := cfg.LogLevel.UnmarshalText([]byte(raw)); err != nil {
 			return cfg, fmt.Errorf("LOG_LEVEL %q: want debug, info, warn or error", raw)
 		}
+	}
+	cfg.MigrateOnStart = true
+	if raw := getenv("MIGRATE_ON_START"); raw != "" {
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return cfg, fmt.Errorf("MIGRATE_ON_START %q: want true or false", raw)
+		}
+		cfg.MigrateOnStart = b
 	}
 	cfg.IdempotencyTTL = app.DefaultIdempotencyTTL
 	if raw := getenv("IDEMPOTENCY_TTL"); raw != "" {

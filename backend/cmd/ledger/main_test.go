@@ -183,6 +183,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x"}, "AUDIT_KEY"},
 		{[]string{"audit", "verify"}, map[string]string{"DATABASE_URL": "postgres://x", "AUDIT_KEY": "short"}, "AUDIT_KEY"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "MIGRATE_ON_START": "perhaps"}, "MIGRATE_ON_START"},
 	}
 	for _, tt := range tests {
 		err := run(context.Background(), tt.args, env(tt.vars), io.Discard, io.Discard, nil)

@@ -51,8 +51,10 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		return err
 	}
 	return withDB(ctx, cfg, func(ctx context.Context, db *dbHandle) error {
-		if err := db.Migrate(ctx); err != nil {
-			return err
+		if cfg.MigrateOnStart {
+			if err := db.Migrate(ctx); err != nil {
+				return err
+			}
 		}
 		projections := postgres.AllProjections()
 		m := metrics.New(db.DB, worker.Groups(projections))
