@@ -16,8 +16,8 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/httpapi"
 )
 
-// errVerifyFailed makes `audit verify` exit non-zero after printing why.
-var errVerifyFailed = errors.New("audit verification failed")
+// errVerifyFailed makes `audit verify` exit 1 after printing why.
+var errVerifyFailed = fmt.Errorf("audit verification failed: %w", errCheckFailed)
 
 func runAudit(ctx context.Context, cfg config, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {

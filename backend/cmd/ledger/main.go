@@ -26,11 +26,29 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "ledger:", err)
-		}
-		os.Exit(2)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "ledger:", err)
+	}
+	os.Exit(exitCode(err))
+}
+
+// errCheckFailed marks a check that ran and found a problem (audit verify
+// on an altered log): exit status 1.
+var errCheckFailed = errors.New("check failed")
+
+// exitCode is the process's exit status for run's error: 0 when it did its
+// work (or printed the help asked for), 1 when a check found a problem, 2
+// when it could not do its work: a usage or configuration error, or a
+// failure such as an unreachable database.
+func exitCode(err error) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errCheckFailed):
+		return 1
+	default:
+		return 2
 	}
 }
 
@@ -54,6 +72,11 @@ environment:
   AUDIT_KEY      secret of at least 32 characters that signs audit checkpoints (serve, audit)
   IDEMPOTENCY_TTL  how long Idempotency-Keys are remembered (default 24h)
   MIGRATE_ON_START  false leaves migrations to ` + "`ledger migrate`" + ` (default true)
+
+exit status:
+  0  done
+  1  a check found a problem (audit verify: the log was altered)
+  2  usage or configuration error, or the work could not be done (e.g. the database does not answer)
 `
 
 // config is the environment, read once here and passed down.

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -273,6 +275,65 @@ func TestAuditEventsAndProjectionCommands(t *testing.T) {
 	broken, err := out("audit", "verify")
 	if !errors.Is(err, errVerifyFailed) || !strings.Contains(broken, "BROKEN") || !strings.Contains(broken, "position 2") {
 		t.Fatalf("audit verify after deleting an event: %v\n%s", err, broken)
+	}
+	// A script tells tampering from a wrong setting by the exit status.
+	if code, output := runMain(t, vars, "audit", "verify"); code != 1 || !strings.Contains(output, "BROKEN") {
+		t.Fatalf("audit verify on an altered log exited %d, want 1:\n%s", code, output)
+	}
+	wrongKey := maps.Clone(vars)
+	wrongKey["AUDIT_KEY"] = "short"
+	if code, output := runMain(t, wrongKey, "audit", "verify"); code != 2 {
+		t.Fatalf("audit verify with a bad AUDIT_KEY exited %d, want 2:\n%s", code, output)
+	}
+}
+
+// TestMain runs the real main when a test starts this test binary as the
+// ledger (see runMain), so that exit statuses are tested as a shell sees them.
+func TestMain(m *testing.M) {
+	if os.Getenv("LEDGER_TEST_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// runMain runs the ledger's main in a new process with only vars as its
+// environment, and returns its exit status and what it printed.
+func runMain(t *testing.T, vars map[string]string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = []string{"LEDGER_TEST_RUN_MAIN=1"}
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	output, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("run the ledger: %v", err)
+	}
+	return cmd.ProcessState.ExitCode(), string(output)
+}
+
+func TestExitStatus(t *testing.T) {
+	tests := []struct {
+		name string
+		vars map[string]string
+		args []string
+		want int
+	}{
+		{"help", nil, []string{"--help"}, 0},
+		{"help of a command", map[string]string{"DATABASE_URL": "postgres://x"}, []string{"serve", "-h"}, 0},
+		{"no command", nil, nil, 2},
+		{"unknown command", map[string]string{"DATABASE_URL": "postgres://x"}, []string{"frobnicate"}, 2},
+		{"no database configured", nil, []string{"audit", "verify"}, 2},
+		{"a bad setting", map[string]string{"DATABASE_URL": "postgres://x", "MIGRATE_ON_START": "perhaps"}, []string{"migrate"}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if code, output := runMain(t, tt.vars, tt.args...); code != tt.want {
+				t.Fatalf("ledger %v exited %d, want %d:\n%s", tt.args, code, tt.want, output)
+			}
+		})
 	}
 }
 
