@@ -40,7 +40,9 @@ type Projection struct {
 
 // ProjectionBatch is events folded into changes not yet written.
 type ProjectionBatch interface {
-	// Add folds one event, decoded from rec.
+	// Add folds one event, decoded from rec. Live and in a rebuild, rec
+	// carries the event's envelope (ids, stream, version, type, data,
+	// recording time); its metadata only live.
 	Add(rec ledger.RecordedEvent, e ledger.Event)
 	// Apply writes the changes to table in tx. Live it must be idempotent:
 	// a redelivered batch brings events the table may already show.

@@ -280,7 +280,7 @@ func (rb *rebuild) load(ctx context.Context, res *RebuildResult, total int64) er
 // index scan starts at it.
 func (rb *rebuild) readBatch(ctx context.Context, cursorTx string, cursorPos int64, size int) (foldedBatch, error) {
 	rows, err := rb.db.pool.QueryContext(ctx, `
-		SELECT position, transaction_id::text AS txid, stream_version, type, data FROM events
+		SELECT position, transaction_id::text AS txid, event_id, stream_id, stream_type, stream_version, type, data, recorded_at FROM events
 		WHERE (transaction_id, position) > ($1::xid8, $2)
 			AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
 		ORDER BY transaction_id, position LIMIT $3`, cursorTx, cursorPos, size)
@@ -293,7 +293,7 @@ func (rb *rebuild) readBatch(ctx context.Context, cursorTx string, cursorPos int
 	for rows.Next() {
 		var rec ledger.RecordedEvent
 		var data []byte
-		if err := rows.Scan(&rec.Position, &b.lastTx, &rec.StreamVersion, &rec.Type, &data); err != nil {
+		if err := rows.Scan(&rec.Position, &b.lastTx, &rec.EventID, &rec.StreamID, &rec.StreamType, &rec.StreamVersion, &rec.Type, &data, &rec.RecordedAt); err != nil {
 			return foldedBatch{}, fmt.Errorf("rebuild read: %w", err)
 		}
 		b.events++

@@ -1,4 +1,5 @@
-// Package postgrestest gives each test a fresh, migrated PostgreSQL database.
+// Package postgrestest gives each test a fresh, migrated PostgreSQL database,
+// a small directory in it, and a way to wait for the subscribers.
 //
 // Tests find the server through LEDGER_TEST_DATABASE_URL, a URL whose user
 // may create databases (`go tool task test` sets it). A test that cannot
@@ -165,4 +166,17 @@ func randomHex(t testing.TB, n int) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// Eventually polls cond until it holds, for what the subscribers do in the
+// background. The limit is generous: the checks are not timed.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
