@@ -161,18 +161,6 @@ func (r response) items() []map[string]any {
 	return out
 }
 
-// eventually polls cond until it holds; the limit is generous, the checks are not timed.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func (a *ledgerAPI) eventCount() int {
 	a.t.Helper()
 	var n int

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
 )
 
 func TestAuditorsFeedAndVerification(t *testing.T) {
@@ -14,7 +16,7 @@ func TestAuditorsFeedAndVerification(t *testing.T) {
 	api.post("/v1/reimbursements/"+id+"/approve", `{"administrator_id":"`+api.dir.Admin.ID.String()+`"}`,
 		"X-Correlation-ID", "audit-trail-1").want(t, http.StatusOK)
 	api.submit("30.00")
-	eventually(t, "every event checkpointed", func() bool {
+	postgrestest.Eventually(t, "every event checkpointed", func() bool {
 		return len(api.get("/v1/audit/checkpoints").want(t, http.StatusOK).items()) == 6
 	})
 

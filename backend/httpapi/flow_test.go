@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
 )
 
 func TestSubmitListApprovePayNotify(t *testing.T) {
@@ -30,7 +32,7 @@ func TestSubmitListApprovePayNotify(t *testing.T) {
 	}
 
 	// The member and the bank see it in their lists once projected.
-	eventually(t, "member list shows the reimbursement", func() bool {
+	postgrestest.Eventually(t, "member list shows the reimbursement", func() bool {
 		items := api.get("/v1/members/"+d.Member.ID.String()+"/reimbursements").want(t, http.StatusOK).items()
 		return len(items) == 1 && items[0]["id"] == id
 	})
@@ -46,7 +48,7 @@ func TestSubmitListApprovePayNotify(t *testing.T) {
 	}
 
 	var story []map[string]any
-	eventually(t, "payment settled and member e-mailed", func() bool {
+	postgrestest.Eventually(t, "payment settled and member e-mailed", func() bool {
 		story = api.get("/v1/reimbursements/"+id+"/events").want(t, http.StatusOK).items()
 		return len(story) == 5
 	})
@@ -68,7 +70,7 @@ func TestSubmitListApprovePayNotify(t *testing.T) {
 	if paid := api.gateway.Paid(); len(paid) != 1 || paid[0].Amount.StringFixed(2) != "125.50" {
 		t.Fatalf("payments %+v", paid)
 	}
-	eventually(t, "list shows the payment settled", func() bool {
+	postgrestest.Eventually(t, "list shows the payment settled", func() bool {
 		items := api.get("/v1/banks/"+d.Bank.ID.String()+"/reimbursements?status=approved").want(t, http.StatusOK).items()
 		return len(items) == 1 && items[0]["payment_status"] == "settled"
 	})
@@ -85,7 +87,7 @@ func TestSubmitDenyNotify(t *testing.T) {
 		t.Fatalf("denied %s", denied.raw)
 	}
 	var story []map[string]any
-	eventually(t, "denial e-mail recorded", func() bool {
+	postgrestest.Eventually(t, "denial e-mail recorded", func() bool {
 		story = api.get("/v1/reimbursements/"+id+"/events").want(t, http.StatusOK).items()
 		return len(story) == 3
 	})
@@ -173,7 +175,7 @@ func TestListPagingAndFilters(t *testing.T) {
 	}
 	api.post("/v1/reimbursements/"+ids[0]+"/deny", `{"administrator_id":"`+api.dir.Admin.ID.String()+`","reason":"no"}`).want(t, http.StatusOK)
 	bankPath := "/v1/banks/" + api.dir.Bank.ID.String() + "/reimbursements"
-	eventually(t, "denial projected", func() bool {
+	postgrestest.Eventually(t, "denial projected", func() bool {
 		return len(api.get(bankPath+"?status=denied").items()) == 1
 	})
 
@@ -216,7 +218,7 @@ func TestEventFeed(t *testing.T) {
 		api.submit("1.00")
 	}
 	// Transactions elsewhere on the server may hold the feed back a moment.
-	eventually(t, "the feed shows all three submissions", func() bool {
+	postgrestest.Eventually(t, "the feed shows all three submissions", func() bool {
 		return len(api.get("/v1/events").want(t, http.StatusOK).items()) == 3
 	})
 	first := api.get("/v1/events?limit=2").want(t, http.StatusOK)

@@ -132,7 +132,7 @@ func TestFiftyClientsHammering(t *testing.T) {
 	}(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the read model catches up", func() bool {
+	postgrestest.Eventually(t, "the read model catches up", func() bool {
 		page, err := api.db.Reimbursements.ListReimbursements(ctx, app.ListQuery{BankID: api.dir.Bank.ID, Limit: 200})
 		if err != nil || len(page.Items) != len(all) {
 			return false

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+
+	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
 )
 
 // hostile are strings that break naive SQL, JSON, templates and terminals.
@@ -58,7 +60,7 @@ func TestHostileTextIsStoredVerbatim(t *testing.T) {
 		if denied.str("description") != description || denied.str("denial_reason") != text {
 			t.Fatalf("reimbursement read back %s", denied.raw)
 		}
-		eventually(t, "the denial is projected", func() bool {
+		postgrestest.Eventually(t, "the denial is projected", func() bool {
 			items := api.get("/v1/members/" + member.str("id") + "/reimbursements").items()
 			return len(items) == 1 && items[0]["status"] == "denied"
 		})

@@ -78,7 +78,7 @@ func TestRebuildUnderLoadMatchesTheEvents(t *testing.T) {
 		}
 		ids = append(ids, id)
 	}
-	eventually(t, "the live projector caught up", func() bool { return caughtUp(t, db) })
+	postgrestest.Eventually(t, "the live projector caught up", func() bool { return caughtUp(t, db) })
 
 	// Commands and queries keep coming while the rebuild runs; none may fail.
 	ctx, stopLoad := context.WithCancel(context.Background())
@@ -124,7 +124,7 @@ func TestRebuildUnderLoadMatchesTheEvents(t *testing.T) {
 	if res.Events < 150 || res.Rows < 150 {
 		t.Fatalf("rebuild result %+v: it must have read at least what the live projector had", res)
 	}
-	eventually(t, "every subscriber caught up", func() bool { return caughtUp(t, db) })
+	postgrestest.Eventually(t, "every subscriber caught up", func() bool { return caughtUp(t, db) })
 	assertReadModelMatches(t, db, d, ids)
 }
 
@@ -140,7 +140,7 @@ func TestInterruptedRebuildLeavesTheLiveModelAndResumes(t *testing.T) {
 		}
 		ids = append(ids, id)
 	}
-	eventually(t, "every subscriber caught up", func() bool { return caughtUp(t, db) })
+	postgrestest.Eventually(t, "every subscriber caught up", func() bool { return caughtUp(t, db) })
 	stop()
 	before := listAll(t, db, d)
 
@@ -182,7 +182,7 @@ func TestCheckpointSubscriberSignsEveryEvent(t *testing.T) {
 		id := submit(t, db, d)
 		decide(t, db, d, id, i%2 == 1)
 	}
-	eventually(t, "every subscriber caught up", func() bool { return caughtUp(t, db) })
+	postgrestest.Eventually(t, "every subscriber caught up", func() bool { return caughtUp(t, db) })
 	report, err := db.Checkpoints.Verify(context.Background(), postgrestest.AuditKey, nil)
 	if err != nil {
 		t.Fatal(err)

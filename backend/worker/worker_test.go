@@ -56,18 +56,6 @@ func startWorker(t *testing.T, db *postgres.DB, gw saga.PaymentGateway, mailer s
 	return stop
 }
 
-// eventually polls cond until it holds; the limit is generous, the checks are not timed.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func storyTypes(t *testing.T, db *postgres.DB, id uuid.UUID) []string {
 	t.Helper()
 	story, err := postgrestest.App(db).Story(context.Background(), app.Unverified(), id)
@@ -124,7 +112,7 @@ func TestApprovalPaysOnceAfterTransientRailFailures(t *testing.T) {
 
 	id := submit(t, db, d)
 	decide(t, db, d, id, false)
-	eventually(t, "approval e-mail recorded", func() bool { return count(storyTypes(t, db, id), ledger.TypeMemberNotified) == 1 })
+	postgrestest.Eventually(t, "approval e-mail recorded", func() bool { return count(storyTypes(t, db, id), ledger.TypeMemberNotified) == 1 })
 
 	want := []string{ledger.TypeReimbursementSubmitted, ledger.TypeReimbursementApproved, ledger.TypePaymentRequested, ledger.TypePaymentSettled, ledger.TypeMemberNotified}
 	if got := storyTypes(t, db, id); strings.Join(got, ",") != strings.Join(want, ",") {
@@ -164,7 +152,7 @@ func TestRejectedPaymentIsRecordedAndTheMemberTold(t *testing.T) {
 
 	id := submit(t, db, d)
 	decide(t, db, d, id, false)
-	eventually(t, "approval e-mail recorded", func() bool { return count(storyTypes(t, db, id), ledger.TypeMemberNotified) == 1 })
+	postgrestest.Eventually(t, "approval e-mail recorded", func() bool { return count(storyTypes(t, db, id), ledger.TypeMemberNotified) == 1 })
 	types := storyTypes(t, db, id)
 	if count(types, ledger.TypePaymentFailed) != 1 || count(types, ledger.TypePaymentSettled) != 0 {
 		t.Fatalf("story = %v, want one PaymentFailed", types)
@@ -183,7 +171,7 @@ func TestDenialEmailsOnceDespiteMailerFailures(t *testing.T) {
 
 	id := submit(t, db, d)
 	decide(t, db, d, id, true)
-	eventually(t, "denial e-mail recorded", func() bool { return count(storyTypes(t, db, id), ledger.TypeMemberNotified) == 1 })
+	postgrestest.Eventually(t, "denial e-mail recorded", func() bool { return count(storyTypes(t, db, id), ledger.TypeMemberNotified) == 1 })
 
 	sent := mailer.Sent()
 	if len(sent) != 1 || !strings.Contains(sent[0].Body, "No receipt attached") || mailer.Attempts() != 4 {
@@ -211,10 +199,10 @@ func TestRedeliveredEventsChangeNothing(t *testing.T) {
 	approved, denied := submit(t, db, d), submit(t, db, d)
 	decide(t, db, d, approved, false)
 	decide(t, db, d, denied, true)
-	eventually(t, "both e-mails recorded", func() bool {
+	postgrestest.Eventually(t, "both e-mails recorded", func() bool {
 		return count(storyTypes(t, db, approved), ledger.TypeMemberNotified) == 1 && count(storyTypes(t, db, denied), ledger.TypeMemberNotified) == 1
 	})
-	eventually(t, "every subscriber caught up", func() bool { return caughtUp(t, db) })
+	postgrestest.Eventually(t, "every subscriber caught up", func() bool { return caughtUp(t, db) })
 	stop()
 	before := listAll(t, db, d)
 	eventsBefore := len(eventPositions(t, db))
@@ -223,7 +211,7 @@ func TestRedeliveredEventsChangeNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	startWorker(t, db, gw, mailer)
-	eventually(t, "every subscriber caught up again", func() bool { return caughtUp(t, db) })
+	postgrestest.Eventually(t, "every subscriber caught up again", func() bool { return caughtUp(t, db) })
 
 	if n := len(eventPositions(t, db)); n != eventsBefore {
 		t.Fatalf("redelivery appended %d events", n-eventsBefore)
@@ -254,7 +242,7 @@ func TestProjectorRestartedMidStream(t *testing.T) {
 		ids = append(ids, submit(t, db, d))
 	}
 	startWorker(t, db, &sagatest.Gateway{}, &sagatest.Mailer{})
-	eventually(t, "projector caught up", func() bool { return caughtUp(t, db) })
+	postgrestest.Eventually(t, "projector caught up", func() bool { return caughtUp(t, db) })
 
 	rows := listAll(t, db, d)
 	if len(rows) != len(ids) {
@@ -361,7 +349,7 @@ func TestNotificationsWakeIdleSubscribers(t *testing.T) {
 			t.Logf("story %v; subscribers %+v", storyTypes(t, db, id), statuses)
 		}
 	}()
-	eventually(t, "the approval story completes", func() bool { return count(storyTypes(t, db, id), ledger.TypeMemberNotified) == 1 })
+	postgrestest.Eventually(t, "the approval story completes", func() bool { return count(storyTypes(t, db, id), ledger.TypeMemberNotified) == 1 })
 	if len(mailer.Sent()) != 1 {
 		t.Fatalf("%d e-mails", len(mailer.Sent()))
 	}
