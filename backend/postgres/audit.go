@@ -37,7 +37,8 @@ var _ app.CheckpointLog = (*Checkpoints)(nil)
 // the checkpoint it extends and writes nothing unless that one is still the
 // newest stored, so a stale copy (a rolled-back batch, another replica that
 // took over) is reloaded instead of being chained onto.
-func (c *Checkpoints) Record(ctx context.Context, tx *sql.Tx, key audit.Key, events []ledger.RecordedEvent) error {
+func (c *Checkpoints) Record(ctx context.Context, tx *sql.Tx, key audit.Key, events []ledger.RecordedEvent) (err error) {
+	defer ledger.Wrap(&err, "Checkpoints.Record")
 	for i, rec := range events {
 		if rec.TransactionID == 0 || len(rec.Hash) == 0 {
 			err := tx.QueryRowContext(ctx, `SELECT transaction_id::text, hash FROM events WHERE position = $1`, rec.Position).
@@ -49,7 +50,8 @@ func (c *Checkpoints) Record(ctx context.Context, tx *sql.Tx, key audit.Key, eve
 	}
 	reload := false
 	for {
-		last, err := c.last(ctx, tx, reload)
+		var last *audit.Checkpoint
+		last, err = c.last(ctx, tx, reload)
 		if err != nil {
 			return err
 		}
@@ -141,17 +143,18 @@ func scanCheckpoint(row interface{ Scan(...any) error }) (*audit.Checkpoint, err
 
 // Checkpoints lists checkpoints in the order they were recorded, after the
 // one with id after.
-func (c *Checkpoints) Checkpoints(ctx context.Context, after int64, limit int) ([]audit.Checkpoint, error) {
+func (c *Checkpoints) Checkpoints(ctx context.Context, after int64, limit int) (_ []audit.Checkpoint, err error) {
+	defer ledger.Wrap(&err, "Checkpoints.Checkpoints")
 	rows, err := c.pool.QueryContext(ctx, `SELECT `+checkpointColumns+` FROM audit_checkpoints WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoints: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
 	out := []audit.Checkpoint{}
 	for rows.Next() {
 		cp, err := scanCheckpoint(rows)
 		if err != nil {
-			return nil, fmt.Errorf("checkpoints: %w", err)
+			return nil, err
 		}
 		out = append(out, *cp)
 	}
@@ -162,12 +165,13 @@ func (c *Checkpoints) Checkpoints(ctx context.Context, after int64, limit int) (
 // snapshot. With exported == nil it checks the database's own checkpoints;
 // otherwise the ones given (an auditor's copy), which also catches the
 // removal of the newest events together with their checkpoints.
-func (c *Checkpoints) Verify(ctx context.Context, key audit.Key, exported audit.Checkpoints) (audit.Report, error) {
+func (c *Checkpoints) Verify(ctx context.Context, key audit.Key, exported audit.Checkpoints) (_ audit.Report, err error) {
+	defer ledger.Wrap(&err, "Checkpoints.Verify")
 	// A read-only transaction takes no transaction id, so it holds back no
 	// subscriber however long it reads.
 	tx, err := c.pool.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	if err != nil {
-		return audit.Report{}, fmt.Errorf("verify: %w", err)
+		return audit.Report{}, err
 	}
 	defer tx.Rollback()
 	v := &verifier{tx: tx}
@@ -201,12 +205,12 @@ const storedEventColumns = `position, transaction_id::text AS txid, event_id, st
 func (v *verifier) each(ctx context.Context, order string, fn func(audit.StoredEvent) error) error {
 	cursor, err := v.declare(ctx, `SELECT `+storedEventColumns+` FROM events ORDER BY `+order)
 	if err != nil {
-		return fmt.Errorf("verify: %w", err)
+		return err
 	}
 	for {
 		rows, err := v.tx.QueryContext(ctx, `FETCH FORWARD `+strconv.Itoa(chunk)+` FROM `+cursor)
 		if err != nil {
-			return fmt.Errorf("verify: %w", err)
+			return err
 		}
 		var batch []audit.StoredEvent
 		for rows.Next() {
@@ -215,14 +219,14 @@ func (v *verifier) each(ctx context.Context, order string, fn func(audit.StoredE
 			if err := rows.Scan(&e.Position, &e.TransactionID, &e.EventID, &e.StreamID, &e.StreamType, &e.StreamVersion,
 				&e.Type, &data, &meta, &e.RecordedAt, &e.Hash, &e.PrevHash); err != nil {
 				rows.Close()
-				return fmt.Errorf("verify: %w", err)
+				return err
 			}
 			e.Data, e.Metadata = []byte(data), []byte(meta)
 			batch = append(batch, e)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return fmt.Errorf("verify: %w", err)
+			return err
 		}
 		for _, e := range batch {
 			if err := fn(e); err != nil {

@@ -178,7 +178,7 @@ func loadStreams(ctx context.Context, q querier, streamIDs ...uuid.UUID) ([]ledg
 	}
 	rows, err := q.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE stream_id = ANY($1::uuid[]) ORDER BY position`, pq.Array(ids))
 	if err != nil {
-		return nil, fmt.Errorf("load streams: %w", err)
+		return nil, err
 	}
 	return scanEvents(rows)
 }

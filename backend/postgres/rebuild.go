@@ -278,14 +278,15 @@ func (rb *rebuild) load(ctx context.Context, res *RebuildResult, total int64) er
 // subscribers, it reads only events of transactions older than every
 // transaction still running. The cursor goes in as parameters so that the
 // index scan starts at it.
-func (rb *rebuild) readBatch(ctx context.Context, cursorTx string, cursorPos int64, size int) (foldedBatch, error) {
+func (rb *rebuild) readBatch(ctx context.Context, cursorTx string, cursorPos int64, size int) (_ foldedBatch, err error) {
+	defer ledger.Wrap(&err, "read after %s/%d", cursorTx, cursorPos)
 	rows, err := rb.db.pool.QueryContext(ctx, `
 		SELECT position, transaction_id::text AS txid, event_id, stream_id, stream_type, stream_version, type, data, recorded_at FROM events
 		WHERE (transaction_id, position) > ($1::xid8, $2)
 			AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
 		ORDER BY transaction_id, position LIMIT $3`, cursorTx, cursorPos, size)
 	if err != nil {
-		return foldedBatch{}, fmt.Errorf("rebuild read: %w", err)
+		return foldedBatch{}, err
 	}
 	defer rows.Close()
 	b := foldedBatch{changes: rb.p.Fold(true)}
@@ -294,7 +295,7 @@ func (rb *rebuild) readBatch(ctx context.Context, cursorTx string, cursorPos int
 		var rec ledger.RecordedEvent
 		var data []byte
 		if err := rows.Scan(&rec.Position, &b.lastTx, &rec.EventID, &rec.StreamID, &rec.StreamType, &rec.StreamVersion, &rec.Type, &data, &rec.RecordedAt); err != nil {
-			return foldedBatch{}, fmt.Errorf("rebuild read: %w", err)
+			return foldedBatch{}, err
 		}
 		b.events++
 		b.lastPos = rec.Position
@@ -304,7 +305,7 @@ func (rb *rebuild) readBatch(ctx context.Context, cursorTx string, cursorPos int
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return foldedBatch{}, fmt.Errorf("rebuild read: %w", err)
+		return foldedBatch{}, err
 	}
 	// Decoding is most of the work and independent per event: spread it
 	// over the cores, then fold in commit order.
