@@ -1,23 +1,7 @@
-# State lives in a private, versioned DigitalOcean Spaces bucket, one key per
-# root. Credentials come from the environment (AWS_ACCESS_KEY_ID and
-# AWS_SECRET_ACCESS_KEY hold a Spaces access key); the lock is a .tflock
-# object next to the state.
+# State key of this root; the shared settings are in backend.s3.tfbackend:
+#   terraform -chdir=infrastructure/environments/dev/platform init -backend-config=../../../backend.s3.tfbackend
 terraform {
   backend "s3" {
-    bucket       = "ledger-terraform-state"
-    key          = "dev/platform/terraform.tfstate"
-    region       = "us-east-1"
-    use_lockfile = true
-
-    endpoints = {
-      s3 = "https://fra1.digitaloceanspaces.com"
-    }
-
-    # Spaces speaks the S3 API but is not AWS.
-    skip_credentials_validation = true
-    skip_region_validation      = true
-    skip_requesting_account_id  = true
-    skip_metadata_api_check     = true
-    skip_s3_checksum            = true
+    key = "dev/platform/terraform.tfstate"
   }
 }
