@@ -80,11 +80,27 @@ resource "digitalocean_database_db" "unprotected" {
   name       = var.database.name
 }
 
-# The application's own login. Users created through the API get the
-# "normal" role: the app module grants it the schema privileges it needs.
-resource "digitalocean_database_user" "app" {
+# Two logins, neither of them the cluster's admin. Users created through the
+# API get the "normal" role and own nothing:
+#   migrator - granted CREATE on the public schema once, by an operator (see
+#              infrastructure/README.md, "Bootstrapping a new database"); it
+#              owns the tables, runs `ledger migrate` and projection rebuilds,
+#              and grants the runtime login its table privileges.
+#   runtime  - what `ledger serve` connects as: reads and writes rows, never
+#              changes the schema.
+resource "digitalocean_database_user" "runtime" {
   cluster_id = local.database_cluster.id
   name       = var.database.user
+}
+
+resource "digitalocean_database_user" "migrator" {
+  cluster_id = local.database_cluster.id
+  name       = var.database.migrator_user
+}
+
+moved {
+  from = digitalocean_database_user.app
+  to   = digitalocean_database_user.runtime
 }
 
 # Only the Kubernetes cluster may open connections; there is no public access.

@@ -1,3 +1,8 @@
+# Only what the app root needs, and nothing secret: the app root reads these
+# outputs through its remote state, so a password here would be copied into
+# its state. The logins' passwords stay in this root's state (DigitalOcean
+# generates them) and reach Kubernetes as write-only values; see README.md.
+
 output "project_id" {
   description = "ID of the DigitalOcean project that groups the environment's resources."
   value       = digitalocean_project.this.id
@@ -6,6 +11,11 @@ output "project_id" {
 output "vpc_id" {
   description = "ID of the environment's VPC."
   value       = digitalocean_vpc.this.id
+}
+
+output "vpc_ip_range" {
+  description = "Private IPv4 range of the VPC; the database's private address is inside it (the app's network policies allow egress to it)."
+  value       = digitalocean_vpc.this.ip_range
 }
 
 output "cluster_id" {
@@ -23,8 +33,21 @@ output "kubernetes_version" {
   value       = digitalocean_kubernetes_cluster.this.version
 }
 
+output "workload_node_pool" {
+  description = "The pool that runs the ledger: its name, the node labels its pods select, its bounds, and what one node offers to pods (estimate), for the app's capacity check."
+  value = {
+    name            = digitalocean_kubernetes_node_pool.workloads.name
+    size            = digitalocean_kubernetes_node_pool.workloads.size
+    node_selector   = local.workload_node_selector
+    min_nodes       = var.workload_node_pool.min_nodes
+    max_nodes       = var.workload_node_pool.max_nodes
+    node_cpu_millis = local.node_capacity[var.workload_node_pool.size].cpu_millis
+    node_memory_mib = local.node_capacity[var.workload_node_pool.size].memory_mib
+  }
+}
+
 output "database_cluster_id" {
-  description = "ID of the managed PostgreSQL cluster."
+  description = "ID of the managed PostgreSQL cluster (for doctl, and for the database's CA certificate)."
   value       = local.database_cluster.id
 }
 
@@ -44,28 +67,16 @@ output "database_name" {
 }
 
 output "database_user" {
-  description = "Login of the application's database user."
-  value       = digitalocean_database_user.app.name
+  description = "Runtime login of the ledger (no schema changes)."
+  value       = digitalocean_database_user.runtime.name
 }
 
-output "database_password" {
-  description = "Password of the application's database user."
-  value       = digitalocean_database_user.app.password
-  sensitive   = true
-}
-
-output "database_admin_user" {
-  description = "Login of the cluster's administrative user, used only to grant the application user its privileges."
-  value       = local.database_cluster.user
-}
-
-output "database_admin_password" {
-  description = "Password of the cluster's administrative user."
-  value       = local.database_cluster.password
-  sensitive   = true
+output "database_migrator_user" {
+  description = "Login that owns the schema: migrations and projection rebuilds."
+  value       = digitalocean_database_user.migrator.name
 }
 
 output "database_connection_limit" {
-  description = "Connections the database size admits for applications (25 per GiB of memory, minus 3 reserved). Replicas times pool size must stay below it."
+  description = "Connections the database size admits for applications (25 per GiB of memory, minus 3 reserved)."
   value       = local.database_connection_limit
 }

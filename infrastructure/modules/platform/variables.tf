@@ -61,8 +61,46 @@ variable "cluster_maintenance" {
   }
 }
 
-variable "node_pool" {
-  description = "Droplet size and autoscaling bounds of the cluster's node pool."
+variable "control_plane_allowed_addresses" {
+  description = "Addresses (IPv4 or CIDR) allowed to reach the cluster's Kubernetes API: the operators' VPN egress and CI's runners. Terraform's app root needs it too."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.control_plane_allowed_addresses) > 0
+    error_message = "List at least one address: an empty list would leave the control plane firewall with nobody to admit."
+  }
+
+  validation {
+    condition     = alltrue([for address in var.control_plane_allowed_addresses : can(cidrhost(strcontains(address, "/") ? address : "${address}/32", 0))])
+    error_message = "Each address must be an IPv4 address or CIDR block, e.g. 198.51.100.7 or 198.51.100.0/24."
+  }
+
+  validation {
+    condition     = !anytrue([for address in var.control_plane_allowed_addresses : endswith(address, "/0")])
+    error_message = "0.0.0.0/0 opens the Kubernetes API to everyone; list the addresses that need it."
+  }
+}
+
+variable "system_node_pool" {
+  description = "The cluster's default node pool, for the cluster's own services (CoreDNS, metrics-server). Its size is fixed for the life of the cluster: changing it replaces the cluster. Only node_count may change."
+  type = object({
+    size       = string
+    node_count = number
+  })
+
+  validation {
+    condition     = can(regex("^[a-z0-9]+(-[a-z0-9]+)+$", var.system_node_pool.size))
+    error_message = "The node size must be a Droplet size slug such as s-2vcpu-2gb."
+  }
+
+  validation {
+    condition     = var.system_node_pool.node_count >= 1 && var.system_node_pool.node_count <= 3
+    error_message = "The default pool runs 1 to 3 nodes: it hosts only the cluster's own services."
+  }
+}
+
+variable "workload_node_pool" {
+  description = "Droplet size and autoscaling bounds of the pool that runs the ledger. A new size creates a new pool and drains the old one."
   type = object({
     size      = string
     min_nodes = number
@@ -70,29 +108,30 @@ variable "node_pool" {
   })
 
   validation {
-    condition     = can(regex("^[a-z0-9]+(-[a-z0-9]+)+$", var.node_pool.size))
+    condition     = can(regex("^[a-z0-9]+(-[a-z0-9]+)+$", var.workload_node_pool.size))
     error_message = "The node size must be a Droplet size slug such as s-2vcpu-4gb."
   }
 
   validation {
-    condition     = var.node_pool.min_nodes >= 1 && var.node_pool.min_nodes <= var.node_pool.max_nodes
-    error_message = "The node pool needs min_nodes >= 1 and min_nodes <= max_nodes."
+    condition     = var.workload_node_pool.min_nodes >= 1 && var.workload_node_pool.min_nodes <= var.workload_node_pool.max_nodes
+    error_message = "The workload pool needs min_nodes >= 1 and min_nodes <= max_nodes."
   }
 
   validation {
-    condition     = var.node_pool.max_nodes <= 20
-    error_message = "max_nodes above 20 is almost certainly a typo; raise this limit deliberately."
+    condition     = var.workload_node_pool.max_nodes >= 2 && var.workload_node_pool.max_nodes <= 20
+    error_message = "max_nodes must be 2 to 20: one node of headroom for drains and upgrades, and above 20 is almost certainly a typo."
   }
 }
 
 variable "database" {
-  description = "Managed PostgreSQL cluster: engine major version, node size, node count (2 or 3 add standby nodes for failover), and the application's database and user names."
+  description = "Managed PostgreSQL cluster: engine major version, node size, node count (2 or 3 add standby nodes for failover), the application's database, its runtime login (user) and the login that owns the schema (migrator_user)."
   type = object({
-    version    = string
-    size       = string
-    node_count = number
-    name       = optional(string, "ledger")
-    user       = optional(string, "ledger")
+    version       = string
+    size          = string
+    node_count    = number
+    name          = optional(string, "ledger")
+    user          = optional(string, "ledger")
+    migrator_user = optional(string, "ledger_migrator")
   })
 
   validation {
@@ -111,8 +150,13 @@ variable "database" {
   }
 
   validation {
-    condition     = can(regex("^[a-z_][a-z0-9_]{0,62}$", var.database.name)) && can(regex("^[a-z_][a-z0-9_]{0,62}$", var.database.user))
+    condition     = alltrue([for identifier in [var.database.name, var.database.user, var.database.migrator_user] : can(regex("^[a-z_][a-z0-9_]{0,62}$", identifier))])
     error_message = "Database and user names must be lower-case PostgreSQL identifiers."
+  }
+
+  validation {
+    condition     = var.database.user != var.database.migrator_user && !contains([var.database.user, var.database.migrator_user], "doadmin")
+    error_message = "The runtime and migrator logins must differ from each other and from the cluster's admin (doadmin)."
   }
 }
 

@@ -1,6 +1,6 @@
 terraform {
-  # Cross-variable validation needs 1.9; the roots' S3 lock file needs 1.10.
-  required_version = ">= 1.10"
+  # Write-only arguments and ephemeral variables need 1.11.
+  required_version = ">= 1.11"
 
   required_providers {
     digitalocean = {

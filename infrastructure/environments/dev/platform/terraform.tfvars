@@ -1,30 +1,4 @@
-# Development: smallest sizes, single nodes, no HA; torn down freely.
-region                    = "fra1"
-vpc_ip_range              = "10.110.0.0/20"
-kubernetes_version_prefix = "1.34."
-cluster_ha                = false
-
-cluster_maintenance = {
-  day        = "any"
-  start_time = "03:00"
-}
-
-node_pool = {
-  size      = "s-2vcpu-4gb"
-  min_nodes = 1
-  max_nodes = 2
-}
-
-# 1 GB admits 22 connections.
-database = {
-  version    = "15"
-  size       = "db-s-1vcpu-1gb"
-  node_count = 1
-}
-
-database_maintenance = {
-  day  = "sunday"
-  hour = "02:00"
-}
-
-protect_database = false
+# PLACEHOLDERS (documentation ranges): replace with the team's VPN egress and
+# the CI runners' addresses before the first apply. Whoever runs the app root
+# must be in this list: it talks to the Kubernetes API.
+control_plane_allowed_addresses = ["192.0.2.10/32", "198.51.100.0/28"]

@@ -1,18 +1,48 @@
-locals {
-  environment = "staging"
-}
-
+# Staging: production's shape at a smaller size, to rehearse releases.
+#
+# The environment's settings are the module's arguments: modules/platform
+# declares their types and validates them.
 module "platform" {
   source = "../../../modules/platform"
 
-  environment               = local.environment
-  region                    = var.region
-  vpc_ip_range              = var.vpc_ip_range
-  kubernetes_version_prefix = var.kubernetes_version_prefix
-  cluster_ha                = var.cluster_ha
-  cluster_maintenance       = var.cluster_maintenance
-  node_pool                 = var.node_pool
-  database                  = var.database
-  database_maintenance      = var.database_maintenance
-  protect_database          = var.protect_database
+  environment               = "staging"
+  region                    = "fra1"
+  vpc_ip_range              = "10.111.0.0/20"
+  kubernetes_version_prefix = "1.34."
+  cluster_ha                = false
+
+  cluster_maintenance = {
+    day        = "tuesday"
+    start_time = "03:00"
+  }
+
+  control_plane_allowed_addresses = var.control_plane_allowed_addresses
+
+  # Fixed for the life of the cluster (a new size replaces the cluster): the
+  # cluster's own services only.
+  system_node_pool = {
+    size       = "s-2vcpu-2gb"
+    node_count = 2
+  }
+
+  # The ledger's nodes, sized from its requests (see the app root).
+  workload_node_pool = {
+    size      = "s-2vcpu-4gb"
+    min_nodes = 2
+    max_nodes = 3
+  }
+
+  # 2 GB admits 47 connections.
+  database = {
+    version    = "15"
+    size       = "db-s-1vcpu-2gb"
+    node_count = 1
+  }
+
+  database_maintenance = {
+    day  = "tuesday"
+    hour = "04:00"
+  }
+
+  protect_database = false
 }

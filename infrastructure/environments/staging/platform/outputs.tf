@@ -1,4 +1,5 @@
-# The app root of the same environment reads these through its remote state.
+# The app root of the same environment reads these through its remote state:
+# nothing secret (see modules/platform/outputs.tf).
 
 output "cluster_name" {
   description = "Name of the Kubernetes cluster."
@@ -18,6 +19,16 @@ output "kubernetes_version" {
 output "project_id" {
   description = "ID of the environment's DigitalOcean project."
   value       = module.platform.project_id
+}
+
+output "vpc_ip_range" {
+  description = "Private IPv4 range of the environment's VPC."
+  value       = module.platform.vpc_ip_range
+}
+
+output "workload_node_pool" {
+  description = "The pool that runs the ledger: name, node labels, bounds and per-node capacity."
+  value       = module.platform.workload_node_pool
 }
 
 output "database_cluster_id" {
@@ -41,25 +52,13 @@ output "database_name" {
 }
 
 output "database_user" {
-  description = "Login of the application's database user."
+  description = "Runtime login of the ledger."
   value       = module.platform.database_user
 }
 
-output "database_password" {
-  description = "Password of the application's database user."
-  value       = module.platform.database_password
-  sensitive   = true
-}
-
-output "database_admin_user" {
-  description = "Login of the database cluster's administrative user."
-  value       = module.platform.database_admin_user
-}
-
-output "database_admin_password" {
-  description = "Password of the database cluster's administrative user."
-  value       = module.platform.database_admin_password
-  sensitive   = true
+output "database_migrator_user" {
+  description = "Login that owns the schema (migrations, rebuilds)."
+  value       = module.platform.database_migrator_user
 }
 
 output "database_connection_limit" {

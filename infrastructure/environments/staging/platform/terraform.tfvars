@@ -1,30 +1,4 @@
-# Staging: production's shape at a smaller size, to rehearse releases.
-region                    = "fra1"
-vpc_ip_range              = "10.111.0.0/20"
-kubernetes_version_prefix = "1.34."
-cluster_ha                = false
-
-cluster_maintenance = {
-  day        = "tuesday"
-  start_time = "03:00"
-}
-
-node_pool = {
-  size      = "s-2vcpu-4gb"
-  min_nodes = 2
-  max_nodes = 3
-}
-
-# 2 GB admits 47 connections.
-database = {
-  version    = "15"
-  size       = "db-s-1vcpu-2gb"
-  node_count = 1
-}
-
-database_maintenance = {
-  day  = "tuesday"
-  hour = "04:00"
-}
-
-protect_database = false
+# PLACEHOLDERS (documentation ranges): replace with the team's VPN egress and
+# the CI runners' addresses before the first apply. Whoever runs the app root
+# must be in this list: it talks to the Kubernetes API.
+control_plane_allowed_addresses = ["192.0.2.10/32", "198.51.100.0/28"]
