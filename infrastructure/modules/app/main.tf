@@ -13,7 +13,7 @@ locals {
   # Selectors are immutable on a Deployment: they carry only the name and the
   # component, never the version.
   selector_labels = {
-    for component in ["api", "worker", "migrate", "database-grants"] : component => {
+    for component in ["api", "worker", "migrate", "rebuild"] : component => {
       "app.kubernetes.io/name"      = local.name
       "app.kubernetes.io/component" = component
     }
@@ -24,40 +24,77 @@ locals {
 
   # The digest names the release: pod templates carry it as their version and
   # the migration job is named after it, so a new image means a new job.
-  image_digest  = split("@sha256:", var.image)[1]
-  image_version = substr(local.image_digest, 0, 12)
+  image         = "${var.image_repository}@${var.image_digest}"
+  image_version = substr(trimprefix(var.image_digest, "sha256:"), 0, 12)
   pod_labels = {
-    for component, labels in local.labels : component => merge(labels, { "app.kubernetes.io/version" = local.image_version })
+    for component, labels in local.labels : component => merge(labels, {
+      "app.kubernetes.io/version" = local.image_version
+      # Selected by the network policy that lets pods reach the database.
+      "ledger.io/database-client" = "true"
+    })
   }
 
-  secret_name       = "${local.name}-runtime"
-  admin_secret_name = "${local.name}-database-admin"
-  pull_secret_name  = "${local.name}-registry"
+  runtime_secret_name  = "${local.name}-runtime"
+  migrator_secret_name = "${local.name}-migrator"
+  ca_config_map_name   = "${local.name}-database-ca"
+  ca_mount_path        = "/etc/ledger/database-ca"
 
-  database_url = format(
-    "postgres://%s:%s@%s:%d/%s?sslmode=require",
-    urlencode(var.database.user), urlencode(var.database_password),
-    var.database.host, var.database.port, var.database.name,
-  )
-  database_admin_url = format(
-    "postgres://%s:%s@%s:%d/%s?sslmode=require",
-    urlencode(var.database_admin.user), urlencode(var.database_admin.password),
-    var.database.host, var.database.port, var.database.name,
-  )
-
-  # Settings shared by the API and the worker; secrets are added separately
-  # from the Kubernetes secret.
-  runtime_env = {
-    HTTP_ADDR    = ":${local.http_port}"
-    LOG_LEVEL    = var.log_level
-    DB_MAX_CONNS = tostring(var.db_max_conns)
+  # verify-full: the server's certificate must chain to the database
+  # cluster's own CA (mounted from a ConfigMap) and name the host.
+  database_url_query = "sslmode=verify-full&sslrootcert=${local.ca_mount_path}/ca.crt"
+  database_logins = {
+    runtime  = var.database.user
+    migrator = var.database.migrator_user
+  }
+  # Without the password: for outputs and tests.
+  database_endpoints = {
+    for role, login in local.database_logins : role => format(
+      "postgres://%s@%s:%d/%s?%s", urlencode(login), var.database.host, var.database.port, var.database.name, local.database_url_query,
+    )
+  }
+  # Ephemeral: built from ephemeral passwords, written only to the secrets'
+  # write-only data.
+  database_urls = {
+    runtime = format(
+      "postgres://%s:%s@%s:%d/%s?%s", urlencode(var.database.user), urlencode(var.database_password),
+      var.database.host, var.database.port, var.database.name, local.database_url_query,
+    )
+    migrator = format(
+      "postgres://%s:%s@%s:%d/%s?%s", urlencode(var.database.migrator_user), urlencode(var.migrator_password),
+      var.database.host, var.database.port, var.database.name, local.database_url_query,
+    )
   }
 
-  # Worst case of open connections: every API replica the autoscaler may add
-  # and every worker, each with one extra pod while a rolling update surges,
-  # plus the migration job.
+  # Environment of every ledger container. Migrations run only in the
+  # migration job, and the development token issuer is off everywhere: it is
+  # not a variable on purpose.
+  ledger_env = merge(
+    {
+      LOG_LEVEL        = var.log_level
+      MIGRATE_ON_START = "false"
+      AUTH_DEV_ISSUER  = "false"
+      AUTH_ISSUER      = var.auth.issuer
+      AUTH_AUDIENCE    = var.auth.audience
+    },
+    var.auth.jwks_url == null ? {} : { AUTH_JWKS_URL = var.auth.jwks_url },
+  )
+
+  # Connections at worst, against the database's limit: every API replica the
+  # autoscaler may add and every worker, each with one more pod while a
+  # rollout surges (a terminating pod holds its pool until it exits); a worker
+  # also holds one LISTEN connection outside its pool. On top: the migration
+  # job, one projection rebuild, and one operator's psql session.
   migrate_max_conns = 2
-  connection_budget = (var.api.max_replicas + 1 + var.worker.replicas + 1) * var.db_max_conns + local.migrate_max_conns
+  rebuild_max_conns = 3 # advisory-lock connection, reader, writer
+  operator_sessions = 1
+  connection_budget = {
+    api      = (var.api.max_replicas + 1) * var.api.db_max_conns
+    worker   = (var.worker.replicas + 1) * (var.worker.db_max_conns + 1)
+    migrate  = local.migrate_max_conns
+    rebuild  = local.rebuild_max_conns
+    operator = local.operator_sessions
+  }
+  connection_budget_total = sum(values(local.connection_budget))
 }
 
 resource "kubernetes_namespace_v1" "this" {
@@ -72,50 +109,49 @@ resource "kubernetes_namespace_v1" "this" {
   }
 }
 
+# The database cluster's CA certificate: public, so a ConfigMap.
+resource "kubernetes_config_map_v1" "database_ca" {
+  metadata {
+    name      = local.ca_config_map_name
+    namespace = kubernetes_namespace_v1.this.metadata[0].name
+    labels    = local.common_labels
+  }
+
+  data = {
+    "ca.crt" = var.database_ca_certificate
+  }
+}
+
+# Secret values are write-only: Terraform sends them to Kubernetes when the
+# secret is created or var.secrets_revision changes, and keeps none of them in
+# its state or plan. Bump the revision after rotating a password or the audit
+# key; the pod templates carry it too, so the pods restart with the new value.
 resource "kubernetes_secret_v1" "runtime" {
   metadata {
-    name      = local.secret_name
+    name      = local.runtime_secret_name
     namespace = kubernetes_namespace_v1.this.metadata[0].name
     labels    = local.common_labels
   }
 
   type = "Opaque"
-  data = {
-    DATABASE_URL = local.database_url
+  data_wo = {
+    DATABASE_URL = local.database_urls.runtime
     AUDIT_KEY    = var.audit_key
   }
-
-  lifecycle {
-    precondition {
-      condition     = local.connection_budget <= var.database.connection_limit
-      error_message = "Database connection budget exceeded: (api.max_replicas + 1 + worker.replicas + 1) x db_max_conns + ${local.migrate_max_conns} = ${local.connection_budget}, but the database admits ${var.database.connection_limit}. Lower db_max_conns or the replica counts, or choose a larger database size."
-    }
-  }
+  data_wo_revision = var.secrets_revision
 }
 
-# Read only by the job that grants the application user its privileges.
-resource "kubernetes_secret_v1" "database_admin" {
+# Read only by the migration job and projection rebuilds.
+resource "kubernetes_secret_v1" "migrator" {
   metadata {
-    name      = local.admin_secret_name
-    namespace = kubernetes_namespace_v1.this.metadata[0].name
-    labels    = local.labels["database-grants"]
-  }
-
-  type = "Opaque"
-  data = {
-    DATABASE_URL = local.database_admin_url
-  }
-}
-
-resource "kubernetes_secret_v1" "registry" {
-  metadata {
-    name      = local.pull_secret_name
+    name      = local.migrator_secret_name
     namespace = kubernetes_namespace_v1.this.metadata[0].name
     labels    = local.common_labels
   }
 
-  type = "kubernetes.io/dockerconfigjson"
-  data = {
-    ".dockerconfigjson" = var.registry_docker_config
+  type = "Opaque"
+  data_wo = {
+    DATABASE_URL = local.database_urls.migrator
   }
+  data_wo_revision = var.secrets_revision
 }

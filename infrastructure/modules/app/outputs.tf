@@ -4,13 +4,18 @@ output "namespace" {
 }
 
 output "image" {
-  description = "Image (pinned by digest) the API, the worker and the last migration run."
-  value       = var.image
+  description = "Image (pinned by digest) the API, the worker, the last migration and rebuilds run."
+  value       = local.image
 }
 
 output "migration_job" {
   description = "Name of the job that migrated the database for the current image."
   value       = kubernetes_job_v1.migrate.metadata[0].name
+}
+
+output "rebuild_cron_job" {
+  description = "Suspended CronJob to start a rebuild of the reimbursements projection from: kubectl create job --from=cronjob/<name>."
+  value       = kubernetes_cron_job_v1.rebuild.metadata[0].name
 }
 
 output "api_service" {
@@ -23,7 +28,20 @@ output "api_address" {
   value       = try(kubernetes_service_v1.api.status[0].load_balancer[0].ingress[0].ip, null)
 }
 
+output "database_endpoints" {
+  description = "Connection URLs of the runtime and migrator logins, without passwords."
+  value       = local.database_endpoints
+}
+
 output "database_connection_budget" {
-  description = "Connections the ledger may open at worst (autoscaled API, workers, rollout surge and migration), to compare with the database's limit."
-  value       = local.connection_budget
+  description = "Connections the ledger may open at worst, by consumer (API, workers, migration, rebuild, operator session), and their total, against the database's limit."
+  value = merge(local.connection_budget, {
+    total = local.connection_budget_total
+    limit = var.database.connection_limit
+  })
+}
+
+output "capacity" {
+  description = "CPU (millicores) and memory (MiB) the ledger requests at full scale, against max_nodes - 1 nodes of the workload pool."
+  value       = local.capacity
 }

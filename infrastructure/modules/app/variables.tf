@@ -8,20 +8,35 @@ variable "environment" {
   }
 }
 
-variable "image" {
-  description = "Ledger image pinned by digest, e.g. registry.digitalocean.com/ledger/ledger@sha256:<64 hex>. The same image runs the API, the worker and the migrations."
+variable "image_repository" {
+  description = "Repository of the ledger image, e.g. registry.digitalocean.com/<registry>/ledger (the global root's image_repository output)."
   type        = string
 
   validation {
-    condition     = can(regex("^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+@sha256:[0-9a-f]{64}$", var.image))
-    error_message = "The image must be pinned by digest (repository@sha256:<64 hex digits>), never by a mutable tag."
+    condition     = can(regex("^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+$", var.image_repository))
+    error_message = "The repository must look like registry.digitalocean.com/<registry>/ledger, without a tag or digest."
   }
 }
 
-variable "registry_docker_config" {
-  description = "Docker config JSON with read access to the container registry, used as the pods' image pull secret."
+variable "image_digest" {
+  description = "Digest of the ledger image to run, as printed by docker push: sha256:<64 hex digits>. The same image runs the API, the worker, the migrations and rebuilds."
   type        = string
-  sensitive   = true
+
+  validation {
+    condition     = can(regex("^sha256:[0-9a-f]{64}$", var.image_digest))
+    error_message = "The image must be pinned by digest (sha256:<64 hex digits>), never by a mutable tag."
+  }
+}
+
+variable "psql_image" {
+  description = "Image providing psql (PostgreSQL alpine, user 70) for the migration job's grants, pinned by digest."
+  type        = string
+  default     = "postgres:17-alpine@sha256:742f40ea20b9ff2ff31db5458d127452988a2164df9e17441e191f3b72252193"
+
+  validation {
+    condition     = can(regex("^[a-z0-9./:-]+@sha256:[0-9a-f]{64}$", var.psql_image))
+    error_message = "The psql image must be pinned by digest (name[:tag]@sha256:<64 hex digits>)."
+  }
 }
 
 variable "run_as_user" {
@@ -35,26 +50,26 @@ variable "run_as_user" {
   }
 }
 
-variable "psql_image" {
-  description = "Image providing psql for the job that grants the application user its database privileges."
-  type        = string
-  default     = "postgres:17-alpine"
-}
-
 variable "database" {
-  description = "Connection details of the application's PostgreSQL database (the platform root's outputs) and the number of connections its size admits."
+  description = "The application's PostgreSQL database (the platform root's outputs): cluster ID, private host and port, database name, the runtime and migrator logins, and the connections its size admits."
   type = object({
     cluster_id       = string
     host             = string
     port             = number
     name             = string
     user             = string
+    migrator_user    = string
     connection_limit = number
   })
 
   validation {
-    condition     = can(regex("^[a-z_][a-z0-9_]{0,62}$", var.database.name)) && can(regex("^[a-z_][a-z0-9_]{0,62}$", var.database.user))
+    condition     = alltrue([for identifier in [var.database.name, var.database.user, var.database.migrator_user] : can(regex("^[a-z_][a-z0-9_]{0,62}$", identifier))])
     error_message = "Database and user names must be lower-case PostgreSQL identifiers."
+  }
+
+  validation {
+    condition     = var.database.user != var.database.migrator_user && !contains([var.database.user, var.database.migrator_user], "doadmin")
+    error_message = "The runtime and migrator logins must differ from each other and from the cluster's admin (doadmin): no admin credentials in the application's namespace."
   }
 
   validation {
@@ -63,29 +78,59 @@ variable "database" {
   }
 }
 
-variable "database_password" {
-  description = "Password of the application's database user."
+variable "database_ca_certificate" {
+  description = "PEM CA certificate of the database cluster (digitalocean_database_ca); clients verify the server against it (sslmode=verify-full)."
   type        = string
-  sensitive   = true
+
+  validation {
+    condition     = startswith(trimspace(var.database_ca_certificate), "-----BEGIN CERTIFICATE-----")
+    error_message = "The database CA must be a PEM certificate."
+  }
 }
 
-variable "database_admin" {
-  description = "Administrative login of the database cluster, used only by the job that grants the application user its privileges."
-  type = object({
-    user     = string
-    password = string
-  })
-  sensitive = true
+variable "database_network_cidr" {
+  description = "IPv4 range that holds the database's private address (the VPC range); the ledger's pods may open connections to it on the database port, nowhere else in it."
+  type        = string
+
+  validation {
+    condition     = can(cidrhost(var.database_network_cidr, 0)) && !endswith(var.database_network_cidr, "/0")
+    error_message = "The database network must be a CIDR block narrower than 0.0.0.0/0, e.g. 10.110.0.0/20."
+  }
+}
+
+variable "database_password" {
+  description = "Password of the runtime login. Ephemeral: written only to the Kubernetes secret's write-only data, never to state or plan."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "migrator_password" {
+  description = "Password of the migrator login. Ephemeral, like database_password."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
 }
 
 variable "audit_key" {
-  description = "Secret HMAC key for audit checkpoints (AUDIT_KEY). Keep it stable: checkpoints signed with a previous key no longer verify."
+  description = "Secret HMAC key for audit checkpoints (AUDIT_KEY). Ephemeral. Keep it stable: checkpoints signed with a previous key no longer verify."
   type        = string
   sensitive   = true
+  ephemeral   = true
 
   validation {
     condition     = length(var.audit_key) >= 32
     error_message = "The audit key must be at least 32 characters long."
+  }
+}
+
+variable "secrets_revision" {
+  description = "Revision of the secrets' write-only data. Terraform writes the passwords and the audit key to Kubernetes when the secrets are created and whenever this number grows; the pods restart with it."
+  type        = number
+
+  validation {
+    condition     = var.secrets_revision >= 1 && floor(var.secrets_revision) == var.secrets_revision
+    error_message = "The secrets revision is a whole number from 1; raise it by one after rotating a secret."
   }
 }
 
@@ -100,26 +145,52 @@ variable "log_level" {
   }
 }
 
-variable "db_max_conns" {
-  description = "Size of each pod's PostgreSQL connection pool (DB_MAX_CONNS). Together with the replica counts it must fit the database's connection limit."
-  type        = number
-  default     = 10
+variable "idempotency_ttl" {
+  description = "How long the API remembers Idempotency-Keys (IDEMPOTENCY_TTL), as a Go duration."
+  type        = string
+  default     = "24h"
 
   validation {
-    condition     = var.db_max_conns >= 2 && var.db_max_conns <= 100 && floor(var.db_max_conns) == var.db_max_conns
-    error_message = "The pool size must be a whole number between 2 and 100."
+    condition     = can(regex("^([0-9]+(h|m|s))+$", var.idempotency_ttl))
+    error_message = "The idempotency TTL must be a Go duration such as 24h or 90m."
+  }
+}
+
+variable "auth" {
+  description = "Identity settings of the environment: the token issuer URL (AUTH_ISSUER), the audience tokens must name (AUTH_AUDIENCE) and, optionally, the issuer's key set (AUTH_JWKS_URL; null uses the issuer's OIDC discovery). The development issuer is always off."
+  type = object({
+    issuer   = string
+    audience = string
+    jwks_url = optional(string)
+  })
+
+  validation {
+    condition     = can(regex("^https://[^/?#\\s]+(/[^?#\\s]*)?$", var.auth.issuer))
+    error_message = "The issuer must be an https:// URL without query or fragment."
+  }
+
+  validation {
+    condition     = length(trimspace(var.auth.audience)) > 0 && trimspace(var.auth.audience) == var.auth.audience
+    error_message = "The audience must be a non-empty string without surrounding spaces."
+  }
+
+  validation {
+    condition     = var.auth.jwks_url == null || can(regex("^https://[^/?#\\s]+/[^\\s]*$", var.auth.jwks_url))
+    error_message = "The JWKS URL, when set, must be an https:// URL."
   }
 }
 
 variable "api" {
-  description = "API replicas (the autoscaler stays between min_replicas and max_replicas), its CPU utilization target in percent, and the container's resource requests and limits."
+  description = "API: autoscaling bounds, CPU target (percent of the request), pool size per pod (DB_MAX_CONNS), seconds a terminating pod keeps serving before SIGTERM, and resources (requests, memory limit; no CPU limit)."
   type = object({
     min_replicas           = number
     max_replicas           = number
     target_cpu_utilization = optional(number, 70)
+    db_max_conns           = number
+    pre_stop_delay_seconds = optional(number, 10)
     resources = object({
-      requests = object({ cpu = string, memory = string })
-      limits   = object({ cpu = string, memory = string })
+      requests     = object({ cpu = string, memory = string })
+      memory_limit = string
     })
   })
 
@@ -134,22 +205,29 @@ variable "api" {
   }
 
   validation {
-    condition = alltrue([
-      for quantity in [var.api.resources.requests.cpu, var.api.resources.limits.cpu] : can(regex("^[0-9]+(\\.[0-9]+)?m?$", quantity))
-      ]) && alltrue([
-      for quantity in [var.api.resources.requests.memory, var.api.resources.limits.memory] : can(regex("^[0-9]+(Mi|Gi)$", quantity))
-    ])
+    condition     = var.api.db_max_conns >= 2 && var.api.db_max_conns <= 100 && floor(var.api.db_max_conns) == var.api.db_max_conns
+    error_message = "The API's pool size must be a whole number between 2 and 100."
+  }
+
+  validation {
+    condition     = var.api.pre_stop_delay_seconds >= 0 && var.api.pre_stop_delay_seconds <= 15
+    error_message = "The pre-stop delay must be 0 to 15 seconds: the pod's grace period (45 s) also covers the 25 s shutdown."
+  }
+
+  validation {
+    condition     = can(regex("^[0-9]+(\\.[0-9]+)?m?$", var.api.resources.requests.cpu)) && alltrue([for quantity in [var.api.resources.requests.memory, var.api.resources.memory_limit] : can(regex("^[0-9]+(Mi|Gi)$", quantity))])
     error_message = "CPU must be a Kubernetes quantity such as 250m or 1, memory such as 256Mi or 1Gi."
   }
 }
 
 variable "worker" {
-  description = "Fixed worker replica count (replicas of one consumer group take turns, so more adds failover, not throughput) and the container's resource requests and limits."
+  description = "Worker: fixed replica count (replicas of one consumer group take turns, so more add failover, not throughput), pool size per pod (DB_MAX_CONNS; each worker also holds one LISTEN connection), and resources (requests, memory limit; no CPU limit)."
   type = object({
-    replicas = number
+    replicas     = number
+    db_max_conns = number
     resources = object({
-      requests = object({ cpu = string, memory = string })
-      limits   = object({ cpu = string, memory = string })
+      requests     = object({ cpu = string, memory = string })
+      memory_limit = string
     })
   })
 
@@ -159,12 +237,53 @@ variable "worker" {
   }
 
   validation {
-    condition = alltrue([
-      for quantity in [var.worker.resources.requests.cpu, var.worker.resources.limits.cpu] : can(regex("^[0-9]+(\\.[0-9]+)?m?$", quantity))
-      ]) && alltrue([
-      for quantity in [var.worker.resources.requests.memory, var.worker.resources.limits.memory] : can(regex("^[0-9]+(Mi|Gi)$", quantity))
-    ])
+    condition     = var.worker.db_max_conns >= 4 && var.worker.db_max_conns <= 100 && floor(var.worker.db_max_conns) == var.worker.db_max_conns
+    error_message = "The worker's pool size must be a whole number between 4 (one per consumer group) and 100."
+  }
+
+  validation {
+    condition     = can(regex("^[0-9]+(\\.[0-9]+)?m?$", var.worker.resources.requests.cpu)) && alltrue([for quantity in [var.worker.resources.requests.memory, var.worker.resources.memory_limit] : can(regex("^[0-9]+(Mi|Gi)$", quantity))])
     error_message = "CPU must be a Kubernetes quantity such as 250m or 1, memory such as 256Mi or 1Gi."
+  }
+}
+
+variable "rebuild" {
+  description = "The projection rebuild job: resources (requests, memory limit; no CPU limit) and how long it may run."
+  type = object({
+    active_deadline_seconds = optional(number, 14400)
+    resources = optional(object({
+      requests     = object({ cpu = string, memory = string })
+      memory_limit = string
+      }), {
+      requests     = { cpu = "200m", memory = "256Mi" }
+      memory_limit = "512Mi"
+    })
+  })
+  default = {}
+
+  validation {
+    condition     = var.rebuild.active_deadline_seconds >= 600
+    error_message = "Give a rebuild at least 600 seconds."
+  }
+
+  validation {
+    condition     = can(regex("^[0-9]+(\\.[0-9]+)?m?$", var.rebuild.resources.requests.cpu)) && alltrue([for quantity in [var.rebuild.resources.requests.memory, var.rebuild.resources.memory_limit] : can(regex("^[0-9]+(Mi|Gi)$", quantity))])
+    error_message = "CPU must be a Kubernetes quantity such as 250m or 1, memory such as 256Mi or 1Gi."
+  }
+}
+
+variable "node_pool" {
+  description = "The workload node pool (the platform root's workload_node_pool output): the labels its nodes carry, its max_nodes, and what one node offers to pods."
+  type = object({
+    node_selector   = map(string)
+    max_nodes       = number
+    node_cpu_millis = number
+    node_memory_mib = number
+  })
+
+  validation {
+    condition     = length(var.node_pool.node_selector) > 0 && var.node_pool.max_nodes >= 2
+    error_message = "The ledger runs on a labelled pool of at least two nodes at most (one is headroom)."
   }
 }
 
@@ -179,8 +298,24 @@ variable "load_balancer_size_unit" {
   }
 }
 
-variable "tls_certificate_id" {
-  description = "ID of a DigitalOcean certificate for HTTPS on the load balancer; null serves plain HTTP only."
+variable "tls_certificate_name" {
+  description = "Name of a DigitalOcean certificate for HTTPS on the load balancer (the name survives Let's Encrypt renewals; the ID does not); null serves plain HTTP only."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.tls_certificate_name == null || can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$", var.tls_certificate_name))
+    error_message = "The certificate name must be a DigitalOcean certificate name (letters, digits, dots, dashes, underscores), not an ID or a URL."
+  }
+}
+
+variable "metrics_namespaces" {
+  description = "Namespaces whose pods may scrape the worker's /metrics; the worker accepts no other traffic. Empty: none."
+  type        = list(string)
+  default     = ["monitoring"]
+
+  validation {
+    condition     = alltrue([for namespace in var.metrics_namespaces : can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", namespace))])
+    error_message = "Namespaces must be DNS labels."
+  }
 }

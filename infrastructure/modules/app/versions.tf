@@ -1,11 +1,12 @@
 terraform {
-  # Cross-variable validation needs 1.9; the roots' S3 lock file needs 1.10.
-  required_version = ">= 1.10"
+  # Write-only arguments and ephemeral variables need 1.11; data_wo works from
+  # provider 3.2.1 on (earlier releases fail after creating such a secret).
+  required_version = ">= 1.11"
 
   required_providers {
     kubernetes = {
       source  = "hashicorp/kubernetes"
-      version = ">= 2.36"
+      version = ">= 3.2.1"
     }
   }
 }

@@ -1,49 +1,44 @@
 locals {
   environment = "dev"
 
-  # Same bucket and settings as backend.tf (a backend block cannot share them).
-  state_backend = {
-    bucket    = "ledger-terraform-state"
-    region    = "us-east-1"
-    endpoints = { s3 = "https://fra1.digitaloceanspaces.com" }
-
-    skip_credentials_validation = true
-    skip_region_validation      = true
-    skip_requesting_account_id  = true
-    skip_metadata_api_check     = true
-    skip_s3_checksum            = true
-  }
-
-  global   = data.terraform_remote_state.global.outputs
-  platform = data.terraform_remote_state.platform.outputs
+  global   = module.global_state.outputs
+  platform = module.platform_state.outputs
 }
 
-data "terraform_remote_state" "global" {
-  backend = "s3"
-  config  = merge(local.state_backend, { key = "global/terraform.tfstate" })
+module "global_state" {
+  source = "../../../modules/remote-state"
+  key    = "global/terraform.tfstate"
 }
 
-data "terraform_remote_state" "platform" {
-  backend = "s3"
-  config  = merge(local.state_backend, { key = "${local.environment}/platform/terraform.tfstate" })
+module "platform_state" {
+  source = "../../../modules/remote-state"
+  key    = "${local.environment}/platform/terraform.tfstate"
 }
 
 data "digitalocean_kubernetes_cluster" "this" {
   name = local.platform.cluster_name
 }
 
-# Read-only registry credentials for the pods' image pull secret.
-resource "digitalocean_container_registry_docker_credentials" "pull" {
-  registry_name = local.global.registry_name
-  write         = false
+data "digitalocean_database_ca" "this" {
+  cluster_id = local.platform.database_cluster_id
 }
 
+# The resource metrics API for the API's autoscaler, on the default pool.
+module "metrics_server" {
+  source = "../../../modules/metrics-server"
+
+  replicas      = 1
+  node_selector = { "ledger.io/pool" = "system" }
+}
+
+# The environment's settings are the module's arguments: modules/app declares
+# their types and validates them.
 module "app" {
   source = "../../../modules/app"
 
-  environment            = local.environment
-  image                  = "${local.global.image_repository}@${var.image_digest}"
-  registry_docker_config = digitalocean_container_registry_docker_credentials.pull.docker_credentials
+  environment      = local.environment
+  image_repository = local.global.image_repository
+  image_digest     = var.image_digest
 
   database = {
     cluster_id       = local.platform.database_cluster_id
@@ -51,19 +46,49 @@ module "app" {
     port             = local.platform.database_port
     name             = local.platform.database_name
     user             = local.platform.database_user
+    migrator_user    = local.platform.database_migrator_user
     connection_limit = local.platform.database_connection_limit
   }
-  database_password = local.platform.database_password
-  database_admin = {
-    user     = local.platform.database_admin_user
-    password = local.platform.database_admin_password
+  database_ca_certificate = data.digitalocean_database_ca.this.certificate
+  database_network_cidr   = local.platform.vpc_ip_range
+  node_pool               = local.platform.workload_node_pool
+
+  database_password = var.database_password
+  migrator_password = var.migrator_password
+  audit_key         = var.audit_key
+  # Raise by one after rotating a database password or the audit key.
+  secrets_revision = 1
+
+  auth = {
+    issuer   = "https://auth.dev.ledger.example.com/"
+    audience = "ledger-api"
   }
 
-  audit_key               = var.audit_key
-  log_level               = var.log_level
-  db_max_conns            = var.db_max_conns
-  api                     = var.api
-  worker                  = var.worker
-  load_balancer_size_unit = var.load_balancer_size_unit
-  tls_certificate_id      = var.tls_certificate_id
+  log_level = "debug"
+
+  # Connection budget of the 1 GB database (22): API (2 + 1 surge) x 2 = 6,
+  # worker (1 + 1 surge) x (4 + 1 LISTEN) = 10, migration 2, one rebuild 3,
+  # one operator session 1: 22.
+  # Requests at full scale: 650m CPU, 960Mi, on one s-2vcpu-4gb node of the
+  # two the pool may grow to.
+  api = {
+    min_replicas = 1
+    max_replicas = 2
+    db_max_conns = 2
+    resources = {
+      requests     = { cpu = "100m", memory = "128Mi" }
+      memory_limit = "256Mi"
+    }
+  }
+
+  worker = {
+    replicas     = 1
+    db_max_conns = 4
+    resources = {
+      requests     = { cpu = "50m", memory = "128Mi" }
+      memory_limit = "256Mi"
+    }
+  }
+
+  load_balancer_size_unit = 1
 }

@@ -13,12 +13,22 @@ output "migration_job" {
   value       = module.app.migration_job
 }
 
+output "rebuild_cron_job" {
+  description = "Suspended CronJob that rebuild jobs are created from."
+  value       = module.app.rebuild_cron_job
+}
+
 output "api_address" {
   description = "Public IP address of the API's load balancer."
   value       = module.app.api_address
 }
 
 output "database_connection_budget" {
-  description = "Worst-case connections of the ledger, against the platform's database_connection_limit."
+  description = "Worst-case connections of the ledger by consumer, their total and the database's limit."
   value       = module.app.database_connection_budget
+}
+
+output "capacity" {
+  description = "The ledger's requests at full scale against the workload pool."
+  value       = module.app.capacity
 }

@@ -1,49 +1,44 @@
 locals {
   environment = "staging"
 
-  # Same bucket and settings as backend.tf (a backend block cannot share them).
-  state_backend = {
-    bucket    = "ledger-terraform-state"
-    region    = "us-east-1"
-    endpoints = { s3 = "https://fra1.digitaloceanspaces.com" }
-
-    skip_credentials_validation = true
-    skip_region_validation      = true
-    skip_requesting_account_id  = true
-    skip_metadata_api_check     = true
-    skip_s3_checksum            = true
-  }
-
-  global   = data.terraform_remote_state.global.outputs
-  platform = data.terraform_remote_state.platform.outputs
+  global   = module.global_state.outputs
+  platform = module.platform_state.outputs
 }
 
-data "terraform_remote_state" "global" {
-  backend = "s3"
-  config  = merge(local.state_backend, { key = "global/terraform.tfstate" })
+module "global_state" {
+  source = "../../../modules/remote-state"
+  key    = "global/terraform.tfstate"
 }
 
-data "terraform_remote_state" "platform" {
-  backend = "s3"
-  config  = merge(local.state_backend, { key = "${local.environment}/platform/terraform.tfstate" })
+module "platform_state" {
+  source = "../../../modules/remote-state"
+  key    = "${local.environment}/platform/terraform.tfstate"
 }
 
 data "digitalocean_kubernetes_cluster" "this" {
   name = local.platform.cluster_name
 }
 
-# Read-only registry credentials for the pods' image pull secret.
-resource "digitalocean_container_registry_docker_credentials" "pull" {
-  registry_name = local.global.registry_name
-  write         = false
+data "digitalocean_database_ca" "this" {
+  cluster_id = local.platform.database_cluster_id
 }
 
+# The resource metrics API for the API's autoscaler, on the default pool.
+module "metrics_server" {
+  source = "../../../modules/metrics-server"
+
+  replicas      = 2
+  node_selector = { "ledger.io/pool" = "system" }
+}
+
+# The environment's settings are the module's arguments: modules/app declares
+# their types and validates them.
 module "app" {
   source = "../../../modules/app"
 
-  environment            = local.environment
-  image                  = "${local.global.image_repository}@${var.image_digest}"
-  registry_docker_config = digitalocean_container_registry_docker_credentials.pull.docker_credentials
+  environment      = local.environment
+  image_repository = local.global.image_repository
+  image_digest     = var.image_digest
 
   database = {
     cluster_id       = local.platform.database_cluster_id
@@ -51,19 +46,59 @@ module "app" {
     port             = local.platform.database_port
     name             = local.platform.database_name
     user             = local.platform.database_user
+    migrator_user    = local.platform.database_migrator_user
     connection_limit = local.platform.database_connection_limit
   }
-  database_password = local.platform.database_password
-  database_admin = {
-    user     = local.platform.database_admin_user
-    password = local.platform.database_admin_password
+  database_ca_certificate = data.digitalocean_database_ca.this.certificate
+  database_network_cidr   = local.platform.vpc_ip_range
+  node_pool               = local.platform.workload_node_pool
+
+  database_password = var.database_password
+  migrator_password = var.migrator_password
+  audit_key         = var.audit_key
+  # Raise by one after rotating a database password or the audit key.
+  secrets_revision = 1
+
+  auth = {
+    issuer   = "https://auth.staging.ledger.example.com/"
+    audience = "ledger-api"
   }
 
-  audit_key               = var.audit_key
-  log_level               = var.log_level
-  db_max_conns            = var.db_max_conns
-  api                     = var.api
-  worker                  = var.worker
-  load_balancer_size_unit = var.load_balancer_size_unit
-  tls_certificate_id      = var.tls_certificate_id
+  log_level = "info"
+
+  # Connection budget of the 2 GB database (47): API (4 + 1 surge) x 4 = 20,
+  # workers (2 + 1 surge) x (4 + 1 LISTEN) = 15, migration 2, one rebuild 3,
+  # one operator session 1: 41.
+  # Requests at full scale: 1550m CPU, 2624Mi, on two s-2vcpu-4gb nodes of
+  # the three the pool may grow to.
+  api = {
+    min_replicas = 2
+    max_replicas = 4
+    db_max_conns = 4
+    resources = {
+      requests     = { cpu = "200m", memory = "256Mi" }
+      memory_limit = "512Mi"
+    }
+  }
+
+  worker = {
+    replicas     = 2
+    db_max_conns = 4
+    resources = {
+      requests     = { cpu = "100m", memory = "256Mi" }
+      memory_limit = "512Mi"
+    }
+  }
+
+  rebuild = {
+    resources = {
+      requests     = { cpu = "200m", memory = "512Mi" }
+      memory_limit = "1Gi"
+    }
+  }
+
+  load_balancer_size_unit = 1
+
+  # A DigitalOcean certificate, referred to by name (see README.md).
+  tls_certificate_name = "ledger-staging-api"
 }

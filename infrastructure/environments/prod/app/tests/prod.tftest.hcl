@@ -1,0 +1,88 @@
+# Prod's own settings, planned with mocked providers and the platform's outputs
+# as the prod platform root produces them (2 to 4 s-2vcpu-4gb nodes,
+# 97 connections for its database). Run with `go tool task infra:check`.
+
+mock_provider "digitalocean" {
+  mock_data "digitalocean_kubernetes_cluster" {
+    defaults = {
+      endpoint = "https://cluster.invalid"
+      kube_config = [{
+        token                  = "mock"
+        cluster_ca_certificate = "bW9jaw=="
+      }]
+    }
+  }
+
+  mock_data "digitalocean_database_ca" {
+    defaults = {
+      certificate = "-----BEGIN CERTIFICATE-----\nMIIBmock\n-----END CERTIFICATE-----\n"
+    }
+  }
+}
+
+mock_provider "kubernetes" {}
+
+override_data {
+  target = module.global_state.data.terraform_remote_state.this
+  values = {
+    outputs = {
+      image_repository = "registry.digitalocean.com/reimbursement-ledger/ledger"
+    }
+  }
+}
+
+override_data {
+  target = module.platform_state.data.terraform_remote_state.this
+  values = {
+    outputs = {
+      cluster_name              = "ledger-prod"
+      database_cluster_id       = "3f1c2d4e-0000-4000-8000-000000000001"
+      database_host             = "private-ledger-prod-do-user-1-0.db.ondigitalocean.com"
+      database_port             = 25060
+      database_name             = "ledger"
+      database_user             = "ledger"
+      database_migrator_user    = "ledger_migrator"
+      database_connection_limit = 97
+      vpc_ip_range              = "10.112.0.0/20"
+      workload_node_pool = {
+        name            = "ledger-prod-workloads-s-2vcpu-4gb"
+        size            = "s-2vcpu-4gb"
+        node_selector   = { "ledger.io/pool" = "workloads" }
+        min_nodes       = 2
+        max_nodes       = 4
+        node_cpu_millis = 1750
+        node_memory_mib = 2200
+      }
+    }
+  }
+}
+
+variables {
+  image_digest      = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+  database_password = "runtime-password"
+  migrator_password = "migrator-password"
+  audit_key         = "test-audit-key-test-audit-key-test-audit-key"
+}
+
+run "prod_budget_leaves_room_for_a_rebuild_and_an_operator" {
+  command = plan
+
+  assert {
+    condition     = output.database_connection_budget.rebuild >= 3 && output.database_connection_budget.operator >= 1
+    error_message = "The budget must reserve a rebuild job (3 connections) and one operator session."
+  }
+
+  assert {
+    condition     = output.database_connection_budget.total <= 97
+    error_message = "The worst case, rebuild and operator included, must fit the database's 97 connections."
+  }
+}
+
+run "prod_fits_its_node_pool" {
+  command = plan
+
+  assert {
+    condition     = output.capacity.fits
+    error_message = "The requests at full scale must fit max_nodes - 1 nodes."
+  }
+}
