@@ -218,6 +218,17 @@ resource "kubernetes_deployment_v1" "this" {
   depends_on = [kubernetes_job_v1.migrate]
 }
 
+# The API and the worker were two resources before they shared one.
+moved {
+  from = kubernetes_deployment_v1.api
+  to   = kubernetes_deployment_v1.this["api"]
+}
+
+moved {
+  from = kubernetes_deployment_v1.worker
+  to   = kubernetes_deployment_v1.this["worker"]
+}
+
 # Node drains and cluster upgrades evict at most one pod of each workload at a
 # time; with the surge above, a rollout never drops below the desired count.
 resource "kubernetes_pod_disruption_budget_v1" "this" {

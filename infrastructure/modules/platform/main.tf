@@ -76,7 +76,7 @@ resource "digitalocean_kubernetes_cluster" "this" {
   # only, never size), runs the cluster's own services, and the ledger runs
   # on the separate, autoscaled pool below.
   node_pool {
-    name       = "${local.name}-system"
+    name       = "${local.name}-default"
     size       = var.system_node_pool.size
     node_count = var.system_node_pool.node_count
     tags       = local.tags

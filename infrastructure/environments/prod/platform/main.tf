@@ -20,10 +20,11 @@ module "platform" {
 
   control_plane_allowed_addresses = var.control_plane_allowed_addresses
 
-  # Fixed for the life of the cluster (a new size replaces the cluster): the
-  # cluster's own services only.
+  # The cluster's own services only. The size is the one the cluster was
+  # created with and stays for its life: a new size replaces the cluster (a
+  # new cluster would take s-2vcpu-2gb). Only the count may change.
   system_node_pool = {
-    size       = "s-2vcpu-2gb"
+    size       = "s-4vcpu-8gb"
     node_count = 2
   }
 
