@@ -8,9 +8,17 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
-// CreateBank validates and stores a new bank.
+// The directory's tenancy: operators create banks and their
+// administrators; an administrator creates members and opens accounts at
+// their own bank, and sees the members who bank there; a member sees
+// themselves. Anything else answers ENotFound, as if it did not exist.
+
+// CreateBank validates and stores a new bank; operators only.
 func (a *App) CreateBank(ctx context.Context, p Principal, b ledger.Bank) (_ ledger.Bank, err error) {
 	defer ledger.Wrap(&err, "CreateBank")
+	if err := p.must(RoleOperator); err != nil {
+		return ledger.Bank{}, err
+	}
 	if err := b.Validate(); err != nil {
 		return ledger.Bank{}, err
 	}
@@ -21,14 +29,24 @@ func (a *App) CreateBank(ctx context.Context, p Principal, b ledger.Bank) (_ led
 	return b, nil
 }
 
-// Bank returns the bank with the given id.
+// Bank returns a bank to an operator, or to its own administrators.
 func (a *App) Bank(ctx context.Context, p Principal, id uuid.UUID) (ledger.Bank, error) {
+	if err := p.must(RoleOperator, RoleAdministrator); err != nil {
+		return ledger.Bank{}, err
+	}
+	if p.is(RoleAdministrator) && id != p.BankID {
+		return ledger.Bank{}, ledger.Errorf(ledger.ENotFound, "bank %s not found", id)
+	}
 	return a.directory().Bank(ctx, id)
 }
 
-// CreateMember validates and stores a new member. E-mail addresses are unique.
+// CreateMember validates and stores a new member; administrators only.
+// E-mail addresses are unique.
 func (a *App) CreateMember(ctx context.Context, p Principal, m ledger.Member) (_ ledger.Member, err error) {
 	defer ledger.Wrap(&err, "CreateMember")
+	if err := p.must(RoleAdministrator); err != nil {
+		return ledger.Member{}, err
+	}
 	if err := m.Validate(); err != nil {
 		return ledger.Member{}, err
 	}
@@ -39,14 +57,44 @@ func (a *App) CreateMember(ctx context.Context, p Principal, m ledger.Member) (_
 	return m, nil
 }
 
-// Member returns the member with the given id.
+// Member returns a member to themselves, or to an administrator of a bank
+// where they have an account.
 func (a *App) Member(ctx context.Context, p Principal, id uuid.UUID) (ledger.Member, error) {
+	if err := a.memberOfBank(ctx, p, id); err != nil {
+		return ledger.Member{}, err
+	}
 	return a.directory().Member(ctx, id)
 }
 
-// CreateAdministrator validates and stores a new administrator of an existing bank.
+// memberOfBank returns nil when p may see the member: p is the member, or
+// an administrator of a bank where the member has an account.
+func (a *App) memberOfBank(ctx context.Context, p Principal, memberID uuid.UUID) error {
+	switch {
+	case p.is(RoleMember) && memberID == p.ID:
+		return nil
+	case p.is(RoleAdministrator):
+		accounts, err := a.directory().MemberAccounts(ctx, memberID)
+		if err != nil {
+			return err
+		}
+		for _, acct := range accounts {
+			if acct.BankID == p.BankID {
+				return nil
+			}
+		}
+	case !p.is(RoleMember):
+		return p.must(RoleMember, RoleAdministrator)
+	}
+	return ledger.Errorf(ledger.ENotFound, "member %s not found", memberID)
+}
+
+// CreateAdministrator validates and stores a new administrator of an
+// existing bank; operators only.
 func (a *App) CreateAdministrator(ctx context.Context, p Principal, admin ledger.Administrator) (_ ledger.Administrator, err error) {
 	defer ledger.Wrap(&err, "CreateAdministrator(bank %s)", admin.BankID)
+	if err := p.must(RoleOperator); err != nil {
+		return ledger.Administrator{}, err
+	}
 	if err := admin.Validate(); err != nil {
 		return ledger.Administrator{}, err
 	}
@@ -57,10 +105,17 @@ func (a *App) CreateAdministrator(ctx context.Context, p Principal, admin ledger
 	return admin, nil
 }
 
-// OpenAccount validates and stores a member's account at an existing bank.
-// An empty currency defaults to ledger.DefaultCurrency.
+// OpenAccount validates and stores a member's account at the bank of the
+// administrator p; another bank answers ENotFound. An empty currency
+// defaults to ledger.DefaultCurrency.
 func (a *App) OpenAccount(ctx context.Context, p Principal, acct ledger.Account) (_ ledger.Account, err error) {
 	defer ledger.Wrap(&err, "OpenAccount(bank %s)", acct.BankID)
+	if err := p.must(RoleAdministrator); err != nil {
+		return ledger.Account{}, err
+	}
+	if acct.BankID != p.BankID {
+		return ledger.Account{}, ledger.Errorf(ledger.ENotFound, "bank %s not found", acct.BankID)
+	}
 	if acct.Currency == "" {
 		acct.Currency = ledger.DefaultCurrency
 	}
@@ -74,12 +129,23 @@ func (a *App) OpenAccount(ctx context.Context, p Principal, acct ledger.Account)
 	return acct, nil
 }
 
-// MemberAccounts lists a member's accounts, oldest first; ENotFound when the
-// member does not exist.
+// MemberAccounts lists a member's accounts, oldest first: all of them to
+// the member, those at their bank to an administrator. ENotFound when the
+// member does not exist or is not p's to see.
 func (a *App) MemberAccounts(ctx context.Context, p Principal, memberID uuid.UUID) (_ []ledger.Account, err error) {
 	defer ledger.Wrap(&err, "MemberAccounts(%s)", memberID)
-	if _, err := a.directory().Member(ctx, memberID); err != nil {
+	if err := a.memberOfBank(ctx, p, memberID); err != nil {
 		return nil, err
 	}
-	return a.directory().MemberAccounts(ctx, memberID)
+	accounts, err := a.directory().MemberAccounts(ctx, memberID)
+	if err != nil || p.is(RoleMember) {
+		return accounts, err
+	}
+	atBank := []ledger.Account{}
+	for _, acct := range accounts {
+		if acct.BankID == p.BankID {
+			atBank = append(atBank, acct)
+		}
+	}
+	return atBank, nil
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"fmt"
 
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
@@ -14,7 +15,9 @@ var (
 		Fields: []ledger.FieldError{{Field: "Idempotency-Key", Message: "was used with another method, path or body"}}}
 )
 
-// Idempotently runs a command once per key. In one transaction it takes the
+// Idempotently runs a command once per key and principal: keys are scoped
+// to the principal's credential, so two callers' keys never collide and
+// one's replay never shows another's answer. In one transaction it takes the
 // key (ErrIdempotencyInProgress while a request with the key runs), then
 // either replays the stored answer (replayed is true; a different
 // fingerprint is ErrIdempotencyMismatch) or calls run with the use cases
@@ -25,6 +28,7 @@ var (
 func (a *App) Idempotently(ctx context.Context, p Principal, key string, fingerprint []byte,
 	run func(ctx context.Context, bound *App) (StoredResponse, error)) (resp StoredResponse, replayed bool, err error) {
 	defer ledger.Wrap(&err, "Idempotently")
+	key = ScopedIdempotencyKey(p, key)
 	err = a.transact(ctx, func(tx Tx) error {
 		locked, err := tx.Idempotency.Lock(ctx, key)
 		if err != nil {
@@ -54,6 +58,12 @@ func (a *App) Idempotently(ctx context.Context, p Principal, key string, fingerp
 		return tx.Idempotency.Save(ctx, key, resp, a.now())
 	})
 	return resp, replayed, err
+}
+
+// ScopedIdempotencyKey is key within p's scope, length-prefixed so that no two
+// (issuer, subject, key) triples give the same string.
+func ScopedIdempotencyKey(p Principal, key string) string {
+	return fmt.Sprintf("%d:%s%d:%s%s", len(p.Issuer), p.Issuer, len(p.Subject), p.Subject, key)
 }
 
 // PruneIdempotencyKeys deletes the answers of keys past their time to live

@@ -19,8 +19,9 @@ type SubmitCommand struct {
 	Meta        ledger.Metadata
 }
 
-// Submit records a new reimbursement. The account must exist (EInvalid
-// naming bank_account_id otherwise); the member and bank come from it.
+// Submit records a new reimbursement by the member p. The account must be
+// one of p's (EInvalid naming bank_account_id otherwise, the same answer as
+// for an account that does not exist); the bank comes from it.
 //
 // A submission starts a new stream, so there is nothing to load and nothing
 // to lock: UNIQUE (stream_id, stream_version) refuses a second first event.
@@ -28,8 +29,11 @@ type SubmitCommand struct {
 // concurrent submissions'.
 func (a *App) Submit(ctx context.Context, p Principal, cmd SubmitCommand) (r *ledger.Reimbursement, err error) {
 	defer ledger.Wrap(&err, "Submit(account %s)", cmd.AccountID)
+	if err := p.must(RoleMember); err != nil {
+		return nil, err
+	}
 	acct, err := a.directory().Account(ctx, cmd.AccountID)
-	if ledger.ErrorCode(err) == ledger.ENotFound {
+	if ledger.ErrorCode(err) == ledger.ENotFound || (err == nil && acct.MemberID != p.ID) {
 		return nil, &ledger.Error{Code: ledger.EInvalid, Message: "the request names an account that does not exist",
 			Fields: []ledger.FieldError{{Field: "bank_account_id", Message: fmt.Sprintf("no account has id %s", cmd.AccountID)}}}
 	}
@@ -40,12 +44,7 @@ func (a *App) Submit(ctx context.Context, p Principal, cmd SubmitCommand) (r *le
 	if err != nil {
 		return nil, err
 	}
-	meta := cmd.Meta
-	meta.Actor = p.Actor()
-	if p.Role == RoleUnverified {
-		meta.Actor = Member(acct.MemberID).Actor() // the account's owner claims
-	}
-	recorded, err := a.events().Append(ctx, meta, event)
+	recorded, err := a.events().Append(ctx, p.metadata(cmd.Meta), event)
 	if err != nil {
 		return nil, err
 	}
@@ -64,11 +63,11 @@ type DecideCommand struct {
 	Meta    ledger.Metadata
 }
 
-// Approve records an approval by the administrator p. Errors: ENotFound
-// (reimbursement), EInvalid (no such administrator), EForbidden (not an
-// administrator, or another bank's), EPreconditionFailed (If-Match names
-// another version), EConflict (already decided, or another decision
-// committed first).
+// Approve records an approval by the administrator p. Errors: EForbidden
+// (not an administrator), ENotFound (no such reimbursement at p's bank:
+// another bank's answers the same, before anything else is checked),
+// EPreconditionFailed (If-Match names another version), EConflict (already
+// decided, or another decision committed first).
 func (a *App) Approve(ctx context.Context, p Principal, cmd DecideCommand) (r *ledger.Reimbursement, err error) {
 	defer ledger.Wrap(&err, "Approve(%s)", cmd.ReimbursementID)
 	return a.decide(ctx, p, cmd, func(r *ledger.Reimbursement, admin ledger.Administrator) (ledger.PendingEvent, error) {
@@ -88,8 +87,8 @@ func (a *App) Deny(ctx context.Context, p Principal, cmd DecideCommand) (r *ledg
 type decision func(r *ledger.Reimbursement, admin ledger.Administrator) (ledger.PendingEvent, error)
 
 func (a *App) decide(ctx context.Context, p Principal, cmd DecideCommand, decide decision) (*ledger.Reimbursement, error) {
-	if p.Role != RoleAdministrator {
-		return nil, ledger.Errorf(ledger.EForbidden, "only a bank's administrators decide reimbursements")
+	if err := p.must(RoleAdministrator); err != nil {
+		return nil, err
 	}
 	var r *ledger.Reimbursement
 	err := a.transact(ctx, func(tx Tx) error {
@@ -97,25 +96,18 @@ func (a *App) decide(ctx context.Context, p Principal, cmd DecideCommand, decide
 		if r, err = (Streams{Events: tx.Events}).Reimbursement(ctx, cmd.ReimbursementID); err != nil {
 			return err
 		}
-		admin, err := tx.Directory.Administrator(ctx, p.ID)
-		if ledger.ErrorCode(err) == ledger.ENotFound {
-			return &ledger.Error{Code: ledger.EInvalid, Message: "the request names an administrator that does not exist",
-				Fields: []ledger.FieldError{{Field: "administrator_id", Message: fmt.Sprintf("no administrator has id %s", p.ID)}}}
-		}
-		if err != nil {
-			return err
+		if !p.sees(r) {
+			return notFound(cmd.ReimbursementID)
 		}
 		if cmd.IfMatch != nil && !slices.Contains(cmd.IfMatch, r.Version) {
 			return &ledger.Error{Code: ledger.EPreconditionFailed, CurrentVersion: r.Version,
 				Message: fmt.Sprintf("reimbursement %s is at version %d, which If-Match does not name", r.ID, r.Version)}
 		}
-		event, err := decide(r, admin)
+		event, err := decide(r, ledger.Administrator{ID: p.ID, BankID: p.BankID})
 		if err != nil {
 			return err
 		}
-		meta := cmd.Meta
-		meta.Actor = p.Actor()
-		recorded, err := tx.Events.Append(ctx, meta, event)
+		recorded, err := tx.Events.Append(ctx, p.metadata(cmd.Meta), event)
 		if err != nil {
 			return err
 		}
@@ -124,40 +116,90 @@ func (a *App) decide(ctx context.Context, p Principal, cmd DecideCommand, decide
 	return r, err
 }
 
+// notFound is the answer for a reimbursement that does not exist or that
+// the principal may not see: the same, so that ids cannot be probed.
+func notFound(id uuid.UUID) error {
+	return ledger.Errorf(ledger.ENotFound, "reimbursement %s not found", id)
+}
+
 // Reimbursement returns a reimbursement's current state, folded from the
-// event store: always up to date, unlike the lists.
+// event store: always up to date, unlike the lists. Its member, its bank's
+// administrators and the auditors may read it; ENotFound for anyone else.
 func (a *App) Reimbursement(ctx context.Context, p Principal, id uuid.UUID) (*ledger.Reimbursement, error) {
-	return a.streams().Reimbursement(ctx, id)
+	if err := p.must(RoleMember, RoleAdministrator, RoleAuditor); err != nil {
+		return nil, err
+	}
+	r, err := a.streams().Reimbursement(ctx, id)
+	if err == nil && !p.sees(r) {
+		return nil, notFound(id)
+	}
+	return r, err
 }
 
 // Story returns every event of a reimbursement, its payment and its
-// notification, in position order; ENotFound for an unknown reimbursement.
+// notification, in position order, to those who may read the
+// reimbursement; ENotFound otherwise.
 func (a *App) Story(ctx context.Context, p Principal, id uuid.UUID) (story []ledger.RecordedEvent, err error) {
 	defer ledger.Wrap(&err, "Story(%s)", id)
+	if err := p.must(RoleMember, RoleAdministrator, RoleAuditor); err != nil {
+		return nil, err
+	}
 	story, err = a.events().Load(ctx, id, ledger.PaymentID(id), ledger.NotificationStreamID(id))
 	if err != nil {
 		return nil, err
 	}
-	if len(story) == 0 {
-		return nil, ledger.Errorf(ledger.ENotFound, "reimbursement %s not found", id)
+	var own []ledger.RecordedEvent
+	for _, e := range story {
+		if e.StreamID == id {
+			own = append(own, e)
+		}
+	}
+	r, err := ledger.FoldReimbursement(id, own)
+	if ledger.ErrorCode(err) == ledger.ENotFound || (err == nil && !p.sees(r)) {
+		return nil, notFound(id)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return story, nil
 }
 
 // ListReimbursements reads a page of a bank's or a member's reimbursements
-// from the read model, newest submission first; ENotFound when the bank or
-// member does not exist.
+// from the read model, newest submission first. A bank's list is its
+// administrators'; a member's is theirs, and their bank's administrators
+// see the part at their bank. ENotFound when the bank or member does not
+// exist or is not the principal's to list.
 func (a *App) ListReimbursements(ctx context.Context, p Principal, q ListQuery) (page ListPage, err error) {
 	defer ledger.Wrap(&err, "ListReimbursements")
+	switch {
+	case q.BankID != uuid.Nil:
+		if err := p.must(RoleAdministrator); err != nil {
+			return ListPage{}, err
+		}
+		if q.BankID != p.BankID {
+			return ListPage{}, ledger.Errorf(ledger.ENotFound, "bank %s not found", q.BankID)
+		}
+	case p.is(RoleMember):
+		if q.MemberID != p.ID {
+			return ListPage{}, ledger.Errorf(ledger.ENotFound, "member %s not found", q.MemberID)
+		}
+	case p.is(RoleAdministrator):
+		if err := a.memberOfBank(ctx, p, q.MemberID); err != nil {
+			return ListPage{}, err
+		}
+		q.BankID = p.BankID
+	default:
+		return ListPage{}, p.must(RoleMember, RoleAdministrator)
+	}
 	if page, err = a.stores.Reimbursements.ListReimbursements(ctx, q); err != nil {
 		return ListPage{}, err
 	}
 	// Only an empty page can hide an unknown bank or member: look it up then.
 	if len(page.Items) == 0 {
-		if q.BankID != uuid.Nil {
-			_, err = a.stores.Directory.Bank(ctx, q.BankID)
-		} else {
+		if q.MemberID != uuid.Nil {
 			_, err = a.stores.Directory.Member(ctx, q.MemberID)
+		} else {
+			_, err = a.stores.Directory.Bank(ctx, q.BankID)
 		}
 		if err != nil {
 			return ListPage{}, err

@@ -85,9 +85,10 @@ type ReadModel interface {
 	ListReimbursements(ctx context.Context, q ListQuery) (ListPage, error)
 }
 
-// ListQuery selects a page of one bank's or one member's reimbursements.
+// ListQuery selects a page of one bank's or one member's reimbursements,
+// or of one member's at one bank.
 type ListQuery struct {
-	BankID   uuid.UUID // one of BankID and MemberID is set
+	BankID   uuid.UUID // at least one of BankID and MemberID is set
 	MemberID uuid.UUID
 	Status   ledger.Status // "" for every status
 	Limit    int
@@ -136,7 +137,7 @@ type IdempotencyKeys interface {
 	// Lock takes key for the rest of the transaction; false when another
 	// transaction holds it.
 	Lock(ctx context.Context, key string) (bool, error)
-	// Find returns the answer stored under key at or after since.
+	// Find returns the answer stored under key after since.
 	Find(ctx context.Context, key string, since time.Time) (resp StoredResponse, found bool, err error)
 	// Save stores an answer under key, replacing an expired one.
 	Save(ctx context.Context, key string, resp StoredResponse, at time.Time) error

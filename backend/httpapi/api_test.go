@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
+	"github.com/reimbursement-ledger/ledger/backend/auth/authtest"
 	"github.com/reimbursement-ledger/ledger/backend/httpapi"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
@@ -30,13 +32,28 @@ type ledgerAPI struct {
 	dir     postgrestest.Directory
 	gateway *sagatest.Gateway
 	mailer  *sagatest.Mailer
+	issuer  *authtest.Issuer
+	// token is the bearer token requests carry: "" for the caller an
+	// operation is for (see defaultToken), noToken for none.
+	token string
 }
+
+// noToken makes as send requests without a token.
+const noToken = "-"
 
 func newAPI(t *testing.T) *ledgerAPI {
 	t.Helper()
+	return newAPIWith(t, httpapi.RateLimit{}, nil)
+}
+
+// newAPIWith is newAPI with a rate limit and a metrics handler.
+func newAPIWith(t *testing.T, limit httpapi.RateLimit, metrics http.Handler) *ledgerAPI {
+	t.Helper()
 	db := postgrestest.NewDB(t)
-	a := &ledgerAPI{t: t, db: db, dir: postgrestest.MustDirectory(t, db), gateway: &sagatest.Gateway{}, mailer: &sagatest.Mailer{}}
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{App: postgrestest.App(db), Ready: db.Ping, Logger: quiet, API: true}))
+	a := &ledgerAPI{t: t, db: db, dir: postgrestest.MustDirectory(t, db), gateway: &sagatest.Gateway{}, mailer: &sagatest.Mailer{},
+		issuer: authtest.NewIssuer(t)}
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{App: postgrestest.App(db), Tokens: a.issuer.Verifier(), RateLimit: limit,
+		Metrics: metrics, Ready: db.Ping, Logger: quiet, API: true}))
 	t.Cleanup(srv.Close)
 	a.url = srv.URL
 
@@ -70,6 +87,62 @@ type response struct {
 	raw    string
 }
 
+// as returns the API called with token (noToken: none).
+func (a *ledgerAPI) as(token string) *ledgerAPI {
+	b := *a
+	b.token = token
+	return &b
+}
+
+// The test directory's people, as bearer tokens.
+func (a *ledgerAPI) member() string { return a.issuer.Token("member", a.dir.Member.ID.String()) }
+func (a *ledgerAPI) admin() string  { return a.issuer.Token("administrator", a.dir.Admin.ID.String()) }
+func (a *ledgerAPI) otherAdmin() string {
+	return a.issuer.Token("administrator", a.dir.OtherAdmin.ID.String())
+}
+func (a *ledgerAPI) auditor() string  { return a.issuer.Token("auditor", "auditor-1") }
+func (a *ledgerAPI) operator() string { return a.issuer.Token("operator", "operator-1") }
+
+// defaultToken is the token of the caller an operation is for when a test
+// names none: the first role its rule names, played by the test directory's
+// person in that role (the member, the first bank's administrator).
+func (a *ledgerAPI) defaultToken(method, path string) string {
+	path, _, _ = strings.Cut(path, "?")
+	for _, rule := range httpapi.Access() {
+		if rule.Method != method || !matchPath(rule.Path, path) {
+			continue
+		}
+		if rule.Public() {
+			return ""
+		}
+		switch rule.Roles[0] {
+		case app.RoleMember:
+			return a.member()
+		case app.RoleAdministrator:
+			return a.admin()
+		case app.RoleAuditor:
+			return a.auditor()
+		case app.RoleOperator:
+			return a.operator()
+		}
+	}
+	return a.auditor() // an unknown route: any valid token
+}
+
+// matchPath reports whether path fits an Echo route pattern.
+func matchPath(pattern, path string) bool {
+	ps, qs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(qs) {
+		return false
+	}
+	for i := range ps {
+		if !strings.HasPrefix(ps[i], ":") && ps[i] != qs[i] {
+			return false
+		}
+	}
+	return true
+}
+
 func (a *ledgerAPI) do(method, path, body string, headers ...string) response {
 	a.t.Helper()
 	req, err := http.NewRequest(method, a.url+path, strings.NewReader(body))
@@ -78,6 +151,15 @@ func (a *ledgerAPI) do(method, path, body string, headers ...string) response {
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	switch token := a.token; token {
+	case noToken:
+	case "":
+		if token = a.defaultToken(method, path); token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+	default:
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
@@ -90,7 +172,7 @@ func (a *ledgerAPI) do(method, path, body string, headers ...string) response {
 	raw, _ := io.ReadAll(res.Body)
 	checkAgainstSpec(a.t, req, res, raw)
 	r := response{status: res.StatusCode, header: res.Header, raw: string(raw)}
-	if len(raw) > 0 {
+	if len(raw) > 0 && strings.Contains(res.Header.Get("Content-Type"), "json") {
 		if err := json.Unmarshal(raw, &r.body); err != nil {
 			a.t.Fatalf("%s %s answered %d with a body that is not a JSON object: %s", method, path, res.StatusCode, raw)
 		}

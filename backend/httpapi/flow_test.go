@@ -144,9 +144,16 @@ func TestDecisionErrors(t *testing.T) {
 
 	api.post("/v1/reimbursements/"+"0193a000-0000-7000-8000-00000000dead"+"/approve", admin).wantProblem(t, http.StatusNotFound)
 	api.post("/v1/reimbursements/not-a-uuid/approve", admin).wantProblem(t, http.StatusNotFound)
-	api.post("/v1/reimbursements/"+id+"/approve", `{"administrator_id":"`+d.OtherAdmin.ID.String()+`"}`).wantProblem(t, http.StatusForbidden)
-	if r := api.post("/v1/reimbursements/"+id+"/approve", `{"administrator_id":"0193a000-0000-7000-8000-00000000beef"}`).wantProblem(t, http.StatusUnprocessableEntity); r.fieldError("administrator_id") == "" {
-		t.Fatalf("unknown administrator: %s", r.raw)
+	// Another bank's administrator learns nothing: 404, whatever If-Match says.
+	other := api.as(api.otherAdmin())
+	other.post("/v1/reimbursements/"+id+"/approve", `{}`).wantProblem(t, http.StatusNotFound)
+	other.post("/v1/reimbursements/"+id+"/deny", `{"reason":"no"}`, "If-Match", `"7"`).wantProblem(t, http.StatusNotFound)
+	api.as(api.member()).post("/v1/reimbursements/"+id+"/approve", `{}`).wantProblem(t, http.StatusForbidden)
+	// The token names the administrator; a body naming another is refused.
+	for _, named := range []string{d.OtherAdmin.ID.String(), "0193a000-0000-7000-8000-00000000beef"} {
+		if r := api.post("/v1/reimbursements/"+id+"/approve", `{"administrator_id":"`+named+`"}`).wantProblem(t, http.StatusUnprocessableEntity); r.fieldError("administrator_id") == "" {
+			t.Fatalf("a body naming administrator %s: %s", named, r.raw)
+		}
 	}
 	if r := api.post("/v1/reimbursements/"+id+"/deny", admin).wantProblem(t, http.StatusUnprocessableEntity); r.fieldError("reason") == "" {
 		t.Fatalf("deny without reason: %s", r.raw)
@@ -207,7 +214,8 @@ func TestListPagingAndFilters(t *testing.T) {
 	api.get(bankPath+"?cursor=bm90LWEtY3Vyc29y").wantProblem(t, http.StatusBadRequest)
 	api.get("/v1/banks/0193a000-0000-7000-8000-00000000dead/reimbursements").wantProblem(t, http.StatusNotFound)
 	api.get("/v1/members/0193a000-0000-7000-8000-00000000dead/reimbursements").wantProblem(t, http.StatusNotFound)
-	if n := len(api.get("/v1/banks/"+api.dir.OtherBank.ID.String()+"/reimbursements").want(t, http.StatusOK).items()); n != 0 {
+	api.get("/v1/banks/"+api.dir.OtherBank.ID.String()+"/reimbursements").wantProblem(t, http.StatusNotFound)
+	if n := len(api.as(api.otherAdmin()).get("/v1/banks/"+api.dir.OtherBank.ID.String()+"/reimbursements").want(t, http.StatusOK).items()); n != 0 {
 		t.Fatalf("another bank lists %d reimbursements", n)
 	}
 }

@@ -33,42 +33,45 @@ func jsonString(s string) string {
 // back byte for byte: nothing reaches SQL as code.
 func TestHostileTextIsStoredVerbatim(t *testing.T) {
 	api := newAPI(t)
+	op := api.as(api.operator())
 	for i, text := range hostile {
-		bank := api.post("/v1/banks", `{"name":`+jsonString(text)+`,"location":`+jsonString(text)+`}`).want(t, http.StatusCreated)
-		if got := api.get("/v1/banks/" + bank.str("id")); got.str("name") != text || got.str("location") != text {
+		bank := op.post("/v1/banks", `{"name":`+jsonString(text)+`,"location":`+jsonString(text)+`}`).want(t, http.StatusCreated)
+		if got := op.get("/v1/banks/" + bank.str("id")); got.str("name") != text || got.str("location") != text {
 			t.Fatalf("bank read back %q, want %q", got.str("name"), text)
 		}
-		email := "o'brien+" + strings.Repeat("x", i) + "@example.com"
-		member := api.post("/v1/members", `{"first_name":`+jsonString(text)+`,"last_name":`+jsonString(text)+`,"email":`+jsonString(email)+`}`).want(t, http.StatusCreated)
-		if got := api.get("/v1/members/" + member.str("id")); got.str("first_name") != text || got.str("last_name") != text || got.str("email") != email {
-			t.Fatalf("member read back %s", got.raw)
-		}
-		admin := api.post("/v1/banks/"+bank.str("id")+"/administrators", `{"first_name":`+jsonString(text)+`,"last_name":`+jsonString(text)+`,"email":"a@b.example"}`).want(t, http.StatusCreated)
+		admin := op.post("/v1/banks/"+bank.str("id")+"/administrators", `{"first_name":`+jsonString(text)+`,"last_name":`+jsonString(text)+`,"email":"a@b.example"}`).want(t, http.StatusCreated)
 		stored, err := api.db.Directory.Administrator(context.Background(), uuid.MustParse(admin.str("id")))
 		if err != nil || stored.FirstName != text || stored.LastName != text {
 			t.Fatalf("administrator stored as %+v, %v", stored, err)
 		}
-		api.post("/v1/banks/"+bank.str("id")+"/accounts", `{"bank_member_id":"`+member.str("id")+`","nickname":`+jsonString(text)+`}`).want(t, http.StatusCreated)
-		accounts := api.get("/v1/members/" + member.str("id") + "/accounts").items()
+		bankAdmin := api.as(api.issuer.Token("administrator", admin.str("id")))
+		email := "o'brien+" + strings.Repeat("x", i) + "@example.com"
+		member := bankAdmin.post("/v1/members", `{"first_name":`+jsonString(text)+`,"last_name":`+jsonString(text)+`,"email":`+jsonString(email)+`}`).want(t, http.StatusCreated)
+		bankAdmin.post("/v1/banks/"+bank.str("id")+"/accounts", `{"bank_member_id":"`+member.str("id")+`","nickname":`+jsonString(text)+`}`).want(t, http.StatusCreated)
+		self := api.as(api.issuer.Token("member", member.str("id")))
+		if got := self.get("/v1/members/" + member.str("id")); got.str("first_name") != text || got.str("last_name") != text || got.str("email") != email {
+			t.Fatalf("member read back %s", got.raw)
+		}
+		accounts := self.get("/v1/members/" + member.str("id") + "/accounts").items()
 		if len(accounts) != 1 || accounts[0]["nickname"] != text {
 			t.Fatalf("accounts %v", accounts)
 		}
 
 		description := strings.Repeat(text, 500/len([]rune(text)))
-		r := api.post("/v1/reimbursements", `{"bank_account_id":"`+accounts[0]["id"].(string)+`","amount":"1.00","description":`+jsonString(description)+`}`).want(t, http.StatusCreated)
-		denied := api.post("/v1/reimbursements/"+r.str("id")+"/deny", `{"administrator_id":"`+admin.str("id")+`","reason":`+jsonString(text)+`}`).want(t, http.StatusOK)
+		r := self.post("/v1/reimbursements", `{"bank_account_id":"`+accounts[0]["id"].(string)+`","amount":"1.00","description":`+jsonString(description)+`}`).want(t, http.StatusCreated)
+		denied := bankAdmin.post("/v1/reimbursements/"+r.str("id")+"/deny", `{"administrator_id":"`+admin.str("id")+`","reason":`+jsonString(text)+`}`).want(t, http.StatusOK)
 		if denied.str("description") != description || denied.str("denial_reason") != text {
 			t.Fatalf("reimbursement read back %s", denied.raw)
 		}
 		postgrestest.Eventually(t, "the denial is projected", func() bool {
-			items := api.get("/v1/members/" + member.str("id") + "/reimbursements").items()
+			items := self.get("/v1/members/" + member.str("id") + "/reimbursements").items()
 			return len(items) == 1 && items[0]["status"] == "denied"
 		})
-		listed := api.get("/v1/banks/" + bank.str("id") + "/reimbursements").items()
+		listed := bankAdmin.get("/v1/banks/" + bank.str("id") + "/reimbursements").items()
 		if listed[0]["description"] != description || listed[0]["denial_reason"] != text {
 			t.Fatalf("read model holds %v", listed[0])
 		}
-		story := api.get("/v1/reimbursements/" + r.str("id") + "/events").items()
+		story := self.get("/v1/reimbursements/" + r.str("id") + "/events").items()
 		if story[0]["data"].(map[string]any)["description"] != description {
 			t.Fatalf("event data holds %v", story[0]["data"])
 		}

@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/reimbursement-ledger/ledger/backend/app"
+	"github.com/reimbursement-ledger/ledger/backend/auth"
 )
 
 func TestIdempotencyKeyReplaysInsteadOfRepeating(t *testing.T) {
@@ -27,7 +30,7 @@ func TestIdempotencyKeyReplaysInsteadOfRepeating(t *testing.T) {
 	if r := api.post("/v1/reimbursements", strings.Replace(body, "42.00", "43.00", 1), "Idempotency-Key", "submit-1").wantProblem(t, http.StatusUnprocessableEntity); r.fieldError("Idempotency-Key") == "" {
 		t.Fatalf("a different body under the same key: %s", r.raw)
 	}
-	api.post("/v1/banks", `{"name":"x","location":"y"}`, "Idempotency-Key", "submit-1").wantProblem(t, http.StatusUnprocessableEntity)
+	api.post("/v1/reimbursements/"+first.str("id")+"/events", `{}`, "Idempotency-Key", "submit-1").wantProblem(t, http.StatusMethodNotAllowed)
 
 	for _, bad := range []string{strings.Repeat("k", 256), "tab\tinside", "é-non-ascii"} {
 		api.post("/v1/reimbursements", body, "Idempotency-Key", bad).wantProblem(t, http.StatusBadRequest)
@@ -35,6 +38,7 @@ func TestIdempotencyKeyReplaysInsteadOfRepeating(t *testing.T) {
 	// An empty header value is sent as such only on a raw request.
 	req, _ := http.NewRequest(http.MethodPost, api.url+"/v1/reimbursements", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+api.member())
 	req.Header["Idempotency-Key"] = []string{""}
 	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusBadRequest {
 		t.Fatalf("empty key: %v %v", res, err)
@@ -42,6 +46,25 @@ func TestIdempotencyKeyReplaysInsteadOfRepeating(t *testing.T) {
 	if n := api.eventCount(); n != events {
 		t.Fatalf("refused requests appended %d events", n-events)
 	}
+}
+
+// Keys are each caller's own: another caller's request under the same key
+// runs, and never sees the first caller's answer.
+func TestIdempotencyKeysAreScopedToTheCaller(t *testing.T) {
+	api := newAPI(t)
+	first := api.submit("42.00")
+	api.post("/v1/reimbursements", `{"bank_account_id":"`+api.dir.Account.ID.String()+`","amount":"42.00","description":"Taxi to the branch"}`,
+		"Idempotency-Key", "shared-key").want(t, http.StatusCreated)
+	// A second member with an account of their own uses the same key.
+	member := api.as(api.admin()).post("/v1/members", `{"first_name":"Alan","last_name":"Turing","email":"alan-scope@example.com"}`).want(t, http.StatusCreated)
+	acct := api.as(api.admin()).post("/v1/banks/"+api.dir.Bank.ID.String()+"/accounts", `{"bank_member_id":"`+member.str("id")+`"}`).want(t, http.StatusCreated)
+	second := api.as(api.issuer.Token("member", member.str("id"))).post("/v1/reimbursements",
+		`{"bank_account_id":"`+acct.str("id")+`","amount":"42.00","description":"Taxi to the branch"}`, "Idempotency-Key", "shared-key").want(t, http.StatusCreated)
+	if second.header.Get("Idempotent-Replayed") != "false" || second.str("bank_member_id") != member.str("id") || second.str("id") == first.str("id") {
+		t.Fatalf("another caller's request under the same key: %s", second.raw)
+	}
+	// The operator's key of the same name is another key too.
+	api.post("/v1/banks", `{"name":"x","location":"y"}`, "Idempotency-Key", "shared-key").want(t, http.StatusCreated)
 }
 
 func TestIdempotencyKeyRefusedRequestsAreNotRemembered(t *testing.T) {
@@ -59,7 +82,8 @@ func TestIdempotencyKeyInProgressIsAConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.Exec(`SELECT pg_advisory_xact_lock(hashtextextended('busy-key', 7))`); err != nil {
+	member := app.Principal{Role: app.RoleMember, ID: api.dir.Member.ID, Subject: api.dir.Member.ID.String(), Issuer: auth.DevIssuerName}
+	if _, err := tx.Exec(`SELECT pg_advisory_xact_lock(hashtextextended($1, 7))`, app.ScopedIdempotencyKey(member, "busy-key")); err != nil {
 		t.Fatal(err)
 	}
 	body := `{"bank_account_id":"` + api.dir.Account.ID.String() + `","amount":"1.00","description":"x"}`

@@ -45,6 +45,7 @@ func TestBadSubmissions(t *testing.T) {
 			if tt.contentType == "" {
 				// do() sets JSON for any body; send this one bare.
 				req, _ := http.NewRequest(http.MethodPost, api.url+"/v1/reimbursements", strings.NewReader(tt.body))
+				req.Header.Set("Authorization", "Bearer "+api.member())
 				res, err := http.DefaultClient.Do(req)
 				if err != nil {
 					t.Fatal(err)
@@ -78,59 +79,72 @@ func TestBodyOver64KiBIsRefused(t *testing.T) {
 
 func TestDirectoryEndpoints(t *testing.T) {
 	api := newAPI(t)
-	bank := api.post("/v1/banks", `{"name":"Lakeside Credit Union","location":"Ogdenville"}`).want(t, http.StatusCreated)
+	op := api.as(api.operator())
+	bank := op.post("/v1/banks", `{"name":"Lakeside Credit Union","location":"Ogdenville"}`).want(t, http.StatusCreated)
 	bankID := bank.str("id")
 	if bank.header.Get("Location") != "/v1/banks/"+bankID {
 		t.Fatalf("Location %q", bank.header.Get("Location"))
 	}
-	if got := api.get("/v1/banks/"+bankID).want(t, http.StatusOK); got.str("name") != "Lakeside Credit Union" || got.str("location") != "Ogdenville" {
+	if got := op.get("/v1/banks/"+bankID).want(t, http.StatusOK); got.str("name") != "Lakeside Credit Union" || got.str("location") != "Ogdenville" {
 		t.Fatalf("bank %s", got.raw)
 	}
-	api.get("/v1/banks/0193a000-0000-7000-8000-00000000dead").wantProblem(t, http.StatusNotFound)
-	api.get("/v1/banks/xyz").wantProblem(t, http.StatusNotFound)
-	if r := api.post("/v1/banks", `{"name":"","location":"x"}`).wantProblem(t, http.StatusUnprocessableEntity); r.fieldError("name") == "" {
+	op.get("/v1/banks/0193a000-0000-7000-8000-00000000dead").wantProblem(t, http.StatusNotFound)
+	op.get("/v1/banks/xyz").wantProblem(t, http.StatusNotFound)
+	if r := op.post("/v1/banks", `{"name":"","location":"x"}`).wantProblem(t, http.StatusUnprocessableEntity); r.fieldError("name") == "" {
 		t.Fatalf("bank without name: %s", r.raw)
 	}
 
-	member := api.post("/v1/members", `{"first_name":"Katherine","last_name":"Johnson","email":"katherine@example.com"}`).want(t, http.StatusCreated)
-	memberID := member.str("id")
-	if got := api.get("/v1/members/"+memberID).want(t, http.StatusOK); got.str("email") != "katherine@example.com" {
-		t.Fatalf("member %s", got.raw)
-	}
-	api.post("/v1/members", `{"first_name":"K","last_name":"J","email":"KATHERINE@example.com"}`).wantProblem(t, http.StatusConflict)
-	if r := api.post("/v1/members", `{"first_name":"K","last_name":"J","email":"not-an-address"}`).wantProblem(t, http.StatusUnprocessableEntity); r.fieldError("email") == "" {
-		t.Fatalf("bad e-mail: %s", r.raw)
-	}
-
-	admin := api.post("/v1/banks/"+bankID+"/administrators", `{"first_name":"Dorothy","last_name":"Vaughan","email":"dorothy@lakeside.example"}`).want(t, http.StatusCreated)
+	admin := op.post("/v1/banks/"+bankID+"/administrators", `{"first_name":"Dorothy","last_name":"Vaughan","email":"dorothy@lakeside.example"}`).want(t, http.StatusCreated)
 	if admin.str("bank_id") != bankID {
 		t.Fatalf("administrator %s", admin.raw)
 	}
-	api.post("/v1/banks/0193a000-0000-7000-8000-00000000dead/administrators", `{"first_name":"D","last_name":"V","email":"d@v.example"}`).wantProblem(t, http.StatusNotFound)
+	op.post("/v1/banks/0193a000-0000-7000-8000-00000000dead/administrators", `{"first_name":"D","last_name":"V","email":"d@v.example"}`).wantProblem(t, http.StatusNotFound)
+	bankAdmin := api.as(api.issuer.Token("administrator", admin.str("id")))
+	if got := bankAdmin.get("/v1/banks/"+bankID).want(t, http.StatusOK); got.str("id") != bankID {
+		t.Fatalf("the administrator's bank %s", got.raw)
+	}
 
-	acct := api.post("/v1/banks/"+bankID+"/accounts", `{"bank_member_id":"`+memberID+`","nickname":"savings"}`).want(t, http.StatusCreated)
+	member := bankAdmin.post("/v1/members", `{"first_name":"Katherine","last_name":"Johnson","email":"katherine@example.com"}`).want(t, http.StatusCreated)
+	memberID := member.str("id")
+	self := api.as(api.issuer.Token("member", memberID))
+	if got := self.get("/v1/members/"+memberID).want(t, http.StatusOK); got.str("email") != "katherine@example.com" {
+		t.Fatalf("member %s", got.raw)
+	}
+	bankAdmin.post("/v1/members", `{"first_name":"K","last_name":"J","email":"KATHERINE@example.com"}`).wantProblem(t, http.StatusConflict)
+	if r := bankAdmin.post("/v1/members", `{"first_name":"K","last_name":"J","email":"not-an-address"}`).wantProblem(t, http.StatusUnprocessableEntity); r.fieldError("email") == "" {
+		t.Fatalf("bad e-mail: %s", r.raw)
+	}
+	// Until the member banks at Lakeside, its administrator does not see them.
+	bankAdmin.get("/v1/members/"+memberID).wantProblem(t, http.StatusNotFound)
+
+	acct := bankAdmin.post("/v1/banks/"+bankID+"/accounts", `{"bank_member_id":"`+memberID+`","nickname":"savings"}`).want(t, http.StatusCreated)
 	if acct.str("currency") != "USD" || acct.str("bank_member_id") != memberID {
 		t.Fatalf("account %s", acct.raw)
 	}
-	api.post("/v1/banks/"+bankID+"/accounts", `{"bank_member_id":"`+memberID+`","currency":"JPY"}`).want(t, http.StatusCreated)
-	if r := api.post("/v1/banks/"+bankID+"/accounts", `{"bank_member_id":"`+memberID+`","currency":"XXX"}`).wantProblem(t, http.StatusUnprocessableEntity); r.fieldError("currency") == "" {
+	bankAdmin.post("/v1/banks/"+bankID+"/accounts", `{"bank_member_id":"`+memberID+`","currency":"JPY"}`).want(t, http.StatusCreated)
+	if r := bankAdmin.post("/v1/banks/"+bankID+"/accounts", `{"bank_member_id":"`+memberID+`","currency":"XXX"}`).wantProblem(t, http.StatusUnprocessableEntity); r.fieldError("currency") == "" {
 		t.Fatalf("bad currency: %s", r.raw)
 	}
-	if r := api.post("/v1/banks/"+bankID+"/accounts", `{"bank_member_id":"0193a000-0000-7000-8000-00000000dead"}`).wantProblem(t, http.StatusUnprocessableEntity); r.fieldError("bank_member_id") == "" {
+	if r := bankAdmin.post("/v1/banks/"+bankID+"/accounts", `{"bank_member_id":"0193a000-0000-7000-8000-00000000dead"}`).wantProblem(t, http.StatusUnprocessableEntity); r.fieldError("bank_member_id") == "" {
 		t.Fatalf("unknown member: %s", r.raw)
 	}
-	accounts := api.get("/v1/members/"+memberID+"/accounts").want(t, http.StatusOK).items()
+	// Another bank's administrator opens nothing at Lakeside.
+	api.post("/v1/banks/"+bankID+"/accounts", `{"bank_member_id":"`+memberID+`"}`).wantProblem(t, http.StatusNotFound)
+	if got := bankAdmin.get("/v1/members/"+memberID).want(t, http.StatusOK); got.str("id") != memberID {
+		t.Fatalf("the member, seen by their bank's administrator: %s", got.raw)
+	}
+	accounts := self.get("/v1/members/"+memberID+"/accounts").want(t, http.StatusOK).items()
 	if len(accounts) != 2 || accounts[0]["id"] != acct.str("id") || accounts[1]["currency"] != "JPY" {
 		t.Fatalf("accounts %v", accounts)
 	}
-	api.get("/v1/members/0193a000-0000-7000-8000-00000000dead/accounts").wantProblem(t, http.StatusNotFound)
+	self.get("/v1/members/0193a000-0000-7000-8000-00000000dead/accounts").wantProblem(t, http.StatusNotFound)
 
 	// A yen account takes whole amounts only.
 	jpy := accounts[1]["id"].(string)
-	if r := api.post("/v1/reimbursements", `{"bank_account_id":"`+jpy+`","amount":"500.5","description":"Lunch"}`).wantProblem(t, http.StatusUnprocessableEntity); r.fieldError("amount") == "" {
+	if r := self.post("/v1/reimbursements", `{"bank_account_id":"`+jpy+`","amount":"500.5","description":"Lunch"}`).wantProblem(t, http.StatusUnprocessableEntity); r.fieldError("amount") == "" {
 		t.Fatalf("fractional yen: %s", r.raw)
 	}
-	if r := api.post("/v1/reimbursements", `{"bank_account_id":"`+jpy+`","amount":"500","description":"Lunch"}`).want(t, http.StatusCreated); r.str("amount") != "500" || r.str("currency") != "JPY" {
+	if r := self.post("/v1/reimbursements", `{"bank_account_id":"`+jpy+`","amount":"500","description":"Lunch"}`).want(t, http.StatusCreated); r.str("amount") != "500" || r.str("currency") != "JPY" {
 		t.Fatalf("yen reimbursement %s", r.raw)
 	}
 }

@@ -21,6 +21,8 @@ type Problem struct {
 	Errors []ledger.FieldError `json:"errors,omitempty"`
 	// CurrentVersion is the reimbursement's version, for a failed If-Match.
 	CurrentVersion *int64 `json:"current_version,omitempty"`
+	// headers go with the answer (WWW-Authenticate, Retry-After).
+	headers map[string]string
 }
 
 func (p *Problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail) }
@@ -36,6 +38,7 @@ var problemTypes = map[ledger.Code]struct {
 	ledger.ENotFound:           {http.StatusNotFound, "/problems/not-found", "Not found"},
 	ledger.EConflict:           {http.StatusConflict, "/problems/conflict", "Conflict with the current state"},
 	ledger.EForbidden:          {http.StatusForbidden, "/problems/forbidden", "Not allowed"},
+	ledger.EUnauthenticated:    {http.StatusUnauthorized, "/problems/unauthenticated", "Not authenticated"},
 	ledger.EPreconditionFailed: {http.StatusPreconditionFailed, "/problems/stale-version", "The reimbursement has changed"},
 }
 
@@ -96,6 +99,9 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	body, mErr := json.Marshal(p)
 	if mErr != nil {
 		body = []byte(`{"type":"about:blank","title":"Internal Server Error","status":500}`)
+	}
+	for k, v := range p.headers {
+		c.Response().Header().Set(k, v)
 	}
 	if c.Request().Method == http.MethodHead {
 		err = c.NoContent(p.Status)

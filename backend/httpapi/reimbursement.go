@@ -85,8 +85,15 @@ func (s *Server) decide(c echo.Context, deny bool) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	// The token names the administrator who decides. A body that still
+	// names one must name the same.
+	p := principal(c)
 	var fields []ledger.FieldError
-	adminID := bodyID(&fields, "administrator_id", req.AdministratorID)
+	if req.AdministratorID != "" {
+		if id, err := uuid.Parse(req.AdministratorID); err != nil || id != p.ID {
+			fields = append(fields, ledger.FieldError{Field: "administrator_id", Message: "must be the administrator the bearer token names, or left out"})
+		}
+	}
 	if !deny && req.Reason != nil {
 		fields = append(fields, ledger.FieldError{Field: "reason", Message: "is only for denials"})
 	}
@@ -97,8 +104,6 @@ func (s *Server) decide(c echo.Context, deny bool) error {
 	if deny && req.Reason != nil {
 		cmd.Reason = *req.Reason
 	}
-	// The body names the administrator who decides.
-	p := app.Administrator(adminID)
 	return s.command(c, p, func(ctx context.Context, a *app.App) (reply, error) {
 		decide := a.Approve
 		if deny {

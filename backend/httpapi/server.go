@@ -21,9 +21,11 @@ import (
 
 // Server is the HTTP API.
 type Server struct {
-	echo  *echo.Echo
-	app   *app.App
-	ready func(context.Context) error
+	echo   *echo.Echo
+	app    *app.App
+	tokens TokenVerifier
+	dev    DevTokens
+	ready  func(context.Context) error
 	// referenceHTML is the API reference rendered from docs/openapi.yaml.
 	referenceHTML []byte
 	logger        *slog.Logger
@@ -32,8 +34,15 @@ type Server struct {
 
 // Config is what the API needs.
 type Config struct {
-	// App runs the use cases; required with API.
+	// App runs the use cases and identifies principals.
 	App *app.App
+	// Tokens verifies bearer tokens.
+	Tokens TokenVerifier
+	// DevTokens, when set, serves POST /v1/dev/tokens: development tokens
+	// for anyone who asks. Only with the development issuer.
+	DevTokens DevTokens
+	// RateLimit bounds each principal's commands; zero means no limit.
+	RateLimit RateLimit
 	// Ready reports whether the ledger can serve: nil while its database answers.
 	Ready  func(context.Context) error
 	Logger *slog.Logger
@@ -43,7 +52,7 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Observer, when set, is told every request's outcome.
 	Observer RequestObserver
-	// Metrics, when set, is served at /metrics.
+	// Metrics, when set, is served at /metrics to operators.
 	Metrics http.Handler
 }
 
@@ -60,7 +69,7 @@ func New(cfg Config) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{echo: e, app: cfg.App, ready: cfg.Ready, logger: cfg.Logger, observer: cfg.Observer}
+	s := &Server{echo: e, app: cfg.App, tokens: cfg.Tokens, dev: cfg.DevTokens, ready: cfg.Ready, logger: cfg.Logger, observer: cfg.Observer}
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(
 		s.correlate,
@@ -73,7 +82,7 @@ func New(cfg Config) *Server {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if cfg.Metrics != nil {
-		e.GET("/metrics", echo.WrapHandler(cfg.Metrics))
+		e.GET("/metrics", echo.WrapHandler(cfg.Metrics), s.authorize(operators))
 	}
 	if !cfg.API {
 		return s
@@ -84,26 +93,23 @@ func New(cfg Config) *Server {
 		panic(err)
 	}
 	s.referenceHTML = page
-	e.GET("/docs", s.reference)
-	v1 := e.Group("/v1")
-	v1.GET("/openapi.yaml", s.openAPI)
-	v1.POST("/banks", s.createBank)
-	v1.GET("/banks/:bank_id", s.getBank)
-	v1.POST("/banks/:bank_id/administrators", s.createAdministrator)
-	v1.POST("/banks/:bank_id/accounts", s.openAccount)
-	v1.GET("/banks/:bank_id/reimbursements", s.listBankReimbursements)
-	v1.POST("/members", s.createMember)
-	v1.GET("/members/:member_id", s.getMember)
-	v1.GET("/members/:member_id/accounts", s.listMemberAccounts)
-	v1.GET("/members/:member_id/reimbursements", s.listMemberReimbursements)
-	v1.POST("/reimbursements", s.submitReimbursement)
-	v1.GET("/reimbursements/:id", s.getReimbursement)
-	v1.POST("/reimbursements/:id/approve", s.approveReimbursement)
-	v1.POST("/reimbursements/:id/deny", s.denyReimbursement)
-	v1.GET("/reimbursements/:id/events", s.reimbursementEvents)
-	v1.GET("/events", s.listEvents)
-	v1.GET("/audit/checkpoints", s.listCheckpoints)
-	v1.GET("/audit/verify", s.verifyAudit)
+	limit := func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+	if cfg.RateLimit.PerSecond > 0 {
+		limit = rateLimit(cfg.RateLimit)
+	}
+	for _, rt := range s.routes() {
+		var mw []echo.MiddlewareFunc
+		if !rt.Public() {
+			mw = append(mw, s.authorize(rt.Roles))
+		}
+		if rt.command {
+			mw = append(mw, limit)
+		}
+		e.Add(rt.Method, rt.Path, rt.handle, mw...)
+	}
+	if cfg.DevTokens != nil {
+		e.POST(devTokensPath, s.issueDevToken)
+	}
 	return s
 }
 
@@ -187,10 +193,6 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		return nil
 	}
 }
-
-// principal is who calls: the API verifies no identity yet, so every caller
-// is app.Unverified, and a decision's administrator is named in its body.
-func principal(echo.Context) app.Principal { return app.Unverified() }
 
 // etag is the strong entity tag of a reimbursement version.
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }

@@ -17,6 +17,7 @@ const (
 	ENotFound           Code = "not_found"           // the named thing does not exist
 	EConflict           Code = "conflict"            // the state changed, or does not allow this
 	EForbidden          Code = "forbidden"           // the actor may not do this
+	EUnauthenticated    Code = "unauthenticated"     // the caller's credential names no one the ledger knows
 	EPreconditionFailed Code = "precondition_failed" // the caller's expected version is stale
 )
 

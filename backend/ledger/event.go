@@ -168,6 +168,9 @@ type Metadata struct {
 	CausationID string `json:"causation_id"`
 	// Actor is who acted: "member:<id>", "administrator:<id>" or "saga:<name>".
 	Actor string `json:"actor"`
+	// ActorIssuer is the issuer of the verified token the actor presented;
+	// empty for the ledger's own sagas and for events recorded before tokens.
+	ActorIssuer string `json:"actor_issuer,omitempty"`
 }
 
 // PendingEvent is an event decided but not yet appended.

@@ -82,7 +82,7 @@ func TestAFailedFirstEventDoesNotFailItsBatch(t *testing.T) {
 		t.Fatalf("outcomes %v, want nil, a version conflict, nil", errs)
 	}
 	for _, i := range []int{0, 2} {
-		story, err := postgrestest.App(db).Story(context.Background(), app.Unverified(), events[i].StreamID)
+		story, err := postgrestest.App(db).Story(context.Background(), postgrestest.Auditor, events[i].StreamID)
 		if err != nil || len(story) != 1 {
 			t.Fatalf("event %d: story %v, %v", i, story, err)
 		}
@@ -103,7 +103,7 @@ func TestConcurrentSubmissionsEachGetTheirOwnEvent(t *testing.T) {
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			results[i], errs[i] = postgrestest.App(db).Submit(context.Background(), app.Unverified(), app.SubmitCommand{
+			results[i], errs[i] = postgrestest.App(db).Submit(context.Background(), app.Member(d.Member.ID), app.SubmitCommand{
 				ID: uuid.New(), AccountID: d.Account.ID, Amount: "2.00", Description: "concurrent"})
 		})
 	}
@@ -112,7 +112,7 @@ func TestConcurrentSubmissionsEachGetTheirOwnEvent(t *testing.T) {
 		if errs[i] != nil {
 			t.Fatalf("submission %d: %v", i, errs[i])
 		}
-		story, err := postgrestest.App(db).Story(context.Background(), app.Unverified(), results[i].ID)
+		story, err := postgrestest.App(db).Story(context.Background(), postgrestest.Auditor, results[i].ID)
 		if err != nil || len(story) != 1 || story[0].StreamID != results[i].ID {
 			t.Fatalf("submission %d: story %v, %v", i, story, err)
 		}
@@ -139,7 +139,7 @@ func TestSubmitAfterCloseFails(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := postgrestest.App(db).Submit(context.Background(), app.Unverified(), app.SubmitCommand{ID: uuid.New(), AccountID: d.Account.ID, Amount: "1.00", Description: "late"})
+		_, err := postgrestest.App(db).Submit(context.Background(), app.Member(d.Member.ID), app.SubmitCommand{ID: uuid.New(), AccountID: d.Account.ID, Amount: "1.00", Description: "late"})
 		done <- err
 	}()
 	select {

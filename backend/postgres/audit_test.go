@@ -43,7 +43,7 @@ func ledgerWithHistory(t *testing.T) (*postgres.DB, ledger.RecordedEvent) {
 	for i := range 3 {
 		r := mustSubmit(t, db, d, "10.00")
 		cmd := app.DecideCommand{ReimbursementID: r.ID, Reason: "no receipt"}
-		admin := app.Administrator(d.Admin.ID)
+		admin := app.Administrator(d.Admin.ID, d.Bank.ID)
 		var err error
 		if i%2 == 0 {
 			_, err = postgrestest.App(db).Approve(ctx, admin, cmd)
@@ -59,7 +59,7 @@ func ledgerWithHistory(t *testing.T) (*postgres.DB, ledger.RecordedEvent) {
 	if err := db.CheckpointAll(ctx, postgrestest.AuditKey); err != nil {
 		t.Fatal(err)
 	}
-	story, _ := postgrestest.App(db).Story(ctx, app.Unverified(), lone.ID)
+	story, _ := postgrestest.App(db).Story(ctx, postgrestest.Auditor, lone.ID)
 	return db, story[0]
 }
 
@@ -208,7 +208,7 @@ func TestCheckpointsSurviveARolledBackBatch(t *testing.T) {
 	d := postgrestest.MustDirectory(t, db)
 	ctx := context.Background()
 	e := mustSubmit(t, db, d, "7.00")
-	story, _ := postgrestest.App(db).Story(ctx, app.Unverified(), e.ID)
+	story, _ := postgrestest.App(db).Story(ctx, postgrestest.Auditor, e.ID)
 	tx, err := db.SQL().BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)

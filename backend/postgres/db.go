@@ -49,6 +49,7 @@ type DB struct {
 	Checkpoints    *Checkpoints
 	Subscriptions  *Subscriptions
 	Rebuilds       *Rebuilds
+	DevKeys        *DevKeys
 }
 
 // DefaultMaxConns is the pool size when none is set: room for the API's
@@ -101,6 +102,7 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 	db.Checkpoints = &Checkpoints{pool: pool, now: db.now}
 	db.Subscriptions = &Subscriptions{pool: pool, url: url, commits: db.commits, now: db.now}
 	db.Rebuilds = &Rebuilds{db: db}
+	db.DevKeys = &DevKeys{pool: pool}
 	return db, nil
 }
 

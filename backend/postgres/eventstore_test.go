@@ -16,7 +16,7 @@ import (
 
 func mustSubmit(t *testing.T, db *postgres.DB, d postgrestest.Directory, amount string) *ledger.Reimbursement {
 	t.Helper()
-	r, err := postgrestest.App(db).Submit(context.Background(), app.Unverified(), app.SubmitCommand{ID: uuid.New(), AccountID: d.Account.ID, Amount: amount, Description: "Taxi", Meta: ledger.Metadata{CorrelationID: "test"}})
+	r, err := postgrestest.App(db).Submit(context.Background(), app.Member(d.Member.ID), app.SubmitCommand{ID: uuid.New(), AccountID: d.Account.ID, Amount: amount, Description: "Taxi", Meta: ledger.Metadata{CorrelationID: "test"}})
 	if err != nil {
 		t.Fatalf("submit: %v", err)
 	}

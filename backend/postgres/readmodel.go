@@ -3,7 +3,9 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
@@ -23,12 +25,20 @@ var _ app.ReadModel = (*ReadModel)(nil)
 // first.
 func (m *ReadModel) ListReimbursements(ctx context.Context, q app.ListQuery) (_ app.ListPage, err error) {
 	defer ledger.Wrap(&err, "ReadModel.ListReimbursements")
-	owner, ownerArg := "bank_member_id", q.MemberID
+	args := []any{q.Limit + 1}
+	var conds []string
 	if q.BankID != uuid.Nil {
-		owner, ownerArg = "bank_id", q.BankID
+		args = append(args, q.BankID)
+		conds = append(conds, fmt.Sprintf(`bank_id = $%d`, len(args)))
 	}
-	args := []any{ownerArg, q.Limit + 1}
-	where := owner + ` = $1`
+	if q.MemberID != uuid.Nil {
+		args = append(args, q.MemberID)
+		conds = append(conds, fmt.Sprintf(`bank_member_id = $%d`, len(args)))
+	}
+	if len(conds) == 0 {
+		return app.ListPage{}, errors.New("a list names a bank or a member")
+	}
+	where := strings.Join(conds, " AND ")
 	if q.Status != "" {
 		args = append(args, q.Status)
 		where += fmt.Sprintf(` AND status = $%d`, len(args))
@@ -40,7 +50,7 @@ func (m *ReadModel) ListReimbursements(ctx context.Context, q app.ListQuery) (_ 
 	rows, err := m.q.QueryContext(ctx, `
 		SELECT id, bank_id, bank_member_id, bank_account_id, amount, currency, description, status, submitted_at,
 			submitted_position, decided_at, decided_by, coalesce(denial_reason, ''), payment_status, version
-		FROM reimbursements_view WHERE `+where+` ORDER BY submitted_position DESC LIMIT $2`, args...)
+		FROM reimbursements_view WHERE `+where+` ORDER BY submitted_position DESC LIMIT $1`, args...)
 	if err != nil {
 		return app.ListPage{}, err
 	}

@@ -53,7 +53,7 @@ func TestProjectorIsIdempotent(t *testing.T) {
 	d := postgrestest.MustDirectory(t, db)
 	ctx := context.Background()
 	r := mustSubmit(t, db, d, "99.99")
-	if _, err := postgrestest.App(db).Deny(ctx, app.Administrator(d.Admin.ID), app.DecideCommand{ReimbursementID: r.ID, Reason: "no receipt"}); err != nil {
+	if _, err := postgrestest.App(db).Deny(ctx, app.Administrator(d.Admin.ID, d.Bank.ID), app.DecideCommand{ReimbursementID: r.ID, Reason: "no receipt"}); err != nil {
 		t.Fatal(err)
 	}
 	events := allEvents(t, db)
@@ -86,7 +86,7 @@ func TestListPagesNewestFirstWithFilters(t *testing.T) {
 	for range 5 {
 		ids = append(ids, mustSubmit(t, db, d, "1.00").ID)
 	}
-	if _, err := postgrestest.App(db).Approve(ctx, app.Administrator(d.Admin.ID), app.DecideCommand{ReimbursementID: ids[1]}); err != nil {
+	if _, err := postgrestest.App(db).Approve(ctx, app.Administrator(d.Admin.ID, d.Bank.ID), app.DecideCommand{ReimbursementID: ids[1]}); err != nil {
 		t.Fatal(err)
 	}
 	mustProject(t, db, allEvents(t, db)...)
@@ -123,7 +123,7 @@ func TestListPagesNewestFirstWithFilters(t *testing.T) {
 	if len(other.Items) != 0 {
 		t.Fatalf("another bank sees %d reimbursements", len(other.Items))
 	}
-	if _, err := postgrestest.App(db).ListReimbursements(ctx, app.Unverified(), app.ListQuery{BankID: uuid.New(), Limit: 5}); ledger.ErrorCode(err) != ledger.ENotFound {
+	if _, err := postgrestest.App(db).ListReimbursements(ctx, app.Administrator(d.Admin.ID, d.Bank.ID), app.ListQuery{BankID: uuid.New(), Limit: 5}); ledger.ErrorCode(err) != ledger.ENotFound {
 		t.Fatalf("unknown bank: %v, want not found", err)
 	}
 }

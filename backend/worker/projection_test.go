@@ -95,7 +95,7 @@ func TestASecondProjectionRunsLiveAndRebuilds(t *testing.T) {
 
 	a := postgrestest.App(db)
 	for i := range 6 {
-		r, err := a.Submit(ctx, app.Unverified(), app.SubmitCommand{ID: uuid.New(), AccountID: d.Account.ID, Amount: fmt.Sprintf("%d.00", i+1), Description: "Taxi"})
+		r, err := a.Submit(ctx, app.Member(d.Member.ID), app.SubmitCommand{ID: uuid.New(), AccountID: d.Account.ID, Amount: fmt.Sprintf("%d.00", i+1), Description: "Taxi"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +106,7 @@ func TestASecondProjectionRunsLiveAndRebuilds(t *testing.T) {
 		if i%3 == 2 {
 			decide = a.Deny
 		}
-		if _, err := decide(ctx, app.Administrator(d.Admin.ID), app.DecideCommand{ReimbursementID: r.ID, Reason: "no receipt"}); err != nil {
+		if _, err := decide(ctx, app.Administrator(d.Admin.ID, d.Bank.ID), app.DecideCommand{ReimbursementID: r.ID, Reason: "no receipt"}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -88,7 +88,7 @@ func TestRebuildUnderLoadMatchesTheEvents(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := 0; ctx.Err() == nil; i++ {
-			r, err := postgrestest.App(db).Submit(context.Background(), app.Unverified(), app.SubmitCommand{ID: uuid.New(), AccountID: d.Account.ID, Amount: "5.00", Description: "load"})
+			r, err := postgrestest.App(db).Submit(context.Background(), app.Member(d.Member.ID), app.SubmitCommand{ID: uuid.New(), AccountID: d.Account.ID, Amount: "5.00", Description: "load"})
 			if err != nil {
 				failures.Add(1)
 				continue
@@ -97,7 +97,7 @@ func TestRebuildUnderLoadMatchesTheEvents(t *testing.T) {
 			ids = append(ids, r.ID)
 			mu.Unlock()
 			if i%2 == 0 {
-				if _, err := postgrestest.App(db).Deny(context.Background(), app.Administrator(d.Admin.ID), app.DecideCommand{ReimbursementID: r.ID, Reason: "load"}); err != nil {
+				if _, err := postgrestest.App(db).Deny(context.Background(), app.Administrator(d.Admin.ID, d.Bank.ID), app.DecideCommand{ReimbursementID: r.ID, Reason: "load"}); err != nil {
 					failures.Add(1)
 				}
 			}

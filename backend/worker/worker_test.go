@@ -58,7 +58,7 @@ func startWorker(t *testing.T, db *postgres.DB, gw saga.PaymentGateway, mailer s
 
 func storyTypes(t *testing.T, db *postgres.DB, id uuid.UUID) []string {
 	t.Helper()
-	story, err := postgrestest.App(db).Story(context.Background(), app.Unverified(), id)
+	story, err := postgrestest.App(db).Story(context.Background(), postgrestest.Auditor, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func count(types []string, want string) int {
 
 func submit(t *testing.T, db *postgres.DB, d postgrestest.Directory) uuid.UUID {
 	t.Helper()
-	r, err := postgrestest.App(db).Submit(context.Background(), app.Unverified(), app.SubmitCommand{ID: uuid.New(), AccountID: d.Account.ID, Amount: "80.25", Description: "Hotel", Meta: ledger.Metadata{CorrelationID: "corr-" + t.Name()}})
+	r, err := postgrestest.App(db).Submit(context.Background(), app.Member(d.Member.ID), app.SubmitCommand{ID: uuid.New(), AccountID: d.Account.ID, Amount: "80.25", Description: "Hotel", Meta: ledger.Metadata{CorrelationID: "corr-" + t.Name()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func submit(t *testing.T, db *postgres.DB, d postgrestest.Directory) uuid.UUID {
 func decide(t *testing.T, db *postgres.DB, d postgrestest.Directory, id uuid.UUID, deny bool) {
 	t.Helper()
 	cmd := app.DecideCommand{ReimbursementID: id, Reason: "No receipt attached", Meta: ledger.Metadata{CorrelationID: "corr-" + t.Name()}}
-	admin := app.Administrator(d.Admin.ID)
+	admin := app.Administrator(d.Admin.ID, d.Bank.ID)
 	var err error
 	if deny {
 		_, err = postgrestest.App(db).Deny(context.Background(), admin, cmd)
@@ -131,7 +131,7 @@ func TestApprovalPaysOnceAfterTransientRailFailures(t *testing.T) {
 	if len(sent) != 1 || sent[0].To != d.Member.Email || !strings.Contains(sent[0].Subject, "approved and paid") {
 		t.Fatalf("e-mails = %+v, want one approval to %s", sent, d.Member.Email)
 	}
-	story, _ := postgrestest.App(db).Story(context.Background(), app.Unverified(), id)
+	story, _ := postgrestest.App(db).Story(context.Background(), postgrestest.Auditor, id)
 	for _, e := range story[2:] {
 		if e.Metadata.CorrelationID != "corr-"+t.Name() || !strings.HasPrefix(e.Metadata.Actor, "saga:") {
 			t.Fatalf("saga event %s metadata %+v does not carry the request's correlation id", e.Type, e.Metadata)
@@ -180,7 +180,7 @@ func TestDenialEmailsOnceDespiteMailerFailures(t *testing.T) {
 	if len(gw.Calls()) != 0 {
 		t.Fatalf("a denial called the payment rail %d times", len(gw.Calls()))
 	}
-	story, _ := postgrestest.App(db).Story(context.Background(), app.Unverified(), id)
+	story, _ := postgrestest.App(db).Story(context.Background(), postgrestest.Auditor, id)
 	e, _ := story[len(story)-1].Decode()
 	if n := e.(ledger.MemberNotified); n.Kind != ledger.NotificationDenial {
 		t.Fatalf("notification kind %q, want denial", n.Kind)

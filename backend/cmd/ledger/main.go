@@ -19,6 +19,7 @@ import (
 
 	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/audit"
+	"github.com/reimbursement-ledger/ledger/backend/httpapi"
 	"github.com/reimbursement-ledger/ledger/backend/logging"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 )
@@ -63,6 +64,8 @@ commands:
   events tail [--follow] [--after N]  print the event feed as JSON lines
   projections status                  each projector and saga: its position, the head, the lag
   projections rebuild NAME            rebuild a read model from the events while the live one serves
+  token member ID | admin ID | auditor | operator
+                                      print a development token (AUTH_DEV_ISSUER=true only)
 
 environment:
   DATABASE_URL   PostgreSQL URL (required)
@@ -72,6 +75,12 @@ environment:
   AUDIT_KEY      secret of at least 32 characters that signs audit checkpoints (serve, audit)
   IDEMPOTENCY_TTL  how long Idempotency-Keys are remembered (default 24h)
   MIGRATE_ON_START  false leaves migrations to ` + "`ledger migrate`" + ` (default true)
+  AUTH_ISSUER    issuer (iss) of the bearer tokens the API accepts (serve)
+  AUTH_AUDIENCE  audience (aud) the tokens must carry (serve)
+  AUTH_JWKS_URL  the issuer's JWK Set (default: found by OpenID Connect discovery at AUTH_ISSUER)
+  AUTH_DEV_ISSUER  true makes the ledger sign and accept its own development tokens; never in production,
+                 and refused together with AUTH_ISSUER (default false)
+  RATE_LIMIT, RATE_LIMIT_BURST  commands per second each caller may send, and at once (default 50, 100)
 
 exit status:
   0  done
@@ -90,6 +99,9 @@ type config struct {
 	IdempotencyTTL time.Duration
 	// MigrateOnStart lets serve apply pending migrations before it serves.
 	MigrateOnStart bool
+	Auth           authConfig
+	// RateLimit bounds each principal's commands.
+	RateLimit httpapi.RateLimit
 }
 
 // auditKey returns the checkpoint signing key, required by serve and audit.
@@ -120,6 +132,25 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return cfg, fmt.Errorf("MIGRATE_ON_START %q: want true or false", raw)
 		}
 		cfg.MigrateOnStart = b
+	}
+	var err error
+	if cfg.Auth, err = loadAuthConfig(getenv); err != nil {
+		return config{}, err
+	}
+	cfg.RateLimit = httpapi.RateLimit{PerSecond: 50, Burst: 100}
+	if raw := getenv("RATE_LIMIT"); raw != "" {
+		n, err := strconv.ParseFloat(raw, 64)
+		if err != nil || n < 0 {
+			return cfg, fmt.Errorf("RATE_LIMIT %q: want commands per second per caller, such as 50 (0 for no limit)", raw)
+		}
+		cfg.RateLimit.PerSecond = n
+	}
+	if raw := getenv("RATE_LIMIT_BURST"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 {
+			return cfg, fmt.Errorf("RATE_LIMIT_BURST %q: want a whole number of at least 1", raw)
+		}
+		cfg.RateLimit.Burst = n
 	}
 	cfg.IdempotencyTTL = app.DefaultIdempotencyTTL
 	if raw := getenv("IDEMPOTENCY_TTL"); raw != "" {
@@ -181,7 +212,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			if err := db.Migrate(ctx); err != nil {
 				return err
 			}
-			return seed(ctx, db.DB, stdout)
+			return seed(ctx, cfg, db.DB, stdout)
 		})
 	case "audit":
 		return runAudit(ctx, cfg, rest, stdout, stderr)
@@ -189,6 +220,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runEvents(ctx, cfg, rest, stdout, stderr)
 	case "projections":
 		return runProjections(ctx, cfg, rest, stdout, stderr)
+	case "token":
+		return runToken(ctx, cfg, rest, stdout)
+
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reimbursement-ledger/ledger/backend/auth/authtest"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
 	"github.com/reimbursement-ledger/ledger/backend/worker"
@@ -29,7 +30,7 @@ func env(vars map[string]string) func(string) string {
 // approve over HTTP, watch the stub rail and mailer finish the story, then
 // shut down cleanly on cancellation.
 func TestServeSeedAndShutDown(t *testing.T) {
-	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn", "AUDIT_KEY": string(postgrestest.AuditKey)}
+	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn", "AUDIT_KEY": string(postgrestest.AuditKey), "AUTH_DEV_ISSUER": "true"}
 	var out bytes.Buffer
 	for range 2 { // seeding twice changes nothing
 		out.Reset()
@@ -40,6 +41,8 @@ func TestServeSeedAndShutDown(t *testing.T) {
 	if !strings.Contains(out.String(), seedAccounts[0].ID.String()) {
 		t.Fatalf("seed output does not list the accounts:\n%s", out.String())
 	}
+	// The tokens seed prints are the ones a developer pastes.
+	ada, grace := printedToken(t, out.String(), "ADA_TOKEN"), printedToken(t, out.String(), "GRACE_TOKEN")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
@@ -55,35 +58,24 @@ func TestServeSeedAndShutDown(t *testing.T) {
 		t.Fatalf("serve stopped: %v", err)
 	}
 
-	res, err := http.Post(base+"/v1/reimbursements", "application/json", strings.NewReader(
-		`{"bank_account_id":"`+seedAccounts[0].ID.String()+`","amount":"12.30","description":"Parking"}`))
-	if err != nil {
-		t.Fatal(err)
+	if status, _ := call(t, http.MethodPost, base+"/v1/reimbursements", "", `{}`); status != http.StatusUnauthorized {
+		t.Fatalf("submit without a token: %d, want 401", status)
 	}
-	var created struct{ ID string }
-	json.NewDecoder(res.Body).Decode(&created)
-	res.Body.Close()
-	if res.StatusCode != http.StatusCreated {
-		t.Fatalf("submit: %d", res.StatusCode)
+	status, created := call(t, http.MethodPost, base+"/v1/reimbursements", ada,
+		`{"bank_account_id":"`+seedAccounts[0].ID.String()+`","amount":"12.30","description":"Parking"}`)
+	if status != http.StatusCreated {
+		t.Fatalf("submit: %d %v", status, created)
 	}
-	res, err = http.Post(base+"/v1/reimbursements/"+created.ID+"/approve", "application/json", strings.NewReader(
-		`{"administrator_id":"`+seedAdministrators[0].ID.String()+`"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("approve: %d", res.StatusCode)
+	id := created["id"].(string)
+	if status, body := call(t, http.MethodPost, base+"/v1/reimbursements/"+id+"/approve", grace, `{}`); status != http.StatusOK {
+		t.Fatalf("approve: %d %v", status, body)
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		res, err := http.Get(base + "/v1/reimbursements/" + created.ID + "/events")
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, body := call(t, http.MethodGet, base+"/v1/reimbursements/"+id+"/events", ada, "")
 		var story struct{ Items []struct{ Type string } }
-		json.NewDecoder(res.Body).Decode(&story)
-		res.Body.Close()
+		raw, _ := json.Marshal(body)
+		json.Unmarshal(raw, &story)
 		if n := len(story.Items); n > 0 && story.Items[n-1].Type == "MemberNotified" {
 			break
 		}
@@ -106,7 +98,7 @@ func TestServeSeedAndShutDown(t *testing.T) {
 
 func TestRoleAPIServesNoWorkersAndWorkerServesNoAPI(t *testing.T) {
 	dbURL := postgrestest.NewDatabaseURL(t)
-	vars := map[string]string{"DATABASE_URL": dbURL, "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error", "AUDIT_KEY": string(postgrestest.AuditKey)}
+	vars := map[string]string{"DATABASE_URL": dbURL, "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error", "AUDIT_KEY": string(postgrestest.AuditKey), "AUTH_DEV_ISSUER": "true"}
 	for _, tt := range []struct {
 		role        string
 		problemType string // of GET /v1/banks/{unknown id}
@@ -120,20 +112,12 @@ func TestRoleAPIServesNoWorkersAndWorkerServesNoAPI(t *testing.T) {
 				done <- run(ctx, []string{"serve", "--role", tt.role}, env(vars), io.Discard, io.Discard, func(a string) { addr <- a })
 			}()
 			base := "http://" + <-addr
-			res, err := http.Get(base + "/readyz")
-			if err != nil || res.StatusCode != http.StatusOK {
-				t.Fatalf("readyz %v %v", res, err)
+			if status, _ := call(t, http.MethodGet, base+"/readyz", "", ""); status != http.StatusOK {
+				t.Fatalf("readyz %d", status)
 			}
-			res.Body.Close()
-			res, err = http.Get(base + "/v1/banks/" + seedBank.ID.String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			var problem struct{ Type string }
-			json.NewDecoder(res.Body).Decode(&problem)
-			res.Body.Close()
-			if res.StatusCode != http.StatusNotFound || problem.Type != tt.problemType {
-				t.Fatalf("GET an unknown bank: %d %q, want 404 %q", res.StatusCode, problem.Type, tt.problemType)
+			status, problem := call(t, http.MethodGet, base+"/v1/banks/"+seedBank.ID.String(), tokenFor(t, vars, "operator"), "")
+			if status != http.StatusNotFound || problem["type"] != tt.problemType {
+				t.Fatalf("GET an unknown bank: %d %v, want 404 %q", status, problem, tt.problemType)
 			}
 			if tt.subscribers > 0 {
 				waitForSubscribers(t, dbURL, tt.subscribers)
@@ -197,7 +181,7 @@ func TestUsageErrors(t *testing.T) {
 
 // The operator's and the auditor's commands, against a ledger with history.
 func TestAuditEventsAndProjectionCommands(t *testing.T) {
-	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error", "AUDIT_KEY": string(postgrestest.AuditKey)}
+	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error", "AUDIT_KEY": string(postgrestest.AuditKey), "AUTH_DEV_ISSUER": "true"}
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
@@ -208,13 +192,12 @@ func TestAuditEventsAndProjectionCommands(t *testing.T) {
 		done <- run(ctx, []string{"serve"}, env(vars), io.Discard, io.Discard, func(a string) { addr <- a })
 	}()
 	base := "http://" + <-addr
+	ada := tokenFor(t, vars, "member", seedMembers[0].ID.String())
 	for range 3 {
-		res, err := http.Post(base+"/v1/reimbursements", "application/json", strings.NewReader(
-			`{"bank_account_id":"`+seedAccounts[0].ID.String()+`","amount":"1.00","description":"Stamps"}`))
-		if err != nil {
-			t.Fatal(err)
+		if status, body := call(t, http.MethodPost, base+"/v1/reimbursements", ada,
+			`{"bank_account_id":"`+seedAccounts[0].ID.String()+`","amount":"1.00","description":"Stamps"}`); status != http.StatusCreated {
+			t.Fatalf("submit: %d %v", status, body)
 		}
-		res.Body.Close()
 	}
 	out := func(args ...string) (string, error) {
 		var b bytes.Buffer
@@ -380,7 +363,7 @@ func (b *syncBuffer) lines() []map[string]any {
 // One correlation id follows an approval from the request log through the
 // events' metadata to the saga's log lines; /metrics shows the lag.
 func TestOneCorrelationIDFollowsAnApproval(t *testing.T) {
-	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "info", "AUDIT_KEY": string(postgrestest.AuditKey)}
+	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "info", "AUDIT_KEY": string(postgrestest.AuditKey), "AUTH_DEV_ISSUER": "true"}
 	if err := run(context.Background(), []string{"seed"}, env(vars), io.Discard, io.Discard, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -392,34 +375,21 @@ func TestOneCorrelationIDFollowsAnApproval(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	base := "http://" + <-addr
 
-	post := func(path, body, corr string) map[string]any {
-		req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Correlation-ID", corr)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		var out map[string]any
-		json.NewDecoder(res.Body).Decode(&out)
-		return out
-	}
-	r := post("/v1/reimbursements", `{"bank_account_id":"`+seedAccounts[0].ID.String()+`","amount":"64.00","description":"Hotel"}`, "corr-submit")
+	ada, grace := tokenFor(t, vars, "member", seedMembers[0].ID.String()), tokenFor(t, vars, "admin", seedAdministrators[0].ID.String())
+	_, r := call(t, http.MethodPost, base+"/v1/reimbursements", ada,
+		`{"bank_account_id":"`+seedAccounts[0].ID.String()+`","amount":"64.00","description":"Hotel"}`, "X-Correlation-ID", "corr-submit")
 	id := r["id"].(string)
-	post("/v1/reimbursements/"+id+"/approve", `{"administrator_id":"`+seedAdministrators[0].ID.String()+`"}`, "corr-approve-7")
+	call(t, http.MethodPost, base+"/v1/reimbursements/"+id+"/approve", grace, `{}`, "X-Correlation-ID", "corr-approve-7")
 
 	var story []map[string]any
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		res, err := http.Get(base + "/v1/reimbursements/" + id + "/events")
-		if err != nil {
-			t.Fatal(err)
+		_, page := call(t, http.MethodGet, base+"/v1/reimbursements/"+id+"/events", ada, "")
+		items, _ := page["items"].([]any)
+		story = story[:0]
+		for _, it := range items {
+			story = append(story, it.(map[string]any))
 		}
-		var body struct{ Items []map[string]any }
-		json.NewDecoder(res.Body).Decode(&body)
-		res.Body.Close()
-		story = body.Items
 		if len(story) == 5 {
 			break
 		}
@@ -459,7 +429,12 @@ func TestOneCorrelationIDFollowsAnApproval(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	res, err := http.Get(base + "/metrics")
+	if status, _ := call(t, http.MethodGet, base+"/metrics", ada, ""); status != http.StatusForbidden {
+		t.Fatalf("/metrics for a member: %d, want 403", status)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+tokenFor(t, vars, "operator"))
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,5 +453,148 @@ func TestOneCorrelationIDFollowsAnApproval(t *testing.T) {
 		if !strings.Contains(string(page), series) {
 			t.Fatalf("/metrics lacks %s", series)
 		}
+	}
+}
+
+// call sends a request with a bearer token (none when token is empty) and
+// decodes its JSON answer.
+func call(t *testing.T, method, url, token, body string, headers ...string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out
+}
+
+// tokenFor runs `ledger token ARGS...` and returns what it printed.
+func tokenFor(t *testing.T, vars map[string]string, args ...string) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := run(context.Background(), append([]string{"token"}, args...), env(vars), &out, io.Discard, nil); err != nil {
+		t.Fatalf("ledger token %v: %v", args, err)
+	}
+	token := strings.TrimSpace(out.String())
+	if strings.Count(token, ".") != 2 || strings.ContainsAny(token, " \n") {
+		t.Fatalf("ledger token %v printed %q, want one JWT", args, out.String())
+	}
+	return token
+}
+
+// printedToken finds `export NAME=<token>` in seed's output.
+func printedToken(t *testing.T, output, name string) string {
+	t.Helper()
+	for _, line := range strings.Split(output, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) >= 2 && fields[0] == "export" && strings.HasPrefix(fields[1], name+"=") {
+			return strings.TrimPrefix(fields[1], name+"=")
+		}
+	}
+	t.Fatalf("seed printed no %s:\n%s", name, output)
+	return ""
+}
+
+// The token command mints development tokens only with the development
+// issuer on, and only for people the directory holds.
+func TestTokenCommand(t *testing.T) {
+	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "LOG_LEVEL": "error", "AUDIT_KEY": string(postgrestest.AuditKey), "AUTH_DEV_ISSUER": "true"}
+	if err := run(context.Background(), []string{"seed"}, env(vars), io.Discard, io.Discard, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"member", seedMembers[0].ID.String()}, {"admin", seedAdministrators[0].ID.String()}, {"auditor"}, {"operator"}} {
+		tokenFor(t, vars, args...)
+	}
+	off := maps.Clone(vars)
+	delete(off, "AUTH_DEV_ISSUER")
+	for _, tt := range []struct {
+		name string
+		vars map[string]string
+		args []string
+		want string
+	}{
+		{"issuer off", off, []string{"operator"}, "AUTH_DEV_ISSUER"},
+		{"unknown member", vars, []string{"member", "0193a000-0000-7000-8000-00000000dead"}, "no member has id"},
+		{"an administrator named as a member", vars, []string{"member", seedAdministrators[0].ID.String()}, "no member has id"},
+		{"not an id", vars, []string{"admin", "grace"}, "not a administrator id"},
+		{"unknown role", vars, []string{"superuser"}, "want member"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), append([]string{"token"}, tt.args...), env(tt.vars), &out, io.Discard, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || out.Len() != 0 || exitCode(err) != 2 {
+				t.Fatalf("ledger token %v: %v (exit %d), printed %q; want an error about %q, exit 2, nothing printed", tt.args, err, exitCode(err), out.String(), tt.want)
+			}
+		})
+	}
+}
+
+// A production configuration cannot turn the development issuer on by
+// accident: a real issuer and the development one exclude each other, only
+// the literal "true" turns it on, and without it no development token is
+// issued or accepted.
+func TestProductionConfigurationKeepsTheDevelopmentIssuerOff(t *testing.T) {
+	production := map[string]string{"DATABASE_URL": "postgres://x", "AUTH_ISSUER": "https://auth.ledger.example.com/", "AUTH_AUDIENCE": "ledger-api"}
+	cfg, err := loadConfig(env(production))
+	if err != nil || cfg.Auth.DevIssuer {
+		t.Fatalf("production settings: dev issuer %v, %v", cfg.Auth.DevIssuer, err)
+	}
+	for _, value := range []string{"true", "TRUE", "1", "yes", "on"} {
+		withDev := maps.Clone(production)
+		withDev["AUTH_DEV_ISSUER"] = value
+		if cfg, err := loadConfig(env(withDev)); err == nil || cfg.Auth.DevIssuer {
+			t.Errorf("AUTH_DEV_ISSUER=%s beside AUTH_ISSUER was accepted", value)
+		}
+	}
+	for _, value := range []string{"1", "yes", "on", "True"} {
+		if cfg, err := loadConfig(env(map[string]string{"DATABASE_URL": "postgres://x", "AUTH_DEV_ISSUER": value})); err == nil || cfg.Auth.DevIssuer {
+			t.Errorf("AUTH_DEV_ISSUER=%s turned the development issuer on; only the literal true may", value)
+		}
+	}
+	// A ledger that trusts a real issuer serves no development tokens and
+	// refuses one signed by its own development key.
+	issuer := authtest.NewJWKSServer(t)
+	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error",
+		"AUDIT_KEY": string(postgrestest.AuditKey), "AUTH_ISSUER": issuer.Issuer, "AUTH_AUDIENCE": authtest.Audience, "AUTH_JWKS_URL": issuer.JWKSURL}
+	dev := maps.Clone(vars)
+	delete(dev, "AUTH_ISSUER")
+	delete(dev, "AUTH_JWKS_URL")
+	dev["AUTH_DEV_ISSUER"] = "true"
+	dev["AUTH_AUDIENCE"] = authtest.Audience
+	if err := run(context.Background(), []string{"seed"}, env(dev), io.Discard, io.Discard, nil); err != nil {
+		t.Fatal(err)
+	}
+	forged := tokenFor(t, dev, "operator")
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve"}, env(vars), io.Discard, io.Discard, func(a string) { addr <- a })
+	}()
+	defer func() { cancel(); <-done }()
+	base := "http://" + <-addr
+	if status, _ := call(t, http.MethodPost, base+"/v1/dev/tokens", "", `{"role":"operator"}`); status != http.StatusNotFound {
+		t.Fatalf("POST /v1/dev/tokens on a production configuration: %d, want 404", status)
+	}
+	if status, _ := call(t, http.MethodGet, base+"/v1/banks/"+seedBank.ID.String(), forged, ""); status != http.StatusUnauthorized {
+		t.Fatalf("a development token on a production configuration: %d, want 401", status)
+	}
+	if status, body := call(t, http.MethodGet, base+"/v1/banks/"+seedBank.ID.String(), issuer.Token("operator", "ops-1"), ""); status != http.StatusOK {
+		t.Fatalf("the issuer's own token: %d %v", status, body)
 	}
 }

@@ -68,8 +68,16 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 				notifier.Notify()
 			}
 		})
-		api := httpapi.New(httpapi.Config{App: ledgerApp, Ready: db.Ping, Logger: logger, API: r != roleWorker,
-			Observer: m, Metrics: m.Handler()})
+		tokens, dev, err := cfg.Auth.tokens(ctx, db.DB, logger)
+		if err != nil {
+			return err
+		}
+		apiCfg := httpapi.Config{App: ledgerApp, Tokens: tokens, RateLimit: cfg.RateLimit, Ready: db.Ping, Logger: logger,
+			API: r != roleWorker, Observer: m, Metrics: m.Handler()}
+		if dev != nil {
+			apiCfg.DevTokens = dev
+		}
+		api := httpapi.New(apiCfg)
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)

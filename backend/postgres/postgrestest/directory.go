@@ -43,9 +43,10 @@ func MustDirectory(t testing.TB, db *postgres.DB) Directory {
 	must(err)
 	d.OtherAdmin, err = a.CreateAdministrator(ctx, operator, ledger.Administrator{ID: uuid.New(), BankID: d.OtherBank.ID, FirstName: "Edsger", LastName: "Dijkstra", Email: "edsger@harbor.example"})
 	must(err)
-	d.Member, err = a.CreateMember(ctx, operator, ledger.Member{ID: uuid.New(), FirstName: "Ada", LastName: "Lovelace", Email: "ada-" + uuid.NewString()[:8] + "@example.com"})
+	bankAdmin := app.Administrator(d.Admin.ID, d.Bank.ID)
+	d.Member, err = a.CreateMember(ctx, bankAdmin, ledger.Member{ID: uuid.New(), FirstName: "Ada", LastName: "Lovelace", Email: "ada-" + uuid.NewString()[:8] + "@example.com"})
 	must(err)
-	d.Account, err = a.OpenAccount(ctx, operator, ledger.Account{ID: uuid.New(), BankID: d.Bank.ID, MemberID: d.Member.ID, Currency: "USD", Nickname: "checking"})
+	d.Account, err = a.OpenAccount(ctx, bankAdmin, ledger.Account{ID: uuid.New(), BankID: d.Bank.ID, MemberID: d.Member.ID, Currency: "USD", Nickname: "checking"})
 	must(err)
 	return d
 }
@@ -62,3 +63,6 @@ func App(db *postgres.DB) *app.App {
 func Streams(db *postgres.DB) app.Streams {
 	return app.Streams{Events: db.Events, Directory: db.Directory}
 }
+
+// Auditor is an auditor's principal, for tests that read any reimbursement.
+var Auditor = app.Principal{Role: app.RoleAuditor, Subject: "test-auditor"}

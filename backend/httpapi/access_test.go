@@ -1,0 +1,205 @@
+package httpapi_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/reimbursement-ledger/ledger/backend/app"
+	"github.com/reimbursement-ledger/ledger/backend/httpapi"
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
+)
+
+var updateAccess = flag.Bool("update-access", false, "rewrite docs/access.md from the authorization table")
+
+// pair is the status for a resource of the caller's own (their own as a
+// member, their bank's as an administrator) and for another's.
+type pair struct{ own, foreign int }
+
+func same(status int) pair { return pair{status, status} }
+
+// accessTable is who may call what: every operation, for a caller with no
+// token, a member, an administrator, an auditor and an operator. Auditors
+// and operators see the whole ledger, so they have one status. It is
+// written out here, not derived from the API's own table, so that the test
+// can disagree with the code; docs/access.md is printed from it.
+var accessTable = []struct {
+	method, path      string
+	member, admin     pair
+	auditor, operator int
+	note              string
+}{
+	{"POST", "/v1/banks", same(403), same(403), 403, 201, ""},
+	{"GET", "/v1/banks/:bank_id", same(403), pair{200, 404}, 403, 200, ""},
+	{"POST", "/v1/banks/:bank_id/administrators", same(403), same(403), 403, 201, ""},
+	{"POST", "/v1/banks/:bank_id/accounts", same(403), pair{201, 404}, 403, 403, ""},
+	{"GET", "/v1/banks/:bank_id/reimbursements", same(403), pair{200, 404}, 403, 403, ""},
+	{"POST", "/v1/members", same(403), same(201), 403, 403, "a member may bank with several banks: any administrator may add one"},
+	{"GET", "/v1/members/:member_id", pair{200, 404}, pair{200, 404}, 403, 403, "an administrator sees members with an account at their bank"},
+	{"GET", "/v1/members/:member_id/accounts", pair{200, 404}, pair{200, 404}, 403, 403, "an administrator sees the accounts at their bank"},
+	{"GET", "/v1/members/:member_id/reimbursements", pair{200, 404}, pair{200, 404}, 403, 403, "an administrator sees those at their bank"},
+	{"POST", "/v1/reimbursements", pair{201, 422}, same(403), 403, 403, "another member's account answers as an unknown account does"},
+	{"GET", "/v1/reimbursements/:id", pair{200, 404}, pair{200, 404}, 200, 403, ""},
+	{"POST", "/v1/reimbursements/:id/approve", same(403), pair{200, 404}, 403, 403, ""},
+	{"POST", "/v1/reimbursements/:id/deny", same(403), pair{200, 404}, 403, 403, ""},
+	{"GET", "/v1/reimbursements/:id/events", pair{200, 404}, pair{200, 404}, 200, 403, ""},
+	{"GET", "/v1/events", same(403), same(403), 200, 403, ""},
+	{"GET", "/v1/audit/checkpoints", same(403), same(403), 200, 403, ""},
+	{"GET", "/v1/audit/verify", same(403), same(403), 200, 403, ""},
+	{"GET", "/metrics", same(403), same(403), 403, 200, ""},
+	{"GET", "/v1/openapi.yaml", same(200), same(200), 200, 200, "public"},
+	{"GET", "/docs", same(200), same(200), 200, 200, "public"},
+	{"GET", "/healthz", same(200), same(200), 200, 200, "public"},
+	{"GET", "/readyz", same(200), same(200), 200, 200, "public"},
+}
+
+// side is one tenancy's resources: a bank, its administrator, a member
+// with an account there and a reimbursement of theirs.
+type side struct {
+	bank, admin, member, account uuid.UUID
+	reimbursement                uuid.UUID
+}
+
+func TestAccessTable(t *testing.T) {
+	api := newAPIWith(t, httpapi.RateLimit{}, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("# metrics\n")) }))
+	d := api.dir
+	ctx := context.Background()
+	a := postgrestest.App(api.db)
+	// The second tenancy: a member banking at the other bank only.
+	otherAdmin := app.Administrator(d.OtherAdmin.ID, d.OtherBank.ID)
+	stranger, err := a.CreateMember(ctx, otherAdmin, ledger.Member{ID: uuid.New(), FirstName: "Grace", LastName: "Brewster", Email: "brewster@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	strangerAccount, err := a.OpenAccount(ctx, otherAdmin, ledger.Account{ID: uuid.New(), BankID: d.OtherBank.ID, MemberID: stranger.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := side{bank: d.Bank.ID, admin: d.Admin.ID, member: d.Member.ID, account: d.Account.ID}
+	foreign := side{bank: d.OtherBank.ID, admin: d.OtherAdmin.ID, member: stranger.ID, account: strangerAccount.ID}
+	var n atomic.Int64
+	// submit gives the side a fresh pending reimbursement, so that every
+	// decision has one to decide.
+	submit := func(s *side) {
+		r, err := a.Submit(ctx, app.Member(s.member), app.SubmitCommand{ID: uuid.New(), AccountID: s.account, Amount: "12.00", Description: "Taxi"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.reimbursement = r.ID
+	}
+	// request returns the path and body of an operation on the side's resources.
+	request := func(method, pattern string, s side) (string, string) {
+		path := strings.NewReplacer(":bank_id", s.bank.String(), ":member_id", s.member.String(), ":id", s.reimbursement.String()).Replace(pattern)
+		i := n.Add(1)
+		switch {
+		case method != http.MethodPost:
+			return path, ""
+		case pattern == "/v1/banks":
+			return path, fmt.Sprintf(`{"name":"Bank %d","location":"Town"}`, i)
+		case pattern == "/v1/banks/:bank_id/administrators":
+			return path, fmt.Sprintf(`{"first_name":"A","last_name":"B","email":"admin-%d@bank.example"}`, i)
+		case pattern == "/v1/banks/:bank_id/accounts":
+			return path, `{"bank_member_id":"` + s.member.String() + `"}`
+		case pattern == "/v1/members":
+			return path, fmt.Sprintf(`{"first_name":"C","last_name":"D","email":"member-%d@example.com"}`, i)
+		case pattern == "/v1/reimbursements":
+			return path, `{"bank_account_id":"` + s.account.String() + `","amount":"1.00","description":"Stamps"}`
+		case strings.HasSuffix(pattern, "/deny"):
+			return path, `{"reason":"No receipt"}`
+		}
+		return path, `{}`
+	}
+	tokens := map[string]func() string{
+		"member": api.member, "administrator": api.admin, "auditor": api.auditor, "operator": api.operator,
+	}
+
+	covered := map[string]bool{}
+	for _, row := range accessTable {
+		covered[row.method+" "+row.path] = true
+		check := func(caller, whose string, s side, want int) {
+			t.Helper()
+			submit(&s) // a pending one, so that a decision has something to decide
+			path, body := request(row.method, row.path, s)
+			client := api.as(noToken)
+			if caller != "nobody" {
+				client = api.as(tokens[caller]())
+			}
+			got := client.do(row.method, path, body)
+			if got.status != want {
+				t.Errorf("%s %s as %s (%s): %d, want %d: %s", row.method, row.path, caller, whose, got.status, want, got.raw)
+			}
+			if want >= 400 && got.header.Get("Content-Type") != "application/problem+json" {
+				t.Errorf("%s %s as %s (%s): a %d without problem+json", row.method, row.path, caller, whose, got.status)
+			}
+		}
+		public := row.note == "public"
+		noTokenWant := http.StatusUnauthorized
+		if public {
+			noTokenWant = http.StatusOK
+		}
+		check("nobody", "any", own, noTokenWant)
+		check("member", "own", own, row.member.own)
+		check("member", "foreign", foreign, row.member.foreign)
+		check("administrator", "own", own, row.admin.own)
+		check("administrator", "foreign", foreign, row.admin.foreign)
+		check("auditor", "any", own, row.auditor)
+		check("operator", "any", own, row.operator)
+	}
+	for _, rule := range httpapi.Access() {
+		if !covered[rule.Method+" "+rule.Path] {
+			t.Errorf("%s %s is served but not in the authorization table", rule.Method, rule.Path)
+		}
+	}
+
+	doc := renderAccess()
+	const file = "../../docs/access.md"
+	if *updateAccess {
+		if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	written, err := os.ReadFile(file)
+	if err != nil || string(written) != doc {
+		t.Fatalf("docs/access.md is not the authorization table; run: go test ./backend/httpapi -run TestAccessTable -update-access")
+	}
+}
+
+// renderAccess prints the authorization table as docs/access.md.
+func renderAccess() string {
+	var b strings.Builder
+	b.WriteString(`# Who may call what
+
+Printed from the authorization table the tests run (` + "`TestAccessTable`" + ` in
+backend/httpapi/access_test.go), so it cannot drift from the code. Every
+cell is the status the ledger answers, over real HTTP with real signed
+tokens: **own** is the caller's own resource (their own as a member, their
+bank's as an administrator), **other** is another member's or another
+bank's. Auditors and operators see the whole ledger. Without a token every
+operation but the public ones answers 401.
+
+Another member's or bank's resource answers 404, exactly as one that does
+not exist, so ids cannot be probed; the check comes before anything else
+that could reveal state (If-Match, Idempotency-Key). Regenerate with
+` + "`go test ./backend/httpapi -run TestAccessTable -update-access`" + `.
+
+| operation | no token | member: own | member: other | administrator: own | administrator: other | auditor | operator | note |
+|---|---|---|---|---|---|---|---|---|
+`)
+	for _, row := range accessTable {
+		none := "401"
+		if row.note == "public" {
+			none = "200"
+		}
+		fmt.Fprintf(&b, "| `%s %s` | %s | %d | %d | %d | %d | %d | %d | %s |\n", row.method, row.path, none,
+			row.member.own, row.member.foreign, row.admin.own, row.admin.foreign, row.auditor, row.operator, row.note)
+	}
+	return b.String()
+}
