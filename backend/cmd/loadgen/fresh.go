@@ -45,6 +45,8 @@ func runFresh(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	member := flags.String("member", "0193a000-0000-7000-8000-000000000101", "the member whose account the probes use")
 	timeout := flags.Duration("timeout", 10*time.Second, "timeout of one request")
 	profile := flags.String("cpuprofile", "", "write a CPU profile of loadgen to this file")
+	loadToken := flags.String("load-token", "", "bearer token of the background submissions (the load account's member)")
+	token := flags.String("token", "", "bearer token of the probes and the poller (-member's)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -64,7 +66,7 @@ func runFresh(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	// Background: a schedule of due times, taken by a pool of workers.
 	bg := newSample()
-	loadClient := newClient(*workers, *timeout)
+	loadClient := newClient(*workers, *timeout, *loadToken)
 	loadPayload := []byte(*loadBody)
 	due := make(chan time.Time, *rate) // up to a second of backlog
 	missed := 0                        // due while the backlog was full: never sent
@@ -113,7 +115,7 @@ func runFresh(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var seen, submitLat, pollLat []time.Duration
 	probeErrors, probeMissing, polls, pollErrors := 0, 0, 0, 0
 
-	probeClient := newClient(1, *timeout)
+	probeClient := newClient(1, *timeout, *token)
 	probePayload := []byte(*probeBody)
 	wg.Go(func() {
 		defer close(probesDone)
@@ -148,7 +150,7 @@ func runFresh(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	})
 
-	pollClient := newClient(1, *timeout)
+	pollClient := newClient(1, *timeout, *token)
 	listURL := *base + "/v1/members/" + *member + "/reimbursements?limit="
 	wg.Go(func() {
 		done := false

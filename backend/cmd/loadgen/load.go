@@ -25,7 +25,7 @@ func runWait(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
-	client := newClient(1, 2*time.Second)
+	client := newClient(1, 2*time.Second, "")
 	deadline := time.Now().Add(*timeout)
 	for {
 		resp, err := client.Get(*base + "/readyz")
@@ -213,6 +213,8 @@ func runClosed(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	timeout := flags.Duration("timeout", 10*time.Second, "timeout of one request")
 	profile := flags.String("cpuprofile", "", "write a CPU profile of loadgen to this file")
 	scrape := flags.String("scrape", "", "comma-separated Prometheus counters to read from GET /metrics before and after; their increase is printed")
+	token := flags.String("token", "", "bearer token of the requests")
+	metricsToken := flags.String("metrics-token", "", "bearer token for GET /metrics (an operator's)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -229,13 +231,14 @@ func runClosed(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer stopProfile()
 
-	client := newClient(*conns, *timeout)
+	client := newClient(*conns, *timeout, *token)
+	metricsClient := newClient(1, *timeout, *metricsToken)
 	url := *base + *path
 	var counters []string
 	if *scrape != "" {
 		counters = strings.Split(*scrape, ",")
 	}
-	before := scrapeCounters(ctx, client, *base, counters)
+	before := scrapeCounters(ctx, metricsClient, *base, counters)
 	s := newSample()
 	cpu0 := cpuSeconds()
 	start := time.Now()
@@ -285,7 +288,7 @@ func runClosed(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	f.put("rps", float64(n)/elapsed.Seconds())
 	f.latencies("", s.latencies)
 	f.put("loadgen_cpu_s", cpuSeconds()-cpu0)
-	if after := scrapeCounters(ctx, client, *base, counters); before != nil && after != nil {
+	if after := scrapeCounters(ctx, metricsClient, *base, counters); before != nil && after != nil {
 		for _, name := range counters {
 			if v, ok := after[name]; ok {
 				f.put("metric."+name, v-before[name])

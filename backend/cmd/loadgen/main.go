@@ -72,19 +72,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // newClient returns a keep-alive client that holds up to conns connections
-// to the ledger open between requests.
-func newClient(conns int, timeout time.Duration) *http.Client {
-	return &http.Client{
-		Timeout: timeout,
-		Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        conns,
-			MaxIdleConnsPerHost: conns,
-			MaxConnsPerHost:     conns,
-			IdleConnTimeout:     90 * time.Second,
-			DisableCompression:  true,
-		},
+// to the ledger open between requests and sends token, when not empty, as
+// its bearer token.
+func newClient(conns int, timeout time.Duration, token string) *http.Client {
+	var transport http.RoundTripper = &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		MaxConnsPerHost:     conns,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
 	}
+	if token != "" {
+		transport = bearer{token: "Bearer " + token, next: transport}
+	}
+	return &http.Client{Timeout: timeout, Transport: transport}
+}
+
+// bearer adds a bearer token to every request.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set("Authorization", b.token)
+	return b.next.RoundTrip(req)
 }
 
 // startProfile writes a CPU profile of loadgen itself to path until the
