@@ -64,6 +64,7 @@ commands:
   events tail [--follow] [--after N]  print the event feed as JSON lines
   projections status                  each projector and saga: its position, the head, the lag
   projections rebuild NAME            rebuild a read model from the events while the live one serves
+  sleep DURATION                      wait, then exit 0 (a preStop hook in an image without a shell)
   token member ID | admin ID | auditor | operator
                                       print a development token (AUTH_DEV_ISSUER=true only)
 
@@ -180,6 +181,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return nil
 	}
+	if args[0] == "sleep" { // needs no configuration: it runs in a preStop hook
+		return runSleep(ctx, args[1:])
+	}
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return err
@@ -222,7 +226,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runProjections(ctx, cfg, rest, stdout, stderr)
 	case "token":
 		return runToken(ctx, cfg, rest, stdout)
-
+	case "sleep":
+		return runSleep(ctx, rest)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
@@ -248,3 +253,21 @@ func parseRole(s string) (role, error) {
 // shutdownTimeout bounds how long in-flight requests and handlers may take
 // to finish after SIGTERM; Kubernetes waits 30 s by default.
 const shutdownTimeout = 25 * time.Second
+
+// runSleep waits for a duration such as 10s, or until interrupted. A
+// Kubernetes preStop hook runs it so that a pod keeps serving while the
+// load balancer stops sending it requests.
+func runSleep(ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return errors.New("sleep: want one duration, such as 10s")
+	}
+	d, err := time.ParseDuration(args[0])
+	if err != nil || d < 0 || d > 10*time.Minute {
+		return fmt.Errorf("sleep %q: want a duration from 0s to 10m", args[0])
+	}
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+	return nil
+}

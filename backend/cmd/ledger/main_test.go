@@ -310,6 +310,8 @@ func TestExitStatus(t *testing.T) {
 		{"unknown command", map[string]string{"DATABASE_URL": "postgres://x"}, []string{"frobnicate"}, 2},
 		{"no database configured", nil, []string{"audit", "verify"}, 2},
 		{"a bad setting", map[string]string{"DATABASE_URL": "postgres://x", "MIGRATE_ON_START": "perhaps"}, []string{"migrate"}, 2},
+		{"sleep, with no configuration at all", nil, []string{"sleep", "10ms"}, 0},
+		{"sleep without a duration", nil, []string{"sleep", "soon"}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
