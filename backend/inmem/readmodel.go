@@ -1,0 +1,66 @@
+package inmem
+
+import (
+	"cmp"
+	"context"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"github.com/reimbursement-ledger/ledger/backend/app"
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+)
+
+// ReadModel answers the reimbursement lists by folding the committed events
+// on every call: it is never behind, where PostgreSQL's read model waits for
+// its projector.
+type ReadModel struct {
+	db *DB
+}
+
+var _ app.ReadModel = (*ReadModel)(nil)
+
+// ListReimbursements reads a page, newest submission first.
+func (m *ReadModel) ListReimbursements(ctx context.Context, q app.ListQuery) (page app.ListPage, err error) {
+	defer ledger.Wrap(&err, "ReadModel.ListReimbursements")
+	type row struct {
+		r        *ledger.Reimbursement
+		position int64
+	}
+	var rows []row
+	err = m.db.read(ctx, nil, func() error {
+		for _, e := range m.db.log {
+			if e.Type != ledger.TypeReimbursementSubmitted || (q.Before > 0 && e.Position >= q.Before) {
+				continue
+			}
+			story := append(slices.Clone(m.db.streams[e.StreamID]), m.db.streams[ledger.PaymentID(e.StreamID)]...)
+			slices.SortFunc(story, func(a, b *storedEvent) int { return cmp.Compare(a.Position, b.Position) })
+			recs := make([]ledger.RecordedEvent, len(story))
+			for i, s := range story {
+				recs[i] = s.out()
+			}
+			r, err := ledger.FoldReimbursement(e.StreamID, recs)
+			if err != nil {
+				return err
+			}
+			owner := (q.BankID == uuid.Nil || r.BankID == q.BankID) && (q.MemberID == uuid.Nil || r.MemberID == q.MemberID) &&
+				(q.BankID != uuid.Nil || q.MemberID != uuid.Nil)
+			if owner && (q.Status == "" || r.Status == q.Status) {
+				rows = append(rows, row{r, e.Position})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return app.ListPage{}, err
+	}
+	slices.Reverse(rows) // the log is in position order
+	page = app.ListPage{Items: []ledger.Reimbursement{}}
+	for _, r := range rows[:min(len(rows), max(q.Limit, 0))] {
+		page.Items = append(page.Items, *r.r)
+	}
+	if len(rows) > q.Limit && q.Limit > 0 {
+		page.NextBefore = rows[q.Limit-1].position
+	}
+	return page, nil
+}
