@@ -84,8 +84,9 @@ func (s *Server) routes() []route {
 	}
 }
 
-// Access lists the API's operations and who may call each (the health
-// endpoints and /metrics, served by every role, are not listed).
+// Access lists the API's operations and who may call each. The health
+// probes and /metrics, which every serving role has (/metrics for
+// operators only), are registered apart and not listed.
 func Access() []Rule {
 	var s Server
 	var rules []Rule

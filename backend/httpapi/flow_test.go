@@ -248,3 +248,25 @@ func TestEventFeed(t *testing.T) {
 	api.get("/v1/events?after=abc").wantProblem(t, http.StatusBadRequest)
 	api.get("/v1/events?after=999999").wantProblem(t, http.StatusUnprocessableEntity)
 }
+
+// An approval needs nothing but the token: no body at all is fine, and
+// without a body the fingerprint of a retry is the same.
+func TestApproveWithoutABody(t *testing.T) {
+	api := newAPI(t)
+	id := api.submit("10.00").str("id")
+	req, _ := http.NewRequest(http.MethodPost, api.url+"/v1/reimbursements/"+id+"/approve", nil)
+	req.Header.Set("Authorization", "Bearer "+api.admin())
+	req.Header.Set("Idempotency-Key", "bodiless")
+	for range 2 {
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("approve without a body: %d", res.StatusCode)
+		}
+	}
+	// A denial still needs its reason.
+	api.post("/v1/reimbursements/"+api.submit("5.00").str("id")+"/deny", "").wantProblem(t, http.StatusUnsupportedMediaType)
+}

@@ -81,9 +81,12 @@ func (s *Server) decide(c echo.Context, deny bool) error {
 	if err != nil {
 		return err
 	}
+	// An approval needs nothing but the token: it may come without a body.
 	var req decisionRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
+	if deny || c.Request().ContentLength != 0 {
+		if err := decodeJSON(c, &req); err != nil {
+			return err
+		}
 	}
 	// The token names the administrator who decides. A body that still
 	// names one must name the same.
