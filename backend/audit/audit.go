@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
 // Content is what an event's hash covers: everything stored about it except
@@ -200,4 +202,28 @@ func (l *CheckpointList) Next(context.Context) (*Checkpoint, error) {
 	cp := l.items[0]
 	l.items = l.items[1:]
 	return &cp, nil
+}
+
+// Record turns a decided event into the event to store: its data encoded,
+// a new time-ordered id, and its hash over its content (metaJSON is the
+// metadata as stored) and its stream's previous hash. Every event store
+// records through it, so that Verify accepts what any of them stored.
+func Record(meta ledger.Metadata, metaJSON []byte, e ledger.PendingEvent, prevHash []byte, now time.Time) (ledger.RecordedEvent, error) {
+	data, err := json.Marshal(e.Event)
+	if err != nil {
+		return ledger.RecordedEvent{}, fmt.Errorf("encode %s: %w", e.Event.EventType(), err)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return ledger.RecordedEvent{}, err
+	}
+	rec := ledger.RecordedEvent{
+		EventID: id, StreamID: e.StreamID, StreamType: e.StreamType, StreamVersion: e.Version,
+		Type: e.Event.EventType(), Data: data, Metadata: meta, RecordedAt: now, PrevHash: prevHash,
+	}
+	rec.Hash = EventHash(Content{
+		EventID: rec.EventID, StreamID: rec.StreamID, StreamType: rec.StreamType, StreamVersion: rec.StreamVersion,
+		Type: rec.Type, Data: data, Metadata: metaJSON, RecordedAt: now,
+	}, prevHash)
+	return rec, nil
 }

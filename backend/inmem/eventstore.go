@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -62,7 +61,7 @@ func (s *EventStore) Append(ctx context.Context, meta ledger.Metadata, events ..
 			if err != nil {
 				return err
 			}
-			rec, err := record(meta, metaJSON, e, prevHash, now)
+			rec, err := audit.Record(meta, metaJSON, e, prevHash, now)
 			if err != nil {
 				return err
 			}
@@ -86,28 +85,6 @@ func (s *EventStore) Append(ctx context.Context, meta ledger.Metadata, events ..
 		return nil, err
 	}
 	return recorded, nil
-}
-
-// record encodes e and hashes it over its content and its stream's previous
-// hash exactly as backend/postgres does, so that audit.Verify accepts it.
-func record(meta ledger.Metadata, metaJSON []byte, e ledger.PendingEvent, prevHash []byte, now time.Time) (ledger.RecordedEvent, error) {
-	data, err := json.Marshal(e.Event)
-	if err != nil {
-		return ledger.RecordedEvent{}, fmt.Errorf("encode %s: %w", e.Event.EventType(), err)
-	}
-	id, err := uuid.NewV7()
-	if err != nil {
-		return ledger.RecordedEvent{}, err
-	}
-	rec := ledger.RecordedEvent{
-		EventID: id, StreamID: e.StreamID, StreamType: e.StreamType, StreamVersion: e.Version,
-		Type: e.Event.EventType(), Data: data, Metadata: meta, RecordedAt: now, PrevHash: prevHash,
-	}
-	rec.Hash = audit.EventHash(audit.Content{
-		EventID: rec.EventID, StreamID: rec.StreamID, StreamType: rec.StreamType, StreamVersion: rec.StreamVersion,
-		Type: rec.Type, Data: data, Metadata: metaJSON, RecordedAt: now,
-	}, prevHash)
-	return rec, nil
 }
 
 // previousHash is the hash of the event before e in its stream, as tx sees it.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
@@ -93,7 +94,7 @@ func (s *sharedAppends) append(ctx context.Context, meta ledger.Metadata, e ledg
 	if err != nil {
 		return nil, fmt.Errorf("encode metadata: %w", err)
 	}
-	rec, err := record(meta, metaJSON, e, nil, now)
+	rec, err := audit.Record(meta, metaJSON, e, nil, now)
 	if err != nil {
 		return nil, err
 	}

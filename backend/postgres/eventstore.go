@@ -99,7 +99,7 @@ func appendEvents(ctx context.Context, tx querier, now time.Time, meta ledger.Me
 		if err != nil {
 			return nil, err
 		}
-		rec, err := record(meta, metaJSON, e, prevHash, now)
+		rec, err := audit.Record(meta, metaJSON, e, prevHash, now)
 		if err != nil {
 			return nil, err
 		}
@@ -109,28 +109,6 @@ func appendEvents(ctx context.Context, tx querier, now time.Time, meta ledger.Me
 		recorded = append(recorded, rec)
 	}
 	return recorded, nil
-}
-
-// record encodes e and hashes it over its content and its stream's previous
-// hash (see package audit), ready to insert.
-func record(meta ledger.Metadata, metaJSON []byte, e ledger.PendingEvent, prevHash []byte, now time.Time) (ledger.RecordedEvent, error) {
-	data, err := json.Marshal(e.Event)
-	if err != nil {
-		return ledger.RecordedEvent{}, fmt.Errorf("encode %s: %w", e.Event.EventType(), err)
-	}
-	id, err := uuid.NewV7()
-	if err != nil {
-		return ledger.RecordedEvent{}, err
-	}
-	rec := ledger.RecordedEvent{
-		EventID: id, StreamID: e.StreamID, StreamType: e.StreamType, StreamVersion: e.Version,
-		Type: e.Event.EventType(), Data: data, Metadata: meta, RecordedAt: now, PrevHash: prevHash,
-	}
-	rec.Hash = audit.EventHash(audit.Content{
-		EventID: rec.EventID, StreamID: rec.StreamID, StreamType: rec.StreamType, StreamVersion: rec.StreamVersion,
-		Type: rec.Type, Data: data, Metadata: metaJSON, RecordedAt: now,
-	}, prevHash)
-	return rec, nil
 }
 
 // insertEvent inserts one recorded event and sets its position. A taken

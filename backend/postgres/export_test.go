@@ -54,7 +54,7 @@ func (db *DB) AppendFirstTogether(meta ledger.Metadata, events ...ledger.Pending
 	metaJSON, _ := json.Marshal(meta)
 	batch := make([]*firstAppend, len(events))
 	for i, e := range events {
-		rec, err := record(meta, metaJSON, e, nil, db.now())
+		rec, err := audit.Record(meta, metaJSON, e, nil, db.now())
 		if err != nil {
 			panic(err)
 		}
