@@ -22,6 +22,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/httpapi"
 	"github.com/reimbursement-ledger/ledger/backend/logging"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/worker"
 )
 
 func main() {
@@ -64,6 +65,10 @@ commands:
   events tail [--follow] [--after N]  print the event feed as JSON lines
   projections status                  each projector and saga: its position, the head, the lag
   projections rebuild NAME            rebuild a read model from the events while the live one serves
+  deadletters list [--status S]       the events a saga gave up on (parked; or retrying, resolved, discarded, all)
+  deadletters retry ID [--wait D]     have the worker handle a parked event again with its saga (waits 30s for the outcome)
+  deadletters discard ID --reason TEXT [--by NAME]
+                                      give up on a parked event for good, recorded as a DeadLetterDiscarded event
   sleep DURATION                      wait, then exit 0 (a preStop hook in an image without a shell)
   token member ID | admin ID | auditor | operator
                                       print a development token (AUTH_DEV_ISSUER=true only)
@@ -82,6 +87,10 @@ environment:
   AUTH_DEV_ISSUER  true makes the ledger sign and accept its own development tokens; never in production,
                  and refused together with AUTH_ISSUER (default false)
   RATE_LIMIT, RATE_LIMIT_BURST  commands per second each caller may send, and at once (default 50, 100)
+  WORKER_MAX_ATTEMPTS  failures in a row on one event before a saga parks it as a dead letter and a projector
+                 halts (it never skips one) and is reported (default 10)
+  WORKER_STALL_AFTER  how long a subscriber's position may stay put while events wait before the worker reports
+                 it stalled in /readyz and ledger_subscriber_stalled (default 30s)
 
 exit status:
   0  done
@@ -103,6 +112,12 @@ type config struct {
 	Auth           authConfig
 	// RateLimit bounds each principal's commands.
 	RateLimit httpapi.RateLimit
+	// WorkerMaxAttempts is how many failures in a row on one event a
+	// subscriber takes before a saga parks the event and a projector halts.
+	WorkerMaxAttempts int
+	// WorkerStallAfter is how long a subscriber may stand still with events
+	// waiting before it is reported stalled.
+	WorkerStallAfter time.Duration
 }
 
 // auditKey returns the checkpoint signing key, required by serve and audit.
@@ -160,6 +175,22 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return cfg, fmt.Errorf("IDEMPOTENCY_TTL %q: want a duration of at least 1h, such as 24h", raw)
 		}
 		cfg.IdempotencyTTL = d
+	}
+	cfg.WorkerMaxAttempts = worker.DefaultMaxAttempts
+	if raw := getenv("WORKER_MAX_ATTEMPTS"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 {
+			return cfg, fmt.Errorf("WORKER_MAX_ATTEMPTS %q: want a whole number of at least 1, such as 10", raw)
+		}
+		cfg.WorkerMaxAttempts = n
+	}
+	cfg.WorkerStallAfter = worker.DefaultStallAfter
+	if raw := getenv("WORKER_STALL_AFTER"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < time.Second {
+			return cfg, fmt.Errorf("WORKER_STALL_AFTER %q: want a duration of at least 1s, such as 30s", raw)
+		}
+		cfg.WorkerStallAfter = d
 	}
 	if raw := getenv("DB_MAX_CONNS"); raw != "" {
 		n, err := strconv.Atoi(raw)
@@ -224,6 +255,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runEvents(ctx, cfg, rest, stdout, stderr)
 	case "projections":
 		return runProjections(ctx, cfg, rest, stdout, stderr)
+	case "deadletters":
+		return runDeadLetters(ctx, cfg, rest, getenv, stdout, stderr)
 	case "token":
 		return runToken(ctx, cfg, rest, stdout)
 	case "sleep":
