@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	neturl "net/url"
 	"time"
 
@@ -62,6 +63,8 @@ type Options struct {
 	MaxConns int
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
+	// Logger is told what the stores cannot do by themselves; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Open connects to the database at url and checks that it answers.
@@ -80,6 +83,9 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
 	pool.SetMaxOpenConns(opts.MaxConns)
 	pool.SetMaxIdleConns(opts.MaxConns)
@@ -100,7 +106,7 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 	db.Reimbursements = &ReadModel{q: pool}
 	db.Idempotency = &IdempotencyKeys{q: pool}
 	db.Checkpoints = &Checkpoints{pool: pool, now: db.now}
-	db.Subscriptions = &Subscriptions{pool: pool, url: url, commits: db.commits, now: db.now}
+	db.Subscriptions = &Subscriptions{pool: pool, url: url, commits: db.commits, now: db.now, logger: opts.Logger}
 	db.Rebuilds = &Rebuilds{db: db}
 	db.DevKeys = &DevKeys{pool: pool}
 	return db, nil
@@ -117,6 +123,7 @@ func (db *DB) Stores() app.Stores {
 // learns its outcome.
 func (db *DB) Close() error {
 	db.Events.shared.close()
+	db.Subscriptions.close()
 	return db.pool.Close()
 }
 
@@ -143,7 +150,10 @@ func (db *DB) Migrate(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	_, err = provider.Up(ctx)
+	if _, err = provider.Up(ctx); err != nil {
+		return err
+	}
+	_, err = db.Rebase(ctx)
 	return err
 }
 

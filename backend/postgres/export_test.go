@@ -67,3 +67,25 @@ func (db *DB) AppendFirstTogether(meta ledger.Metadata, events ...ledger.Pending
 	}
 	return recs, errs
 }
+
+// LockAppenders takes the appenders' lock in a transaction a test controls.
+var LockAppenders = lockAppenders
+
+// BeforeSnapshot sets a function the subscribers run between reading a
+// batch's horizon and reading the batch; set it before NewSubscriber.
+func (s *Subscriptions) BeforeSnapshot(fn func()) { s.beforeSnapshot = fn }
+
+// ReadHorizon reads the delivery horizon on q.
+var ReadHorizon = readHorizon
+
+// BatchQuery returns the query a subscriber of group reads its next batch
+// with, and its arguments.
+func (s *Subscriptions) BatchQuery(t interface{ Fatal(...any) }, group string) (string, []any) {
+	h, err := newHorizons(s.url, s.logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.close()
+	q := eventsSchema{batch: &deliveredBatch{}, horizons: h}.SelectQuery(EventsTopic, group, offsetsAdapter)
+	return q.Query, q.Args
+}
