@@ -82,6 +82,9 @@ environment:
   AUTH_DEV_ISSUER  true makes the ledger sign and accept its own development tokens; never in production,
                  and refused together with AUTH_ISSUER (default false)
   RATE_LIMIT, RATE_LIMIT_BURST  commands per second each caller may send, and at once (default 50, 100)
+  DB_IDLE_IN_TRANSACTION_TIMEOUT, DB_STATEMENT_TIMEOUT, DB_LOCK_TIMEOUT
+                 bounds on serve's database sessions (default 5s, 30s, 30s): a frozen worker's batch
+                 holds its consumer groups for at most the first, and another worker takes over
 
 exit status:
   0  done
@@ -103,6 +106,9 @@ type config struct {
 	Auth           authConfig
 	// RateLimit bounds each principal's commands.
 	RateLimit httpapi.RateLimit
+	// Timeouts bound serve's database sessions (the command line's keep
+	// the defaults: a rebuild's statements run long).
+	Timeouts postgres.Timeouts
 }
 
 // auditKey returns the checkpoint signing key, required by serve and audit.
@@ -152,6 +158,19 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return cfg, fmt.Errorf("RATE_LIMIT_BURST %q: want a whole number of at least 1", raw)
 		}
 		cfg.RateLimit.Burst = n
+	}
+	cfg.Timeouts = postgres.Timeouts{IdleInTransaction: 5 * time.Second, Statement: 30 * time.Second, Lock: 30 * time.Second}
+	for _, setting := range []struct {
+		name string
+		into *time.Duration
+	}{{"DB_IDLE_IN_TRANSACTION_TIMEOUT", &cfg.Timeouts.IdleInTransaction}, {"DB_STATEMENT_TIMEOUT", &cfg.Timeouts.Statement}, {"DB_LOCK_TIMEOUT", &cfg.Timeouts.Lock}} {
+		if raw := getenv(setting.name); raw != "" {
+			d, err := time.ParseDuration(raw)
+			if err != nil || d < 100*time.Millisecond {
+				return config{}, fmt.Errorf("%s %q: want a duration of at least 100ms, such as 5s", setting.name, raw)
+			}
+			*setting.into = d
+		}
 	}
 	cfg.IdempotencyTTL = app.DefaultIdempotencyTTL
 	if raw := getenv("IDEMPOTENCY_TTL"); raw != "" {

@@ -54,7 +54,7 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 	if err != nil {
 		return err
 	}
-	return withDBOptions(ctx, cfg, postgres.Options{MaxConns: cfg.MaxConns, Logger: logger}, func(ctx context.Context, db *dbHandle) error {
+	return withDBOptions(ctx, cfg, postgres.Options{MaxConns: cfg.MaxConns, Timeouts: cfg.Timeouts, Logger: logger}, func(ctx context.Context, db *dbHandle) error {
 		if cfg.MigrateOnStart {
 			if err := db.Migrate(ctx); err != nil {
 				return err
