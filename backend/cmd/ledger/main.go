@@ -75,6 +75,7 @@ environment:
   DB_MAX_CONNS   connection pool size (default 20)
   AUDIT_KEY      secret of at least 32 characters that signs audit checkpoints (serve, audit)
   IDEMPOTENCY_TTL  how long Idempotency-Keys are remembered (default 24h)
+  READ_WAIT_MAX  how long a list sent min_position waits for the projection before 503 (default 2s, at most 5s)
   MIGRATE_ON_START  false leaves migrations to ` + "`ledger migrate`" + ` (default true)
   AUTH_ISSUER    issuer (iss) of the bearer tokens the API accepts (serve)
   AUTH_AUDIENCE  audience (aud) the tokens must carry (serve)
@@ -92,6 +93,9 @@ exit status:
   2  usage or configuration error, or the work could not be done (e.g. the database does not answer)
 `
 
+// maxReadWait bounds READ_WAIT_MAX.
+const maxReadWait = 5 * time.Second
+
 // config is the environment, read once here and passed down.
 type config struct {
 	DatabaseURL string
@@ -101,6 +105,9 @@ type config struct {
 	auditSecret string
 	// IdempotencyTTL is how long Idempotency-Keys are remembered.
 	IdempotencyTTL time.Duration
+	// ReadWait bounds how long a list waits for the projection to reach
+	// the min_position it was sent.
+	ReadWait time.Duration
 	// MigrateOnStart lets serve apply pending migrations before it serves.
 	MigrateOnStart bool
 	Auth           authConfig
@@ -179,6 +186,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return cfg, fmt.Errorf("IDEMPOTENCY_TTL %q: want a duration of at least 1h, such as 24h", raw)
 		}
 		cfg.IdempotencyTTL = d
+	}
+	// Well inside the API's 10 s bound on a request's work, so that a list
+	// still behind answers 503 with Retry-After, not a timeout.
+	cfg.ReadWait = app.DefaultReadWait
+	if raw := getenv("READ_WAIT_MAX"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d <= 0 || d > maxReadWait {
+			return cfg, fmt.Errorf("READ_WAIT_MAX %q: want a duration above 0 and at most %s, such as 2s", raw, maxReadWait)
+		}
+		cfg.ReadWait = d
 	}
 	if raw := getenv("DB_MAX_CONNS"); raw != "" {
 		n, err := strconv.Atoi(raw)

@@ -170,6 +170,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x"}, "AUDIT_KEY"},
 		{[]string{"audit", "verify"}, map[string]string{"DATABASE_URL": "postgres://x", "AUDIT_KEY": "short"}, "AUDIT_KEY"},
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "MIGRATE_ON_START": "perhaps"}, "MIGRATE_ON_START"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "READ_WAIT_MAX": "soon"}, "READ_WAIT_MAX"},
+		// Longer than a request may work: the list would time out instead of answering 503 with Retry-After.
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "READ_WAIT_MAX": "30s"}, "READ_WAIT_MAX"},
 	}
 	for _, tt := range tests {
 		err := run(context.Background(), tt.args, env(tt.vars), io.Discard, io.Discard, nil)

@@ -29,7 +29,7 @@ var (
 
 // newApp returns the use cases over db.
 func newApp(cfg config, db *postgres.DB, key audit.Key) *app.App {
-	return app.New(app.Config{Stores: db.Stores(), AuditKey: key, IdempotencyTTL: cfg.IdempotencyTTL})
+	return app.New(app.Config{Stores: db.Stores(), AuditKey: key, IdempotencyTTL: cfg.IdempotencyTTL, ReadWait: cfg.ReadWait})
 }
 
 func withDB(ctx context.Context, cfg config, fn func(context.Context, *dbHandle) error) error {
