@@ -85,6 +85,12 @@ type ReadModel interface {
 	// ListReimbursements reads a page, newest submission first. An unknown
 	// bank or member is an empty page.
 	ListReimbursements(ctx context.Context, q ListQuery) (ListPage, error)
+	// Reached reports whether the read model shows the event at position,
+	// and so every event delivered before it. Delivery follows commit
+	// order, not position order: a projector at a later position may not
+	// have reached this one yet. ENotFound when no committed event has the
+	// position.
+	Reached(ctx context.Context, position int64) (bool, error)
 }
 
 // ListQuery selects a page of one bank's or one member's reimbursements,
@@ -97,6 +103,10 @@ type ListQuery struct {
 	// Before is the cursor: the submission position of the last item of the
 	// previous page; 0 for the first page.
 	Before int64
+	// MinPosition, when above 0, is an event the page must reflect: the use
+	// case waits a bounded time for the read model to reach it. The stores
+	// ignore it.
+	MinPosition int64
 }
 
 // ListPage is a page of reimbursements, newest first.

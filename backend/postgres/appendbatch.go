@@ -123,12 +123,12 @@ func (s *sharedAppends) appendBatch(batch []*firstAppend) {
 	defer cancel()
 	var err error
 	if len(batch) > 1 {
-		err = s.insertFirstEvents(ctx, batch)
+		err = s.inTx(ctx, func(tx *sql.Tx) error { return insertFirstEvents(ctx, tx, batch) })
 	}
 	var pqErr *pq.Error
 	if len(batch) == 1 || (errors.As(err, &pqErr) && pqErr.Code.Class() == "23") { // integrity_constraint_violation
 		for _, a := range batch {
-			err := insertEvent(ctx, s.pool, &a.rec, a.metaJSON)
+			err := s.inTx(ctx, func(tx *sql.Tx) error { return insertEvent(ctx, tx, &a.rec, a.metaJSON) })
 			if err == nil {
 				s.commits.committed([]string{a.rec.Type})
 			}
@@ -150,9 +150,27 @@ func (s *sharedAppends) appendBatch(batch []*firstAppend) {
 	}
 }
 
-// insertFirstEvents inserts the batch's events with one statement (one
-// transaction) and sets their positions, in the batch's order.
-func (s *sharedAppends) insertFirstEvents(ctx context.Context, batch []*firstAppend) error {
+// inTx runs fn in a transaction that holds the appenders' lock, and
+// commits when fn returns nil.
+func (s *sharedAppends) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.pool.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := lockAppenders(ctx, tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// insertFirstEvents inserts the batch's events with one statement and sets
+// their positions, in the batch's order.
+func insertFirstEvents(ctx context.Context, tx *sql.Tx, batch []*firstAppend) error {
 	n := len(batch)
 	ids, streams, streamTypes, types := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	data, metas := make([]string, n), make([]string, n)
@@ -162,7 +180,7 @@ func (s *sharedAppends) insertFirstEvents(ctx context.Context, batch []*firstApp
 		ids[i], streams[i], streamTypes[i], types[i] = r.EventID.String(), r.StreamID.String(), r.StreamType, r.Type
 		data[i], metas[i], versions[i], recordedAt[i], hashes[i] = string(r.Data), a.metaJSON, r.StreamVersion, r.RecordedAt, r.Hash
 	}
-	rows, err := s.pool.QueryContext(ctx, `
+	rows, err := tx.QueryContext(ctx, `
 		INSERT INTO events (event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash)
 		SELECT u.event_id, u.stream_id, u.stream_type, u.stream_version, u.type, u.data, u.metadata, u.recorded_at, u.hash
 		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::json[], $7::json[], $8::timestamptz[], $9::bytea[])

@@ -25,12 +25,16 @@ func TestLateCommitIsNeverSkipped(t *testing.T) {
 	db := postgrestest.NewDB(t)
 	ctx := context.Background()
 
-	// The slow transaction takes its transaction id first.
+	// The slow transaction takes its transaction id first: as every
+	// appender, after the appenders' lock.
 	slow, err := db.SQL().BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer slow.Rollback()
+	if err := postgres.LockAppenders(ctx, slow); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := slow.ExecContext(ctx, `SELECT pg_current_xact_id()`); err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	neturl "net/url"
+	"strconv"
 	"time"
 
 	"github.com/lib/pq"
@@ -63,12 +65,23 @@ type Options struct {
 	MaxConns int
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
+	// Logger is told what the stores cannot do by themselves; nil means slog.Default().
+	Logger *slog.Logger
+	// Timeouts bound every session's transactions and statements.
+	Timeouts Timeouts
+}
+
+// Timeouts bound what one session may hold: a transaction left idle (a hung
+// handler's batch), a statement, a wait for a lock. Zero leaves the
+// default: one minute idle in a transaction, no statement or lock bound.
+type Timeouts struct {
+	IdleInTransaction, Statement, Lock time.Duration
 }
 
 // Open connects to the database at url and checks that it answers.
 func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 	defer ledger.Wrap(&err, "postgres.Open")
-	url, err = withSessionDefaults(url)
+	url, err = withSessionDefaults(url, opts.Timeouts)
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +94,9 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
 	pool.SetMaxOpenConns(opts.MaxConns)
 	pool.SetMaxIdleConns(opts.MaxConns)
@@ -101,7 +117,7 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 	db.Reimbursements = &ReadModel{q: pool}
 	db.Idempotency = &IdempotencyKeys{q: pool}
 	db.Checkpoints = &Checkpoints{pool: pool, now: db.now}
-	db.Subscriptions = &Subscriptions{pool: pool, url: url, commits: db.commits, now: db.now}
+	db.Subscriptions = &Subscriptions{pool: pool, url: url, commits: db.commits, now: db.now, logger: opts.Logger}
 	db.Rebuilds = &Rebuilds{db: db}
 	db.DevKeys = &DevKeys{pool: pool}
 	db.DeadLetters = &DeadLetters{q: pool}
@@ -119,6 +135,7 @@ func (db *DB) Stores() app.Stores {
 // learns its outcome.
 func (db *DB) Close() error {
 	db.Events.shared.close()
+	db.Subscriptions.close()
 	return db.pool.Close()
 }
 
@@ -145,7 +162,10 @@ func (db *DB) Migrate(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	_, err = provider.Up(ctx)
+	if _, err = provider.Up(ctx); err != nil {
+		return err
+	}
+	_, err = db.Rebase(ctx)
 	return err
 }
 
@@ -237,23 +257,30 @@ func notFound(err error, format string, args ...any) error {
 	return err
 }
 
-// idleInTransaction ends a session left idle inside a transaction. Any open
-// transaction holds back event delivery to every subscriber on the server,
-// so a handler that hangs must not hold one forever; its batch is then
-// delivered again, which the handlers' idempotency makes harmless.
-const idleInTransaction = "60000" // milliseconds
+// defaultIdleInTransaction ends a session left idle inside a transaction.
+// A subscriber's batch transaction holds its consumer group's row, and an
+// append transaction the delivery horizon, so a handler that hangs must not
+// hold one forever; its batch is then delivered again, which the handlers'
+// idempotency makes harmless.
+const defaultIdleInTransaction = time.Minute
 
 // withSessionDefaults adds session and driver settings to a connection URL
 // that does not set them itself (lib/pq passes parameters it does not know
 // to the server).
-func withSessionDefaults(raw string) (string, error) {
+func withSessionDefaults(raw string, t Timeouts) (string, error) {
 	u, err := neturl.Parse(raw)
 	if err != nil || u.Scheme == "" {
 		return raw, nil // a key=value connection string: leave it as it is
 	}
 	q := u.Query()
-	if q.Get("idle_in_transaction_session_timeout") == "" {
-		q.Set("idle_in_transaction_session_timeout", idleInTransaction)
+	if t.IdleInTransaction <= 0 {
+		t.IdleInTransaction = defaultIdleInTransaction
+	}
+	for name, d := range map[string]time.Duration{"idle_in_transaction_session_timeout": t.IdleInTransaction,
+		"statement_timeout": t.Statement, "lock_timeout": t.Lock} {
+		if q.Get(name) == "" && d > 0 {
+			q.Set(name, strconv.FormatInt(d.Milliseconds(), 10))
+		}
 	}
 	// Without binary parameters lib/pq sends each statement with arguments
 	// in two round trips (parse and describe, then bind and execute); with

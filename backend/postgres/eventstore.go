@@ -28,6 +28,8 @@ type EventStore struct {
 	// appended collects the types of the events appended in a transaction,
 	// reported once it commits; nil outside one.
 	appended *[]string
+	// locked is set once the transaction holds the appenders' lock.
+	locked bool
 }
 
 var (
@@ -46,11 +48,22 @@ func (s *EventStore) Append(ctx context.Context, meta ledger.Metadata, events ..
 			return s.shared.append(ctx, meta, events[0], s.db.now())
 		}
 		err = s.db.transact(ctx, func(tx *sql.Tx, appended *[]string) error {
+			if err := lockAppenders(ctx, tx); err != nil {
+				return err
+			}
 			recorded, err = appendEvents(ctx, tx, s.db.now(), meta, events...)
 			*appended = append(*appended, eventTypes(recorded)...)
 			return err
 		})
 		return recorded, err
+	}
+	// The transaction must hold the appenders' lock before its first write
+	// (see horizon.go); the use cases read before they append.
+	if !s.locked {
+		if err := lockAppenders(ctx, s.q); err != nil {
+			return nil, err
+		}
+		s.locked = true
 	}
 	recorded, err = appendEvents(ctx, s.q, s.db.now(), meta, events...)
 	if err != nil {
@@ -224,7 +237,14 @@ func (s *EventStore) Feed(ctx context.Context, q app.FeedQuery) (_ []ledger.Reco
 		args = append(args, q.To)
 		where = append(where, fmt.Sprintf(`recorded_at < $%d`, len(args)))
 	}
-	where = append(where, `transaction_id < pg_snapshot_xmin(pg_current_snapshot())`)
+	// The horizon is read in a statement of its own, before the one that
+	// reads the page (see horizon.go).
+	horizon, err := readHorizon(ctx, s.q)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, horizon)
+	where = append(where, fmt.Sprintf(`transaction_id < $%d::xid8`, len(args)))
 	rows, err := s.q.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY transaction_id, position LIMIT $1`, args...)
 	if err != nil {

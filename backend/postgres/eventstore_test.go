@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -64,5 +65,59 @@ func TestSessionsEndWhenIdleInATransaction(t *testing.T) {
 	}
 	if timeout != "1min" {
 		t.Fatalf("idle_in_transaction_session_timeout = %s, want 1min", timeout)
+	}
+}
+
+// A frozen worker's batch transaction holds its consumer group only until
+// the idle-in-transaction bound ends its session; another worker then
+// carries the group on. Other groups never wait for it.
+func TestAFrozenWorkerHoldsOnlyItsOwnGroupForTheBound(t *testing.T) {
+	url := postgrestest.NewDatabaseURL(t)
+	ctx := context.Background()
+	frozen, err := postgres.Open(ctx, url, postgres.Options{Timeouts: postgres.Timeouts{IdleInTransaction: 500 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer frozen.Close()
+	var idle string
+	if err := frozen.SQL().QueryRow(`SHOW idle_in_transaction_session_timeout`).Scan(&idle); err != nil || idle != "500ms" {
+		t.Fatalf("idle_in_transaction_session_timeout = %s, %v; want 500ms", idle, err)
+	}
+	// The frozen worker is inside a batch of group g: it holds g's row.
+	if _, err := frozen.SQL().Exec(`INSERT INTO subscription_offsets (consumer_group, offset_acked, last_processed_transaction_id) VALUES ('g', 0, '0')`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := frozen.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`SELECT 1 FROM subscription_offsets WHERE consumer_group = 'g' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	other, err := postgres.Open(ctx, url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	id := uuid.New()
+	if err := postgrestest.Streams(other).Append(ctx, ledger.Metadata{}, pendingSubmission(id)); err != nil {
+		t.Fatal(err)
+	}
+	// Group h is not held: it delivers while g still waits.
+	held, free := subscribe(t, other, "g"), subscribe(t, other, "h")
+	if got := next(t, free, "another group's event"); got != id {
+		t.Fatalf("group h delivered %s", got)
+	}
+	select {
+	case got := <-held:
+		t.Fatalf("group g delivered %s while its row was held", got)
+	default:
+	}
+	if got := next(t, held, "the frozen group's event, once the bound ends the frozen session"); got != id {
+		t.Fatalf("group g delivered %s", got)
+	}
+	if _, err := tx.Exec(`SELECT 1`); err == nil {
+		t.Fatal("the frozen session was not ended")
 	}
 }

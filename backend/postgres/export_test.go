@@ -67,3 +67,36 @@ func (db *DB) AppendFirstTogether(meta ledger.Metadata, events ...ledger.Pending
 	}
 	return recs, errs
 }
+
+// LockAppenders takes the appenders' lock in a transaction a test controls.
+var LockAppenders = lockAppenders
+
+// BeforeSnapshot sets a function the subscribers run between reading a
+// batch's horizon and reading the batch; set it before NewSubscriber.
+func (s *Subscriptions) BeforeSnapshot(fn func()) { s.beforeSnapshot = fn }
+
+// ReadHorizon reads the delivery horizon on q.
+var ReadHorizon = readHorizon
+
+// BatchQuery returns the query a subscriber of group reads its next batch
+// with, and its arguments.
+func (s *Subscriptions) BatchQuery(t interface{ Fatal(...any) }, group string) (string, []any) {
+	h, err := newHorizons(s.url, s.logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.close()
+	q := eventsSchema{batch: &deliveredBatch{}, horizons: h}.SelectQuery(EventsTopic, group, offsetsAdapter)
+	return q.Query, q.Args
+}
+
+// AckAll stores group's offset at the last committed event in commit order,
+// as its subscriber does once it has handled every event.
+func (db *DB) AckAll(ctx context.Context, group string) error {
+	_, err := db.pool.ExecContext(ctx, `
+		INSERT INTO subscription_offsets (consumer_group, offset_acked, last_processed_transaction_id)
+		SELECT $1, position, transaction_id FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1
+		ON CONFLICT (consumer_group) DO UPDATE
+			SET offset_acked = excluded.offset_acked, last_processed_transaction_id = excluded.last_processed_transaction_id`, group)
+	return err
+}

@@ -280,11 +280,17 @@ func (rb *rebuild) load(ctx context.Context, res *RebuildResult, total int64) er
 // index scan starts at it.
 func (rb *rebuild) readBatch(ctx context.Context, cursorTx string, cursorPos int64, size int) (_ foldedBatch, err error) {
 	defer ledger.Wrap(&err, "read after %s/%d", cursorTx, cursorPos)
+	// Like the subscribers, read only below the delivery horizon, read first
+	// (see horizon.go).
+	horizon, err := readHorizon(ctx, rb.db.pool)
+	if err != nil {
+		return foldedBatch{}, err
+	}
 	rows, err := rb.db.pool.QueryContext(ctx, `
 		SELECT position, transaction_id::text AS txid, event_id, stream_id, stream_type, stream_version, type, data, recorded_at FROM events
 		WHERE (transaction_id, position) > ($1::xid8, $2)
-			AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY transaction_id, position LIMIT $3`, cursorTx, cursorPos, size)
+			AND transaction_id < $4::xid8
+		ORDER BY transaction_id, position LIMIT $3`, cursorTx, cursorPos, size, horizon)
 	if err != nil {
 		return foldedBatch{}, err
 	}

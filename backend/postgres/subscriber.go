@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -56,9 +58,24 @@ type SubscriberConfig struct {
 // where each consumer group stands.
 type Subscriptions struct {
 	pool    *sql.DB
-	url     string // for the notification listener's own connection
+	url     string // for the listener's and the horizons' own connections
 	commits *commits
 	now     func() time.Time
+	logger  *slog.Logger
+
+	horizonsOnce sync.Once
+	horizons     *horizons
+	horizonsErr  error
+	// beforeSnapshot, when set (tests), runs between reading a batch's
+	// horizon and reading the batch.
+	beforeSnapshot func()
+}
+
+// close closes the horizons' connection, if one was opened.
+func (s *Subscriptions) close() {
+	if s.horizons != nil {
+		s.horizons.close()
+	}
 }
 
 // SubscriberStatus is where one consumer group stands.
@@ -116,6 +133,10 @@ type Subscriber struct {
 // position, holding back events of transactions that may still be running.
 // The tables come from migrations, never from the subscriber.
 func (s *Subscriptions) NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapter) (*Subscriber, error) {
+	s.horizonsOnce.Do(func() { s.horizons, s.horizonsErr = newHorizons(s.url, s.logger) })
+	if s.horizonsErr != nil {
+		return nil, s.horizonsErr
+	}
 	batch := &deliveredBatch{}
 	sub, err := wsql.NewSubscriber(s.pool, wsql.SubscriberConfig{
 		ConsumerGroup:    cfg.ConsumerGroup,
@@ -123,7 +144,7 @@ func (s *Subscriptions) NewSubscriber(cfg SubscriberConfig, logger watermill.Log
 		ResendInterval:   time.Second,
 		RetryInterval:    time.Second,
 		BackoffManager:   cfg.Backoff,
-		SchemaAdapter:    eventsSchema{batchSize: cfg.BatchSize, batch: batch},
+		SchemaAdapter:    eventsSchema{batchSize: cfg.BatchSize, batch: batch, horizons: s.horizons, beforeSnapshot: s.beforeSnapshot},
 		OffsetsAdapter:   offsetsAdapter,
 		InitializeSchema: false,
 	}, logger)
@@ -228,8 +249,10 @@ var offsetsAdapter = wsql.DefaultPostgreSQLOffsetsAdapter{
 
 // eventsSchema is the Watermill schema adapter for the events table.
 type eventsSchema struct {
-	batchSize int
-	batch     *deliveredBatch
+	batchSize      int
+	batch          *deliveredBatch
+	horizons       *horizons
+	beforeSnapshot func()
 }
 
 var _ wsql.SchemaAdapter = eventsSchema{}
@@ -242,13 +265,22 @@ func (eventsSchema) InsertQuery(string, message.Messages) (wsql.Query, error) {
 	return wsql.Query{}, errors.New("events are appended through the event store, not published")
 }
 
+// SelectQuery reads the delivery horizon (see horizon.go) and returns the
+// query of the batch below it. Watermill calls it after beginning the
+// batch's transaction but before the transaction's first statement, which
+// takes its snapshot: so the horizon is read first, as it must be.
 func (s eventsSchema) SelectQuery(topic, consumerGroup string, offsets wsql.OffsetsAdapter) wsql.Query {
 	s.batch.begin() // Watermill asks for the query once per batch it reads
+	horizon := s.horizons.read()
+	if s.beforeSnapshot != nil {
+		s.beforeSnapshot()
+	}
 	next := offsets.NextOffsetQuery(topic, consumerGroup)
 	batch := s.batchSize
 	if batch <= 0 {
 		batch = 100
 	}
+	args := append(slices.Clone(next.Args), horizon)
 	// Watermill's own query writes "after the last acknowledged event" as
 	// (same transaction and later position) OR (later transaction); the
 	// planner then reads and sorts every pending event to return a batch,
@@ -260,9 +292,9 @@ func (s eventsSchema) SelectQuery(topic, consumerGroup string, offsets wsql.Offs
 	WHERE (transaction_id, position) > (
 			(SELECT last_processed_transaction_id FROM last_processed),
 			(SELECT offset_acked FROM last_processed))
-		AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+		AND transaction_id < $` + strconv.Itoa(len(args)) + `::xid8
 	ORDER BY transaction_id, position
-	LIMIT ` + strconv.Itoa(batch), Args: next.Args}
+	LIMIT ` + strconv.Itoa(batch), Args: args}
 }
 
 // deliveredColumns are what a subscriber reads of an event besides its

@@ -80,6 +80,7 @@ environment:
   DB_MAX_CONNS   connection pool size (default 20)
   AUDIT_KEY      secret of at least 32 characters that signs audit checkpoints (serve, audit)
   IDEMPOTENCY_TTL  how long Idempotency-Keys are remembered (default 24h)
+  READ_WAIT_MAX  how long a list sent min_position waits for the projection before 503 (default 2s, at most 5s)
   MIGRATE_ON_START  false leaves migrations to ` + "`ledger migrate`" + ` (default true)
   AUTH_ISSUER    issuer (iss) of the bearer tokens the API accepts (serve)
   AUTH_AUDIENCE  audience (aud) the tokens must carry (serve)
@@ -91,12 +92,18 @@ environment:
                  halts (it never skips one) and is reported (default 10)
   WORKER_STALL_AFTER  how long a subscriber's position may stay put while events wait before the worker reports
                  it stalled in /readyz and ledger_subscriber_stalled (default 30s)
+  DB_IDLE_IN_TRANSACTION_TIMEOUT, DB_STATEMENT_TIMEOUT, DB_LOCK_TIMEOUT
+                 bounds on serve's database sessions (default 5s, 30s, 30s): a frozen worker's batch
+                 holds its consumer groups for at most the first, and another worker takes over
 
 exit status:
   0  done
   1  a check found a problem (audit verify: the log was altered)
   2  usage or configuration error, or the work could not be done (e.g. the database does not answer)
 `
+
+// maxReadWait bounds READ_WAIT_MAX.
+const maxReadWait = 5 * time.Second
 
 // config is the environment, read once here and passed down.
 type config struct {
@@ -107,6 +114,9 @@ type config struct {
 	auditSecret string
 	// IdempotencyTTL is how long Idempotency-Keys are remembered.
 	IdempotencyTTL time.Duration
+	// ReadWait bounds how long a list waits for the projection to reach
+	// the min_position it was sent.
+	ReadWait time.Duration
 	// MigrateOnStart lets serve apply pending migrations before it serves.
 	MigrateOnStart bool
 	Auth           authConfig
@@ -118,6 +128,9 @@ type config struct {
 	// WorkerStallAfter is how long a subscriber may stand still with events
 	// waiting before it is reported stalled.
 	WorkerStallAfter time.Duration
+	// Timeouts bound serve's database sessions (the command line's keep
+	// the defaults: a rebuild's statements run long).
+	Timeouts postgres.Timeouts
 }
 
 // auditKey returns the checkpoint signing key, required by serve and audit.
@@ -168,6 +181,19 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		cfg.RateLimit.Burst = n
 	}
+	cfg.Timeouts = postgres.Timeouts{IdleInTransaction: 5 * time.Second, Statement: 30 * time.Second, Lock: 30 * time.Second}
+	for _, setting := range []struct {
+		name string
+		into *time.Duration
+	}{{"DB_IDLE_IN_TRANSACTION_TIMEOUT", &cfg.Timeouts.IdleInTransaction}, {"DB_STATEMENT_TIMEOUT", &cfg.Timeouts.Statement}, {"DB_LOCK_TIMEOUT", &cfg.Timeouts.Lock}} {
+		if raw := getenv(setting.name); raw != "" {
+			d, err := time.ParseDuration(raw)
+			if err != nil || d < 100*time.Millisecond {
+				return config{}, fmt.Errorf("%s %q: want a duration of at least 100ms, such as 5s", setting.name, raw)
+			}
+			*setting.into = d
+		}
+	}
 	cfg.IdempotencyTTL = app.DefaultIdempotencyTTL
 	if raw := getenv("IDEMPOTENCY_TTL"); raw != "" {
 		d, err := time.ParseDuration(raw)
@@ -191,6 +217,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return cfg, fmt.Errorf("WORKER_STALL_AFTER %q: want a duration of at least 1s, such as 30s", raw)
 		}
 		cfg.WorkerStallAfter = d
+	}
+	// Well inside the API's 10 s bound on a request's work, so that a list
+	// still behind answers 503 with Retry-After, not a timeout.
+	cfg.ReadWait = app.DefaultReadWait
+	if raw := getenv("READ_WAIT_MAX"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d <= 0 || d > maxReadWait {
+			return cfg, fmt.Errorf("READ_WAIT_MAX %q: want a duration above 0 and at most %s, such as 2s", raw, maxReadWait)
+		}
+		cfg.ReadWait = d
 	}
 	if raw := getenv("DB_MAX_CONNS"); raw != "" {
 		n, err := strconv.Atoi(raw)

@@ -177,6 +177,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"deadletters", "retry", "seven"}, map[string]string{"DATABASE_URL": "postgres://x"}, "not a dead letter id"},
 		{[]string{"deadletters", "discard", "7"}, map[string]string{"DATABASE_URL": "postgres://x", "USER": "alice"}, "--reason"},
 		{[]string{"deadletters", "discard", "7", "--reason", "paid by hand"}, map[string]string{"DATABASE_URL": "postgres://x"}, "--by"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "READ_WAIT_MAX": "soon"}, "READ_WAIT_MAX"},
+		// Longer than a request may work: the list would time out instead of answering 503 with Retry-After.
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "READ_WAIT_MAX": "30s"}, "READ_WAIT_MAX"},
 	}
 	for _, tt := range tests {
 		err := run(context.Background(), tt.args, env(tt.vars), io.Discard, io.Discard, nil)

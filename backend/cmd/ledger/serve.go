@@ -29,11 +29,15 @@ var (
 
 // newApp returns the use cases over db.
 func newApp(cfg config, db *postgres.DB, key audit.Key) *app.App {
-	return app.New(app.Config{Stores: db.Stores(), AuditKey: key, IdempotencyTTL: cfg.IdempotencyTTL})
+	return app.New(app.Config{Stores: db.Stores(), AuditKey: key, IdempotencyTTL: cfg.IdempotencyTTL, ReadWait: cfg.ReadWait})
 }
 
 func withDB(ctx context.Context, cfg config, fn func(context.Context, *dbHandle) error) error {
-	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: cfg.MaxConns})
+	return withDBOptions(ctx, cfg, postgres.Options{MaxConns: cfg.MaxConns}, fn)
+}
+
+func withDBOptions(ctx context.Context, cfg config, opts postgres.Options, fn func(context.Context, *dbHandle) error) error {
+	db, err := postgres.Open(ctx, cfg.DatabaseURL, opts)
 	if err != nil {
 		return err
 	}
@@ -50,11 +54,15 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 	if err != nil {
 		return err
 	}
-	return withDB(ctx, cfg, func(ctx context.Context, db *dbHandle) error {
+	return withDBOptions(ctx, cfg, postgres.Options{MaxConns: cfg.MaxConns, Timeouts: cfg.Timeouts, Logger: logger}, func(ctx context.Context, db *dbHandle) error {
 		if cfg.MigrateOnStart {
 			if err := db.Migrate(ctx); err != nil {
 				return err
 			}
+		} else if rebased, err := db.Rebase(ctx); err != nil { // Migrate re-bases too
+			return err
+		} else if rebased {
+			logger.Warn("the server's transaction ids were below the stored ones (a restore into a new cluster): delivery re-based")
 		}
 		projections := postgres.AllProjections()
 		m := metrics.New(db.DB, worker.Groups(projections))

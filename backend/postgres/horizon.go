@@ -1,0 +1,157 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+)
+
+// Delivery never skips an event, and waits only for the ledger's own
+// appends.
+//
+// Every transaction that appends events takes the appenders' lock, shared,
+// as its first statement: before it writes anything, so before it has a
+// transaction id. A subscriber reads a batch only below a horizon: the
+// smallest transaction id among the sessions holding that lock, or, when
+// none does, the next transaction id to be assigned. The horizon is read
+// before the snapshot the batch is read with, in a statement of its own:
+// an appender that commits between the two is then either below the
+// horizon and visible to the snapshot, or still counted in the horizon.
+// Read the other way round, an appender committing in between would be gone
+// from pg_locks and invisible to the snapshot, and the offset would move past
+// its events for good. Inside the horizon statement the next id is read
+// (with the statement's snapshot) before the lock holders, so an appender
+// that gets its id meanwhile gets one above it.
+//
+// Transactions that append nothing (an operator's session, a migration,
+// another application's work, a subscriber's own batch) hold nothing back.
+
+// The appenders' lock, as the two-int4 key pg_locks shows (objsubid 2).
+const (
+	appendLockClass = 1279607879 // "LEDG"
+	appendLockID    = 1
+)
+
+// lockAppenders takes the appenders' lock in tx. Sent without arguments, it
+// costs one round trip.
+func lockAppenders(ctx context.Context, tx querier) error {
+	_, err := tx.ExecContext(ctx, fmt.Sprintf(`SELECT pg_advisory_xact_lock_shared(%d, %d)`, appendLockClass, appendLockID))
+	if err != nil {
+		return fmt.Errorf("take the appenders' lock: %w", err)
+	}
+	return nil
+}
+
+// horizonQuery returns the delivery horizon as the text of an xid8: events
+// of transactions below it have all committed or rolled back. Stored
+// transaction ids are the server's plus the delivery base (see Rebase).
+var horizonQuery = fmt.Sprintf(`
+	SELECT (least(s.nxt, coalesce(min(s.nxt - ((s.nxt %% 4294967296) - a.backend_xid::text::bigint + 4294967296) %% 4294967296), s.nxt))
+		+ b.base)::text
+	FROM (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS nxt) s
+	CROSS JOIN delivery_base b
+	LEFT JOIN pg_locks l ON l.locktype = 'advisory' AND l.classid = %d AND l.objid = %d AND l.objsubid = 2
+		AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+	LEFT JOIN pg_stat_activity a ON a.pid = l.pid AND a.backend_xid IS NOT NULL
+	GROUP BY s.nxt, b.base`, appendLockClass, appendLockID)
+
+// readHorizon reads the delivery horizon in a statement of its own: call
+// it before the statement or transaction that reads up to it.
+func readHorizon(ctx context.Context, q querier) (horizon string, err error) {
+	defer ledger.Wrap(&err, "read the delivery horizon")
+	err = q.QueryRowContext(ctx, horizonQuery).Scan(&horizon)
+	return horizon, err
+}
+
+// horizons reads horizons for the subscribers of a process on a connection
+// of their own: a subscriber reads its horizon while it holds a pool
+// connection for its batch transaction, so reading it through the pool
+// could wait for a connection that the other subscribers hold.
+type horizons struct {
+	conn *sql.DB // at most one connection
+	mu   sync.Mutex
+	// last is the newest horizon read, and when its reading started. A
+	// caller may take a horizon whose reading started after its own call:
+	// the horizon only grows, and that one was still read before the
+	// caller's snapshot.
+	last struct {
+		started time.Time
+		value   string
+	}
+	logger *slog.Logger
+}
+
+func newHorizons(url string, logger *slog.Logger) (*horizons, error) {
+	conn, err := sql.Open("postgres", url)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetMaxOpenConns(1)
+	conn.SetMaxIdleConns(1)
+	return &horizons{conn: conn, logger: logger}, nil
+}
+
+// read returns a horizon read after read was called. On an error it
+// returns "0", below every event: the batch is empty and the next poll
+// tries again.
+func (h *horizons) read() string {
+	called := time.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.last.started.After(called) {
+		return h.last.value
+	}
+	started := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	value, err := readHorizon(ctx, h.conn)
+	if err != nil {
+		h.logger.Warn("cannot read the delivery horizon; delivering nothing until it can", "error", err)
+		return "0"
+	}
+	h.last.started, h.last.value = started, value
+	return value
+}
+
+func (h *horizons) close() error { return h.conn.Close() }
+
+// Rebase keeps delivery flowing after a restore into a new cluster, whose
+// transaction ids start below the stored ones: when the newest stored
+// transaction id is not below the server's next one, it raises the
+// delivery base so that new transaction ids follow every stored one. It
+// holds the appenders' lock exclusively meanwhile, so no event is stored
+// with an id from before. It reports whether it re-based.
+func (db *DB) Rebase(ctx context.Context) (rebased bool, err error) {
+	defer ledger.Wrap(&err, "rebase delivery")
+	check := `
+		SELECT coalesce((SELECT transaction_id::text::numeric FROM events ORDER BY transaction_id DESC LIMIT 1), 0)
+			>= pg_snapshot_xmax(pg_current_snapshot())::text::numeric + base
+		FROM delivery_base`
+	var behind bool
+	if err := db.pool.QueryRowContext(ctx, check).Scan(&behind); err != nil || !behind {
+		return false, err
+	}
+	err = db.transact(ctx, func(tx *sql.Tx, _ *[]string) error {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d, %d)`, appendLockClass, appendLockID)); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `
+			UPDATE delivery_base SET rebased_at = now(),
+				base = (SELECT transaction_id::text::numeric FROM events ORDER BY transaction_id DESC LIMIT 1)
+					- pg_snapshot_xmax(pg_current_snapshot())::text::numeric + 1
+			WHERE (SELECT transaction_id::text::numeric FROM events ORDER BY transaction_id DESC LIMIT 1)
+				>= pg_snapshot_xmax(pg_current_snapshot())::text::numeric + base`)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		rebased = n == 1
+		return err
+	})
+	return rebased, err
+}
