@@ -9,8 +9,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	wsql "github.com/ThreeDotsLabs/watermill-sql/v3/pkg/sql"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/lib/pq"
 
 	"github.com/reimbursement-ledger/ledger/backend/app"
@@ -92,42 +90,24 @@ type Parked struct {
 // whole answer from the outside world.
 const maxErrorLength = 2000
 
-// Park records p as a parked dead letter and returns its id. tx is the
-// delivering subscriber's batch transaction (DeliveryTx), so the dead letter
-// commits together with the group's move past the event, or neither does;
-// nil parks it on its own. The same group's event parked again (after a
-// replay, or a failed retry) is the same dead letter, parked again, with
-// the attempts added up.
-func (d *DeadLetters) Park(ctx context.Context, tx *sql.Tx, p Parked) (id int64, err error) {
+// Park records p as a parked dead letter and returns its id. The same
+// group's event parked again (after a replay, a failed retry, or an
+// acknowledgement that did not commit) is the same dead letter, parked
+// again, with the attempts added up.
+func (d *DeadLetters) Park(ctx context.Context, p Parked) (id int64, err error) {
 	defer ledger.Wrap(&err, "DeadLetters.Park(%s, %d)", p.Group, p.Event.Position)
-	var q querier = d.q
-	if tx != nil {
-		q = tx
-	}
-	park := func() error {
-		return q.QueryRowContext(ctx, `
-			INSERT INTO dead_letters (consumer_group, position, event_id, event_type, error, attempts,
-				first_failed_at, last_failed_at, status, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'parked', $8)
-			ON CONFLICT (consumer_group, event_id) DO UPDATE SET
-				error = EXCLUDED.error, attempts = dead_letters.attempts + EXCLUDED.attempts,
-				last_failed_at = EXCLUDED.last_failed_at, status = 'parked', discard_reason = NULL,
-				updated_at = EXCLUDED.updated_at, retry_claimed_at = NULL
-			RETURNING id`,
-			p.Group, p.Event.Position, p.Event.EventID, p.Event.Type, errorText(p.Error), max(p.Attempts, 1),
-			p.FirstFailedAt, p.LastFailedAt).Scan(&id)
-	}
-	if tx != nil {
-		// A failed insert must not leave the batch transaction aborted.
-		return id, withSavepoint(ctx, tx, park)
-	}
-	return id, park()
-}
-
-// DeliveryTx returns the batch transaction of the subscriber that delivered
-// msg, for Park.
-func DeliveryTx(msg *message.Message) (*sql.Tx, bool) {
-	return wsql.TxFromContext(msg.Context())
+	err = d.q.QueryRowContext(ctx, `
+		INSERT INTO dead_letters (consumer_group, position, event_id, event_type, error, attempts,
+			first_failed_at, last_failed_at, status, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'parked', $8)
+		ON CONFLICT (consumer_group, event_id) DO UPDATE SET
+			error = EXCLUDED.error, attempts = dead_letters.attempts + EXCLUDED.attempts,
+			last_failed_at = EXCLUDED.last_failed_at, status = 'parked', discard_reason = NULL,
+			updated_at = EXCLUDED.updated_at, retry_claimed_at = NULL
+		RETURNING id`,
+		p.Group, p.Event.Position, p.Event.EventID, p.Event.Type, errorText(p.Error), max(p.Attempts, 1),
+		p.FirstFailedAt, p.LastFailedAt).Scan(&id)
+	return id, err
 }
 
 // retryClaimTimeout is how long a worker's claim on a retry holds: one

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
@@ -31,20 +31,35 @@ import (
 // stalled, whatever the cause (a failing handler, a frozen worker, a long
 // transaction holding delivery back).
 
-// errHalted answers a delivery of the event a halted projector waits to
-// try again: the event is not acknowledged, and nothing is logged for it.
-var errHalted = errors.New("halted: waiting to try the event again")
+// Refusals answer deliveries the worker holds back without calling the
+// handler. They are not failures: not counted, and not logged (quietWaits).
+var (
+	errRefused = errors.New("event held back")
+	// errWaiting: a halted group waits to try the event again.
+	errWaiting = fmt.Errorf("%w: halted, waiting to try it again", errRefused)
+	// errBatchGone: the transaction of the delivered batch has ended (a
+	// session bound, DB_IDLE_IN_TRANSACTION_TIMEOUT), so a projector could
+	// not write in it; the event waits for the next batch.
+	errBatchGone = fmt.Errorf("%w: the transaction of its batch has ended", errRefused)
+)
+
+// parkTimeout bounds the writing of one dead letter.
+const parkTimeout = 10 * time.Second
 
 // group is what the worker knows of one consumer group's health.
 type group struct {
 	name string
 	// park parks the event a saga's group gives up on and returns the dead
 	// letter's id; nil for a projector's group, which halts instead.
-	park func(msg *message.Message, f failure) (int64, error)
+	park func(ctx context.Context, f failure) (int64, error)
 
 	mu sync.Mutex
 	// failing is the event the handler fails on; its id is "" when none.
 	failing failure
+	// parked are the ids of the events this worker parked last: one
+	// delivered again (its acknowledgement did not commit) is acknowledged
+	// at once.
+	parked  []string
 	halted  bool
 	nextTry time.Time // when a halted group tries its event again
 
@@ -68,11 +83,26 @@ type failure struct {
 
 // guarded counts fn's failures on each event of g and applies the policy
 // above. It runs inside Watermill's Retry middleware, so that every attempt
-// counts; retry stops retrying a halted group.
+// counts; the middleware's retries of a refused delivery are refused again
+// at no cost. It tells the observer of each retry.
 func (w *Worker) guarded(g *group, fn message.NoPublishHandlerFunc) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
-		if g.waiting(msg.UUID, w.now()) {
-			return errHalted
+		switch g.next(msg.UUID, w.now()) {
+		case acknowledge:
+			return nil
+		case hold:
+			// Keep the batch's transaction from being ended as idle, so
+			// that the next try can write in it.
+			_ = postgres.TouchDelivery(msg)
+			return errWaiting
+		case retry:
+			// A projector writes in the batch's transaction: a try in one
+			// that a session bound has ended would fail for that reason,
+			// not the event's.
+			if g.park == nil && postgres.TouchDelivery(msg) != nil {
+				return errBatchGone
+			}
+			w.obs.HandlerRetried(g.name)
 		}
 		err := fn(msg)
 		if err == nil {
@@ -83,19 +113,28 @@ func (w *Worker) guarded(g *group, fn message.NoPublishHandlerFunc) message.NoPu
 	}
 }
 
-// retry tells Watermill's Retry middleware whether to try again at once.
-func (g *group) retry(p middleware.RetryParams) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return !g.halted && !errors.Is(p.Err, errHalted)
-}
+// What to do with a delivery.
+type step int
 
-// waiting reports whether the delivery of event id is one a halted group
-// lets pass until its next try.
-func (g *group) waiting(id string, now time.Time) bool {
+const (
+	attempt     step = iota // handle it
+	retry                   // handle the event that failed last again
+	hold                    // refuse it: the group is halted on it until its next try
+	acknowledge             // acknowledge it unhandled: this worker parked it
+)
+
+func (g *group) next(id string, now time.Time) step {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.halted && g.failing.id == id && now.Before(g.nextTry)
+	switch {
+	case slices.Contains(g.parked, id):
+		return acknowledge
+	case g.failing.id != id:
+		return attempt
+	case g.halted && now.Before(g.nextTry):
+		return hold
+	}
+	return retry
 }
 
 func (w *Worker) succeeded(g *group, id string) {
@@ -140,13 +179,24 @@ func (w *Worker) failed(g *group, msg *message.Message, err error) error {
 	}
 	if g.park != nil {
 		g.mu.Unlock()
-		id, perr := g.park(msg, f)
+		// On its own, not in the batch's transaction: a session bound may
+		// have ended that while the saga kept failing. Should the
+		// acknowledgement not commit, the event comes again and is
+		// acknowledged at once (parked); after a restart it is tried and
+		// parked again, the same dead letter.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(msg.Context()), parkTimeout)
+		id, perr := g.park(ctx, f)
+		cancel()
 		if perr != nil {
 			w.logger.Error("cannot park the event; trying it again", append(eventAttrs(g.name, f), "park_error", perr)...)
 			return err
 		}
 		g.mu.Lock()
 		g.failing = failure{}
+		g.parked = append(g.parked, msg.UUID)
+		if len(g.parked) > maxParkedRemembered {
+			g.parked = slices.Delete(g.parked, 0, len(g.parked)-maxParkedRemembered)
+		}
 		g.mu.Unlock()
 		w.logger.Error("event parked as a dead letter after repeated failures; the saga moves on",
 			append(eventAttrs(g.name, f), "dead_letter_id", id)...)
@@ -267,12 +317,16 @@ func (w *Worker) Ready() error {
 	return errors.New(strings.Join(problems, "; "))
 }
 
-// quietWaits is Watermill's logger without the error lines of deliveries a
-// halted group lets pass (errHalted): the halt is reported once, by the worker.
+// maxParkedRemembered bounds the ids of parked events a group remembers:
+// a redelivery comes with the next batch.
+const maxParkedRemembered = 32
+
+// quietWaits is Watermill's logger without the error lines of refused
+// deliveries (errRefused): a halt is reported by the worker, once.
 type quietWaits struct{ watermill.LoggerAdapter }
 
 func (l quietWaits) Error(msg string, err error, fields watermill.LogFields) {
-	if errors.Is(err, errHalted) {
+	if errors.Is(err, errRefused) {
 		l.LoggerAdapter.Debug(msg, fields.Add(watermill.LogFields{"err": err.Error()}))
 		return
 	}

@@ -113,7 +113,10 @@ func runWorker(t *testing.T, cfg worker.Config) *worker.Worker {
 		cfg.Logger = quiet
 	}
 	cfg.AuditKey = postgrestest.AuditKey
-	cfg.PollInterval, cfg.RetryInterval = 10*time.Millisecond, 5*time.Millisecond
+	cfg.PollInterval = 10 * time.Millisecond
+	if cfg.RetryInterval == 0 {
+		cfg.RetryInterval = 5 * time.Millisecond
+	}
 	if cfg.Payments == nil {
 		cfg.Payments = saga.NewPayments(postgrestest.Streams(cfg.DB), &sagatest.Gateway{}, quiet, time.Now)
 	}
@@ -195,9 +198,10 @@ func (b *flakyBatch) Apply(context.Context, *sql.Tx, string) error {
 
 // A projector never skips an event: after MaxAttempts failures it halts,
 // says so (an ERROR line naming the event, the observer, Ready), retries
-// only slowly, and carries on by itself once the fault is gone.
+// only slowly, and carries on by itself once the fault is gone. Its batch
+// stays usable meanwhile under a tight session bound.
 func TestProjectorHaltsReportsAndResumesWithoutSkipping(t *testing.T) {
-	db := postgrestest.NewDB(t)
+	db := postgrestest.NewDBWith(t, postgres.Options{Timeouts: postgres.Timeouts{IdleInTransaction: 2 * time.Second}})
 	d := postgrestest.MustDirectory(t, db)
 	f := &flaky{}
 	f.broken.Store(true)
@@ -393,6 +397,31 @@ func TestSagaParksAnEventAfterMaxAttemptsAndMovesOn(t *testing.T) {
 	}
 	if err := w.Ready(); err != nil {
 		t.Fatalf("a saga that parked an event is reported: %v", err)
+	}
+}
+
+// A saga's batch transaction sits idle while the saga retries (its steps
+// use connections of their own), so a session bound may end it before the
+// event is parked: the event is parked all the same, and its delivery in
+// the next batch is acknowledged at once.
+func TestSagaParksEvenWhenItsBatchSessionHasEnded(t *testing.T) {
+	db := postgrestest.NewDBWith(t, postgres.Options{Timeouts: postgres.Timeouts{IdleInTransaction: time.Second}})
+	d := postgrestest.MustDirectory(t, db)
+	gw := &sagatest.Gateway{FailFirst: 6}
+	obs := newRecorder()
+	// Six tries 0.1, 0.2, 0.4, 0.8 and 1.6 s apart: the batch's session
+	// has ended by the sixth.
+	runWorker(t, worker.Config{DB: db, Observer: obs, MaxAttempts: 6, RetryInterval: 100 * time.Millisecond,
+		Payments: saga.NewPayments(postgrestest.Streams(db), gw, quiet, time.Now)})
+
+	id := submit(t, db, d)
+	decide(t, db, d, id, false)
+	postgrestest.Eventually(t, "the payment is parked", func() bool { return len(deadLetters(t, db)) == 1 })
+	postgrestest.Eventually(t, "the payments saga moves on", func() bool { return status(t, db, worker.GroupPayments).Lag == 0 })
+	// Six calls: the delivery that came again after the parking was
+	// acknowledged without a seventh (which would have paid).
+	if dl := deadLetters(t, db)[0]; dl.Attempts != 6 || len(gw.Calls()) != 6 || obs.get(obs.parked, worker.GroupPayments) != 1 {
+		t.Fatalf("dead letter %+v after %d calls, parked %d times", dl, len(gw.Calls()), obs.get(obs.parked, worker.GroupPayments))
 	}
 }
 

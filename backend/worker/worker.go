@@ -75,6 +75,10 @@ type Config struct {
 	StallAfter time.Duration
 }
 
+// maxRetries is how many times a delivery is retried at once, with
+// backoff, before Watermill delivers it again.
+const maxRetries = 5
+
 // Defaults of the worker's settings.
 const (
 	DefaultMaxAttempts = 10
@@ -166,13 +170,9 @@ func New(cfg Config) (*Worker, error) {
 			GroupPayments: cfg.Payments.Handle, GroupNotifications: cfg.Notifications.Handle,
 		},
 		pollInterval: cfg.PollInterval, maxAttempts: cfg.MaxAttempts, haltedRetry: cfg.HaltedRetryInterval, stallAfter: cfg.StallAfter}
-	park := func(name string) func(*message.Message, failure) (int64, error) {
-		return func(msg *message.Message, f failure) (int64, error) {
-			tx, ok := postgres.DeliveryTx(msg)
-			if !ok {
-				return 0, errors.New("no subscriber transaction to park the event in")
-			}
-			return cfg.DB.DeadLetters.Park(msg.Context(), tx, postgres.Parked{Group: name, Event: f.event, Error: f.err.Error(),
+	park := func(name string) func(context.Context, failure) (int64, error) {
+		return func(ctx context.Context, f failure) (int64, error) {
+			return cfg.DB.DeadLetters.Park(ctx, postgres.Parked{Group: name, Event: f.event, Error: f.err.Error(),
 				Attempts: f.attempts, FirstFailedAt: f.first, LastFailedAt: f.last})
 		}
 	}
@@ -215,14 +215,16 @@ func New(cfg Config) (*Worker, error) {
 		}
 		w.groups = append(w.groups, g)
 		handler := router.AddNoPublisherHandler(g.name, postgres.EventsTopic, sub, w.guarded(g, observe(g.name, fn, cfg.Observer)))
+		// No OnRetryHook nor ShouldRetry: Watermill advances the backoff
+		// once more for each, so the waits would grow fourfold (0.2, 0.8,
+		// 3.2, 5, 5 s), leaving a failing saga's batch transaction idle
+		// past a session bound. The guard tells the observer of retries.
 		handler.AddMiddleware(middleware.Retry{
-			MaxRetries:      5,
+			MaxRetries:      maxRetries,
 			InitialInterval: cfg.RetryInterval,
 			MaxInterval:     cfg.RetryMaxInterval,
 			Multiplier:      2,
 			Logger:          logger,
-			ShouldRetry:     g.retry,
-			OnRetryHook:     func(int, time.Duration) { cfg.Observer.HandlerRetried(g.name) },
 		}.Middleware)
 	}
 	return w, nil

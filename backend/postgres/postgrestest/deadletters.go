@@ -14,7 +14,7 @@ import (
 func MustPark(t testing.TB, db *postgres.DB, group string, rec ledger.RecordedEvent, failure string, attempts int) int64 {
 	t.Helper()
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	id, err := db.DeadLetters.Park(context.Background(), nil, postgres.Parked{Group: group, Event: rec, Error: failure,
+	id, err := db.DeadLetters.Park(context.Background(), postgres.Parked{Group: group, Event: rec, Error: failure,
 		Attempts: attempts, FirstFailedAt: now.Add(-time.Minute), LastFailedAt: now})
 	if err != nil {
 		t.Fatalf("park: %v", err)
