@@ -283,7 +283,8 @@ func caughtUp(t *testing.T, db *postgres.DB) bool {
 	var behind int
 	err := db.SQL().QueryRow(`
 		SELECT count(*) FROM subscription_offsets
-		WHERE offset_acked < (SELECT coalesce(max(position), 0) FROM events)`).Scan(&behind)
+		WHERE (last_processed_transaction_id, offset_acked) <
+			(SELECT transaction_id, position FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1)`).Scan(&behind)
 	if err != nil {
 		t.Fatal(err)
 	}
