@@ -33,6 +33,13 @@ type Event interface {
 	EventType() string
 }
 
+// EventTypes lists every event type, in the order a reimbursement's story
+// meets them. DecodeEvent decodes each of them, and only them.
+var EventTypes = []string{
+	TypeReimbursementSubmitted, TypeReimbursementApproved, TypeReimbursementDenied,
+	TypePaymentRequested, TypePaymentSettled, TypePaymentFailed, TypeMemberNotified,
+}
+
 // ReimbursementSubmitted records a member's claim.
 type ReimbursementSubmitted struct {
 	ReimbursementID uuid.UUID `json:"reimbursement_id"`
