@@ -79,10 +79,16 @@ func New(cfg Config) *Server {
 		middleware.ContextTimeout(cfg.RequestTimeout),
 	)
 
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
+	// HEAD is answered wherever GET is (RFC 9110 9.3.2): the same status and
+	// headers, and no body (net/http drops what the handler writes).
+	get := func(path string, h echo.HandlerFunc, mw ...echo.MiddlewareFunc) {
+		e.GET(path, h, mw...)
+		e.HEAD(path, h, mw...)
+	}
+	get("/healthz", s.healthz)
+	get("/readyz", s.readyz)
 	if cfg.Metrics != nil {
-		e.GET("/metrics", echo.WrapHandler(cfg.Metrics), s.authorize(operators))
+		get("/metrics", echo.WrapHandler(cfg.Metrics), s.authorize(operators))
 	}
 	if !cfg.API {
 		return s
@@ -105,7 +111,12 @@ func New(cfg Config) *Server {
 		if rt.command {
 			mw = append(mw, limit)
 		}
-		e.Add(rt.Method, rt.Path, rt.handle, mw...)
+		mw = append(mw, refuseEmptyQuery)
+		if rt.Method == http.MethodGet {
+			get(rt.Path, rt.handle, mw...)
+		} else {
+			e.Add(rt.Method, rt.Path, rt.handle, mw...)
+		}
 	}
 	if cfg.DevTokens != nil {
 		e.POST(devTokensPath, s.issueDevToken)

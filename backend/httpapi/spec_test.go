@@ -102,6 +102,25 @@ func TestSpecAndRoutesAgree(t *testing.T) {
 		}
 		served[r.Method+" "+path] = true
 	}
+	// HEAD is GET's twin (RFC 9110): served wherever GET is, described once
+	// in the conventions rather than on every path.
+	heads := map[string]bool{}
+	for k := range served {
+		if path, ok := strings.CutPrefix(k, http.MethodHead+" "); ok {
+			heads[path] = true
+			delete(served, k)
+		}
+	}
+	for k := range served {
+		if path, ok := strings.CutPrefix(k, http.MethodGet+" "); ok && !heads[path] {
+			t.Errorf("GET %s is served without HEAD", path)
+		}
+	}
+	for path := range heads {
+		if !served[http.MethodGet+" "+path] {
+			t.Errorf("HEAD %s is served without GET", path)
+		}
+	}
 	var missing, extra []string
 	for k := range served {
 		if !described[k] {
