@@ -26,10 +26,10 @@ type Server struct {
 	tokens TokenVerifier
 	dev    DevTokens
 	ready  func(context.Context) error
-	// referenceHTML is the API reference rendered from docs/openapi.yaml.
-	referenceHTML []byte
-	logger        *slog.Logger
-	observer      RequestObserver
+	// referenceFiles are the reference page and the Swagger UI files it loads.
+	referenceFiles map[string]referenceFile
+	logger         *slog.Logger
+	observer       RequestObserver
 }
 
 // Config is what the API needs.
@@ -93,12 +93,12 @@ func New(cfg Config) *Server {
 	if !cfg.API {
 		return s
 	}
-	page, err := renderReference()
+	files, err := loadReference()
 	if err != nil {
-		// The description is embedded at build time and checked by the tests.
+		// The files are embedded at build time.
 		panic(err)
 	}
-	s.referenceHTML = page
+	s.referenceFiles = files
 	limit := func(next echo.HandlerFunc) echo.HandlerFunc { return next }
 	if cfg.RateLimit.PerSecond > 0 {
 		limit = rateLimit(cfg.RateLimit)
