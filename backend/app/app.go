@@ -22,6 +22,7 @@ type App struct {
 	now            func() time.Time
 	auditKey       audit.Key
 	idempotencyTTL time.Duration
+	readWait       time.Duration
 }
 
 // Config is what the use cases need.
@@ -31,6 +32,9 @@ type Config struct {
 	AuditKey audit.Key
 	// IdempotencyTTL is how long an Idempotency-Key is remembered.
 	IdempotencyTTL time.Duration
+	// ReadWait bounds how long a list waits for the read model to reach
+	// the position it asks for (ListQuery.MinPosition).
+	ReadWait time.Duration
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
 }
@@ -38,10 +42,18 @@ type Config struct {
 // DefaultIdempotencyTTL is how long Idempotency-Keys live unless configured.
 const DefaultIdempotencyTTL = 24 * time.Hour
 
+// DefaultReadWait is how long a list waits for the read model unless
+// configured: the projection is milliseconds behind when it runs, so a
+// longer wait means it is stalled, and the caller is better told so.
+const DefaultReadWait = 2 * time.Second
+
 // New returns the use cases over cfg's stores.
 func New(cfg Config) *App {
 	if cfg.IdempotencyTTL <= 0 {
 		cfg.IdempotencyTTL = DefaultIdempotencyTTL
+	}
+	if cfg.ReadWait <= 0 {
+		cfg.ReadWait = DefaultReadWait
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -49,7 +61,7 @@ func New(cfg Config) *App {
 	// PostgreSQL keeps microseconds: so does every time the ledger records,
 	// so an answer never shows a time that reads back differently.
 	now := cfg.Now
-	return &App{stores: cfg.Stores, auditKey: cfg.AuditKey, idempotencyTTL: cfg.IdempotencyTTL,
+	return &App{stores: cfg.Stores, auditKey: cfg.AuditKey, idempotencyTTL: cfg.IdempotencyTTL, readWait: cfg.ReadWait,
 		now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }}
 }
 

@@ -168,7 +168,9 @@ func (a *App) Story(ctx context.Context, p Principal, id uuid.UUID) (story []led
 // from the read model, newest submission first. A bank's list is its
 // administrators'; a member's is theirs, and their bank's administrators
 // see the part at their bank. ENotFound when the bank or member does not
-// exist or is not the principal's to list.
+// exist or is not the principal's to list. With q.MinPosition, once the
+// principal may list, it first waits for the read model to reach that
+// event (see awaitReadModel): ErrUnknownPosition, ErrNotCaughtUp.
 func (a *App) ListReimbursements(ctx context.Context, p Principal, q ListQuery) (page ListPage, err error) {
 	defer ledger.Wrap(&err, "ListReimbursements")
 	switch {
@@ -190,6 +192,11 @@ func (a *App) ListReimbursements(ctx context.Context, p Principal, q ListQuery) 
 		q.BankID = p.BankID
 	default:
 		return ListPage{}, p.must(RoleMember, RoleAdministrator)
+	}
+	if q.MinPosition > 0 {
+		if err := a.awaitReadModel(ctx, q.MinPosition); err != nil {
+			return ListPage{}, err
+		}
 	}
 	if page, err = a.stores.Reimbursements.ListReimbursements(ctx, q); err != nil {
 		return ListPage{}, err

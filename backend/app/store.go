@@ -25,6 +25,7 @@ type Stores struct {
 	Feed           Feed
 	Checkpoints    CheckpointLog
 	Idempotency    IdempotencyKeys
+	DeadLetters    DeadLetters
 }
 
 // Transactor runs work in one transaction.
@@ -39,6 +40,7 @@ type Tx struct {
 	Events      EventStore
 	Directory   Directory
 	Idempotency IdempotencyKeys
+	DeadLetters DeadLetters
 }
 
 // EventStore reads and appends event streams.
@@ -83,6 +85,12 @@ type ReadModel interface {
 	// ListReimbursements reads a page, newest submission first. An unknown
 	// bank or member is an empty page.
 	ListReimbursements(ctx context.Context, q ListQuery) (ListPage, error)
+	// Reached reports whether the read model shows the event at position,
+	// and so every event delivered before it. Delivery follows commit
+	// order, not position order: a projector at a later position may not
+	// have reached this one yet. ENotFound when no committed event has the
+	// position.
+	Reached(ctx context.Context, position int64) (bool, error)
 }
 
 // ListQuery selects a page of one bank's or one member's reimbursements,
@@ -95,6 +103,10 @@ type ListQuery struct {
 	// Before is the cursor: the submission position of the last item of the
 	// previous page; 0 for the first page.
 	Before int64
+	// MinPosition, when above 0, is an event the page must reflect: the use
+	// case waits a bounded time for the read model to reach it. The stores
+	// ignore it.
+	MinPosition int64
 }
 
 // ListPage is a page of reimbursements, newest first.
@@ -153,4 +165,56 @@ type StoredResponse struct {
 	Status      int
 	Headers     map[string]string
 	Body        []byte
+}
+
+// DeadLetters holds the events a saga gave up on after repeated failures
+// (backend/worker parks them and retries one when asked) until an operator
+// retries or discards them.
+type DeadLetters interface {
+	// List returns dead letters in the order they were first parked.
+	List(ctx context.Context, q DeadLetterQuery) ([]DeadLetter, error)
+	// Get returns ENotFound for an unknown id.
+	Get(ctx context.Context, id int64) (DeadLetter, error)
+	// Lock is Get that, in a transaction, holds the dead letter until the
+	// transaction ends.
+	Lock(ctx context.Context, id int64) (DeadLetter, error)
+	// SetStatus moves a dead letter to status; reason is an operator's
+	// reason for discarding it, "" otherwise.
+	SetStatus(ctx context.Context, id int64, status DeadLetterStatus, reason string, at time.Time) error
+}
+
+// DeadLetter is a consumer group's event parked after repeated failures.
+type DeadLetter struct {
+	ID            int64
+	Group         string
+	Position      int64
+	EventID       uuid.UUID
+	EventType     string
+	Error         string // the last failure's message
+	Attempts      int
+	FirstFailedAt time.Time
+	LastFailedAt  time.Time
+	Status        DeadLetterStatus
+	Reason        string // why an operator discarded it
+	UpdatedAt     time.Time
+}
+
+// DeadLetterStatus is where a dead letter stands.
+type DeadLetterStatus string
+
+// A dead letter is parked until an operator retries it (retrying, until the
+// worker has run it: resolved when the saga's handler succeeded, parked
+// again when it failed) or discards it.
+const (
+	DeadLetterParked    DeadLetterStatus = "parked"
+	DeadLetterRetrying  DeadLetterStatus = "retrying"
+	DeadLetterResolved  DeadLetterStatus = "resolved"
+	DeadLetterDiscarded DeadLetterStatus = "discarded"
+)
+
+// DeadLetterQuery selects dead letters.
+type DeadLetterQuery struct {
+	Status DeadLetterStatus // "" for every status
+	After  int64            // the id of the last one read; 0 starts at the first
+	Limit  int
 }

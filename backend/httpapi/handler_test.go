@@ -154,9 +154,22 @@ func TestHandlerReadyzWhenTheStoresDoNotAnswer(t *testing.T) {
 	srv := httptest.NewServer(httpapi.New(httpapi.Config{Ready: func(context.Context) error { return errors.New("connection refused") }, Logger: quiet}))
 	t.Cleanup(srv.Close)
 	api := &ledgerAPI{t: t, url: srv.URL, issuer: authtest.NewIssuer(t)}
-	api.get("/readyz").wantProblem(t, http.StatusServiceUnavailable)
+	if r := api.get("/readyz").wantProblem(t, http.StatusServiceUnavailable); r.str("detail") != "the database does not answer" {
+		t.Fatalf("readyz %s", r.raw)
+	}
 	// Liveness does not depend on the database: a restart would not bring it back.
 	api.get("/healthz").want(t, http.StatusOK)
+}
+
+// A worker whose subscriber stalled says which one.
+func TestHandlerReadyzNamesWhatIsNotReady(t *testing.T) {
+	reason := "saga.payments has not moved from position 41 for 45s while 3 events wait"
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Ready: func(context.Context) error { return &httpapi.NotReady{Reason: reason} }, Logger: quiet}))
+	t.Cleanup(srv.Close)
+	api := &ledgerAPI{t: t, url: srv.URL, issuer: authtest.NewIssuer(t)}
+	if r := api.get("/readyz").wantProblem(t, http.StatusServiceUnavailable); r.str("detail") != reason {
+		t.Fatalf("readyz %s", r.raw)
+	}
 }
 
 func TestHandlerLists(t *testing.T) {

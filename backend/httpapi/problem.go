@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
@@ -54,10 +55,27 @@ func badRequest(detail string, fields ...ledger.FieldError) *Problem {
 	return p
 }
 
+// retryCaughtUp is the Retry-After, in seconds, of a list whose read model
+// has not reached min_position: it is usually milliseconds behind, so a
+// list still behind after the wait is stalled for now.
+const retryCaughtUp = "1"
+
 // toProblem is the one place errors become HTTP answers.
 func toProblem(err error) (*Problem, bool) {
 	var p *Problem
 	if errors.As(err, &p) {
+		return p, true
+	}
+	switch {
+	case errors.Is(err, app.ErrUnknownPosition):
+		// A query value that names nothing, like a cursor never handed out.
+		return badRequest("min_position must be the position of an event the ledger recorded: a Ledger-Position a command answered",
+			app.ErrUnknownPosition.Fields...), true
+	case errors.Is(err, app.ErrNotCaughtUp):
+		p := newProblem(http.StatusServiceUnavailable, "/problems/not-caught-up",
+			"the lists have not caught up with min_position yet; the event is recorded: retry after the time Retry-After gives")
+		p.Title = "The lists have not caught up yet"
+		p.headers = map[string]string{"Retry-After": retryCaughtUp}
 		return p, true
 	}
 	var de *ledger.Error

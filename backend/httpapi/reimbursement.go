@@ -51,7 +51,7 @@ func (s *Server) submitReimbursement(c echo.Context) error {
 		if err != nil {
 			return reply{}, err
 		}
-		out := reimbursementReply(http.StatusCreated, r)
+		out := commandReply(http.StatusCreated, r)
 		out.headers[echo.HeaderLocation] = "/v1/reimbursements/" + r.ID.String()
 		return out, nil
 	})
@@ -59,6 +59,19 @@ func (s *Server) submitReimbursement(c echo.Context) error {
 
 func reimbursementReply(status int, r *ledger.Reimbursement) reply {
 	return reply{status: status, headers: map[string]string{"ETag": etag(r.Version)}, body: reimbursementOut(*r)}
+}
+
+// headerLedgerPosition carries the position of the last event a command
+// appended; a list sent it back as min_position shows the command's effect.
+const headerLedgerPosition = "Ledger-Position"
+
+// commandReply is the answer to a command that appended the reimbursement's
+// newest event. Its headers are stored with an Idempotency-Key, so a replay
+// carries the same position.
+func commandReply(status int, r *ledger.Reimbursement) reply {
+	out := reimbursementReply(status, r)
+	out.headers[headerLedgerPosition] = strconv.FormatInt(r.Position, 10)
+	return out
 }
 
 func (s *Server) getReimbursement(c echo.Context) error {
@@ -130,7 +143,7 @@ func (s *Server) decide(c echo.Context, deny bool) error {
 		if err != nil {
 			return reply{}, err
 		}
-		return reimbursementReply(http.StatusOK, r), nil
+		return commandReply(http.StatusOK, r), nil
 	})
 }
 
@@ -186,6 +199,9 @@ func (s *Server) listReimbursements(c echo.Context, q app.ListQuery) error {
 				ledger.FieldError{Field: "cursor", Message: "is not a cursor this API handed out"})
 		}
 		q.Before = position
+	}
+	if q.MinPosition, err = queryInt(c, "min_position"); err != nil {
+		return err
 	}
 	page, err := s.app.ListReimbursements(c.Request().Context(), principal(c), q)
 	if err != nil {

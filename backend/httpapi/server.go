@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -43,7 +44,9 @@ type Config struct {
 	DevTokens DevTokens
 	// RateLimit bounds each principal's commands; zero means no limit.
 	RateLimit RateLimit
-	// Ready reports whether the ledger can serve: nil while its database answers.
+	// Ready reports whether the ledger can serve: nil while its database
+	// answers (and, for the worker role, while its subscribers move). A
+	// *NotReady error's reason is shown to anyone asking /readyz.
 	Ready  func(context.Context) error
 	Logger *slog.Logger
 	// API false serves only the health endpoints (the worker role).
@@ -134,11 +137,22 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// NotReady is an error of Config.Ready whose reason /readyz may show to
+// anyone (a stalled subscriber, say); any other error reads "the database
+// does not answer".
+type NotReady struct{ Reason string }
+
+func (e *NotReady) Error() string { return e.Reason }
+
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	if err := s.ready(ctx); err != nil {
-		return newProblem(http.StatusServiceUnavailable, "about:blank", "the database does not answer")
+		detail := "the database does not answer"
+		if nr := (*NotReady)(nil); errors.As(err, &nr) {
+			detail = nr.Reason
+		}
+		return newProblem(http.StatusServiceUnavailable, "about:blank", detail)
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -57,10 +57,26 @@ func (m *ReadModel) ListReimbursements(ctx context.Context, q app.ListQuery) (pa
 	slices.Reverse(rows) // the log is in position order
 	page = app.ListPage{Items: []ledger.Reimbursement{}}
 	for _, r := range rows[:min(len(rows), max(q.Limit, 0))] {
-		page.Items = append(page.Items, *r.r)
+		item := *r.r
+		item.Position = 0 // PostgreSQL's read model keeps versions, not positions
+		page.Items = append(page.Items, item)
 	}
 	if len(rows) > q.Limit && q.Limit > 0 {
 		page.NextBefore = rows[q.Limit-1].position
 	}
 	return page, nil
+}
+
+// Reached reports whether the read model shows the event at position: as
+// soon as it is committed, since this read model is never behind. ENotFound
+// when no committed event has the position.
+func (m *ReadModel) Reached(ctx context.Context, position int64) (reached bool, err error) {
+	defer ledger.Wrap(&err, "ReadModel.Reached(%d)", position)
+	err = m.db.read(ctx, nil, func() error {
+		if _, found := slices.BinarySearchFunc(m.db.log, position, func(e *storedEvent, p int64) int { return cmp.Compare(e.Position, p) }); !found {
+			return ledger.Errorf(ledger.ENotFound, "no event has position %d", position)
+		}
+		return nil
+	})
+	return err == nil, err
 }

@@ -18,6 +18,7 @@ const (
 	TypePaymentSettled         = "PaymentSettled"
 	TypePaymentFailed          = "PaymentFailed"
 	TypeMemberNotified         = "MemberNotified"
+	TypeDeadLetterDiscarded    = "DeadLetterDiscarded"
 )
 
 // Stream types: which aggregate a stream belongs to.
@@ -25,6 +26,7 @@ const (
 	StreamReimbursement = "reimbursement"
 	StreamPayment       = "payment"
 	StreamNotification  = "notification"
+	StreamDeadLetter    = "dead_letter"
 )
 
 // Event is the data of one recorded fact. The JSON form of each event is its
@@ -33,11 +35,13 @@ type Event interface {
 	EventType() string
 }
 
-// EventTypes lists every event type, in the order a reimbursement's story
-// meets them. DecodeEvent decodes each of them, and only them.
+// EventTypes lists every event type: a reimbursement's, in the order its
+// story meets them, then the operators'. DecodeEvent decodes each of them,
+// and only them.
 var EventTypes = []string{
 	TypeReimbursementSubmitted, TypeReimbursementApproved, TypeReimbursementDenied,
 	TypePaymentRequested, TypePaymentSettled, TypePaymentFailed, TypeMemberNotified,
+	TypeDeadLetterDiscarded,
 }
 
 // ReimbursementSubmitted records a member's claim.
@@ -110,6 +114,22 @@ type MemberNotified struct {
 	NotifiedAt      time.Time `json:"notified_at"`
 }
 
+// DeadLetterDiscarded records that an operator gave up on an event a saga
+// could not handle (a dead letter): the saga will never act on it. It
+// carries what the operator saw, so the auditors' feed explains it.
+type DeadLetterDiscarded struct {
+	DeadLetterID  int64     `json:"dead_letter_id"`
+	ConsumerGroup string    `json:"consumer_group"`
+	EventID       uuid.UUID `json:"event_id"`
+	EventPosition int64     `json:"event_position"`
+	EventTypeName string    `json:"event_type"`
+	// Error is the last failure's message, and Attempts how many were made.
+	Error       string    `json:"error"`
+	Attempts    int       `json:"attempts"`
+	Reason      string    `json:"reason"`
+	DiscardedAt time.Time `json:"discarded_at"`
+}
+
 func (ReimbursementSubmitted) EventType() string { return TypeReimbursementSubmitted }
 func (ReimbursementApproved) EventType() string  { return TypeReimbursementApproved }
 func (ReimbursementDenied) EventType() string    { return TypeReimbursementDenied }
@@ -117,6 +137,7 @@ func (PaymentRequested) EventType() string       { return TypePaymentRequested }
 func (PaymentSettled) EventType() string         { return TypePaymentSettled }
 func (PaymentFailed) EventType() string          { return TypePaymentFailed }
 func (MemberNotified) EventType() string         { return TypeMemberNotified }
+func (DeadLetterDiscarded) EventType() string    { return TypeDeadLetterDiscarded }
 
 // DecodeEvent turns a stored event's type and JSON data back into its Event.
 func DecodeEvent(eventType string, data []byte) (Event, error) {
@@ -136,6 +157,8 @@ func DecodeEvent(eventType string, data []byte) (Event, error) {
 		e = new(PaymentFailed)
 	case TypeMemberNotified:
 		e = new(MemberNotified)
+	case TypeDeadLetterDiscarded:
+		e = new(DeadLetterDiscarded)
 	default:
 		return nil, fmt.Errorf("unknown event type %q", eventType)
 	}
@@ -163,6 +186,8 @@ func derefEvent(e Event) Event {
 		return *e
 	case *MemberNotified:
 		return *e
+	case *DeadLetterDiscarded:
+		return *e
 	}
 	return e
 }
@@ -173,7 +198,7 @@ type Metadata struct {
 	CorrelationID string `json:"correlation_id"`
 	// CausationID is the id of the request or event that caused this event.
 	CausationID string `json:"causation_id"`
-	// Actor is who acted: "member:<id>", "administrator:<id>" or "saga:<name>".
+	// Actor is who acted: "member:<id>", "administrator:<id>", "operator:<subject>" or "saga:<name>".
 	Actor string `json:"actor"`
 	// ActorIssuer is the issuer of the verified token the actor presented;
 	// empty for the ledger's own sagas and for events recorded before tokens.
@@ -217,6 +242,7 @@ func (r RecordedEvent) Decode() (Event, error) { return DecodeEvent(r.Type, r.Da
 var (
 	paymentNamespace      = uuid.MustParse("6f0b1d1e-6a39-4d5e-9a53-6b1f0e9c2a11")
 	notificationNamespace = uuid.MustParse("0d6f3c4a-8f0e-4b8e-bb5e-2f4c6a7d9e12")
+	deadLetterNamespace   = uuid.MustParse("3b9e7c52-1d4a-4f60-8e27-5a0c9d13b6f4")
 )
 
 // PaymentID returns the id of the payment that pays out a reimbursement.
@@ -228,4 +254,10 @@ func PaymentID(reimbursementID uuid.UUID) uuid.UUID {
 // about a reimbursement's decision.
 func NotificationStreamID(reimbursementID uuid.UUID) uuid.UUID {
 	return uuid.NewSHA1(notificationNamespace, reimbursementID[:])
+}
+
+// DeadLetterStreamID returns the id of the stream recording what operators
+// did with one consumer group's dead letter of one event.
+func DeadLetterStreamID(consumerGroup string, eventID uuid.UUID) uuid.UUID {
+	return uuid.NewSHA1(deadLetterNamespace, append([]byte(consumerGroup+"\x00"), eventID[:]...))
 }

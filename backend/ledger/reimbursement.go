@@ -54,6 +54,10 @@ type Reimbursement struct {
 	PaymentStatus PaymentStatus
 	// Version is the version of the reimbursement's own stream.
 	Version int64
+	// Position is the position of the newest event folded into it: after a
+	// command, the event the command appended. A read model keeps versions,
+	// not positions, and leaves it 0.
+	Position int64
 }
 
 // Submission is a member's claim as the command carries it.
@@ -161,6 +165,7 @@ func (r *Reimbursement) Apply(rec RecordedEvent) error {
 	if rec.StreamType == StreamReimbursement {
 		r.Version = rec.StreamVersion
 	}
+	r.Position = max(r.Position, rec.Position)
 	return nil
 }
 

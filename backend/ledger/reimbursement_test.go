@@ -277,3 +277,30 @@ func TestDerivedStreamIDsAreStableAndDistinct(t *testing.T) {
 		t.Fatal("derived stream ids must be stable and differ from each other and the reimbursement id")
 	}
 }
+
+func TestDiscardDeadLetter(t *testing.T) {
+	d := DeadLetterDiscarded{DeadLetterID: 7, ConsumerGroup: "saga.payments", EventID: uuid.New(), EventPosition: 42,
+		EventTypeName: TypePaymentRequested, Error: "rail down", Attempts: 10, Reason: "paid by hand, ticket OPS-12"}
+	e, err := DiscardDeadLetter(d, 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.StreamType != StreamDeadLetter || e.Version != 1 || e.StreamID != DeadLetterStreamID("saga.payments", d.EventID) {
+		t.Fatalf("discard of a first dead letter = %+v", e)
+	}
+	if got := e.Event.(DeadLetterDiscarded); got.Reason != d.Reason || !got.DiscardedAt.Equal(now) {
+		t.Fatalf("event %+v", got)
+	}
+	if DeadLetterStreamID("saga.payments", d.EventID) == DeadLetterStreamID("saga.notifications", d.EventID) {
+		t.Fatal("two groups' dead letters of one event share a stream")
+	}
+	if again, _ := DiscardDeadLetter(d, 1, now); again.Version != 2 {
+		t.Fatalf("a second discard of the stream has version %d, want 2", again.Version)
+	}
+	for _, reason := range []string{"", "  ", strings.Repeat("x", MaxDescriptionLength+1)} {
+		d.Reason = reason
+		if _, err := DiscardDeadLetter(d, 0, now); fieldsOf(err)["reason"] == "" {
+			t.Fatalf("reason %q passed: %v", reason, err)
+		}
+	}
+}

@@ -1,6 +1,6 @@
 // Package metrics exposes the ledger's Prometheus metrics: request
-// durations, events appended, each subscriber's position, lag and outcomes,
-// and the database pool.
+// durations, events appended, each subscriber's position, lag, outcomes and
+// health, the dead letters waiting, and the database pool.
 package metrics
 
 import (
@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 )
 
@@ -24,6 +25,9 @@ type Metrics struct {
 	handled         *prometheus.CounterVec
 	failed          *prometheus.CounterVec
 	retried         *prometheus.CounterVec
+	parked          *prometheus.CounterVec
+	halted          *prometheus.GaugeVec
+	stalled         *prometheus.GaugeVec
 }
 
 // New registers the ledger's metrics; groups are the consumer groups whose
@@ -47,12 +51,25 @@ func New(db *postgres.DB, groups []string) *Metrics {
 		retried: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ledger_subscriber_retried_total", Help: "Retries of a failed handler, with backoff.",
 		}, []string{"group"}),
+		parked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledger_subscriber_parked_total", Help: "Events a saga gave up on after repeated failures and parked as dead letters.",
+		}, []string{"group"}),
+		halted: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ledger_subscriber_halted", Help: "1 while a projector keeps failing on an event (it never skips one) and retries it only slowly.",
+		}, []string{"group"}),
+		stalled: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ledger_subscriber_stalled", Help: "1 while a subscriber's position has not moved for the stall threshold although events wait.",
+		}, []string{"group"}),
+	}
+	for _, g := range groups {
+		m.halted.WithLabelValues(g)
+		m.stalled.WithLabelValues(g)
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(db.SQL(), "ledger"),
-		m.requestDuration, m.eventsAppended, m.handled, m.failed, m.retried,
+		m.requestDuration, m.eventsAppended, m.handled, m.failed, m.retried, m.parked, m.halted, m.stalled,
 		&subscribers{db: db, groups: groups},
 	)
 	return m
@@ -89,6 +106,28 @@ func (m *Metrics) HandlerRetried(group string) {
 	m.retried.WithLabelValues(group).Inc()
 }
 
+// EventParked counts an event parked as a dead letter.
+func (m *Metrics) EventParked(group string) {
+	m.parked.WithLabelValues(group).Inc()
+}
+
+// SubscriberHalted records whether a projector is halted.
+func (m *Metrics) SubscriberHalted(group string, halted bool) {
+	m.halted.WithLabelValues(group).Set(gauge(halted))
+}
+
+// SubscriberStalled records whether a subscriber is stalled.
+func (m *Metrics) SubscriberStalled(group string, stalled bool) {
+	m.stalled.WithLabelValues(group).Set(gauge(stalled))
+}
+
+func gauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // subscribers reports each consumer group's position and lag at scrape time.
 type subscribers struct {
 	db     *postgres.DB
@@ -100,6 +139,7 @@ var (
 	headDesc       = prometheus.NewDesc("ledger_events_head_position", "Position of the newest event.", nil, nil)
 	lagEventsDesc  = prometheus.NewDesc("ledger_subscriber_lag_events", "Events committed that the subscriber has not handled yet.", []string{"group"}, nil)
 	lagSecondsDesc = prometheus.NewDesc("ledger_subscriber_lag_seconds", "Age of the oldest event the subscriber has not handled yet.", []string{"group"}, nil)
+	deadLetterDesc = prometheus.NewDesc("ledger_dead_letters", "Dead letters waiting for an operator (parked) or a worker (retrying).", []string{"group", "status"}, nil)
 )
 
 func (s *subscribers) Describe(ch chan<- *prometheus.Desc) {
@@ -107,6 +147,7 @@ func (s *subscribers) Describe(ch chan<- *prometheus.Desc) {
 	ch <- headDesc
 	ch <- lagEventsDesc
 	ch <- lagSecondsDesc
+	ch <- deadLetterDesc
 }
 
 func (s *subscribers) Collect(ch chan<- prometheus.Metric) {
@@ -124,5 +165,26 @@ func (s *subscribers) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(positionDesc, prometheus.GaugeValue, float64(st.Position), st.Group)
 		ch <- prometheus.MustNewConstMetric(lagEventsDesc, prometheus.GaugeValue, float64(st.Lag), st.Group)
 		ch <- prometheus.MustNewConstMetric(lagSecondsDesc, prometheus.GaugeValue, st.LagSeconds, st.Group)
+	}
+	waiting, err := s.db.DeadLetters.Waiting(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(deadLetterDesc, err)
+		return
+	}
+	// Zero for every group and status with none, so that an alert on
+	// ledger_dead_letters{status="parked"} > 0 has a series to read.
+	counts := map[[2]string]int64{}
+	for _, c := range waiting {
+		counts[[2]string{c.Group, string(c.Status)}] = c.Count
+	}
+	for _, g := range s.groups {
+		for _, status := range []app.DeadLetterStatus{app.DeadLetterParked, app.DeadLetterRetrying} {
+			key := [2]string{g, string(status)}
+			ch <- prometheus.MustNewConstMetric(deadLetterDesc, prometheus.GaugeValue, float64(counts[key]), g, string(status))
+			delete(counts, key)
+		}
+	}
+	for key, n := range counts { // a group this process does not run
+		ch <- prometheus.MustNewConstMetric(deadLetterDesc, prometheus.GaugeValue, float64(n), key[0], key[1])
 	}
 }

@@ -52,6 +52,7 @@ type DB struct {
 	Subscriptions  *Subscriptions
 	Rebuilds       *Rebuilds
 	DevKeys        *DevKeys
+	DeadLetters    *DeadLetters
 }
 
 // DefaultMaxConns is the pool size when none is set: room for the API's
@@ -119,13 +120,14 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 	db.Subscriptions = &Subscriptions{pool: pool, url: url, commits: db.commits, now: db.now, logger: opts.Logger}
 	db.Rebuilds = &Rebuilds{db: db}
 	db.DevKeys = &DevKeys{pool: pool}
+	db.DeadLetters = &DeadLetters{q: pool}
 	return db, nil
 }
 
 // Stores returns the stores package app runs its use cases over.
 func (db *DB) Stores() app.Stores {
 	return app.Stores{Transactor: db, Events: db.Events, Directory: db.Directory, Reimbursements: db.Reimbursements,
-		Feed: db.Events, Checkpoints: db.Checkpoints, Idempotency: db.Idempotency}
+		Feed: db.Events, Checkpoints: db.Checkpoints, Idempotency: db.Idempotency, DeadLetters: db.DeadLetters}
 }
 
 // Close stops the shared appends and closes the connection pool. Appends
@@ -175,6 +177,7 @@ func (db *DB) Transact(ctx context.Context, fn func(app.Tx) error) error {
 			Events:      &EventStore{q: tx, db: db, appended: appended},
 			Directory:   &Directory{q: tx, cache: db.Directory.cache},
 			Idempotency: &IdempotencyKeys{q: tx},
+			DeadLetters: &DeadLetters{q: tx},
 		})
 	})
 }

@@ -89,3 +89,14 @@ func (s *Subscriptions) BatchQuery(t interface{ Fatal(...any) }, group string) (
 	q := eventsSchema{batch: &deliveredBatch{}, horizons: h}.SelectQuery(EventsTopic, group, offsetsAdapter)
 	return q.Query, q.Args
 }
+
+// AckAll stores group's offset at the last committed event in commit order,
+// as its subscriber does once it has handled every event.
+func (db *DB) AckAll(ctx context.Context, group string) error {
+	_, err := db.pool.ExecContext(ctx, `
+		INSERT INTO subscription_offsets (consumer_group, offset_acked, last_processed_transaction_id)
+		SELECT $1, position, transaction_id FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1
+		ON CONFLICT (consumer_group) DO UPDATE
+			SET offset_acked = excluded.offset_acked, last_processed_transaction_id = excluded.last_processed_transaction_id`, group)
+	return err
+}

@@ -83,3 +83,22 @@ func (m *ReadModel) ListReimbursements(ctx context.Context, q app.ListQuery) (_ 
 	}
 	return page, rows.Err()
 }
+
+// Reached reports whether the reimbursements projector has processed the
+// event at position. Subscribers read in commit order, (transaction_id,
+// position), so the projector has processed the event once its stored
+// offset is at or after the event's own (transaction_id, position); its
+// rows commit in the same transaction as that offset. A group that never
+// ran has processed nothing.
+func (m *ReadModel) Reached(ctx context.Context, position int64) (reached bool, err error) {
+	defer ledger.Wrap(&err, "ReadModel.Reached(%d)", position)
+	var r sql.NullBool
+	err = m.q.QueryRowContext(ctx, `
+		SELECT (SELECT (o.last_processed_transaction_id, o.offset_acked) >= (e.transaction_id, e.position)
+			FROM subscription_offsets o WHERE o.consumer_group = $2)
+		FROM events e WHERE e.position = $1`, position, ReimbursementsProjection.Group).Scan(&r)
+	if err != nil {
+		return false, notFound(err, "no event has position %d", position)
+	}
+	return r.Valid && r.Bool, nil
+}

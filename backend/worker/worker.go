@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -61,24 +62,69 @@ type Config struct {
 	// doubles up to RetryMaxInterval.
 	RetryInterval    time.Duration
 	RetryMaxInterval time.Duration
+	// MaxAttempts is how many times in a row a handler may fail on one
+	// event before a saga parks it as a dead letter and a projector halts
+	// (see health.go); DefaultMaxAttempts unless set.
+	MaxAttempts int
+	// HaltedRetryInterval is how often a halted projector tries its event
+	// again; 30 s unless set.
+	HaltedRetryInterval time.Duration
+	// StallAfter is how long a group's position may stay put while events
+	// wait behind it before the group is reported stalled; DefaultStallAfter
+	// unless set.
+	StallAfter time.Duration
 }
+
+// maxRetries is how many times a delivery is retried at once, with
+// backoff, before Watermill delivers it again.
+const maxRetries = 5
+
+// Defaults of the worker's settings.
+const (
+	DefaultMaxAttempts = 10
+	DefaultStallAfter  = 30 * time.Second
+)
 
 // Observer is told what the subscribers do (metrics implement it).
 type Observer interface {
 	HandlerDone(group string, err error)
 	HandlerRetried(group string)
+	// EventParked is told each event a saga parks as a dead letter.
+	EventParked(group string)
+	// SubscriberHalted is told when a projector's group halts on an event
+	// it keeps failing on, and when it resumes.
+	SubscriberHalted(group string, halted bool)
+	// SubscriberStalled is told when a group's position stops moving while
+	// events wait, and when it moves again.
+	SubscriberStalled(group string, stalled bool)
 }
 
 type noObserver struct{}
 
-func (noObserver) HandlerDone(string, error) {}
-func (noObserver) HandlerRetried(string)     {}
+func (noObserver) HandlerDone(string, error)      {}
+func (noObserver) HandlerRetried(string)          {}
+func (noObserver) EventParked(string)             {}
+func (noObserver) SubscriberHalted(string, bool)  {}
+func (noObserver) SubscriberStalled(string, bool) {}
 
 // Worker is a configured router, ready to run.
 type Worker struct {
 	router *message.Router
 	// stop ends the subscribers' waits for notifications when Run's context ends.
 	stop chan struct{}
+
+	db     *postgres.DB
+	logger *slog.Logger
+	obs    Observer
+	now    func() time.Time
+	// groups are every consumer group's health, in the order of Groups.
+	groups []*group
+	// sagas are the sagas' handlers by group, for the dead letters' retries.
+	sagas        map[string]func(context.Context, ledger.RecordedEvent) error
+	pollInterval time.Duration
+	maxAttempts  int
+	haltedRetry  time.Duration
+	stallAfter   time.Duration
 }
 
 // New builds the router with the projector and both sagas.
@@ -95,9 +141,18 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.RetryMaxInterval <= 0 {
 		cfg.RetryMaxInterval = 5 * time.Second
 	}
-	logger := watermill.NewSlogLoggerWithLevelMapping(cfg.Logger.With("component", "watermill"), map[slog.Level]slog.Level{
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.HaltedRetryInterval <= 0 {
+		cfg.HaltedRetryInterval = 30 * time.Second
+	}
+	if cfg.StallAfter <= 0 {
+		cfg.StallAfter = DefaultStallAfter
+	}
+	logger := quietWaits{watermill.NewSlogLoggerWithLevelMapping(cfg.Logger.With("component", "watermill"), map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug, // Watermill's per-message info lines are debug detail here
-	})
+	})}
 	stop := make(chan struct{})
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, logger)
 	if err != nil {
@@ -110,10 +165,22 @@ func New(cfg Config) (*Worker, error) {
 		cfg.Projections = postgres.AllProjections()
 	}
 	router.AddMiddleware(middleware.Recoverer)
+	w := &Worker{router: router, stop: stop, db: cfg.DB, logger: cfg.Logger, obs: cfg.Observer, now: time.Now,
+		sagas: map[string]func(context.Context, ledger.RecordedEvent) error{
+			GroupPayments: cfg.Payments.Handle, GroupNotifications: cfg.Notifications.Handle,
+		},
+		pollInterval: cfg.PollInterval, maxAttempts: cfg.MaxAttempts, haltedRetry: cfg.HaltedRetryInterval, stallAfter: cfg.StallAfter}
+	park := func(name string) func(context.Context, failure) (int64, error) {
+		return func(ctx context.Context, f failure) (int64, error) {
+			return cfg.DB.DeadLetters.Park(ctx, postgres.Parked{Group: name, Event: f.event, Error: f.err.Error(),
+				Attempts: f.attempts, FirstFailedAt: f.first, LastFailedAt: f.last})
+		}
+	}
 
-	// The sagas take one event at a time: each calls the outside world. The
-	// projector and the checkpoints write a whole delivered batch at once in
-	// the subscriber's transaction.
+	// The sagas take one event at a time: each calls the outside world; an
+	// event they keep failing on is parked. The projector and the
+	// checkpoints write a whole delivered batch at once in the subscriber's
+	// transaction, and never skip an event.
 	type handler struct {
 		group string
 		event func(context.Context, ledger.RecordedEvent) error
@@ -139,22 +206,28 @@ func New(cfg Config) (*Worker, error) {
 		if err != nil {
 			return nil, fmt.Errorf("subscriber %s: %w", h.group, err)
 		}
-		group := h.group
+		g := &group{name: h.group}
 		fn := handleEvent(h.event)
 		if h.batch != nil {
 			fn = handleBatch(sub, h.batch)
+		} else {
+			g.park = park(h.group)
 		}
-		handler := router.AddNoPublisherHandler(group, postgres.EventsTopic, sub, observe(group, fn, cfg.Observer))
+		w.groups = append(w.groups, g)
+		handler := router.AddNoPublisherHandler(g.name, postgres.EventsTopic, sub, w.guarded(g, observe(g.name, fn, cfg.Observer)))
+		// No OnRetryHook nor ShouldRetry: Watermill advances the backoff
+		// once more for each, so the waits would grow fourfold (0.2, 0.8,
+		// 3.2, 5, 5 s), leaving a failing saga's batch transaction idle
+		// past a session bound. The guard tells the observer of retries.
 		handler.AddMiddleware(middleware.Retry{
-			MaxRetries:      5,
+			MaxRetries:      maxRetries,
 			InitialInterval: cfg.RetryInterval,
 			MaxInterval:     cfg.RetryMaxInterval,
 			Multiplier:      2,
 			Logger:          logger,
-			OnRetryHook:     func(int, time.Duration) { cfg.Observer.HandlerRetried(group) },
 		}.Middleware)
 	}
-	return &Worker{router: router, stop: stop}, nil
+	return w, nil
 }
 
 // observe tells obs the outcome of every message handled.
@@ -189,13 +262,20 @@ func handleBatch(sub *postgres.Subscriber, fn func(context.Context, *sql.Tx, []l
 	}
 }
 
-// Run runs the subscribers until ctx ends, then lets in-flight handlers
-// finish. An event is acknowledged only after its handler succeeded.
+// Run runs the subscribers, the watch over their positions and the retries
+// of dead letters until ctx ends, then lets in-flight handlers finish. An
+// event is acknowledged only after its handler succeeded, or once parked.
 func (w *Worker) Run(ctx context.Context) error {
 	go func() {
 		<-ctx.Done()
 		close(w.stop)
 	}()
+	bg, stopBackground := context.WithCancel(ctx)
+	var background sync.WaitGroup
+	defer background.Wait()
+	defer stopBackground()
+	background.Go(func() { w.watch(bg) })
+	background.Go(func() { w.retryDeadLetters(bg) })
 	err := w.router.Run(ctx)
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return nil // asked to stop while still subscribing: not a failure

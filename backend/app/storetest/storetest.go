@@ -18,8 +18,8 @@ import (
 // Harness is one fresh, empty set of stores.
 type Harness struct {
 	Stores app.Stores
-	// Project brings the read model up to date with every committed event;
-	// nil when it never lags.
+	// Project brings the read model up to date with every committed event,
+	// and records that it has (ReadModel.Reached); nil when it never lags.
 	Project func(t *testing.T)
 }
 
@@ -40,6 +40,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"Directory", testDirectory},
 		{"IdempotencyKeys", testIdempotencyKeys},
 		{"ReadModel", testReadModel},
+		{"ReadYourWrites", testReadYourWrites},
 		{"Feed", testFeed},
 		{"UseCases", testUseCases},
 	}

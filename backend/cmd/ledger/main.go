@@ -22,6 +22,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/httpapi"
 	"github.com/reimbursement-ledger/ledger/backend/logging"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/worker"
 )
 
 func main() {
@@ -64,6 +65,10 @@ commands:
   events tail [--follow] [--after N]  print the event feed as JSON lines
   projections status                  each projector and saga: its position, the head, the lag
   projections rebuild NAME            rebuild a read model from the events while the live one serves
+  deadletters list [--status S]       the events a saga gave up on (parked; or retrying, resolved, discarded, all)
+  deadletters retry ID [--wait D]     have the worker handle a parked event again with its saga (waits 30s for the outcome)
+  deadletters discard ID --reason TEXT [--by NAME]
+                                      give up on a parked event for good, recorded as a DeadLetterDiscarded event
   sleep DURATION                      wait, then exit 0 (a preStop hook in an image without a shell)
   token member ID | admin ID | auditor | operator
                                       print a development token (AUTH_DEV_ISSUER=true only)
@@ -75,6 +80,7 @@ environment:
   DB_MAX_CONNS   connection pool size (default 20)
   AUDIT_KEY      secret of at least 32 characters that signs audit checkpoints (serve, audit)
   IDEMPOTENCY_TTL  how long Idempotency-Keys are remembered (default 24h)
+  READ_WAIT_MAX  how long a list sent min_position waits for the projection before 503 (default 2s, at most 5s)
   MIGRATE_ON_START  false leaves migrations to ` + "`ledger migrate`" + ` (default true)
   AUTH_ISSUER    issuer (iss) of the bearer tokens the API accepts (serve)
   AUTH_AUDIENCE  audience (aud) the tokens must carry (serve)
@@ -82,6 +88,10 @@ environment:
   AUTH_DEV_ISSUER  true makes the ledger sign and accept its own development tokens; never in production,
                  and refused together with AUTH_ISSUER (default false)
   RATE_LIMIT, RATE_LIMIT_BURST  commands per second each caller may send, and at once (default 50, 100)
+  WORKER_MAX_ATTEMPTS  failures in a row on one event before a saga parks it as a dead letter and a projector
+                 halts (it never skips one) and is reported (default 10)
+  WORKER_STALL_AFTER  how long a subscriber's position may stay put while events wait before the worker reports
+                 it stalled in /readyz and ledger_subscriber_stalled (default 30s)
   DB_IDLE_IN_TRANSACTION_TIMEOUT, DB_STATEMENT_TIMEOUT, DB_LOCK_TIMEOUT
                  bounds on serve's database sessions (default 5s, 30s, 30s): a frozen worker's batch
                  holds its consumer groups for at most the first, and another worker takes over
@@ -92,6 +102,9 @@ exit status:
   2  usage or configuration error, or the work could not be done (e.g. the database does not answer)
 `
 
+// maxReadWait bounds READ_WAIT_MAX.
+const maxReadWait = 5 * time.Second
+
 // config is the environment, read once here and passed down.
 type config struct {
 	DatabaseURL string
@@ -101,11 +114,20 @@ type config struct {
 	auditSecret string
 	// IdempotencyTTL is how long Idempotency-Keys are remembered.
 	IdempotencyTTL time.Duration
+	// ReadWait bounds how long a list waits for the projection to reach
+	// the min_position it was sent.
+	ReadWait time.Duration
 	// MigrateOnStart lets serve apply pending migrations before it serves.
 	MigrateOnStart bool
 	Auth           authConfig
 	// RateLimit bounds each principal's commands.
 	RateLimit httpapi.RateLimit
+	// WorkerMaxAttempts is how many failures in a row on one event a
+	// subscriber takes before a saga parks the event and a projector halts.
+	WorkerMaxAttempts int
+	// WorkerStallAfter is how long a subscriber may stand still with events
+	// waiting before it is reported stalled.
+	WorkerStallAfter time.Duration
 	// Timeouts bound serve's database sessions (the command line's keep
 	// the defaults: a rebuild's statements run long).
 	Timeouts postgres.Timeouts
@@ -180,6 +202,32 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		cfg.IdempotencyTTL = d
 	}
+	cfg.WorkerMaxAttempts = worker.DefaultMaxAttempts
+	if raw := getenv("WORKER_MAX_ATTEMPTS"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 {
+			return cfg, fmt.Errorf("WORKER_MAX_ATTEMPTS %q: want a whole number of at least 1, such as 10", raw)
+		}
+		cfg.WorkerMaxAttempts = n
+	}
+	cfg.WorkerStallAfter = worker.DefaultStallAfter
+	if raw := getenv("WORKER_STALL_AFTER"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < time.Second {
+			return cfg, fmt.Errorf("WORKER_STALL_AFTER %q: want a duration of at least 1s, such as 30s", raw)
+		}
+		cfg.WorkerStallAfter = d
+	}
+	// Well inside the API's 10 s bound on a request's work, so that a list
+	// still behind answers 503 with Retry-After, not a timeout.
+	cfg.ReadWait = app.DefaultReadWait
+	if raw := getenv("READ_WAIT_MAX"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d <= 0 || d > maxReadWait {
+			return cfg, fmt.Errorf("READ_WAIT_MAX %q: want a duration above 0 and at most %s, such as 2s", raw, maxReadWait)
+		}
+		cfg.ReadWait = d
+	}
 	if raw := getenv("DB_MAX_CONNS"); raw != "" {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 2 {
@@ -243,6 +291,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runEvents(ctx, cfg, rest, stdout, stderr)
 	case "projections":
 		return runProjections(ctx, cfg, rest, stdout, stderr)
+	case "deadletters":
+		return runDeadLetters(ctx, cfg, rest, getenv, stdout, stderr)
 	case "token":
 		return runToken(ctx, cfg, rest, stdout)
 	case "sleep":

@@ -170,6 +170,16 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x"}, "AUDIT_KEY"},
 		{[]string{"audit", "verify"}, map[string]string{"DATABASE_URL": "postgres://x", "AUDIT_KEY": "short"}, "AUDIT_KEY"},
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "MIGRATE_ON_START": "perhaps"}, "MIGRATE_ON_START"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "WORKER_MAX_ATTEMPTS": "0"}, "WORKER_MAX_ATTEMPTS"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "WORKER_STALL_AFTER": "30"}, "WORKER_STALL_AFTER"},
+		{[]string{"deadletters"}, map[string]string{"DATABASE_URL": "postgres://x"}, "want list"},
+		{[]string{"deadletters", "retry"}, map[string]string{"DATABASE_URL": "postgres://x"}, "one dead letter id"},
+		{[]string{"deadletters", "retry", "seven"}, map[string]string{"DATABASE_URL": "postgres://x"}, "not a dead letter id"},
+		{[]string{"deadletters", "discard", "7"}, map[string]string{"DATABASE_URL": "postgres://x", "USER": "alice"}, "--reason"},
+		{[]string{"deadletters", "discard", "7", "--reason", "paid by hand"}, map[string]string{"DATABASE_URL": "postgres://x"}, "--by"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "READ_WAIT_MAX": "soon"}, "READ_WAIT_MAX"},
+		// Longer than a request may work: the list would time out instead of answering 503 with Retry-After.
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "READ_WAIT_MAX": "30s"}, "READ_WAIT_MAX"},
 	}
 	for _, tt := range tests {
 		err := run(context.Background(), tt.args, env(tt.vars), io.Discard, io.Discard, nil)

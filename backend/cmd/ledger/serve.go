@@ -29,7 +29,7 @@ var (
 
 // newApp returns the use cases over db.
 func newApp(cfg config, db *postgres.DB, key audit.Key) *app.App {
-	return app.New(app.Config{Stores: db.Stores(), AuditKey: key, IdempotencyTTL: cfg.IdempotencyTTL})
+	return app.New(app.Config{Stores: db.Stores(), AuditKey: key, IdempotencyTTL: cfg.IdempotencyTTL, ReadWait: cfg.ReadWait})
 }
 
 func withDB(ctx context.Context, cfg config, fn func(context.Context, *dbHandle) error) error {
@@ -80,7 +80,42 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		if err != nil {
 			return err
 		}
-		apiCfg := httpapi.Config{App: ledgerApp, Tokens: tokens, RateLimit: cfg.RateLimit, Ready: db.Ping, Logger: logger,
+		var w *worker.Worker // nil for the api role
+		if r != roleAPI {
+			streams := app.Streams{Events: db.Events, Directory: db.Directory}
+			w, err = worker.New(worker.Config{
+				DB:            db.DB,
+				Projections:   projections,
+				Notifier:      notifier,
+				Observer:      m,
+				PollInterval:  time.Second,
+				Logger:        logger,
+				Payments:      saga.NewPayments(streams, &saga.StubPaymentGateway{Logger: logger}, logger, time.Now),
+				Notifications: saga.NewNotifications(streams, &saga.StubMailer{Logger: logger}, logger, time.Now),
+				AuditKey:      key,
+				MaxAttempts:   cfg.WorkerMaxAttempts,
+				StallAfter:    cfg.WorkerStallAfter,
+			})
+			if err != nil {
+				return err
+			}
+		}
+		// A worker is ready while its subscribers move; the API's readiness
+		// does not depend on them (commands and reads go on while a
+		// subscriber is stuck; /metrics and the logs report it).
+		ready := db.Ping
+		if r == roleWorker {
+			ready = func(ctx context.Context) error {
+				if err := db.Ping(ctx); err != nil {
+					return err
+				}
+				if err := w.Ready(); err != nil {
+					return &httpapi.NotReady{Reason: err.Error()}
+				}
+				return nil
+			}
+		}
+		apiCfg := httpapi.Config{App: ledgerApp, Tokens: tokens, RateLimit: cfg.RateLimit, Ready: ready, Logger: logger,
 			API: r != roleWorker, Observer: m, Metrics: m.Handler()}
 		if dev != nil {
 			apiCfg.DevTokens = dev
@@ -106,28 +141,13 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		defer stopWorker()
 		go db.Subscriptions.AnnounceCommits(workerCtx, logger)
 		var workerDone chan error // nil for the api role: never ready in a select
-		if r != roleAPI {
+		if w != nil {
 			workerDone = make(chan error, 1)
 			go func() {
 				if err := db.Subscriptions.Listen(workerCtx, notifier, logger); err != nil {
 					logger.Warn("cannot listen for event notifications; subscribers poll", "error", err)
 				}
 			}()
-			streams := app.Streams{Events: db.Events, Directory: db.Directory}
-			w, err := worker.New(worker.Config{
-				DB:            db.DB,
-				Projections:   projections,
-				Notifier:      notifier,
-				Observer:      m,
-				PollInterval:  time.Second,
-				Logger:        logger,
-				Payments:      saga.NewPayments(streams, &saga.StubPaymentGateway{Logger: logger}, logger, time.Now),
-				Notifications: saga.NewNotifications(streams, &saga.StubMailer{Logger: logger}, logger, time.Now),
-				AuditKey:      key,
-			})
-			if err != nil {
-				return err
-			}
 			go func() { workerDone <- w.Run(workerCtx) }()
 		}
 

@@ -33,6 +33,7 @@ commands:
   closed   closed-loop load on one endpoint: requests/s, latency percentiles, errors
   fresh    open-loop submissions at a fixed rate, with probes timing how soon a
            submission shows in its member's list
+  lags     sample every consumer group's lag from GET /metrics: percentiles, and the longest stall
   report   print the benchmark table from a results file and write it into
            docs/benchmarks.md
 
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runClosed(ctx, rest, stdout, stderr)
 	case "fresh":
 		return runFresh(ctx, rest, stdout, stderr)
+	case "lags":
+		return runLags(ctx, rest, stdout, stderr)
 	case "report":
 		return runReport(rest, stdout, stderr)
 	default:

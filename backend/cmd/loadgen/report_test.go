@@ -66,17 +66,35 @@ func TestRenderResultsJudgesTargets(t *testing.T) {
 		"baseline.tps": "2000", "baseline.clients": "16", "baseline.seconds": "15", "baseline.latency_ms": "8",
 		"submit.rps": "1000", "submit.conns": "16", "submit.seconds": "15", "submit.errors": "0", "submit.requests": "15000",
 		"submit.statuses": "201:15000", "submit.p50_ms": "10", "submit.p99_ms": "30",
-		"fresh.rate_target": "500", "fresh.p50_ms": "50", "fresh.p99_ms": "90", "fresh.probes": "200",
+		"fresh.rate_target": "500", "fresh.p50_ms": "20", "fresh.p99_ms": "45", "fresh.probes": "200",
+		"held.open": "1", "fresh_held.p50_ms": "20", "fresh_held.p99_ms": "80", "fresh_held.probes": "200",
+		"frozen.held_a_batch": "1", "frozen.bound_s": "5", "frozen.freeze_s": "10",
+		"frozen.groups": "audit.checkpoints,projector.reimbursements,saga.payments",
+		"frozen.projector.reimbursements.stalled_ms": "4200", "frozen.projector.reimbursements.p99_ms": "5100",
+		"frozen.audit.checkpoints.stalled_ms": "0", "frozen.audit.checkpoints.p99_ms": "20",
+		"frozen.saga.payments.stalled_ms": "0", "frozen.saga.payments.p99_ms": "35",
 		"query.p50_ms": "1", "query.p99_ms": "3", "query.errors": "0", "query.rps": "900", "query.conns": "4", "query.seconds": "10", "query.view_rows": "1000000",
 		"rss.peak_kb": "50000", "machine.commit": "abc123",
 	}
 	out := renderResults(res, machine{Cores: 2, CPU: "test CPU", MemoryGiB: 4, PostgreSQL: "15.0", Go: "1.26"}, time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC))
-	for _, want := range []string{"**0.50x** the baseline", "p99 30.0 ms", "4 of 6 targets met", "2 cores (test CPU)", "2026-01-02", "of commit abc123"} {
+	for _, want := range []string{"**0.50x** the baseline", "p99 30.0 ms", "7 of 9 targets met",
+		"projector.reimbursements held; lag over 1 s for 4200 ms at most", "p99 35.0 ms at most, over audit.checkpoints, saga.payments", "2 cores (test CPU)", "2026-01-02", "of commit abc123"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
 	}
 	if strings.Count(out, failed) != 2 {
 		t.Errorf("want 2 failed targets (ratio, p99):\n%s", out)
+	}
+}
+
+func TestParseLags(t *testing.T) {
+	page := "# HELP ledger_subscriber_lag_seconds Age\n" +
+		`ledger_subscriber_lag_seconds{group="saga.payments"} 0.25` + "\n" +
+		`ledger_subscriber_lag_seconds{group="projector.reimbursements"} 0` + "\n" +
+		`ledger_subscriber_lag_events{group="saga.payments"} 12` + "\n"
+	got := parseLags(page)
+	if len(got) != 2 || got["saga.payments"] != 250*time.Millisecond || got["projector.reimbursements"] != 0 {
+		t.Fatalf("parseLags = %v", got)
 	}
 }

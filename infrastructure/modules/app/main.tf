@@ -82,14 +82,16 @@ locals {
   # Connections at worst, against the database's limit: every API replica the
   # autoscaler may add and every worker, each with one more pod while a
   # rollout surges (a terminating pod holds its pool until it exits); a worker
-  # also holds one LISTEN connection outside its pool. On top: the migration
+  # also holds two connections outside its pool: the LISTEN connection that
+  # wakes its subscribers and the one they read the delivery horizon on
+  # before each batch. On top: the migration
   # job, one projection rebuild, and one operator's psql session.
   migrate_max_conns = 2
   rebuild_max_conns = 3 # advisory-lock connection, reader, writer
   operator_sessions = 1
   connection_budget = {
     api      = (var.api.max_replicas + 1) * var.api.db_max_conns
-    worker   = (var.worker.replicas + 1) * (var.worker.db_max_conns + 1)
+    worker   = (var.worker.replicas + 1) * (var.worker.db_max_conns + 2)
     migrate  = local.migrate_max_conns
     rebuild  = local.rebuild_max_conns
     operator = local.operator_sessions

@@ -221,7 +221,7 @@ variable "api" {
 }
 
 variable "worker" {
-  description = "Worker: fixed replica count (replicas of one consumer group take turns, so more add failover, not throughput), pool size per pod (DB_MAX_CONNS; each worker also holds one LISTEN connection), and resources (requests, memory limit; no CPU limit)."
+  description = "Worker: fixed replica count (replicas of one consumer group take turns, so more add failover, not throughput), pool size per pod (DB_MAX_CONNS; each worker also holds a LISTEN connection and a delivery-horizon connection), and resources (requests, memory limit; no CPU limit)."
   type = object({
     replicas     = number
     db_max_conns = number

@@ -15,6 +15,7 @@ locals {
       termination_grace = 45
       pre_stop_delay    = var.api.pre_stop_delay_seconds
       full_scale_pods   = var.api.max_replicas + 1
+      readiness_path    = "/readyz"
     }
     worker = {
       args              = ["serve", "--role", "worker"]
@@ -24,6 +25,11 @@ locals {
       termination_grace = 60
       pre_stop_delay    = 0
       full_scale_pods   = var.worker.replicas + 1
+      # A worker's /readyz turns 503 while a projector is halted on a poison
+      # event or a consumer group is stalled: alert on it (and on the
+      # ledger_subscriber_* metrics), but never gate a rollout on it, or the
+      # release that fixes the fault could not replace the failing pods.
+      readiness_path = "/healthz"
     }
   }
 
@@ -155,7 +161,7 @@ resource "kubernetes_deployment_v1" "this" {
 
           readiness_probe {
             http_get {
-              path = "/readyz"
+              path = each.value.readiness_path
               port = "http"
             }
             period_seconds    = 5

@@ -73,7 +73,7 @@ module "app" {
   # two the pool may grow to.
   api = {
     min_replicas = 1
-    max_replicas = 2
+    max_replicas = 1 # dev's 22 connections hold one API pod beside the worker's pool, horizon and LISTEN connections
     db_max_conns = 2
     resources = {
       requests     = { cpu = "100m", memory = "128Mi" }

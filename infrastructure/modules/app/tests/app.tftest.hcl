@@ -39,7 +39,7 @@ variables {
 
   api = {
     min_replicas = 1
-    max_replicas = 2
+    max_replicas = 1
     db_max_conns = 2
     resources = {
       requests     = { cpu = "100m", memory = "128Mi" }
@@ -235,7 +235,7 @@ run "connection_budget_exceeded" {
     }
   }
 
-  # 6 + 2 x 6 + 2 + 3 + 1 = 24 > 22
+  # 2 x 2 + 2 x (5 + 2) + 2 + 3 + 1 = 24 > 22
   expect_failures = [kubernetes_job_v1.migrate]
 }
 
@@ -243,7 +243,7 @@ run "sized_from_requests" {
   command = plan
 
   assert {
-    condition     = output.capacity.requested.cpu_millis == 650 && output.capacity.requested.memory_mib == 960 && output.capacity.fits
+    condition     = output.capacity.requested.cpu_millis == 550 && output.capacity.requested.memory_mib == 832 && output.capacity.fits
     error_message = "Full-scale requests: 3 API x 100m + 2 workers x 50m + migration 50m + rebuild 200m = 650m; 384 + 256 + 64 + 256 = 960Mi, on one node."
   }
 
@@ -295,7 +295,7 @@ run "autoscaler_owns_the_api_replicas" {
   }
 
   assert {
-    condition     = kubernetes_horizontal_pod_autoscaler_v2.api.spec[0].min_replicas == 1 && kubernetes_horizontal_pod_autoscaler_v2.api.spec[0].max_replicas == 2
+    condition     = kubernetes_horizontal_pod_autoscaler_v2.api.spec[0].min_replicas == 1 && kubernetes_horizontal_pod_autoscaler_v2.api.spec[0].max_replicas == 1
     error_message = "The autoscaler keeps the API between min_replicas and max_replicas."
   }
 
