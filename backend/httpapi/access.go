@@ -81,6 +81,7 @@ func (s *Server) routes() []route {
 		r(http.MethodGet, "/v1/audit/verify", auditors, s.verifyAudit),
 		r(http.MethodGet, "/v1/openapi.yaml", anyone, s.openAPI),
 		r(http.MethodGet, "/docs", anyone, s.reference),
+		r(http.MethodGet, "/docs/:file", anyone, s.referenceAsset),
 	}
 }
 

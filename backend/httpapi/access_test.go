@@ -57,6 +57,7 @@ var accessTable = []struct {
 	{"GET", "/metrics", same(403), same(403), 403, 200, ""},
 	{"GET", "/v1/openapi.yaml", same(200), same(200), 200, 200, "public"},
 	{"GET", "/docs", same(200), same(200), 200, 200, "public"},
+	{"GET", "/docs/:file", same(200), same(200), 200, 200, "public"},
 	{"GET", "/healthz", same(200), same(200), 200, 200, "public"},
 	{"GET", "/readyz", same(200), same(200), 200, 200, "public"},
 }
@@ -97,7 +98,8 @@ func TestAccessTable(t *testing.T) {
 	}
 	// request returns the path and body of an operation on the side's resources.
 	request := func(method, pattern string, s side) (string, string) {
-		path := strings.NewReplacer(":bank_id", s.bank.String(), ":member_id", s.member.String(), ":id", s.reimbursement.String()).Replace(pattern)
+		path := strings.NewReplacer(":bank_id", s.bank.String(), ":member_id", s.member.String(), ":id", s.reimbursement.String(),
+			":file", "swagger-ui.css").Replace(pattern)
 		i := n.Add(1)
 		switch {
 		case method != http.MethodPost:

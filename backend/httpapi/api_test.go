@@ -108,6 +108,9 @@ func (a *ledgerAPI) operator() string { return a.issuer.Token("operator", "opera
 // person in that role (the member, the first bank's administrator).
 func (a *ledgerAPI) defaultToken(method, path string) string {
 	path, _, _ = strings.Cut(path, "?")
+	if method == http.MethodHead {
+		method = http.MethodGet // HEAD is GET without the body
+	}
 	for _, rule := range httpapi.Access() {
 		if rule.Method != method || !matchPath(rule.Path, path) {
 			continue

@@ -8,8 +8,11 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -24,7 +27,8 @@ const maxBodySize = "64KB"
 const rawBodyKey = "raw_body"
 
 // decodeJSON reads the request body into dst strictly: application/json
-// only, one JSON object, no unknown fields, each field of its own JSON type.
+// only, one JSON object, no key twice, no unknown fields, each field of its
+// own JSON type, and every string valid UTF-8.
 func decodeJSON(c echo.Context, dst any) error {
 	mediaType, _, err := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
 	if err != nil || mediaType != echo.MIMEApplicationJSON {
@@ -40,6 +44,15 @@ func decodeJSON(c echo.Context, dst any) error {
 		return badRequest("the request body could not be read")
 	}
 	c.Set(rawBodyKey, body)
+	// encoding/json lets the last of two equal keys win and replaces invalid
+	// UTF-8 silently; a gateway reading the first key, or the raw bytes,
+	// would see another request. scanJSON finds both; the decoder below
+	// reports malformed JSON itself.
+	dup, invalidUTF8 := scanJSON(body)
+	if dup != "" {
+		return badRequest(fmt.Sprintf("the body has the key %q more than once", dup),
+			ledger.FieldError{Field: dup, Message: "appears more than once"})
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -51,7 +64,132 @@ func decodeJSON(c echo.Context, dst any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return badRequest("the body must hold exactly one JSON object")
 	}
+	if len(invalidUTF8) > 0 {
+		fields := make([]ledger.FieldError, len(invalidUTF8))
+		for i, f := range invalidUTF8 {
+			fields[i] = ledger.FieldError{Field: f, Message: "must be valid UTF-8"}
+		}
+		return invalidFields(fields)
+	}
 	return nil
+}
+
+// scanJSON walks a JSON document and returns the path of the first key that
+// appears twice in one object (compared as encoding/json matches keys to
+// fields: case-insensitively), and the paths of the strings that are not
+// valid UTF-8 (raw bytes, or an escaped lone surrogate), which encoding/json
+// would replace with U+FFFD. Paths join keys with dots and index arrays
+// ("items[2].amount"). Malformed JSON ends the walk early: the decoder
+// reports it.
+func scanJSON(body []byte) (duplicate string, invalidUTF8 []string) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	type frame struct {
+		object bool
+		path   string
+		keys   map[string]bool
+		key    string // the key whose value comes next, in an object
+		index  int    // the next element's index, in an array
+	}
+	var stack []*frame
+	// child is the path of the value about to be read.
+	child := func() string {
+		if len(stack) == 0 {
+			return ""
+		}
+		f := stack[len(stack)-1]
+		if f.object {
+			return joinPath(f.path, f.key)
+		}
+		return fmt.Sprintf("%s[%d]", f.path, f.index)
+	}
+	// consumed marks the value just read as done in its container.
+	consumed := func() {
+		if len(stack) == 0 {
+			return
+		}
+		if f := stack[len(stack)-1]; f.object {
+			f.key = ""
+		} else {
+			f.index++
+		}
+	}
+	for {
+		start := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			return "", invalidUTF8
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{', '[':
+				stack = append(stack, &frame{object: t == '{', path: child(), keys: map[string]bool{}})
+			case '}', ']':
+				stack = stack[:len(stack)-1]
+				consumed()
+			}
+		case string:
+			raw := body[start:dec.InputOffset()]
+			if f := stack; len(f) > 0 && f[len(f)-1].object && f[len(f)-1].key == "" {
+				// A key.
+				top := f[len(f)-1]
+				top.key = t
+				folded := foldKey(t)
+				if top.keys[folded] {
+					return joinPath(top.path, t), invalidUTF8
+				}
+				top.keys[folded] = true
+				if !validJSONString(raw, t) {
+					invalidUTF8 = append(invalidUTF8, joinPath(top.path, t))
+				}
+				continue
+			}
+			if !validJSONString(raw, t) {
+				invalidUTF8 = append(invalidUTF8, child())
+			}
+			consumed()
+		default:
+			consumed()
+		}
+		if len(stack) == 0 {
+			return "", invalidUTF8
+		}
+	}
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// validJSONString reports whether a string token's raw bytes (with the
+// separators before it) were valid UTF-8 and named no lone surrogate:
+// encoding/json turns both into U+FFFD, so a decoded string holding more
+// U+FFFD than the raw text wrote, literally or as \ufffd, was invalid.
+func validJSONString(raw []byte, decoded string) bool {
+	if !utf8.Valid(raw) {
+		return false
+	}
+	replaced := strings.Count(decoded, "\uFFFD")
+	if replaced == 0 {
+		return true
+	}
+	written := bytes.Count(raw, []byte("\uFFFD")) + bytes.Count(bytes.ToLower(raw), []byte(`\ufffd`))
+	return replaced <= written
+}
+
+// foldKey maps a key to one representative of its case-folding class, so
+// that keys encoding/json would match to the same field compare equal.
+func foldKey(key string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, key)
 }
 
 func decodeError(err error) error {
@@ -105,6 +243,14 @@ func bodyID(fields *[]ledger.FieldError, name, value string) uuid.UUID {
 	return id
 }
 
+// deref is the string p points to, or "" for nil (a field left out or null).
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
 func invalidFields(fields []ledger.FieldError) error {
 	if len(fields) == 0 {
 		return nil
@@ -120,6 +266,29 @@ func pathID(c echo.Context, name, what string) (uuid.UUID, error) {
 		return uuid.Nil, ledger.Errorf(ledger.ENotFound, "%s %q not found", what, value)
 	}
 	return id, nil
+}
+
+// refuseEmptyQuery answers 400 to a query parameter sent without a value
+// (?cursor=, ?status): leaving it out means "none"; an empty one is more
+// likely a client's unset variable than a wish for every row.
+func refuseEmptyQuery(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var empty []ledger.FieldError
+		for name, values := range c.QueryParams() {
+			if slices.Contains(values, "") {
+				empty = append(empty, ledger.FieldError{Field: name, Message: "must not be empty: leave it out or give it a value"})
+			}
+		}
+		if len(empty) > 0 {
+			slices.SortFunc(empty, func(a, b ledger.FieldError) int { return strings.Compare(a.Field, b.Field) })
+			names := make([]string, len(empty))
+			for i, f := range empty {
+				names[i] = f.Field
+			}
+			return badRequest("query parameters must not be empty: "+strings.Join(names, ", "), empty...)
+		}
+		return next(c)
+	}
 }
 
 // Page sizes for lists.

@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,10 +16,12 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
+// submitRequest's fields are pointers so that a field left out or sent as
+// null is told from one sent empty.
 type submitRequest struct {
-	BankAccountID string `json:"bank_account_id"`
-	Amount        string `json:"amount"`
-	Description   string `json:"description"`
+	BankAccountID *string `json:"bank_account_id"`
+	Amount        *string `json:"amount"`
+	Description   *string `json:"description"`
 }
 
 func (s *Server) submitReimbursement(c echo.Context) error {
@@ -25,12 +29,22 @@ func (s *Server) submitReimbursement(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	// Every missing field is named at once; the values are checked once
+	// all are there (the account's currency decides the amount's decimals).
 	var fields []ledger.FieldError
-	accountID := bodyID(&fields, "bank_account_id", req.BankAccountID)
+	accountID := bodyID(&fields, "bank_account_id", deref(req.BankAccountID))
+	for _, f := range []struct {
+		name  string
+		value *string
+	}{{"amount", req.Amount}, {"description", req.Description}} {
+		if f.value == nil {
+			fields = append(fields, ledger.FieldError{Field: f.name, Message: "is required"})
+		}
+	}
 	if err := invalidFields(fields); err != nil {
 		return err
 	}
-	cmd := app.SubmitCommand{ID: newID(), AccountID: accountID, Amount: req.Amount, Description: req.Description, Meta: metadata(c)}
+	cmd := app.SubmitCommand{ID: newID(), AccountID: accountID, Amount: *req.Amount, Description: *req.Description, Meta: metadata(c)}
 	p := principal(c)
 	return s.command(c, p, func(ctx context.Context, a *app.App) (reply, error) {
 		r, err := a.Submit(ctx, p, cmd)
@@ -211,6 +225,13 @@ func (s *Server) listEvents(c echo.Context) error {
 	}
 	if raw := c.QueryParam("type"); raw != "" {
 		q.Types = strings.Split(raw, ",")
+		for _, typ := range q.Types {
+			if !slices.Contains(ledger.EventTypes, typ) {
+				known := strings.Join(ledger.EventTypes, ", ")
+				return badRequest(fmt.Sprintf("type %q is not an event type; the known ones are %s", typ, known),
+					ledger.FieldError{Field: "type", Message: "must be event types, comma-separated: " + known})
+			}
+		}
 	}
 	if raw := c.QueryParam("stream_id"); raw != "" {
 		if q.StreamID, err = uuid.Parse(raw); err != nil {

@@ -27,10 +27,10 @@ type Server struct {
 	tokens TokenVerifier
 	dev    DevTokens
 	ready  func(context.Context) error
-	// referenceHTML is the API reference rendered from docs/openapi.yaml.
-	referenceHTML []byte
-	logger        *slog.Logger
-	observer      RequestObserver
+	// referenceFiles are the reference page and the Swagger UI files it loads.
+	referenceFiles map[string]referenceFile
+	logger         *slog.Logger
+	observer       RequestObserver
 }
 
 // Config is what the API needs.
@@ -82,20 +82,26 @@ func New(cfg Config) *Server {
 		middleware.ContextTimeout(cfg.RequestTimeout),
 	)
 
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
+	// HEAD is answered wherever GET is (RFC 9110 9.3.2): the same status and
+	// headers, and no body (net/http drops what the handler writes).
+	get := func(path string, h echo.HandlerFunc, mw ...echo.MiddlewareFunc) {
+		e.GET(path, h, mw...)
+		e.HEAD(path, h, mw...)
+	}
+	get("/healthz", s.healthz)
+	get("/readyz", s.readyz)
 	if cfg.Metrics != nil {
-		e.GET("/metrics", echo.WrapHandler(cfg.Metrics), s.authorize(operators))
+		get("/metrics", echo.WrapHandler(cfg.Metrics), s.authorize(operators))
 	}
 	if !cfg.API {
 		return s
 	}
-	page, err := renderReference()
+	files, err := loadReference()
 	if err != nil {
-		// The description is embedded at build time and checked by the tests.
+		// The files are embedded at build time.
 		panic(err)
 	}
-	s.referenceHTML = page
+	s.referenceFiles = files
 	limit := func(next echo.HandlerFunc) echo.HandlerFunc { return next }
 	if cfg.RateLimit.PerSecond > 0 {
 		limit = rateLimit(cfg.RateLimit)
@@ -108,7 +114,12 @@ func New(cfg Config) *Server {
 		if rt.command {
 			mw = append(mw, limit)
 		}
-		e.Add(rt.Method, rt.Path, rt.handle, mw...)
+		mw = append(mw, refuseEmptyQuery)
+		if rt.Method == http.MethodGet {
+			get(rt.Path, rt.handle, mw...)
+		} else {
+			e.Add(rt.Method, rt.Path, rt.handle, mw...)
+		}
 	}
 	if cfg.DevTokens != nil {
 		e.POST(devTokensPath, s.issueDevToken)

@@ -102,6 +102,25 @@ func TestSpecAndRoutesAgree(t *testing.T) {
 		}
 		served[r.Method+" "+path] = true
 	}
+	// HEAD is GET's twin (RFC 9110): served wherever GET is, described once
+	// in the conventions rather than on every path.
+	heads := map[string]bool{}
+	for k := range served {
+		if path, ok := strings.CutPrefix(k, http.MethodHead+" "); ok {
+			heads[path] = true
+			delete(served, k)
+		}
+	}
+	for k := range served {
+		if path, ok := strings.CutPrefix(k, http.MethodGet+" "); ok && !heads[path] {
+			t.Errorf("GET %s is served without HEAD", path)
+		}
+	}
+	for path := range heads {
+		if !served[http.MethodGet+" "+path] {
+			t.Errorf("HEAD %s is served without GET", path)
+		}
+	}
 	var missing, extra []string
 	for k := range served {
 		if !described[k] {
@@ -161,24 +180,75 @@ func TestSpecNamesWhoMayCallEachOperation(t *testing.T) {
 
 func TestDescriptionAndReferenceAreServed(t *testing.T) {
 	api := newAPI(t)
-	res, err := http.Get(api.url + "/v1/openapi.yaml")
-	if err != nil {
-		t.Fatal(err)
+	get := func(path string, header ...string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, api.url+path, nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		checkAgainstSpec(t, req, res, body)
+		return res, body
 	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
+	res, body := get("/v1/openapi.yaml")
 	if res.StatusCode != http.StatusOK || !bytes.Equal(body, docs.OpenAPI) || res.Header.Get("Content-Type") != "application/yaml" {
 		t.Fatalf("GET /v1/openapi.yaml: %d %s, %d bytes", res.StatusCode, res.Header.Get("Content-Type"), len(body))
 	}
-	res, err = http.Get(api.url + "/docs")
-	if err != nil {
-		t.Fatal(err)
+
+	// The page is Swagger UI, from the binary, over the description this
+	// ledger serves, and allowed to load nothing from another origin.
+	res, page := get("/docs")
+	if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /docs: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
 	}
-	page, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	for _, want := range []string{"<h1>Reimbursement Ledger API</h1>", "/v1/reimbursements/{id}/approve", "approveReimbursement"} {
-		if !strings.Contains(string(page), want) {
-			t.Fatalf("the reference page lacks %q", want)
+	csp := res.Header.Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'none'", "script-src 'self'", "connect-src 'self'"} {
+		if !strings.Contains(csp, want) {
+			t.Fatalf("GET /docs: Content-Security-Policy %q lacks %q", csp, want)
+		}
+	}
+	if strings.Contains(csp, "http") || strings.Contains(string(page), "http") {
+		t.Fatalf("GET /docs names another origin: policy %q, page %s", csp, page)
+	}
+	files := map[string]string{"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css", "reference.js": "text/javascript"}
+	for file, contentType := range files {
+		if !strings.Contains(string(page), `"/docs/`+file+`"`) {
+			t.Fatalf("the page does not load %s: %s", file, page)
+		}
+		res, body := get("/docs/" + file)
+		if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), contentType) || len(body) == 0 {
+			t.Fatalf("GET /docs/%s: %d %s, %d bytes", file, res.StatusCode, res.Header.Get("Content-Type"), len(body))
+		}
+		// A browser that has the file asks again and gets 304.
+		if res, _ := get("/docs/"+file, "If-None-Match", res.Header.Get("ETag")); res.StatusCode != http.StatusNotModified {
+			t.Fatalf("GET /docs/%s with its ETag: %d, want 304", file, res.StatusCode)
+		}
+	}
+	if res, _ := get("/docs/reference.js"); !strings.Contains(res.Header.Get("Content-Type"), "charset=utf-8") {
+		t.Fatalf("reference.js is served as %s", res.Header.Get("Content-Type"))
+	}
+	for _, file := range []string{"index.html", "refresh.mjs", "LICENSE", "..%2Fopenapi.yaml", "nothing.js"} {
+		if res, _ := get("/docs/" + file); res.StatusCode != http.StatusNotFound {
+			t.Fatalf("GET /docs/%s: %d, want 404", file, res.StatusCode)
+		}
+	}
+	// The description lists exactly the files served.
+	doc, _ := loadSpec(t)
+	var described []string
+	for _, v := range doc.Paths.Find("/docs/{file}").Get.Parameters.GetByInAndName("path", "file").Schema.Value.Enum {
+		described = append(described, v.(string))
+	}
+	if len(described) != len(files) {
+		t.Fatalf("docs/openapi.yaml lists %v, the reference serves %v", described, files)
+	}
+	for _, f := range described {
+		if _, ok := files[f]; !ok {
+			t.Fatalf("docs/openapi.yaml lists %s, the reference serves %v", f, files)
 		}
 	}
 }

@@ -35,6 +35,15 @@ type Event interface {
 	EventType() string
 }
 
+// EventTypes lists every event type: a reimbursement's, in the order its
+// story meets them, then the operators'. DecodeEvent decodes each of them,
+// and only them.
+var EventTypes = []string{
+	TypeReimbursementSubmitted, TypeReimbursementApproved, TypeReimbursementDenied,
+	TypePaymentRequested, TypePaymentSettled, TypePaymentFailed, TypeMemberNotified,
+	TypeDeadLetterDiscarded,
+}
+
 // ReimbursementSubmitted records a member's claim.
 type ReimbursementSubmitted struct {
 	ReimbursementID uuid.UUID `json:"reimbursement_id"`

@@ -46,8 +46,16 @@ const maxAmountLength = 32
 
 // ParseAmount parses a reimbursement amount written as a decimal string
 // ("125.50") in the given currency. It accepts amounts above zero, at most
-// MaxAmount, with no more decimal places than the currency allows.
+// MaxAmount, with no more decimal places than the currency allows. Its
+// errors are the messages a client reads beside the field.
 func ParseAmount(s string, cur Currency) (decimal.Decimal, error) {
+	if s == "" {
+		return decimal.Decimal{}, fmt.Errorf("is required")
+	}
+	if magnitude, negative := strings.CutPrefix(s, "-"); negative && len(s) <= maxAmountLength && amountPattern.MatchString(magnitude) {
+		// A well-formed negative amount: say what is wrong with it, not its shape.
+		return decimal.Decimal{}, fmt.Errorf("must be greater than 0")
+	}
 	if len(s) > maxAmountLength || !amountPattern.MatchString(s) {
 		return decimal.Decimal{}, fmt.Errorf(`must be a decimal string such as "125.50"`)
 	}

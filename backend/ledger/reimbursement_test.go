@@ -244,6 +244,18 @@ func TestDecodeEventRoundTrip(t *testing.T) {
 	}
 }
 
+// EventTypes is what the feed's type filter accepts: each decodes, as its own type.
+func TestEventTypesAreTheDecodableOnes(t *testing.T) {
+	seen := map[string]bool{}
+	for _, typ := range EventTypes {
+		e, err := DecodeEvent(typ, []byte(`{}`))
+		if err != nil || e.EventType() != typ || seen[typ] {
+			t.Fatalf("EventTypes lists %s, which decodes as %v, %v (listed twice: %v)", typ, e, err, seen[typ])
+		}
+		seen[typ] = true
+	}
+}
+
 func TestDirectoryValidation(t *testing.T) {
 	if err := (Member{FirstName: "Ada", LastName: "Lovelace", Email: "Ada <ada@example.com>"}).Validate(); fieldsOf(err)["email"] == "" {
 		t.Fatalf("an address with a display name passed: %v", err)

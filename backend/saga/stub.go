@@ -3,6 +3,8 @@ package saga
 import (
 	"context"
 	"log/slog"
+
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
 // StubPaymentGateway stands in for a real payment rail: it logs the transfer
@@ -13,11 +15,12 @@ type StubPaymentGateway struct {
 
 var _ PaymentGateway = (*StubPaymentGateway)(nil)
 
-// Pay logs the order and returns a reference derived from the payment id.
+// Pay logs the order, its amount written as the API shows it ("125.50"),
+// and returns a reference derived from the payment id.
 func (g *StubPaymentGateway) Pay(ctx context.Context, order PaymentOrder) (string, error) {
 	g.Logger.InfoContext(ctx, "stub payment rail: would transfer",
 		"payment_id", order.PaymentID, "account_id", order.AccountID, "member_id", order.MemberID,
-		"amount", order.Amount.String(), "currency", order.Currency)
+		"amount", ledger.FormatAmount(order.Amount, order.Currency), "currency", order.Currency)
 	return "stub-" + order.PaymentID.String(), nil
 }
 

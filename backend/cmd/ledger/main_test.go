@@ -610,3 +610,46 @@ func TestProductionConfigurationKeepsTheDevelopmentIssuerOff(t *testing.T) {
 		t.Fatalf("the issuer's own token: %d %v", status, body)
 	}
 }
+
+// Ctrl-C on `go tool task run` is SIGINT to serve: it stops with exit status
+// 0, and the polls and queries the shutdown cuts short are no errors.
+func TestInterruptStopsServeCleanly(t *testing.T) {
+	dbURL := postgrestest.NewDatabaseURL(t)
+	var logs syncBuffer
+	cmd := exec.Command(os.Args[0], "serve")
+	cmd.Env = []string{"LEDGER_TEST_RUN_MAIN=1", "DATABASE_URL=" + dbURL, "HTTP_ADDR=127.0.0.1:0", "LOG_LEVEL=info",
+		"AUDIT_KEY=" + string(postgrestest.AuditKey), "AUTH_DEV_ISSUER=true"}
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer cmd.Process.Kill()
+
+	// Every subscriber polls (each second, as serve configures them), and
+	// the interrupt comes while they wait for their next poll.
+	waitForSubscribers(t, dbURL, len(worker.Groups(postgres.AllProjections())))
+	time.Sleep(1500 * time.Millisecond)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop within 30 s of SIGINT")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit status %d after SIGINT, want 0", code)
+	}
+	stopped := false
+	for _, line := range logs.lines() {
+		if line["level"] == "ERROR" {
+			t.Errorf("an ERROR line on shutdown: %v", line)
+		}
+		stopped = stopped || line["msg"] == "stopped"
+	}
+	if !stopped {
+		t.Errorf("no \"stopped\" line: %s", logs.buf.String())
+	}
+}
