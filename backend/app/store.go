@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
 
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
@@ -85,6 +86,9 @@ type ReadModel interface {
 	// ListReimbursements reads a page, newest submission first. An unknown
 	// bank or member is an empty page.
 	ListReimbursements(ctx context.Context, q ListQuery) (ListPage, error)
+	// CountReimbursements counts what q selects, every page of it (q.Limit
+	// and q.Before are ignored).
+	CountReimbursements(ctx context.Context, q ListQuery) (int64, error)
 	// Reached reports whether the read model shows the event at position,
 	// and so every event delivered before it. Delivery follows commit
 	// order, not position order: a projector at a later position may not
@@ -99,7 +103,14 @@ type ListQuery struct {
 	BankID   uuid.UUID // at least one of BankID and MemberID is set
 	MemberID uuid.UUID
 	Status   ledger.Status // "" for every status
-	Limit    int
+	// Filters; zero values select everything (see ParseListFilters).
+	PaymentStatus ledger.PaymentStatus
+	// SubmittedFrom <= submitted_at < SubmittedBefore.
+	SubmittedFrom, SubmittedBefore time.Time
+	// AmountMin <= amount <= AmountMax, compared as numbers whatever the
+	// currency.
+	AmountMin, AmountMax decimal.NullDecimal
+	Limit                int
 	// Before is the cursor: the submission position of the last item of the
 	// previous page; 0 for the first page.
 	Before int64

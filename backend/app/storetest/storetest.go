@@ -40,6 +40,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"Directory", testDirectory},
 		{"IdempotencyKeys", testIdempotencyKeys},
 		{"ReadModel", testReadModel},
+		{"ListFilters", testListFilters},
 		{"ReadYourWrites", testReadYourWrites},
 		{"Feed", testFeed},
 		{"UseCases", testUseCases},
