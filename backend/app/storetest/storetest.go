@@ -38,6 +38,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"Transact", testTransact},
 		{"ConcurrentAppend", testConcurrentAppend},
 		{"Directory", testDirectory},
+		{"DirectoryLists", testDirectoryLists},
 		{"IdempotencyKeys", testIdempotencyKeys},
 		{"ReadModel", testReadModel},
 		{"ListFilters", testListFilters},
