@@ -42,6 +42,9 @@ type route struct {
 	handle echo.HandlerFunc
 	// command marks an operation that changes state: rate limited per principal.
 	command bool
+	// stream marks an answer written as it is read (the export): it is not
+	// bounded by the request timeout, and bounds its own writes instead.
+	stream bool
 }
 
 var (
@@ -64,6 +67,8 @@ func (s *Server) routes() []route {
 	r := func(method, path string, roles []app.Role, h echo.HandlerFunc) route {
 		return route{Rule: Rule{Method: method, Path: path, Roles: roles}, handle: h, command: method == http.MethodPost}
 	}
+	export := r(http.MethodGet, "/v1/banks/:bank_id/reimbursements/export", administrator, s.exportReimbursements)
+	export.stream = true
 	return []route{
 		r(http.MethodPost, "/v1/banks", operators, s.createBank),
 		r(http.MethodGet, "/v1/banks", bankReaders, s.listBanks),
@@ -74,6 +79,7 @@ func (s *Server) routes() []route {
 		r(http.MethodGet, "/v1/banks/:bank_id/accounts", administrator, s.listBankAccounts),
 		r(http.MethodGet, "/v1/banks/:bank_id/members", administrator, s.listBankMembers),
 		r(http.MethodGet, "/v1/banks/:bank_id/reimbursements", administrator, s.listBankReimbursements),
+		export,
 		r(http.MethodGet, "/v1/administrators/:administrator_id", bankReaders, s.getAdministrator),
 		r(http.MethodGet, "/v1/accounts/:account_id", []app.Role{app.RoleMember, app.RoleAdministrator}, s.getAccount),
 		r(http.MethodPost, "/v1/members", administrator, s.createMember),

@@ -46,6 +46,7 @@ var accessTable = []struct {
 	{"GET", "/v1/banks/:bank_id/accounts", same(403), pair{200, 404}, 403, 403, ""},
 	{"GET", "/v1/banks/:bank_id/members", same(403), pair{200, 404}, 403, 403, "the members with an account at the bank"},
 	{"GET", "/v1/banks/:bank_id/reimbursements", same(403), pair{200, 404}, 403, 403, ""},
+	{"GET", "/v1/banks/:bank_id/reimbursements/export", same(403), pair{200, 404}, 403, 403, "text/csv; operators export with `ledger export` on the command line"},
 	{"GET", "/v1/administrators/:administrator_id", same(403), pair{200, 404}, 403, 200, "an administrator sees their own bank's"},
 	{"GET", "/v1/accounts/:account_id", pair{200, 404}, pair{200, 404}, 403, 403, "a member sees their own, an administrator those at their bank"},
 	{"POST", "/v1/members", same(403), same(201), 403, 403, "a member may bank with several banks: any administrator may add one"},

@@ -13,11 +13,11 @@ import (
 )
 
 // The lists' filters, alone and together, on a bank's list, a member's and
-// a page at a time; the count selects the same.
+// a page at a time; the count and the export select the same.
 func testListFilters(t *testing.T, h Harness) {
 	ctx := context.Background()
 	now := time.Date(2026, 2, 1, 9, 0, 0, 0, time.UTC)
-	a := app.New(app.Config{Stores: h.Stores, AuditKey: auditKey, Now: func() time.Time { return now }})
+	a := app.New(app.Config{Stores: h.Stores, AuditKey: auditKey, ExportBatch: 2, Now: func() time.Time { return now }})
 	d := mustDirectory(t, a)
 	submitAt := func(at time.Time, account ledger.Account, amount string) *ledger.Reimbursement {
 		t.Helper()
@@ -113,7 +113,48 @@ func testListFilters(t *testing.T, h Harness) {
 		if n, err := h.Stores.Reimbursements.CountReimbursements(ctx, q); err != nil || n != int64(len(tt.want)) {
 			t.Errorf("%s: counted %d, %v; want %d", tt.name, n, err, len(tt.want))
 		}
+		if tt.member {
+			continue
+		}
+		// The export reads two at a time here: it goes on to the next batch.
+		eq := tt.q
+		eq.BankID = d.bank.ID
+		rows, err := a.ExportReimbursements(ctx, d.admin, eq)
+		must(t, err)
+		exported := []uuid.UUID{}
+		for batch, err := range rows {
+			must(t, err)
+			if len(batch) == 0 || len(batch) > 2 {
+				t.Errorf("%s: a batch of %d, want 1 or 2", tt.name, len(batch))
+			}
+			for _, r := range batch {
+				exported = append(exported, r.ID)
+			}
+		}
+		if !slices.Equal(exported, tt.want) {
+			t.Errorf("%s: exported %v, want %v", tt.name, exported, tt.want)
+		}
 	}
+
+	// Who may export: the bank's administrators, and the operator (the
+	// command line); another bank answers as one that does not exist.
+	op := app.Principal{Role: app.RoleOperator, Subject: "storetest"}
+	if n, err := a.CountReimbursements(ctx, op, app.ListQuery{BankID: d.bank.ID, Status: ledger.StatusPending}); err != nil || n != 1 {
+		t.Errorf("the operator counts %d pending, %v; want 1", n, err)
+	}
+	if _, err := a.ExportReimbursements(ctx, op, app.ListQuery{BankID: d.otherBank.ID}); err != nil {
+		t.Errorf("the operator exports any bank: %v", err)
+	}
+	_, err = a.ExportReimbursements(ctx, op, app.ListQuery{BankID: uuid.New()})
+	wantCode(t, "the operator exports an unknown bank", err, ledger.ENotFound)
+	_, err = a.ExportReimbursements(ctx, d.otherAdmin, app.ListQuery{BankID: d.bank.ID})
+	wantCode(t, "another bank's administrator exports", err, ledger.ENotFound)
+	_, err = a.CountReimbursements(ctx, d.otherAdmin, app.ListQuery{BankID: d.bank.ID})
+	wantCode(t, "another bank's administrator counts", err, ledger.ENotFound)
+	_, err = a.ExportReimbursements(ctx, d.member, app.ListQuery{BankID: d.bank.ID})
+	wantCode(t, "a member exports", err, ledger.EForbidden)
+	_, err = a.ExportReimbursements(ctx, auditor, app.ListQuery{BankID: d.bank.ID})
+	wantCode(t, "an auditor exports", err, ledger.EForbidden)
 }
 
 // pay records the payment of an approved reimbursement and its outcome, as
