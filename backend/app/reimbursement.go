@@ -222,7 +222,8 @@ func (a *App) ListReimbursements(ctx context.Context, p Principal, q ListQuery) 
 // one batch (Config.ExportBatch). A bank's administrators may export its
 // reimbursements, and the operator (the command line) any bank's; another
 // bank, or one that does not exist, is ENotFound before anything is read.
-// q.Limit, q.Before and q.MinPosition are ignored.
+// With q.MinPosition it first waits for the read model, as
+// ListReimbursements does. q.Limit and q.Before are ignored.
 //
 // The batches are read one after another, not in one snapshot: a
 // reimbursement decided while an export runs shows as its batch found it,
@@ -231,6 +232,11 @@ func (a *App) ExportReimbursements(ctx context.Context, p Principal, q ListQuery
 	defer ledger.Wrap(&err, "ExportReimbursements(bank %s)", q.BankID)
 	if err := a.exporter(ctx, p, q.BankID); err != nil {
 		return nil, err
+	}
+	if q.MinPosition > 0 {
+		if err := a.awaitReadModel(ctx, q.MinPosition); err != nil {
+			return nil, err
+		}
 	}
 	q.MemberID, q.Limit, q.Before, q.MinPosition = uuid.Nil, a.exportBatch, 0, 0
 	return func(yield func([]ledger.Reimbursement, error) bool) {

@@ -92,7 +92,7 @@ func neutralise(cell string) string {
 const exportWriteTimeout = 30 * time.Second
 
 // exportReimbursements streams a bank's reimbursements as CSV, with the
-// lists' filters, a batch at a time: it holds one batch however many rows
+// lists' filters and min_position, a batch at a time: it holds one batch however many rows
 // there are, and sends each before it reads the next. Until the first
 // batch is read nothing is sent, so an error is still a problem answer;
 // after that, an error ends the connection without the closing chunk, so
@@ -107,6 +107,9 @@ func (s *Server) exportReimbursements(c echo.Context) error {
 		return err
 	}
 	q.BankID = id
+	if q.MinPosition, err = queryInt(c, "min_position"); err != nil {
+		return err
+	}
 	ctx := c.Request().Context()
 	batches, err := s.app.ExportReimbursements(ctx, principal(c), q)
 	if err != nil {
