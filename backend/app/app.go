@@ -23,6 +23,7 @@ type App struct {
 	auditKey       audit.Key
 	idempotencyTTL time.Duration
 	readWait       time.Duration
+	exportBatch    int
 }
 
 // Config is what the use cases need.
@@ -35,6 +36,9 @@ type Config struct {
 	// ReadWait bounds how long a list waits for the read model to reach
 	// the position it asks for (ListQuery.MinPosition).
 	ReadWait time.Duration
+	// ExportBatch is how many reimbursements an export reads at a time
+	// (default DefaultExportBatch): what it holds in memory at once.
+	ExportBatch int
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
 }
@@ -47,6 +51,11 @@ const DefaultIdempotencyTTL = 24 * time.Hour
 // longer wait means it is stalled, and the caller is better told so.
 const DefaultReadWait = 2 * time.Second
 
+// DefaultExportBatch is how many reimbursements an export reads at a time
+// unless configured: large enough that each query's round trip is a small
+// share of its work, small enough to hold.
+const DefaultExportBatch = 1000
+
 // New returns the use cases over cfg's stores.
 func New(cfg Config) *App {
 	if cfg.IdempotencyTTL <= 0 {
@@ -55,13 +64,16 @@ func New(cfg Config) *App {
 	if cfg.ReadWait <= 0 {
 		cfg.ReadWait = DefaultReadWait
 	}
+	if cfg.ExportBatch <= 0 {
+		cfg.ExportBatch = DefaultExportBatch
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	// PostgreSQL keeps microseconds: so does every time the ledger records,
 	// so an answer never shows a time that reads back differently.
 	now := cfg.Now
-	return &App{stores: cfg.Stores, auditKey: cfg.AuditKey, idempotencyTTL: cfg.IdempotencyTTL, readWait: cfg.ReadWait,
+	return &App{stores: cfg.Stores, auditKey: cfg.AuditKey, idempotencyTTL: cfg.IdempotencyTTL, readWait: cfg.ReadWait, exportBatch: cfg.ExportBatch,
 		now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }}
 }
 

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 
 	"github.com/google/uuid"
@@ -9,9 +10,11 @@ import (
 )
 
 // The directory's tenancy: operators create banks and their
-// administrators; an administrator creates members and opens accounts at
-// their own bank, and sees the members who bank there; a member sees
-// themselves. Anything else answers ENotFound, as if it did not exist.
+// administrators, and see every bank and administrator; an administrator
+// creates members and opens accounts at their own bank, and sees their
+// bank, its administrators, its accounts and the members who bank there; a
+// member sees themselves and their accounts. Anything else answers
+// ENotFound, as if it did not exist.
 
 // CreateBank validates and stores a new bank; operators only.
 func (a *App) CreateBank(ctx context.Context, p Principal, b ledger.Bank) (_ ledger.Bank, err error) {
@@ -148,4 +151,141 @@ func (a *App) MemberAccounts(ctx context.Context, p Principal, memberID uuid.UUI
 		}
 	}
 	return atBank, nil
+}
+
+// Page is a page of a directory list, oldest first.
+type Page[T any] struct {
+	Items []T
+	// Next is the cursor of the next page; the zero key when this is the last.
+	Next PageKey
+}
+
+// Directory lists ask their store for one item more than the page holds:
+// its presence says there is a next page.
+func pageOf[T any](items []T, limit int, key func(T) PageKey) Page[T] {
+	if limit > 0 && len(items) > limit {
+		items = items[:limit]
+		return Page[T]{Items: items, Next: key(items[limit-1])}
+	}
+	return Page[T]{Items: items}
+}
+
+func bankKey(b ledger.Bank) PageKey { return PageKey{b.CreatedAt, b.ID} }
+func administratorKey(a ledger.Administrator) PageKey {
+	return PageKey{a.CreatedAt, a.ID}
+}
+func accountKey(a ledger.Account) PageKey { return PageKey{a.CreatedAt, a.ID} }
+func memberKey(m ledger.Member) PageKey   { return PageKey{m.CreatedAt, m.ID} }
+
+// Banks lists the banks: every bank to an operator, their own to an
+// administrator.
+func (a *App) Banks(ctx context.Context, p Principal, q PageQuery) (_ Page[ledger.Bank], err error) {
+	defer ledger.Wrap(&err, "Banks")
+	if err := p.must(RoleOperator, RoleAdministrator); err != nil {
+		return Page[ledger.Bank]{}, err
+	}
+	if p.is(RoleAdministrator) {
+		own, err := a.directory().Bank(ctx, p.BankID)
+		if err != nil {
+			return Page[ledger.Bank]{}, err
+		}
+		if !q.After.IsZero() && !after(bankKey(own), q.After) {
+			return Page[ledger.Bank]{Items: []ledger.Bank{}}, nil
+		}
+		return Page[ledger.Bank]{Items: []ledger.Bank{own}}, nil
+	}
+	q.Limit++
+	banks, err := a.directory().Banks(ctx, q)
+	return pageOf(banks, q.Limit-1, bankKey), err
+}
+
+// after reports whether key k comes after cursor c in a directory list.
+func after(k, c PageKey) bool {
+	if !k.CreatedAt.Equal(c.CreatedAt) {
+		return k.CreatedAt.After(c.CreatedAt)
+	}
+	return bytes.Compare(k.ID[:], c.ID[:]) > 0
+}
+
+// bankOf returns nil when p may list the bank's directory: an operator
+// (who creates banks and their administrators) when operators may, or an
+// administrator of the bank. Another bank, or one that does not exist, is
+// ENotFound.
+func (a *App) bankOf(ctx context.Context, p Principal, bankID uuid.UUID, operators bool) error {
+	roles := []Role{RoleAdministrator}
+	if operators {
+		roles = append(roles, RoleOperator)
+	}
+	if err := p.must(roles...); err != nil {
+		return err
+	}
+	if p.is(RoleAdministrator) {
+		if bankID != p.BankID {
+			return ledger.Errorf(ledger.ENotFound, "bank %s not found", bankID)
+		}
+		return nil
+	}
+	_, err := a.directory().Bank(ctx, bankID)
+	return err
+}
+
+// BankAdministrators lists a bank's administrators to an operator, or to
+// the bank's own administrators.
+func (a *App) BankAdministrators(ctx context.Context, p Principal, q PageQuery) (_ Page[ledger.Administrator], err error) {
+	defer ledger.Wrap(&err, "BankAdministrators(%s)", q.BankID)
+	if err := a.bankOf(ctx, p, q.BankID, true); err != nil {
+		return Page[ledger.Administrator]{}, err
+	}
+	q.Limit++
+	admins, err := a.directory().BankAdministrators(ctx, q)
+	return pageOf(admins, q.Limit-1, administratorKey), err
+}
+
+// BankAccounts lists the accounts at a bank to its administrators.
+func (a *App) BankAccounts(ctx context.Context, p Principal, q PageQuery) (_ Page[ledger.Account], err error) {
+	defer ledger.Wrap(&err, "BankAccounts(%s)", q.BankID)
+	if err := a.bankOf(ctx, p, q.BankID, false); err != nil {
+		return Page[ledger.Account]{}, err
+	}
+	q.Limit++
+	accounts, err := a.directory().BankAccounts(ctx, q)
+	return pageOf(accounts, q.Limit-1, accountKey), err
+}
+
+// BankMembers lists the members with an account at a bank to its
+// administrators.
+func (a *App) BankMembers(ctx context.Context, p Principal, q PageQuery) (_ Page[ledger.Member], err error) {
+	defer ledger.Wrap(&err, "BankMembers(%s)", q.BankID)
+	if err := a.bankOf(ctx, p, q.BankID, false); err != nil {
+		return Page[ledger.Member]{}, err
+	}
+	q.Limit++
+	members, err := a.directory().BankMembers(ctx, q)
+	return pageOf(members, q.Limit-1, memberKey), err
+}
+
+// Administrator returns an administrator to an operator, or to an
+// administrator of the same bank.
+func (a *App) Administrator(ctx context.Context, p Principal, id uuid.UUID) (ledger.Administrator, error) {
+	if err := p.must(RoleOperator, RoleAdministrator); err != nil {
+		return ledger.Administrator{}, err
+	}
+	admin, err := a.directory().Administrator(ctx, id)
+	if err == nil && p.is(RoleAdministrator) && admin.BankID != p.BankID {
+		return ledger.Administrator{}, ledger.Errorf(ledger.ENotFound, "administrator %s not found", id)
+	}
+	return admin, err
+}
+
+// Account returns an account to its member, or to an administrator of its
+// bank.
+func (a *App) Account(ctx context.Context, p Principal, id uuid.UUID) (ledger.Account, error) {
+	if err := p.must(RoleMember, RoleAdministrator); err != nil {
+		return ledger.Account{}, err
+	}
+	acct, err := a.directory().Account(ctx, id)
+	if err == nil && (p.is(RoleMember) && acct.MemberID != p.ID || p.is(RoleAdministrator) && acct.BankID != p.BankID) {
+		return ledger.Account{}, ledger.Errorf(ledger.ENotFound, "account %s not found", id)
+	}
+	return acct, err
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"iter"
 	"slices"
 
 	"github.com/google/uuid"
@@ -213,4 +214,66 @@ func (a *App) ListReimbursements(ctx context.Context, p Principal, q ListQuery) 
 		}
 	}
 	return page, nil
+}
+
+// ExportReimbursements returns every reimbursement of bank q.BankID that
+// q's filters select, newest submission first, a batch at a time as it
+// reads them from the read model: however many there are, an export holds
+// one batch (Config.ExportBatch). A bank's administrators may export its
+// reimbursements, and the operator (the command line) any bank's; another
+// bank, or one that does not exist, is ENotFound before anything is read.
+// With q.MinPosition it first waits for the read model, as
+// ListReimbursements does. q.Limit and q.Before are ignored.
+//
+// The batches are read one after another, not in one snapshot: a
+// reimbursement decided while an export runs shows as its batch found it,
+// and one submitted meanwhile is left out (it is newer than the first batch).
+func (a *App) ExportReimbursements(ctx context.Context, p Principal, q ListQuery) (_ iter.Seq2[[]ledger.Reimbursement, error], err error) {
+	defer ledger.Wrap(&err, "ExportReimbursements(bank %s)", q.BankID)
+	if err := a.exporter(ctx, p, q.BankID); err != nil {
+		return nil, err
+	}
+	if q.MinPosition > 0 {
+		if err := a.awaitReadModel(ctx, q.MinPosition); err != nil {
+			return nil, err
+		}
+	}
+	q.MemberID, q.Limit, q.Before, q.MinPosition = uuid.Nil, a.exportBatch, 0, 0
+	return func(yield func([]ledger.Reimbursement, error) bool) {
+		for {
+			page, err := a.stores.Reimbursements.ListReimbursements(ctx, q)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if len(page.Items) > 0 && !yield(page.Items, nil) || page.NextBefore == 0 {
+				return
+			}
+			q.Before = page.NextBefore
+		}
+	}, nil
+}
+
+// CountReimbursements counts what ExportReimbursements would return, for
+// those who may export it.
+func (a *App) CountReimbursements(ctx context.Context, p Principal, q ListQuery) (n int64, err error) {
+	defer ledger.Wrap(&err, "CountReimbursements(bank %s)", q.BankID)
+	if err := a.exporter(ctx, p, q.BankID); err != nil {
+		return 0, err
+	}
+	q.MemberID = uuid.Nil
+	return a.stores.Reimbursements.CountReimbursements(ctx, q)
+}
+
+// exporter returns nil when p may export the bank's reimbursements: an
+// administrator of the bank, or the operator.
+func (a *App) exporter(ctx context.Context, p Principal, bankID uuid.UUID) error {
+	if err := p.must(RoleAdministrator, RoleOperator); err != nil {
+		return err
+	}
+	if p.is(RoleAdministrator) && bankID != p.BankID {
+		return ledger.Errorf(ledger.ENotFound, "bank %s not found", bankID)
+	}
+	_, err := a.stores.Directory.Bank(ctx, bankID)
+	return err
 }

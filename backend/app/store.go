@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
 
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
@@ -78,13 +79,48 @@ type Directory interface {
 	Account(ctx context.Context, id uuid.UUID) (ledger.Account, error)
 	// MemberAccounts lists a member's accounts, oldest first.
 	MemberAccounts(ctx context.Context, memberID uuid.UUID) ([]ledger.Account, error)
+
+	// The directory's lists: at most q.Limit items after q.After, oldest
+	// first (by creation time, then id). An unknown bank lists nothing.
+
+	// Banks lists every bank; q.BankID is ignored.
+	Banks(ctx context.Context, q PageQuery) ([]ledger.Bank, error)
+	// BankAdministrators lists the administrators of bank q.BankID.
+	BankAdministrators(ctx context.Context, q PageQuery) ([]ledger.Administrator, error)
+	// BankAccounts lists the accounts at bank q.BankID.
+	BankAccounts(ctx context.Context, q PageQuery) ([]ledger.Account, error)
+	// BankMembers lists the members with an account at bank q.BankID, each once.
+	BankMembers(ctx context.Context, q PageQuery) ([]ledger.Member, error)
 }
+
+// PageQuery selects a page of a directory list.
+type PageQuery struct {
+	// BankID is the bank whose administrators, accounts or members are listed.
+	BankID uuid.UUID
+	Limit  int
+	// After is the cursor: the key of the previous page's last item; the
+	// zero key for the first page.
+	After PageKey
+}
+
+// PageKey orders the directory's lists: creation time, then id (byte by
+// byte, as PostgreSQL orders uuids).
+type PageKey struct {
+	CreatedAt time.Time
+	ID        uuid.UUID
+}
+
+// IsZero reports whether k is the zero key, before every item.
+func (k PageKey) IsZero() bool { return k.CreatedAt.IsZero() && k.ID == uuid.Nil }
 
 // ReadModel is the reimbursements read model the projector keeps.
 type ReadModel interface {
 	// ListReimbursements reads a page, newest submission first. An unknown
 	// bank or member is an empty page.
 	ListReimbursements(ctx context.Context, q ListQuery) (ListPage, error)
+	// CountReimbursements counts what q selects, every page of it (q.Limit
+	// and q.Before are ignored).
+	CountReimbursements(ctx context.Context, q ListQuery) (int64, error)
 	// Reached reports whether the read model shows the event at position,
 	// and so every event delivered before it. Delivery follows commit
 	// order, not position order: a projector at a later position may not
@@ -99,7 +135,14 @@ type ListQuery struct {
 	BankID   uuid.UUID // at least one of BankID and MemberID is set
 	MemberID uuid.UUID
 	Status   ledger.Status // "" for every status
-	Limit    int
+	// Filters; zero values select everything (see ParseListFilters).
+	PaymentStatus ledger.PaymentStatus
+	// SubmittedFrom <= submitted_at < SubmittedBefore.
+	SubmittedFrom, SubmittedBefore time.Time
+	// AmountMin <= amount <= AmountMax, compared as numbers whatever the
+	// currency.
+	AmountMin, AmountMax decimal.NullDecimal
+	Limit                int
 	// Before is the cursor: the submission position of the last item of the
 	// previous page; 0 for the first page.
 	Before int64

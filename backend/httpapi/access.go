@@ -42,6 +42,9 @@ type route struct {
 	handle echo.HandlerFunc
 	// command marks an operation that changes state: rate limited per principal.
 	command bool
+	// stream marks an answer written as it is read (the export): it is not
+	// bounded by the request timeout, and bounds its own writes instead.
+	stream bool
 }
 
 var (
@@ -53,6 +56,9 @@ var (
 	// Readers of one reimbursement: its member, its bank's administrators
 	// and the auditors.
 	reimbursementReaders = []app.Role{app.RoleMember, app.RoleAdministrator, app.RoleAuditor}
+	// Readers of banks and their administrators: each bank's own
+	// administrators, and the operators, who create them.
+	bankReaders = []app.Role{app.RoleAdministrator, app.RoleOperator}
 )
 
 // routes is the API's authorization table: every operation and who may
@@ -61,12 +67,21 @@ func (s *Server) routes() []route {
 	r := func(method, path string, roles []app.Role, h echo.HandlerFunc) route {
 		return route{Rule: Rule{Method: method, Path: path, Roles: roles}, handle: h, command: method == http.MethodPost}
 	}
+	export := r(http.MethodGet, "/v1/banks/:bank_id/reimbursements/export", administrator, s.exportReimbursements)
+	export.stream = true
 	return []route{
 		r(http.MethodPost, "/v1/banks", operators, s.createBank),
-		r(http.MethodGet, "/v1/banks/:bank_id", []app.Role{app.RoleAdministrator, app.RoleOperator}, s.getBank),
+		r(http.MethodGet, "/v1/banks", bankReaders, s.listBanks),
+		r(http.MethodGet, "/v1/banks/:bank_id", bankReaders, s.getBank),
 		r(http.MethodPost, "/v1/banks/:bank_id/administrators", operators, s.createAdministrator),
+		r(http.MethodGet, "/v1/banks/:bank_id/administrators", bankReaders, s.listBankAdministrators),
 		r(http.MethodPost, "/v1/banks/:bank_id/accounts", administrator, s.openAccount),
+		r(http.MethodGet, "/v1/banks/:bank_id/accounts", administrator, s.listBankAccounts),
+		r(http.MethodGet, "/v1/banks/:bank_id/members", administrator, s.listBankMembers),
 		r(http.MethodGet, "/v1/banks/:bank_id/reimbursements", administrator, s.listBankReimbursements),
+		export,
+		r(http.MethodGet, "/v1/administrators/:administrator_id", bankReaders, s.getAdministrator),
+		r(http.MethodGet, "/v1/accounts/:account_id", []app.Role{app.RoleMember, app.RoleAdministrator}, s.getAccount),
 		r(http.MethodPost, "/v1/members", administrator, s.createMember),
 		r(http.MethodGet, "/v1/members/:member_id", []app.Role{app.RoleMember, app.RoleAdministrator}, s.getMember),
 		r(http.MethodGet, "/v1/members/:member_id/accounts", []app.Role{app.RoleMember, app.RoleAdministrator}, s.listMemberAccounts),

@@ -38,10 +38,17 @@ var accessTable = []struct {
 	note              string
 }{
 	{"POST", "/v1/banks", same(403), same(403), 403, 201, ""},
+	{"GET", "/v1/banks", same(403), same(200), 403, 200, "an administrator's list holds their own bank only"},
 	{"GET", "/v1/banks/:bank_id", same(403), pair{200, 404}, 403, 200, ""},
 	{"POST", "/v1/banks/:bank_id/administrators", same(403), same(403), 403, 201, ""},
+	{"GET", "/v1/banks/:bank_id/administrators", same(403), pair{200, 404}, 403, 200, ""},
 	{"POST", "/v1/banks/:bank_id/accounts", same(403), pair{201, 404}, 403, 403, ""},
+	{"GET", "/v1/banks/:bank_id/accounts", same(403), pair{200, 404}, 403, 403, ""},
+	{"GET", "/v1/banks/:bank_id/members", same(403), pair{200, 404}, 403, 403, "the members with an account at the bank"},
 	{"GET", "/v1/banks/:bank_id/reimbursements", same(403), pair{200, 404}, 403, 403, ""},
+	{"GET", "/v1/banks/:bank_id/reimbursements/export", same(403), pair{200, 404}, 403, 403, "text/csv; operators export with `ledger export` on the command line"},
+	{"GET", "/v1/administrators/:administrator_id", same(403), pair{200, 404}, 403, 200, "an administrator sees their own bank's"},
+	{"GET", "/v1/accounts/:account_id", pair{200, 404}, pair{200, 404}, 403, 403, "a member sees their own, an administrator those at their bank"},
 	{"POST", "/v1/members", same(403), same(201), 403, 403, "a member may bank with several banks: any administrator may add one"},
 	{"GET", "/v1/members/:member_id", pair{200, 404}, pair{200, 404}, 403, 403, "an administrator sees members with an account at their bank"},
 	{"GET", "/v1/members/:member_id/accounts", pair{200, 404}, pair{200, 404}, 403, 403, "an administrator sees the accounts at their bank"},
@@ -98,8 +105,8 @@ func TestAccessTable(t *testing.T) {
 	}
 	// request returns the path and body of an operation on the side's resources.
 	request := func(method, pattern string, s side) (string, string) {
-		path := strings.NewReplacer(":bank_id", s.bank.String(), ":member_id", s.member.String(), ":id", s.reimbursement.String(),
-			":file", "swagger-ui.css").Replace(pattern)
+		path := strings.NewReplacer(":bank_id", s.bank.String(), ":member_id", s.member.String(), ":administrator_id", s.admin.String(),
+			":account_id", s.account.String(), ":id", s.reimbursement.String(), ":file", "swagger-ui.css").Replace(pattern)
 		i := n.Add(1)
 		switch {
 		case method != http.MethodPost:

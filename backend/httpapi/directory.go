@@ -133,6 +133,105 @@ func (s *Server) listMemberAccounts(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
+// pageQuery reads a directory list's limit and cursor.
+func pageQuery(c echo.Context, bankID uuid.UUID) (app.PageQuery, error) {
+	q := app.PageQuery{BankID: bankID}
+	var err error
+	if q.Limit, err = queryLimit(c, maxLimit); err != nil {
+		return app.PageQuery{}, err
+	}
+	if raw := c.QueryParam("cursor"); raw != "" {
+		key, ok := decodeKey(raw)
+		if !ok {
+			return app.PageQuery{}, badRequest("cursor must be a next_cursor value from a previous page of this list",
+				ledger.FieldError{Field: "cursor", Message: "is not a cursor this API handed out"})
+		}
+		q.After = key
+	}
+	return q, nil
+}
+
+// bankPageQuery is pageQuery for a list of the bank in the path.
+func bankPageQuery(c echo.Context) (app.PageQuery, error) {
+	id, err := pathID(c, "bank_id", "bank")
+	if err != nil {
+		return app.PageQuery{}, err
+	}
+	return pageQuery(c, id)
+}
+
+// writePage answers a page of a directory list.
+func writePage[T, J any](c echo.Context, page app.Page[T], err error, out func(T) J) error {
+	if err != nil {
+		return err
+	}
+	body := list[J]{Items: make([]J, 0, len(page.Items)), NextCursor: encodeKey(page.Next)}
+	for _, item := range page.Items {
+		body.Items = append(body.Items, out(item))
+	}
+	return c.JSON(http.StatusOK, body)
+}
+
+func (s *Server) listBanks(c echo.Context) error {
+	q, err := pageQuery(c, uuid.Nil)
+	if err != nil {
+		return err
+	}
+	page, err := s.app.Banks(c.Request().Context(), principal(c), q)
+	return writePage(c, page, err, bankOut)
+}
+
+func (s *Server) listBankAdministrators(c echo.Context) error {
+	q, err := bankPageQuery(c)
+	if err != nil {
+		return err
+	}
+	page, err := s.app.BankAdministrators(c.Request().Context(), principal(c), q)
+	return writePage(c, page, err, administratorOut)
+}
+
+func (s *Server) listBankAccounts(c echo.Context) error {
+	q, err := bankPageQuery(c)
+	if err != nil {
+		return err
+	}
+	page, err := s.app.BankAccounts(c.Request().Context(), principal(c), q)
+	return writePage(c, page, err, accountOut)
+}
+
+func (s *Server) listBankMembers(c echo.Context) error {
+	q, err := bankPageQuery(c)
+	if err != nil {
+		return err
+	}
+	page, err := s.app.BankMembers(c.Request().Context(), principal(c), q)
+	return writePage(c, page, err, memberOut)
+}
+
+func (s *Server) getAdministrator(c echo.Context) error {
+	id, err := pathID(c, "administrator_id", "administrator")
+	if err != nil {
+		return err
+	}
+	admin, err := s.app.Administrator(c.Request().Context(), principal(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, administratorOut(admin))
+}
+
+func (s *Server) getAccount(c echo.Context) error {
+	id, err := pathID(c, "account_id", "account")
+	if err != nil {
+		return err
+	}
+	acct, err := s.app.Account(c.Request().Context(), principal(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, accountOut(acct))
+}
+
 // newID returns a new time-ordered id (UUIDv7), which keeps indexes compact.
 func newID() uuid.UUID {
 	return uuid.Must(uuid.NewV7())

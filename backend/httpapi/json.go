@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
@@ -157,4 +158,42 @@ func decodeCursor(cursor string) (position int64, ok bool) {
 	}
 	position, err = strconv.ParseInt(digits, 10, 64)
 	return position, err == nil && position > 0
+}
+
+// Directory cursors hold the creation time (in microseconds, as stored)
+// and id of the previous page's last item, under a prefix of their own: a
+// reimbursement list's cursor is refused by a directory list, and back.
+const directoryCursorPrefix = "d1:"
+
+func encodeKey(k app.PageKey) *string {
+	if k.IsZero() {
+		return nil
+	}
+	c := base64.RawURLEncoding.EncodeToString([]byte(directoryCursorPrefix + strconv.FormatInt(k.CreatedAt.UnixMicro(), 10) + ":" + k.ID.String()))
+	return &c
+}
+
+// decodeKey returns the key a directory cursor holds; ok is false for
+// anything the API did not hand out.
+func decodeKey(cursor string) (k app.PageKey, ok bool) {
+	if len(cursor) > 128 {
+		return app.PageKey{}, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || !strings.HasPrefix(string(raw), directoryCursorPrefix) {
+		return app.PageKey{}, false
+	}
+	micros, id, found := strings.Cut(strings.TrimPrefix(string(raw), directoryCursorPrefix), ":")
+	if !found || micros == "" || strings.Trim(micros, "0123456789") != "" || len(id) != 36 {
+		return app.PageKey{}, false
+	}
+	n, err := strconv.ParseInt(micros, 10, 64)
+	if err != nil {
+		return app.PageKey{}, false
+	}
+	parsed, err := uuid.Parse(id)
+	if err != nil {
+		return app.PageKey{}, false
+	}
+	return app.PageKey{CreatedAt: time.UnixMicro(n).UTC(), ID: parsed}, true
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -168,7 +169,12 @@ func (s *Server) listBankReimbursements(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.listReimbursements(c, app.ListQuery{BankID: id})
+	q, err := queryFilters(c)
+	if err != nil {
+		return err
+	}
+	q.BankID = id
+	return s.listReimbursements(c, q)
 }
 
 func (s *Server) listMemberReimbursements(c echo.Context) error {
@@ -176,21 +182,29 @@ func (s *Server) listMemberReimbursements(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.listReimbursements(c, app.ListQuery{MemberID: id})
+	q, err := queryFilters(c)
+	if err != nil {
+		return err
+	}
+	q.MemberID = id
+	return s.listReimbursements(c, q)
+}
+
+// queryFilters reads a reimbursement list's filters from the query (see
+// app.ParseListFilters): a bad value is a 400 naming its parameter.
+func queryFilters(c echo.Context) (app.ListQuery, error) {
+	q, err := app.ParseListFilters(c.QueryParam)
+	var invalid *ledger.Error
+	if errors.As(err, &invalid) {
+		return app.ListQuery{}, badRequest(invalid.Message, invalid.Fields...)
+	}
+	return q, err
 }
 
 func (s *Server) listReimbursements(c echo.Context, q app.ListQuery) error {
 	var err error
 	if q.Limit, err = queryLimit(c, maxLimit); err != nil {
 		return err
-	}
-	if raw := c.QueryParam("status"); raw != "" {
-		status, ok := ledger.ParseStatus(raw)
-		if !ok {
-			return badRequest("status must be pending, approved or denied",
-				ledger.FieldError{Field: "status", Message: "must be pending, approved or denied"})
-		}
-		q.Status = status
 	}
 	if raw := c.QueryParam("cursor"); raw != "" {
 		position, ok := decodeCursor(raw)

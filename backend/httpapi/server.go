@@ -74,12 +74,17 @@ func New(cfg Config) *Server {
 	e.HideBanner, e.HidePort = true, true
 	s := &Server{echo: e, app: cfg.App, tokens: cfg.Tokens, dev: cfg.DevTokens, ready: cfg.Ready, logger: cfg.Logger, observer: cfg.Observer}
 	e.HTTPErrorHandler = s.errorHandler
+	streams := map[string]bool{}
+	for _, rt := range s.routes() {
+		streams[rt.Method+" "+rt.Path] = rt.stream
+	}
 	e.Use(
 		s.correlate,
 		s.logRequests,
 		middleware.Recover(),
 		middleware.BodyLimit(maxBodySize),
-		middleware.ContextTimeout(cfg.RequestTimeout),
+		middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: cfg.RequestTimeout,
+			Skipper: func(c echo.Context) bool { return streams[c.Request().Method+" "+c.Path()] }}),
 	)
 
 	// HEAD is answered wherever GET is (RFC 9110 9.3.2): the same status and

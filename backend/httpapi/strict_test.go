@@ -186,7 +186,8 @@ func TestSubmissionNamesWhatIsMissing(t *testing.T) {
 func TestHeadIsAnsweredWhereGetIs(t *testing.T) {
 	api := newAPI(t)
 	id := api.submit("3.00").str("id")
-	path := strings.NewReplacer(":bank_id", api.dir.Bank.ID.String(), ":member_id", api.dir.Member.ID.String(), ":id", id, ":file", "swagger-ui.css")
+	path := strings.NewReplacer(":bank_id", api.dir.Bank.ID.String(), ":member_id", api.dir.Member.ID.String(), ":id", id, ":file", "swagger-ui.css",
+		":administrator_id", api.dir.Admin.ID.String(), ":account_id", api.dir.Account.ID.String())
 	seen := 0
 	for _, rule := range append(httpapi.Access(), httpapi.Rule{Method: http.MethodGet, Path: "/healthz"}, httpapi.Rule{Method: http.MethodGet, Path: "/readyz"}) {
 		if rule.Method != http.MethodGet {
@@ -213,7 +214,7 @@ func TestHeadIsAnsweredWhereGetIs(t *testing.T) {
 	}
 	api.do(http.MethodHead, "/v1/events?type=Nope", "").want(t, http.StatusBadRequest)
 	// A command has no HEAD.
-	api.do(http.MethodHead, "/v1/banks", "").want(t, http.StatusMethodNotAllowed)
+	api.do(http.MethodHead, "/v1/reimbursements", "").want(t, http.StatusMethodNotAllowed)
 
 	opts := api.do(http.MethodOptions, "/v1/reimbursements/"+id, "").want(t, http.StatusNoContent)
 	if allow := opts.header.Get("Allow"); !strings.Contains(allow, "GET") || !strings.Contains(allow, "HEAD") {

@@ -227,3 +227,79 @@ func (d *Directory) MemberAccounts(ctx context.Context, memberID uuid.UUID) (acc
 	})
 	return accounts, err
 }
+
+// listPage returns the rows of committed and own (a transaction's writes)
+// that keep selects, after q.After, oldest first (by creation time, then
+// id byte by byte, as PostgreSQL orders them), at most q.Limit.
+func listPage[V any](q app.PageQuery, key func(V) app.PageKey, keep func(V) bool, committed, own map[uuid.UUID]V) []V {
+	out := []V{}
+	for _, m := range []map[uuid.UUID]V{committed, own} {
+		for _, v := range m {
+			if keep(v) && (q.After.IsZero() || compareKeys(key(v), q.After) > 0) {
+				out = append(out, v)
+			}
+		}
+	}
+	slices.SortFunc(out, func(x, y V) int { return compareKeys(key(x), key(y)) })
+	return out[:min(len(out), max(q.Limit, 0))]
+}
+
+func compareKeys(x, y app.PageKey) int {
+	if c := x.CreatedAt.Compare(y.CreatedAt); c != 0 {
+		return c
+	}
+	return bytes.Compare(x.ID[:], y.ID[:])
+}
+
+// Banks lists banks after q.After, oldest first.
+func (d *Directory) Banks(ctx context.Context, q app.PageQuery) (banks []ledger.Bank, err error) {
+	defer ledger.Wrap(&err, "Directory.Banks")
+	err = d.db.read(ctx, d.tx, func() error {
+		banks = listPage(q, func(b ledger.Bank) app.PageKey { return app.PageKey{CreatedAt: b.CreatedAt, ID: b.ID} },
+			func(ledger.Bank) bool { return true }, d.db.banks, d.own().banks)
+		return nil
+	})
+	return banks, err
+}
+
+// BankAdministrators lists a bank's administrators after q.After, oldest first.
+func (d *Directory) BankAdministrators(ctx context.Context, q app.PageQuery) (admins []ledger.Administrator, err error) {
+	defer ledger.Wrap(&err, "Directory.BankAdministrators(%s)", q.BankID)
+	err = d.db.read(ctx, d.tx, func() error {
+		admins = listPage(q, func(a ledger.Administrator) app.PageKey { return app.PageKey{CreatedAt: a.CreatedAt, ID: a.ID} },
+			func(a ledger.Administrator) bool { return a.BankID == q.BankID }, d.db.admins, d.own().admins)
+		return nil
+	})
+	return admins, err
+}
+
+// BankAccounts lists the accounts at a bank after q.After, oldest first.
+func (d *Directory) BankAccounts(ctx context.Context, q app.PageQuery) (accounts []ledger.Account, err error) {
+	defer ledger.Wrap(&err, "Directory.BankAccounts(%s)", q.BankID)
+	err = d.db.read(ctx, d.tx, func() error {
+		accounts = listPage(q, func(a ledger.Account) app.PageKey { return app.PageKey{CreatedAt: a.CreatedAt, ID: a.ID} },
+			func(a ledger.Account) bool { return a.BankID == q.BankID }, d.db.accounts, d.own().accounts)
+		return nil
+	})
+	return accounts, err
+}
+
+// BankMembers lists the members with an account at a bank after q.After,
+// oldest first.
+func (d *Directory) BankMembers(ctx context.Context, q app.PageQuery) (members []ledger.Member, err error) {
+	defer ledger.Wrap(&err, "Directory.BankMembers(%s)", q.BankID)
+	err = d.db.read(ctx, d.tx, func() error {
+		banking := map[uuid.UUID]bool{}
+		for _, accounts := range []map[uuid.UUID]ledger.Account{d.db.accounts, d.own().accounts} {
+			for _, a := range accounts {
+				if a.BankID == q.BankID {
+					banking[a.MemberID] = true
+				}
+			}
+		}
+		members = listPage(q, func(m ledger.Member) app.PageKey { return app.PageKey{CreatedAt: m.CreatedAt, ID: m.ID} },
+			func(m ledger.Member) bool { return banking[m.ID] }, d.db.members, d.own().members)
+		return nil
+	})
+	return members, err
+}

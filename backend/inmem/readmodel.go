@@ -20,15 +20,56 @@ type ReadModel struct {
 
 var _ app.ReadModel = (*ReadModel)(nil)
 
+// row is a reimbursement as the read model lists it, with the position of
+// its submission.
+type row struct {
+	r        *ledger.Reimbursement
+	position int64
+}
+
 // ListReimbursements reads a page, newest submission first.
 func (m *ReadModel) ListReimbursements(ctx context.Context, q app.ListQuery) (page app.ListPage, err error) {
 	defer ledger.Wrap(&err, "ReadModel.ListReimbursements")
-	type row struct {
-		r        *ledger.Reimbursement
-		position int64
+	rows, err := m.selected(ctx, q)
+	if err != nil {
+		return app.ListPage{}, err
 	}
+	page = app.ListPage{Items: []ledger.Reimbursement{}}
+	for _, r := range rows[:min(len(rows), max(q.Limit, 0))] {
+		item := *r.r
+		item.Position = 0 // PostgreSQL's read model keeps versions, not positions
+		page.Items = append(page.Items, item)
+	}
+	if len(rows) > q.Limit && q.Limit > 0 {
+		page.NextBefore = rows[q.Limit-1].position
+	}
+	return page, nil
+}
+
+// CountReimbursements counts the reimbursements q selects.
+func (m *ReadModel) CountReimbursements(ctx context.Context, q app.ListQuery) (n int64, err error) {
+	defer ledger.Wrap(&err, "ReadModel.CountReimbursements")
+	q.Before = 0
+	rows, err := m.selected(ctx, q)
+	return int64(len(rows)), err
+}
+
+// selects reports whether q selects r: its bank or member, and its filters.
+func selects(q app.ListQuery, r *ledger.Reimbursement) bool {
+	return (q.BankID != uuid.Nil || q.MemberID != uuid.Nil) &&
+		(q.BankID == uuid.Nil || r.BankID == q.BankID) && (q.MemberID == uuid.Nil || r.MemberID == q.MemberID) &&
+		(q.Status == "" || r.Status == q.Status) && (q.PaymentStatus == "" || r.PaymentStatus == q.PaymentStatus) &&
+		(q.SubmittedFrom.IsZero() || !r.SubmittedAt.Before(q.SubmittedFrom)) &&
+		(q.SubmittedBefore.IsZero() || r.SubmittedAt.Before(q.SubmittedBefore)) &&
+		(!q.AmountMin.Valid || r.Amount.GreaterThanOrEqual(q.AmountMin.Decimal)) &&
+		(!q.AmountMax.Valid || r.Amount.LessThanOrEqual(q.AmountMax.Decimal))
+}
+
+// selected folds every committed reimbursement submitted before q.Before
+// and returns those q selects, newest first.
+func (m *ReadModel) selected(ctx context.Context, q app.ListQuery) ([]row, error) {
 	var rows []row
-	err = m.db.read(ctx, nil, func() error {
+	err := m.db.read(ctx, nil, func() error {
 		for _, e := range m.db.log {
 			if e.Type != ledger.TypeReimbursementSubmitted || (q.Before > 0 && e.Position >= q.Before) {
 				continue
@@ -43,28 +84,14 @@ func (m *ReadModel) ListReimbursements(ctx context.Context, q app.ListQuery) (pa
 			if err != nil {
 				return err
 			}
-			owner := (q.BankID == uuid.Nil || r.BankID == q.BankID) && (q.MemberID == uuid.Nil || r.MemberID == q.MemberID) &&
-				(q.BankID != uuid.Nil || q.MemberID != uuid.Nil)
-			if owner && (q.Status == "" || r.Status == q.Status) {
+			if selects(q, r) {
 				rows = append(rows, row{r, e.Position})
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return app.ListPage{}, err
-	}
 	slices.Reverse(rows) // the log is in position order
-	page = app.ListPage{Items: []ledger.Reimbursement{}}
-	for _, r := range rows[:min(len(rows), max(q.Limit, 0))] {
-		item := *r.r
-		item.Position = 0 // PostgreSQL's read model keeps versions, not positions
-		page.Items = append(page.Items, item)
-	}
-	if len(rows) > q.Limit && q.Limit > 0 {
-		page.NextBefore = rows[q.Limit-1].position
-	}
-	return page, nil
+	return rows, err
 }
 
 // Reached reports whether the read model shows the event at position: as

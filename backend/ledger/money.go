@@ -78,6 +78,16 @@ func ParseAmount(s string, cur Currency) (decimal.Decimal, error) {
 	return d, nil
 }
 
+// ParseAmountBound parses a bound of an amount filter: a decimal string
+// written as ParseAmount accepts it ("125.50"), in no currency, so with
+// any number of decimal places, and 0 allowed.
+func ParseAmountBound(s string) (decimal.Decimal, error) {
+	if len(s) > maxAmountLength || !amountPattern.MatchString(s) {
+		return decimal.Decimal{}, fmt.Errorf(`must be a decimal string such as "125.50"`)
+	}
+	return decimal.NewFromString(s)
+}
+
 // FormatAmount writes an amount with exactly the currency's decimal places.
 func FormatAmount(d decimal.Decimal, currency string) string {
 	cur, ok := LookupCurrency(currency)

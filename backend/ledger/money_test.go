@@ -65,6 +65,33 @@ func TestParseAmount(t *testing.T) {
 	}
 }
 
+// A filter's bound is compared as a number, never through a float: any
+// number of decimal places, and 0, but only the plain shape amounts have.
+func TestParseAmountBound(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"0", "0"},
+		{"125.5", "125.5"},
+		{"0.001", "0.001"},
+		{"1000000.01", "1000000.01"},
+		{"0.30000000000000001", "0.30000000000000001"}, // no float would keep it
+		{"-1", ""},
+		{"1e3", ""},
+		{"1,000", ""},
+		{" 5", ""},
+		{"5.", ""},
+		{"", ""},
+		{strings.Repeat("9", 40), ""},
+	} {
+		got, err := ParseAmountBound(tt.in)
+		switch {
+		case tt.want == "" && err == nil:
+			t.Errorf("ParseAmountBound(%q) = %s, want an error", tt.in, got)
+		case tt.want != "" && (err != nil || got.String() != tt.want):
+			t.Errorf("ParseAmountBound(%q) = %s, %v; want %s", tt.in, got, err, tt.want)
+		}
+	}
+}
+
 func TestLookupCurrency(t *testing.T) {
 	if c, ok := LookupCurrency("JPY"); !ok || c.MinorUnits != 0 {
 		t.Fatalf("JPY = %+v, %v; want 0 minor units", c, ok)

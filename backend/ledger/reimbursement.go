@@ -36,6 +36,15 @@ const (
 	PaymentStatusFailed    PaymentStatus = "failed"
 )
 
+// ParsePaymentStatus accepts the payment statuses a client may filter on.
+func ParsePaymentStatus(s string) (PaymentStatus, bool) {
+	switch st := PaymentStatus(s); st {
+	case PaymentStatusNone, PaymentStatusRequested, PaymentStatusSettled, PaymentStatusFailed:
+		return st, true
+	}
+	return "", false
+}
+
 // Reimbursement is the state of one claim, folded from its stream (and, for
 // PaymentStatus, from its payment's stream).
 type Reimbursement struct {

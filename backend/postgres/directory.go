@@ -137,6 +137,106 @@ func (d *Directory) MemberAccounts(ctx context.Context, memberID uuid.UUID) (_ [
 	return accounts, rows.Err()
 }
 
+// pageAfter returns the condition and arguments that select a directory
+// list's rows after q.After (column prefix p), numbering the arguments
+// after n taken ones; no condition for the first page.
+func pageAfter(q app.PageQuery, p string, n int) (string, []any) {
+	if q.After.IsZero() {
+		return "true", nil
+	}
+	return fmt.Sprintf("(%[1]screated_at, %[1]sid) > ($%d, $%d)", p, n+1, n+2), []any{q.After.CreatedAt, q.After.ID}
+}
+
+// Banks lists banks after q.After, oldest first.
+func (d *Directory) Banks(ctx context.Context, q app.PageQuery) (_ []ledger.Bank, err error) {
+	defer ledger.Wrap(&err, "Directory.Banks")
+	cond, args := pageAfter(q, "", 1)
+	rows, err := d.q.QueryContext(ctx, `SELECT id, name, location, created_at FROM banks
+		WHERE `+cond+` ORDER BY created_at, id LIMIT $1`, append([]any{q.Limit}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	banks := []ledger.Bank{}
+	for rows.Next() {
+		var b ledger.Bank
+		if err := rows.Scan(&b.ID, &b.Name, &b.Location, &b.CreatedAt); err != nil {
+			return nil, err
+		}
+		b.CreatedAt = b.CreatedAt.UTC()
+		banks = append(banks, b)
+	}
+	return banks, rows.Err()
+}
+
+// BankAdministrators lists a bank's administrators after q.After, oldest first.
+func (d *Directory) BankAdministrators(ctx context.Context, q app.PageQuery) (_ []ledger.Administrator, err error) {
+	defer ledger.Wrap(&err, "Directory.BankAdministrators(%s)", q.BankID)
+	cond, args := pageAfter(q, "", 2)
+	rows, err := d.q.QueryContext(ctx, `SELECT id, bank_id, first_name, last_name, email, created_at FROM administrators
+		WHERE bank_id = $2 AND `+cond+` ORDER BY created_at, id LIMIT $1`, append([]any{q.Limit, q.BankID}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	admins := []ledger.Administrator{}
+	for rows.Next() {
+		var a ledger.Administrator
+		if err := rows.Scan(&a.ID, &a.BankID, &a.FirstName, &a.LastName, &a.Email, &a.CreatedAt); err != nil {
+			return nil, err
+		}
+		a.CreatedAt = a.CreatedAt.UTC()
+		admins = append(admins, a)
+	}
+	return admins, rows.Err()
+}
+
+// BankAccounts lists the accounts at a bank after q.After, oldest first.
+func (d *Directory) BankAccounts(ctx context.Context, q app.PageQuery) (_ []ledger.Account, err error) {
+	defer ledger.Wrap(&err, "Directory.BankAccounts(%s)", q.BankID)
+	cond, args := pageAfter(q, "", 2)
+	rows, err := d.q.QueryContext(ctx, `SELECT id, bank_id, member_id, currency, nickname, created_at FROM accounts
+		WHERE bank_id = $2 AND `+cond+` ORDER BY created_at, id LIMIT $1`, append([]any{q.Limit, q.BankID}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	accounts := []ledger.Account{}
+	for rows.Next() {
+		var a ledger.Account
+		if err := rows.Scan(&a.ID, &a.BankID, &a.MemberID, &a.Currency, &a.Nickname, &a.CreatedAt); err != nil {
+			return nil, err
+		}
+		a.CreatedAt = a.CreatedAt.UTC()
+		accounts = append(accounts, a)
+	}
+	return accounts, rows.Err()
+}
+
+// BankMembers lists the members with an account at a bank after q.After,
+// oldest first.
+func (d *Directory) BankMembers(ctx context.Context, q app.PageQuery) (_ []ledger.Member, err error) {
+	defer ledger.Wrap(&err, "Directory.BankMembers(%s)", q.BankID)
+	cond, args := pageAfter(q, "m.", 2)
+	rows, err := d.q.QueryContext(ctx, `SELECT m.id, m.first_name, m.last_name, m.email, m.created_at FROM members m
+		WHERE EXISTS (SELECT FROM accounts a WHERE a.member_id = m.id AND a.bank_id = $2) AND `+cond+`
+		ORDER BY m.created_at, m.id LIMIT $1`, append([]any{q.Limit, q.BankID}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	members := []ledger.Member{}
+	for rows.Next() {
+		var m ledger.Member
+		if err := rows.Scan(&m.ID, &m.FirstName, &m.LastName, &m.Email, &m.CreatedAt); err != nil {
+			return nil, err
+		}
+		m.CreatedAt = m.CreatedAt.UTC()
+		members = append(members, m)
+	}
+	return members, rows.Err()
+}
+
 // accountCache keeps up to accountCacheSize accounts. Accounts are never
 // changed or removed, so a cached one is never stale.
 type accountCache struct {

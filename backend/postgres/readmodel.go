@@ -26,22 +26,9 @@ var _ app.ReadModel = (*ReadModel)(nil)
 func (m *ReadModel) ListReimbursements(ctx context.Context, q app.ListQuery) (_ app.ListPage, err error) {
 	defer ledger.Wrap(&err, "ReadModel.ListReimbursements")
 	args := []any{q.Limit + 1}
-	var conds []string
-	if q.BankID != uuid.Nil {
-		args = append(args, q.BankID)
-		conds = append(conds, fmt.Sprintf(`bank_id = $%d`, len(args)))
-	}
-	if q.MemberID != uuid.Nil {
-		args = append(args, q.MemberID)
-		conds = append(conds, fmt.Sprintf(`bank_member_id = $%d`, len(args)))
-	}
-	if len(conds) == 0 {
-		return app.ListPage{}, errors.New("a list names a bank or a member")
-	}
-	where := strings.Join(conds, " AND ")
-	if q.Status != "" {
-		args = append(args, q.Status)
-		where += fmt.Sprintf(` AND status = $%d`, len(args))
+	where, args, err := listWhere(q, args)
+	if err != nil {
+		return app.ListPage{}, err
 	}
 	if q.Before > 0 {
 		args = append(args, q.Before)
@@ -82,6 +69,56 @@ func (m *ReadModel) ListReimbursements(ctx context.Context, q app.ListQuery) (_ 
 		page.Items = append(page.Items, r)
 	}
 	return page, rows.Err()
+}
+
+// listWhere returns the condition selecting q's bank or member and
+// filters, its arguments numbered after args.
+func listWhere(q app.ListQuery, args []any) (string, []any, error) {
+	var conds []string
+	cond := func(format string, arg any) {
+		args = append(args, arg)
+		conds = append(conds, fmt.Sprintf(format, len(args)))
+	}
+	if q.BankID != uuid.Nil {
+		cond(`bank_id = $%d`, q.BankID)
+	}
+	if q.MemberID != uuid.Nil {
+		cond(`bank_member_id = $%d`, q.MemberID)
+	}
+	if len(conds) == 0 {
+		return "", nil, errors.New("a list names a bank or a member")
+	}
+	if q.Status != "" {
+		cond(`status = $%d`, q.Status)
+	}
+	if q.PaymentStatus != "" {
+		cond(`payment_status = $%d`, q.PaymentStatus)
+	}
+	if !q.SubmittedFrom.IsZero() {
+		cond(`submitted_at >= $%d`, q.SubmittedFrom)
+	}
+	if !q.SubmittedBefore.IsZero() {
+		cond(`submitted_at < $%d`, q.SubmittedBefore)
+	}
+	// Passed as text and compared as numeric: exact, never a float.
+	if q.AmountMin.Valid {
+		cond(`amount >= $%d::numeric`, q.AmountMin.Decimal.String())
+	}
+	if q.AmountMax.Valid {
+		cond(`amount <= $%d::numeric`, q.AmountMax.Decimal.String())
+	}
+	return strings.Join(conds, " AND "), args, nil
+}
+
+// CountReimbursements counts the rows q selects.
+func (m *ReadModel) CountReimbursements(ctx context.Context, q app.ListQuery) (n int64, err error) {
+	defer ledger.Wrap(&err, "ReadModel.CountReimbursements")
+	where, args, err := listWhere(q, nil)
+	if err != nil {
+		return 0, err
+	}
+	err = m.q.QueryRowContext(ctx, `SELECT count(*) FROM reimbursements_view WHERE `+where, args...).Scan(&n)
+	return n, err
 }
 
 // Reached reports whether the reimbursements projector has processed the

@@ -69,6 +69,9 @@ commands:
   deadletters retry ID [--wait D]     have the worker handle a parked event again with its saga (waits 30s for the outcome)
   deadletters discard ID --reason TEXT [--by NAME]
                                       give up on a parked event for good, recorded as a DeadLetterDiscarded event
+  export --bank ID [--status S] [--payment-status S] [--submitted-from T] [--submitted-to T] [--amount-min A] [--amount-max A]
+                                      print a bank's reimbursements as CSV, filtered as the API's lists are
+                                      (ledger export --bank ID > file.csv; progress on standard error)
   sleep DURATION                      wait, then exit 0 (a preStop hook in an image without a shell)
   token member ID | admin ID | auditor | operator
                                       print a development token (AUTH_DEV_ISSUER=true only)
@@ -293,6 +296,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runProjections(ctx, cfg, rest, stdout, stderr)
 	case "deadletters":
 		return runDeadLetters(ctx, cfg, rest, getenv, stdout, stderr)
+	case "export":
+		return runExport(ctx, cfg, rest, stdout, stderr)
 	case "token":
 		return runToken(ctx, cfg, rest, stdout)
 	case "sleep":
