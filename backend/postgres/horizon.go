@@ -50,9 +50,16 @@ func lockAppenders(ctx context.Context, tx querier) error {
 // horizonQuery returns the delivery horizon as the text of an xid8: events
 // of transactions below it have all committed or rolled back. Stored
 // transaction ids are the server's plus the delivery base (see Rebase).
+//
+// s.nxt is the statement snapshot's xmax: every transaction below it had
+// completed when the statement began. It is no "next id": a transaction
+// still running may hold an id above it (ids are assigned in one order and
+// completed in another), and an appender's backend_xid (32 bits) is widened
+// to 64 bits by its signed distance from s.nxt, whichever side it is on.
 var horizonQuery = fmt.Sprintf(`
-	SELECT (least(s.nxt, coalesce(min(s.nxt - ((s.nxt %% 4294967296) - a.backend_xid::text::bigint + 4294967296) %% 4294967296), s.nxt))
-		+ b.base)::text
+	SELECT (greatest(0, least(s.nxt, coalesce(min(s.nxt +
+			((a.backend_xid::text::bigint - s.nxt %% 4294967296) %% 4294967296 + 4294967296 + 2147483648) %% 4294967296 - 2147483648),
+		s.nxt))) + b.base)::text
 	FROM (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS nxt) s
 	CROSS JOIN delivery_base b
 	LEFT JOIN pg_locks l ON l.locktype = 'advisory' AND l.classid = %d AND l.objid = %d AND l.objsubid = 2

@@ -249,3 +249,48 @@ func TestRestoreReBasesDelivery(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 }
+
+// Transaction ids are assigned in one order and completed in another, so an
+// appender may hold an id above the snapshot's xmax (the oldest transaction
+// not yet completed). The horizon must still stay at or below it. (Widening
+// its 32-bit id the wrong way once made the horizon wrap around to the top
+// of the xid8 range, holding nothing back.)
+func TestHorizonHoldsAnAppenderAboveTheSnapshotsXmax(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	ctx := context.Background()
+	// An older transaction writes something and stays open: the snapshot's
+	// xmax cannot pass its id.
+	older, err := db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer older.Rollback()
+	if _, err := older.ExecContext(ctx, `SELECT pg_current_xact_id()`); err != nil {
+		t.Fatal(err)
+	}
+	// A younger appender, open too, with an id above that xmax.
+	appender, err := db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer appender.Rollback()
+	recorded, err := db.AppendInTx(ctx, appender, ledger.Metadata{}, pendingSubmission(uuid.New()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var appenderID string
+	if err := appender.QueryRowContext(ctx, `SELECT transaction_id::text FROM events WHERE event_id = $1`, recorded[0].EventID).Scan(&appenderID); err != nil {
+		t.Fatal(err)
+	}
+	horizon, err := postgres.ReadHorizon(ctx, db.SQL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var below bool
+	if err := db.SQL().QueryRowContext(ctx, `SELECT $1::xid8 <= $2::xid8`, horizon, appenderID).Scan(&below); err != nil {
+		t.Fatal(err)
+	}
+	if !below {
+		t.Fatalf("horizon %s is above the open appender's transaction %s: its events could be skipped", horizon, appenderID)
+	}
+}
