@@ -1,7 +1,9 @@
 package app
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"slices"
@@ -41,7 +43,14 @@ func (a *App) Submit(ctx context.Context, p Principal, cmd SubmitCommand) (r *le
 	if err != nil {
 		return nil, err
 	}
-	event, err := ledger.Submit(ledger.Submission{ID: cmd.ID, Account: acct, Amount: cmd.Amount, Description: cmd.Description, Now: a.now()})
+	// The policy in force at submission decides how many approvals the
+	// claim needs, as expense products apply approval rules when a report
+	// is submitted: a later change does not reach claims already waiting.
+	policy, err := a.streams().ApprovalPolicy(ctx, acct.BankID)
+	if err != nil {
+		return nil, err
+	}
+	event, err := ledger.Submit(ledger.Submission{ID: cmd.ID, Account: acct, Amount: cmd.Amount, Description: cmd.Description, Policy: policy, Now: a.now()})
 	if err != nil {
 		return nil, err
 	}
@@ -57,6 +66,8 @@ type DecideCommand struct {
 	ReimbursementID uuid.UUID
 	// Reason is required to deny and ignored to approve.
 	Reason string
+	// Note is an approval's optional note; ignored to deny.
+	Note string
 	// IfMatch, when not nil, lists the versions the administrator accepts
 	// (the one they saw): deciding fails with EPreconditionFailed when the
 	// reimbursement is at none of them.
@@ -64,15 +75,20 @@ type DecideCommand struct {
 	Meta    ledger.Metadata
 }
 
-// Approve records an approval by the administrator p. Errors: EForbidden
-// (not an administrator), ENotFound (no such reimbursement at p's bank:
-// another bank's answers the same, before anything else is checked),
-// EPreconditionFailed (If-Match names another version), EConflict (already
-// decided, or another decision committed first).
+// Approve records an approval by the administrator p: the deciding one, or
+// a first one that leaves the reimbursement pending when its bank's policy
+// asks for two. Errors: EForbidden (not an administrator), ENotFound (no
+// such reimbursement at p's bank: another bank's answers the same, before
+// anything else is checked), EPreconditionFailed (If-Match names another
+// version), EInvalid (a blank or over-long note), EConflict (already
+// decided, or p already approved it).
+//
+// Two administrators approving at once are both recorded: the one who
+// comes second is decided again on the first one's approval.
 func (a *App) Approve(ctx context.Context, p Principal, cmd DecideCommand) (r *ledger.Reimbursement, err error) {
 	defer ledger.Wrap(&err, "Approve(%s)", cmd.ReimbursementID)
 	return a.decide(ctx, p, cmd, func(r *ledger.Reimbursement, admin ledger.Administrator) (ledger.PendingEvent, error) {
-		return r.Approve(admin, a.now())
+		return r.Approve(admin, cmd.Note, a.now())
 	})
 }
 
@@ -91,20 +107,120 @@ func (a *App) decide(ctx context.Context, p Principal, cmd DecideCommand, decide
 	if err := p.must(RoleAdministrator); err != nil {
 		return nil, err
 	}
+	return a.onReimbursement(ctx, p, cmd.ReimbursementID, cmd.IfMatch, cmd.Meta, func(r *ledger.Reimbursement) (ledger.PendingEvent, error) {
+		return decide(r, ledger.Administrator{ID: p.ID, BankID: p.BankID})
+	})
+}
+
+// WithdrawCommand is a member taking back a pending claim.
+type WithdrawCommand struct {
+	ReimbursementID uuid.UUID
+	// IfMatch is as for DecideCommand.
+	IfMatch []int64
+	Meta    ledger.Metadata
+}
+
+// Withdraw records that the member p takes back their pending claim.
+// Errors: EForbidden (not a member), ENotFound (not p's claim),
+// EPreconditionFailed, EConflict (decided or withdrawn: a decision that
+// commits first wins).
+func (a *App) Withdraw(ctx context.Context, p Principal, cmd WithdrawCommand) (r *ledger.Reimbursement, err error) {
+	defer ledger.Wrap(&err, "Withdraw(%s)", cmd.ReimbursementID)
+	if err := p.must(RoleMember); err != nil {
+		return nil, err
+	}
+	return a.onReimbursement(ctx, p, cmd.ReimbursementID, cmd.IfMatch, cmd.Meta, func(r *ledger.Reimbursement) (ledger.PendingEvent, error) {
+		return r.Withdraw(p.ID, a.now())
+	})
+}
+
+// onReimbursement decides a command on a reimbursement's current state and
+// appends the event, in one transaction: load it, check that p may see it
+// and that If-Match names its version, decide, append.
+func (a *App) onReimbursement(ctx context.Context, p Principal, id uuid.UUID, ifMatch []int64, meta ledger.Metadata,
+	decide func(r *ledger.Reimbursement) (ledger.PendingEvent, error)) (*ledger.Reimbursement, error) {
 	var r *ledger.Reimbursement
-	err := a.transact(ctx, func(tx Tx) error {
+	err := a.transactDecided(ctx, func(tx Tx) error {
 		var err error
-		if r, err = (Streams{Events: tx.Events}).Reimbursement(ctx, cmd.ReimbursementID); err != nil {
+		if r, err = (Streams{Events: tx.Events}).Reimbursement(ctx, id); err != nil {
+			return err
+		}
+		if !p.sees(r) {
+			return notFound(id)
+		}
+		if ifMatch != nil && !slices.Contains(ifMatch, r.Version) {
+			return &ledger.Error{Code: ledger.EPreconditionFailed, CurrentVersion: r.Version,
+				Message: fmt.Sprintf("reimbursement %s is at version %d, which If-Match does not name", r.ID, r.Version)}
+		}
+		event, err := decide(r)
+		if err != nil {
+			return err
+		}
+		recorded, err := tx.Events.Append(ctx, p.metadata(meta), event)
+		if err != nil {
+			return err
+		}
+		return r.Apply(recorded[0])
+	})
+	return r, err
+}
+
+// maxDecisionRounds bounds how often a command is decided again after
+// losing its stream version to another.
+const maxDecisionRounds = 3
+
+// transactDecided runs fn, which decides on a stream's state and appends,
+// in a transaction. When another command appended to the stream first
+// (ledger.ErrVersionConflict), it runs fn again in a new transaction, so
+// that the command is decided on the state that won: the domain then
+// accepts it (a second administrator's approval after the first) or
+// refuses it (EConflict: a decision after a withdrawal). Bound to an
+// Idempotency-Key's transaction, which the conflict aborted, it returns
+// the conflict, and the client may send the request again.
+func (a *App) transactDecided(ctx context.Context, fn func(Tx) error) error {
+	for round := 1; ; round++ {
+		err := a.transact(ctx, fn)
+		if a.tx != nil || round == maxDecisionRounds || !errors.Is(err, ledger.ErrVersionConflict) {
+			return err
+		}
+	}
+}
+
+// RetryPayoutCommand asks for another attempt to pay an approved
+// reimbursement whose last attempt failed.
+type RetryPayoutCommand struct {
+	ReimbursementID uuid.UUID
+	Meta            ledger.Metadata
+}
+
+// RetryPayout records another payment attempt (PaymentRequested with the
+// next attempt number), which the payment saga pays under that attempt's
+// own idempotency key. Only an administrator of the reimbursement's bank,
+// only when the last attempt failed: EConflict while an attempt is in
+// flight or once one settled, so that at most one is ever in flight and at
+// most one ever settles. ENotFound for another bank's reimbursement.
+func (a *App) RetryPayout(ctx context.Context, p Principal, cmd RetryPayoutCommand) (r *ledger.Reimbursement, err error) {
+	defer ledger.Wrap(&err, "RetryPayout(%s)", cmd.ReimbursementID)
+	if err := p.must(RoleAdministrator); err != nil {
+		return nil, err
+	}
+	err = a.transactDecided(ctx, func(tx Tx) error {
+		streams := Streams{Events: tx.Events}
+		var err error
+		if r, err = streams.Reimbursement(ctx, cmd.ReimbursementID); err != nil {
 			return err
 		}
 		if !p.sees(r) {
 			return notFound(cmd.ReimbursementID)
 		}
-		if cmd.IfMatch != nil && !slices.Contains(cmd.IfMatch, r.Version) {
-			return &ledger.Error{Code: ledger.EPreconditionFailed, CurrentVersion: r.Version,
-				Message: fmt.Sprintf("reimbursement %s is at version %d, which If-Match does not name", r.ID, r.Version)}
+		if r.PaymentStatus == ledger.PaymentStatusNone {
+			return ledger.Errorf(ledger.EConflict, "reimbursement %s is %s and has no payout to retry", r.ID, r.Status)
 		}
-		event, err := decide(r, ledger.Administrator{ID: p.ID, BankID: p.BankID})
+		payment, err := streams.Payment(ctx, ledger.PaymentID(r.ID))
+		if err != nil {
+			return err
+		}
+		event, err := payment.Retry(a.now())
 		if err != nil {
 			return err
 		}
@@ -138,7 +254,7 @@ func (a *App) Reimbursement(ctx context.Context, p Principal, id uuid.UUID) (*le
 }
 
 // Story returns every event of a reimbursement, its payment and its
-// notification, in position order, to those who may read the
+// notifications, in position order, to those who may read the
 // reimbursement; ENotFound otherwise.
 func (a *App) Story(ctx context.Context, p Principal, id uuid.UUID) (story []ledger.RecordedEvent, err error) {
 	defer ledger.Wrap(&err, "Story(%s)", id)
@@ -148,6 +264,26 @@ func (a *App) Story(ctx context.Context, p Principal, id uuid.UUID) (story []led
 	story, err = a.events().Load(ctx, id, ledger.PaymentID(id), ledger.NotificationStreamID(id))
 	if err != nil {
 		return nil, err
+	}
+	// Each retried payout attempt's e-mail has a stream of its own.
+	var retried []uuid.UUID
+	for _, rec := range story {
+		if rec.Type != ledger.TypePaymentRequested || rec.StreamVersion == 1 {
+			continue
+		}
+		e, err := rec.Decode()
+		if err != nil {
+			return nil, err
+		}
+		retried = append(retried, ledger.AttemptNotificationStreamID(id, e.(ledger.PaymentRequested).Attempt))
+	}
+	if len(retried) > 0 {
+		more, err := a.events().Load(ctx, retried...)
+		if err != nil {
+			return nil, err
+		}
+		story = append(story, more...)
+		slices.SortFunc(story, func(a, b ledger.RecordedEvent) int { return cmp.Compare(a.Position, b.Position) })
 	}
 	var own []ledger.RecordedEvent
 	for _, e := range story {

@@ -52,3 +52,14 @@ func (s Streams) Append(ctx context.Context, meta ledger.Metadata, events ...led
 	_, err := s.Events.Append(ctx, meta, events...)
 	return err
 }
+
+// ApprovalPolicy returns a bank's approval policy, folded from its stream:
+// the zero policy when the bank never set one.
+func (s Streams) ApprovalPolicy(ctx context.Context, bankID uuid.UUID) (p ledger.ApprovalPolicy, err error) {
+	defer ledger.Wrap(&err, "Streams.ApprovalPolicy(%s)", bankID)
+	stream, err := s.Events.Load(ctx, ledger.ApprovalPolicyStreamID(bankID))
+	if err != nil {
+		return ledger.ApprovalPolicy{}, err
+	}
+	return ledger.FoldApprovalPolicy(bankID, stream)
+}

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -11,26 +12,32 @@ import (
 // Event types as they are stored. They are part of the ledger's public record:
 // never rename one.
 const (
-	TypeReimbursementSubmitted = "ReimbursementSubmitted"
-	TypeReimbursementApproved  = "ReimbursementApproved"
-	TypeReimbursementDenied    = "ReimbursementDenied"
-	TypePaymentRequested       = "PaymentRequested"
-	TypePaymentSettled         = "PaymentSettled"
-	TypePaymentFailed          = "PaymentFailed"
-	TypeMemberNotified         = "MemberNotified"
-	TypeDeadLetterDiscarded    = "DeadLetterDiscarded"
+	TypeReimbursementSubmitted        = "ReimbursementSubmitted"
+	TypeReimbursementApprovalRecorded = "ReimbursementApprovalRecorded"
+	TypeReimbursementApproved         = "ReimbursementApproved"
+	TypeReimbursementDenied           = "ReimbursementDenied"
+	TypeReimbursementWithdrawn        = "ReimbursementWithdrawn"
+	TypePaymentRequested              = "PaymentRequested"
+	TypePaymentSettled                = "PaymentSettled"
+	TypePaymentFailed                 = "PaymentFailed"
+	TypeMemberNotified                = "MemberNotified"
+	TypeApprovalPolicySet             = "ApprovalPolicySet"
+	TypeDeadLetterDiscarded           = "DeadLetterDiscarded"
 )
 
 // Stream types: which aggregate a stream belongs to.
 const (
-	StreamReimbursement = "reimbursement"
-	StreamPayment       = "payment"
-	StreamNotification  = "notification"
-	StreamDeadLetter    = "dead_letter"
+	StreamReimbursement  = "reimbursement"
+	StreamPayment        = "payment"
+	StreamNotification   = "notification"
+	StreamApprovalPolicy = "approval_policy"
+	StreamDeadLetter     = "dead_letter"
 )
 
 // Event is the data of one recorded fact. The JSON form of each event is its
-// stored, published schema (see docs/events.md).
+// stored, published schema (see docs/events.md). A type whose shape changed
+// writes its schema version first ("schema_version", see schema.go), and
+// DecodeEvent reads every older version as the newest.
 type Event interface {
 	EventType() string
 }
@@ -39,12 +46,13 @@ type Event interface {
 // story meets them, then the operators'. DecodeEvent decodes each of them,
 // and only them.
 var EventTypes = []string{
-	TypeReimbursementSubmitted, TypeReimbursementApproved, TypeReimbursementDenied,
-	TypePaymentRequested, TypePaymentSettled, TypePaymentFailed, TypeMemberNotified,
-	TypeDeadLetterDiscarded,
+	TypeReimbursementSubmitted, TypeReimbursementApprovalRecorded, TypeReimbursementApproved, TypeReimbursementDenied,
+	TypeReimbursementWithdrawn, TypePaymentRequested, TypePaymentSettled, TypePaymentFailed, TypeMemberNotified,
+	TypeApprovalPolicySet, TypeDeadLetterDiscarded,
 }
 
-// ReimbursementSubmitted records a member's claim.
+// ReimbursementSubmitted records a member's claim. Schema version 2 added
+// ApprovalsRequired.
 type ReimbursementSubmitted struct {
 	ReimbursementID uuid.UUID `json:"reimbursement_id"`
 	BankID          uuid.UUID `json:"bank_id"`
@@ -54,12 +62,30 @@ type ReimbursementSubmitted struct {
 	Currency        string    `json:"currency"`
 	Description     string    `json:"description"`
 	SubmittedAt     time.Time `json:"submitted_at"`
+	// ApprovalsRequired is how many administrators must approve: 2 when the
+	// bank's approval policy at submission asked for a second approval.
+	// Version 1 events read as 1.
+	ApprovalsRequired int `json:"approvals_required"`
 }
 
-// ReimbursementApproved records an administrator's approval.
+// ReimbursementApprovalRecorded records an approval that is not yet the last
+// one the reimbursement needs: it stays pending.
+type ReimbursementApprovalRecorded struct {
+	ReimbursementID   uuid.UUID `json:"reimbursement_id"`
+	AdministratorID   uuid.UUID `json:"administrator_id"`
+	Note              string    `json:"note,omitempty"`
+	ApprovedAt        time.Time `json:"approved_at"`
+	Approvals         int       `json:"approvals"`
+	ApprovalsRequired int       `json:"approvals_required"`
+}
+
+// ReimbursementApproved records the approval that decides a reimbursement:
+// the only one, or the last of those its policy asks for. Schema version 2
+// added Note.
 type ReimbursementApproved struct {
 	ReimbursementID uuid.UUID `json:"reimbursement_id"`
 	AdministratorID uuid.UUID `json:"administrator_id"`
+	Note            string    `json:"note,omitempty"`
 	ApprovedAt      time.Time `json:"approved_at"`
 }
 
@@ -71,7 +97,16 @@ type ReimbursementDenied struct {
 	DeniedAt        time.Time `json:"denied_at"`
 }
 
-// PaymentRequested records that the bank owes the member an approved amount.
+// ReimbursementWithdrawn records that the member took back a pending claim.
+type ReimbursementWithdrawn struct {
+	ReimbursementID uuid.UUID `json:"reimbursement_id"`
+	BankMemberID    uuid.UUID `json:"bank_member_id"`
+	WithdrawnAt     time.Time `json:"withdrawn_at"`
+}
+
+// PaymentRequested records that the bank owes the member an approved
+// amount, and starts an attempt to pay it: the first on approval, another
+// on each retry after a failure. Schema version 2 added Attempt.
 type PaymentRequested struct {
 	PaymentID       uuid.UUID `json:"payment_id"`
 	ReimbursementID uuid.UUID `json:"reimbursement_id"`
@@ -81,22 +116,28 @@ type PaymentRequested struct {
 	Amount          Amount    `json:"amount"`
 	Currency        string    `json:"currency"`
 	RequestedAt     time.Time `json:"requested_at"`
+	// Attempt counts from 1; version 1 events read as 1.
+	Attempt int `json:"attempt"`
 }
 
-// PaymentSettled records that the payment rail moved the money.
+// PaymentSettled records that the payment rail moved the money. Schema
+// version 2 added Attempt.
 type PaymentSettled struct {
 	PaymentID       uuid.UUID `json:"payment_id"`
 	ReimbursementID uuid.UUID `json:"reimbursement_id"`
 	RailReference   string    `json:"rail_reference"`
 	SettledAt       time.Time `json:"settled_at"`
+	Attempt         int       `json:"attempt"`
 }
 
-// PaymentFailed records that the payment rail refused the payment for good.
+// PaymentFailed records that the payment rail refused an attempt for good.
+// Schema version 2 added Attempt.
 type PaymentFailed struct {
 	PaymentID       uuid.UUID `json:"payment_id"`
 	ReimbursementID uuid.UUID `json:"reimbursement_id"`
 	Reason          string    `json:"reason"`
 	FailedAt        time.Time `json:"failed_at"`
+	Attempt         int       `json:"attempt"`
 }
 
 // Notification kinds: which decision a MemberNotified event reports.
@@ -105,13 +146,28 @@ const (
 	NotificationDenial   = "denial"
 )
 
-// MemberNotified records that the member was e-mailed about a decision.
+// MemberNotified records that the member was e-mailed about a decision: a
+// denial, or the outcome of one attempt to pay an approval. Schema version
+// 2 added Attempt.
 type MemberNotified struct {
 	ReimbursementID uuid.UUID `json:"reimbursement_id"`
 	BankMemberID    uuid.UUID `json:"bank_member_id"`
 	Kind            string    `json:"kind"`
 	Email           string    `json:"email"`
 	NotifiedAt      time.Time `json:"notified_at"`
+	// Attempt is the payment attempt whose outcome an approval e-mail
+	// reports; 0 for a denial. Version 1 approval e-mails read as 1.
+	Attempt int `json:"attempt,omitempty"`
+}
+
+// ApprovalPolicySet records a bank's approval policy: amounts above
+// SecondApprovalAbove need a second administrator's approval. Who set it is
+// the event's actor.
+type ApprovalPolicySet struct {
+	BankID              uuid.UUID `json:"bank_id"`
+	SecondApprovalAbove Amount    `json:"second_approval_above"`
+	Currency            string    `json:"currency"`
+	SetAt               time.Time `json:"set_at"`
 }
 
 // DeadLetterDiscarded records that an operator gave up on an event a saga
@@ -130,25 +186,33 @@ type DeadLetterDiscarded struct {
 	DiscardedAt time.Time `json:"discarded_at"`
 }
 
-func (ReimbursementSubmitted) EventType() string { return TypeReimbursementSubmitted }
-func (ReimbursementApproved) EventType() string  { return TypeReimbursementApproved }
-func (ReimbursementDenied) EventType() string    { return TypeReimbursementDenied }
-func (PaymentRequested) EventType() string       { return TypePaymentRequested }
-func (PaymentSettled) EventType() string         { return TypePaymentSettled }
-func (PaymentFailed) EventType() string          { return TypePaymentFailed }
-func (MemberNotified) EventType() string         { return TypeMemberNotified }
-func (DeadLetterDiscarded) EventType() string    { return TypeDeadLetterDiscarded }
+func (ReimbursementSubmitted) EventType() string        { return TypeReimbursementSubmitted }
+func (ReimbursementApprovalRecorded) EventType() string { return TypeReimbursementApprovalRecorded }
+func (ReimbursementApproved) EventType() string         { return TypeReimbursementApproved }
+func (ReimbursementDenied) EventType() string           { return TypeReimbursementDenied }
+func (ReimbursementWithdrawn) EventType() string        { return TypeReimbursementWithdrawn }
+func (PaymentRequested) EventType() string              { return TypePaymentRequested }
+func (PaymentSettled) EventType() string                { return TypePaymentSettled }
+func (PaymentFailed) EventType() string                 { return TypePaymentFailed }
+func (MemberNotified) EventType() string                { return TypeMemberNotified }
+func (ApprovalPolicySet) EventType() string             { return TypeApprovalPolicySet }
+func (DeadLetterDiscarded) EventType() string           { return TypeDeadLetterDiscarded }
 
-// DecodeEvent turns a stored event's type and JSON data back into its Event.
+// DecodeEvent turns a stored event's type and JSON data back into its
+// Event, in the type's newest shape whatever schema version was stored.
 func DecodeEvent(eventType string, data []byte) (Event, error) {
 	var e Event
 	switch eventType {
 	case TypeReimbursementSubmitted:
 		e = new(ReimbursementSubmitted)
+	case TypeReimbursementApprovalRecorded:
+		e = new(ReimbursementApprovalRecorded)
 	case TypeReimbursementApproved:
 		e = new(ReimbursementApproved)
 	case TypeReimbursementDenied:
 		e = new(ReimbursementDenied)
+	case TypeReimbursementWithdrawn:
+		e = new(ReimbursementWithdrawn)
 	case TypePaymentRequested:
 		e = new(PaymentRequested)
 	case TypePaymentSettled:
@@ -157,10 +221,16 @@ func DecodeEvent(eventType string, data []byte) (Event, error) {
 		e = new(PaymentFailed)
 	case TypeMemberNotified:
 		e = new(MemberNotified)
+	case TypeApprovalPolicySet:
+		e = new(ApprovalPolicySet)
 	case TypeDeadLetterDiscarded:
 		e = new(DeadLetterDiscarded)
 	default:
 		return nil, fmt.Errorf("unknown event type %q", eventType)
+	}
+	data, err := upcast(eventType, data)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", eventType, err)
 	}
 	if err := json.Unmarshal(data, e); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", eventType, err)
@@ -174,9 +244,13 @@ func derefEvent(e Event) Event {
 	switch e := e.(type) {
 	case *ReimbursementSubmitted:
 		return *e
+	case *ReimbursementApprovalRecorded:
+		return *e
 	case *ReimbursementApproved:
 		return *e
 	case *ReimbursementDenied:
+		return *e
+	case *ReimbursementWithdrawn:
 		return *e
 	case *PaymentRequested:
 		return *e
@@ -185,6 +259,8 @@ func derefEvent(e Event) Event {
 	case *PaymentFailed:
 		return *e
 	case *MemberNotified:
+		return *e
+	case *ApprovalPolicySet:
 		return *e
 	case *DeadLetterDiscarded:
 		return *e
@@ -236,24 +312,57 @@ type RecordedEvent struct {
 // Decode returns the event's data as its Event type.
 func (r RecordedEvent) Decode() (Event, error) { return DecodeEvent(r.Type, r.Data) }
 
-// Derived stream ids: a reimbursement's payment and notification streams have
-// ids computed from the reimbursement id, so a saga that runs twice finds the
+// Derived stream ids: a reimbursement's payment and notification streams,
+// and a bank's approval policy stream, have ids computed from the
+// reimbursement's or the bank's id, so a saga that runs twice finds the
 // stream it created the first time instead of opening a second one.
 var (
-	paymentNamespace      = uuid.MustParse("6f0b1d1e-6a39-4d5e-9a53-6b1f0e9c2a11")
-	notificationNamespace = uuid.MustParse("0d6f3c4a-8f0e-4b8e-bb5e-2f4c6a7d9e12")
-	deadLetterNamespace   = uuid.MustParse("3b9e7c52-1d4a-4f60-8e27-5a0c9d13b6f4")
+	paymentNamespace        = uuid.MustParse("6f0b1d1e-6a39-4d5e-9a53-6b1f0e9c2a11")
+	notificationNamespace   = uuid.MustParse("0d6f3c4a-8f0e-4b8e-bb5e-2f4c6a7d9e12")
+	paymentAttemptNamespace = uuid.MustParse("3c1e8a52-5b7d-4f0e-8d2a-9e6b4c1f7a33")
+	approvalPolicyNamespace = uuid.MustParse("9a4d2e71-0c3b-4e8f-a6d5-1b7c8e2f4d54")
+	deadLetterNamespace     = uuid.MustParse("3b9e7c52-1d4a-4f60-8e27-5a0c9d13b6f4")
 )
 
 // PaymentID returns the id of the payment that pays out a reimbursement.
+// Every attempt to pay it is recorded on this one stream.
 func PaymentID(reimbursementID uuid.UUID) uuid.UUID {
 	return uuid.NewSHA1(paymentNamespace, reimbursementID[:])
 }
 
+// PaymentAttemptKey returns the idempotency key of one attempt to pay a
+// payment at the rail: the payment id for the first attempt (as before
+// retries existed, so that an attempt under way then is still recognised),
+// and a key of its own for each retry, so that the rail treats a retry as a
+// new transfer and a redelivered attempt as the same one.
+func PaymentAttemptKey(paymentID uuid.UUID, attempt int) uuid.UUID {
+	if attempt <= 1 {
+		return paymentID
+	}
+	return uuid.NewSHA1(paymentAttemptNamespace, binary.BigEndian.AppendUint64(paymentID[:len(paymentID):len(paymentID)], uint64(attempt)))
+}
+
 // NotificationStreamID returns the id of the stream recording the e-mail sent
-// about a reimbursement's decision.
+// about a reimbursement's decision: its denial, or the outcome of its
+// payment's first attempt.
 func NotificationStreamID(reimbursementID uuid.UUID) uuid.UUID {
 	return uuid.NewSHA1(notificationNamespace, reimbursementID[:])
+}
+
+// AttemptNotificationStreamID returns the id of the stream recording the
+// e-mail about the outcome of one payment attempt; attempt 0 (a denial) and
+// attempt 1 share NotificationStreamID.
+func AttemptNotificationStreamID(reimbursementID uuid.UUID, attempt int) uuid.UUID {
+	if attempt <= 1 {
+		return NotificationStreamID(reimbursementID)
+	}
+	return uuid.NewSHA1(notificationNamespace, binary.BigEndian.AppendUint64(reimbursementID[:len(reimbursementID):len(reimbursementID)], uint64(attempt)))
+}
+
+// ApprovalPolicyStreamID returns the id of the stream of a bank's approval
+// policy.
+func ApprovalPolicyStreamID(bankID uuid.UUID) uuid.UUID {
+	return uuid.NewSHA1(approvalPolicyNamespace, bankID[:])
 }
 
 // DeadLetterStreamID returns the id of the stream recording what operators

@@ -49,12 +49,28 @@ const maxAmountLength = 32
 // MaxAmount, with no more decimal places than the currency allows. Its
 // errors are the messages a client reads beside the field.
 func ParseAmount(s string, cur Currency) (decimal.Decimal, error) {
-	if s == "" {
-		return decimal.Decimal{}, fmt.Errorf("is required")
-	}
 	if magnitude, negative := strings.CutPrefix(s, "-"); negative && len(s) <= maxAmountLength && amountPattern.MatchString(magnitude) {
 		// A well-formed negative amount: say what is wrong with it, not its shape.
 		return decimal.Decimal{}, fmt.Errorf("must be greater than 0")
+	}
+	d, err := parseDecimal(s, cur)
+	if err != nil {
+		return decimal.Decimal{}, err
+	}
+	if !d.IsPositive() {
+		return decimal.Decimal{}, fmt.Errorf("must be greater than 0")
+	}
+	if d.GreaterThan(MaxAmount) {
+		return decimal.Decimal{}, fmt.Errorf("must not exceed %s", MaxAmount.StringFixed(2))
+	}
+	return d, nil
+}
+
+// parseDecimal parses a decimal string of the one accepted shape, with no
+// more decimal places than the currency allows; zero included.
+func parseDecimal(s string, cur Currency) (decimal.Decimal, error) {
+	if s == "" {
+		return decimal.Decimal{}, fmt.Errorf("is required")
 	}
 	if len(s) > maxAmountLength || !amountPattern.MatchString(s) {
 		return decimal.Decimal{}, fmt.Errorf(`must be a decimal string such as "125.50"`)
@@ -68,12 +84,6 @@ func ParseAmount(s string, cur Currency) (decimal.Decimal, error) {
 	d, err := decimal.NewFromString(s)
 	if err != nil {
 		return decimal.Decimal{}, fmt.Errorf(`must be a decimal string such as "125.50"`)
-	}
-	if !d.IsPositive() {
-		return decimal.Decimal{}, fmt.Errorf("must be greater than 0")
-	}
-	if d.GreaterThan(MaxAmount) {
-		return decimal.Decimal{}, fmt.Errorf("must not exceed %s", MaxAmount.StringFixed(2))
 	}
 	return d, nil
 }

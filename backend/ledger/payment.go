@@ -7,19 +7,32 @@ import (
 )
 
 // Payment is the transfer that pays out an approved reimbursement, folded
-// from its own stream: requested -> settled | failed.
+// from its own stream. Each attempt is requested, then settled or failed;
+// after a failure an administrator may request another attempt, so the
+// stream reads requested -> failed -> requested -> ... -> settled | failed.
+// One stream for every attempt keeps at most one in flight and at most one
+// settled: each step is decided on the stream's version.
 type Payment struct {
 	ID              uuid.UUID
 	ReimbursementID uuid.UUID
 	BankID          uuid.UUID
 	MemberID        uuid.UUID
 	AccountID       uuid.UUID
-	Request         PaymentRequested
-	Status          PaymentStatus
-	Version         int64
+	// Request is the latest attempt's request.
+	Request PaymentRequested
+	// Attempt is the latest attempt's number, from 1; Status its outcome so
+	// far, FailureReason the rail's reason when it failed.
+	Attempt       int
+	Status        PaymentStatus
+	FailureReason string
+	Version       int64
 }
 
-// RequestPayment decides the payment for an approved reimbursement.
+// IdempotencyKey is the key of the latest attempt at the rail.
+func (p *Payment) IdempotencyKey() uuid.UUID { return PaymentAttemptKey(p.ID, p.Attempt) }
+
+// RequestPayment decides the payment for an approved reimbursement: its
+// first attempt.
 func RequestPayment(r Reimbursement, now time.Time) (PendingEvent, error) {
 	if r.Status != StatusApproved {
 		return PendingEvent{}, Errorf(EConflict, "reimbursement %s is %s, not approved", r.ID, r.Status)
@@ -27,24 +40,37 @@ func RequestPayment(r Reimbursement, now time.Time) (PendingEvent, error) {
 	id := PaymentID(r.ID)
 	return PendingEvent{StreamID: id, StreamType: StreamPayment, Version: 1, Event: PaymentRequested{
 		PaymentID: id, ReimbursementID: r.ID, BankID: r.BankID, BankMemberID: r.MemberID,
-		BankAccountID: r.AccountID, Amount: Amount{r.Amount}, Currency: r.Currency, RequestedAt: now.UTC(),
+		BankAccountID: r.AccountID, Amount: Amount{r.Amount}, Currency: r.Currency, RequestedAt: now.UTC(), Attempt: 1,
 	}}, nil
 }
 
-// Settle records the rail's confirmation.
+// Retry decides another attempt after the latest one failed: the same
+// transfer under a new attempt number (and so a new idempotency key at the
+// rail). Any other state is EConflict: an attempt in flight, or the
+// payment settled.
+func (p *Payment) Retry(now time.Time) (PendingEvent, error) {
+	if p.Status != PaymentStatusFailed {
+		return PendingEvent{}, Errorf(EConflict, "payment %s is %s: only a failed payout can be retried", p.ID, p.Status)
+	}
+	request := p.Request
+	request.Attempt, request.RequestedAt = p.Attempt+1, now.UTC()
+	return p.next(request), nil
+}
+
+// Settle records the rail's confirmation of the latest attempt.
 func (p *Payment) Settle(railReference string, now time.Time) (PendingEvent, error) {
 	if p.Status != PaymentStatusRequested {
 		return PendingEvent{}, Errorf(EConflict, "payment %s is already %s", p.ID, p.Status)
 	}
-	return p.next(PaymentSettled{PaymentID: p.ID, ReimbursementID: p.ReimbursementID, RailReference: railReference, SettledAt: now.UTC()}), nil
+	return p.next(PaymentSettled{PaymentID: p.ID, ReimbursementID: p.ReimbursementID, RailReference: railReference, SettledAt: now.UTC(), Attempt: p.Attempt}), nil
 }
 
-// Fail records the rail's final refusal.
+// Fail records the rail's final refusal of the latest attempt.
 func (p *Payment) Fail(reason string, now time.Time) (PendingEvent, error) {
 	if p.Status != PaymentStatusRequested {
 		return PendingEvent{}, Errorf(EConflict, "payment %s is already %s", p.ID, p.Status)
 	}
-	return p.next(PaymentFailed{PaymentID: p.ID, ReimbursementID: p.ReimbursementID, Reason: reason, FailedAt: now.UTC()}), nil
+	return p.next(PaymentFailed{PaymentID: p.ID, ReimbursementID: p.ReimbursementID, Reason: reason, FailedAt: now.UTC(), Attempt: p.Attempt}), nil
 }
 
 func (p *Payment) next(e Event) PendingEvent {
@@ -65,32 +91,34 @@ func FoldPayment(id uuid.UUID, stream []RecordedEvent) (*Payment, error) {
 		switch e := e.(type) {
 		case PaymentRequested:
 			p.ReimbursementID, p.BankID, p.MemberID, p.AccountID = e.ReimbursementID, e.BankID, e.BankMemberID, e.BankAccountID
-			p.Request, p.Status = e, PaymentStatusRequested
+			p.Request, p.Attempt, p.Status, p.FailureReason = e, e.Attempt, PaymentStatusRequested, ""
 		case PaymentSettled:
 			p.Status = PaymentStatusSettled
 		case PaymentFailed:
-			p.Status = PaymentStatusFailed
+			p.Status, p.FailureReason = PaymentStatusFailed, e.Reason
 		}
 		p.Version = rec.StreamVersion
 	}
 	return &p, nil
 }
 
-// Notify decides the one e-mail a decision earns. It fails with EConflict
-// when the notification stream already has it (version is its current version).
-func Notify(r Reimbursement, member Member, version int64, now time.Time) (PendingEvent, error) {
+// Notify decides the one e-mail an outcome earns: a denial (attempt 0), or
+// the outcome of one payment attempt of an approval. It fails with
+// EConflict when that e-mail's notification stream already has it
+// (version is its current version).
+func Notify(r Reimbursement, member Member, attempt int, version int64, now time.Time) (PendingEvent, error) {
 	if version > 0 {
-		return PendingEvent{}, Errorf(EConflict, "member already notified of reimbursement %s", r.ID)
+		return PendingEvent{}, Errorf(EConflict, "member already notified of reimbursement %s (attempt %d)", r.ID, attempt)
 	}
 	kind := NotificationApproval
-	switch r.Status {
-	case StatusApproved:
-	case StatusDenied:
+	switch {
+	case r.Status == StatusApproved && attempt > 0:
+	case r.Status == StatusDenied && attempt == 0:
 		kind = NotificationDenial
 	default:
-		return PendingEvent{}, Errorf(EConflict, "reimbursement %s is not decided", r.ID)
+		return PendingEvent{}, Errorf(EConflict, "reimbursement %s is %s: no e-mail for attempt %d", r.ID, r.Status, attempt)
 	}
-	return PendingEvent{StreamID: NotificationStreamID(r.ID), StreamType: StreamNotification, Version: 1, Event: MemberNotified{
-		ReimbursementID: r.ID, BankMemberID: member.ID, Kind: kind, Email: member.Email, NotifiedAt: now.UTC(),
+	return PendingEvent{StreamID: AttemptNotificationStreamID(r.ID, attempt), StreamType: StreamNotification, Version: 1, Event: MemberNotified{
+		ReimbursementID: r.ID, BankMemberID: member.ID, Kind: kind, Email: member.Email, NotifiedAt: now.UTC(), Attempt: attempt,
 	}}, nil
 }

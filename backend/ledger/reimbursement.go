@@ -8,19 +8,24 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// Status is where a reimbursement stands. It is decided exactly once.
+// Status is where a reimbursement stands. It leaves pending exactly once:
+// approved or denied by its bank, or withdrawn by its member.
 type Status string
 
 const (
-	StatusPending  Status = "pending"
-	StatusApproved Status = "approved"
-	StatusDenied   Status = "denied"
+	StatusPending   Status = "pending"
+	StatusApproved  Status = "approved"
+	StatusDenied    Status = "denied"
+	StatusWithdrawn Status = "withdrawn"
 )
+
+// Statuses lists every status, in the order a reimbursement may reach them.
+var Statuses = []Status{StatusPending, StatusApproved, StatusDenied, StatusWithdrawn}
 
 // ParseStatus accepts the statuses a client may filter on.
 func ParseStatus(s string) (Status, bool) {
 	switch st := Status(s); st {
-	case StatusPending, StatusApproved, StatusDenied:
+	case StatusPending, StatusApproved, StatusDenied, StatusWithdrawn:
 		return st, true
 	}
 	return "", false
@@ -46,21 +51,34 @@ func ParsePaymentStatus(s string) (PaymentStatus, bool) {
 }
 
 // Reimbursement is the state of one claim, folded from its stream (and, for
-// PaymentStatus, from its payment's stream).
+// the payment fields, from its payment's stream).
 type Reimbursement struct {
-	ID            uuid.UUID
-	BankID        uuid.UUID
-	MemberID      uuid.UUID
-	AccountID     uuid.UUID
-	Amount        decimal.Decimal
-	Currency      string
-	Description   string
-	Status        Status
-	SubmittedAt   time.Time
-	DecidedAt     *time.Time
-	DecidedBy     *uuid.UUID
-	DenialReason  string
-	PaymentStatus PaymentStatus
+	ID          uuid.UUID
+	BankID      uuid.UUID
+	MemberID    uuid.UUID
+	AccountID   uuid.UUID
+	Amount      decimal.Decimal
+	Currency    string
+	Description string
+	Status      Status
+	SubmittedAt time.Time
+	// ApprovalsRequired is how many administrators must approve it (1 or
+	// 2), fixed at submission by the bank's approval policy.
+	ApprovalsRequired int
+	// Approvals are the approvals given, oldest first; the last of
+	// ApprovalsRequired approves it.
+	Approvals []Approval
+	// DecidedAt and DecidedBy are the deciding approval's or the denial's.
+	DecidedAt    *time.Time
+	DecidedBy    *uuid.UUID
+	DenialReason string
+	WithdrawnAt  *time.Time
+	// PaymentStatus is the outcome of the latest payment attempt,
+	// PaymentAttempt its number (0 before any), PaymentFailureReason the
+	// rail's reason when it failed.
+	PaymentStatus        PaymentStatus
+	PaymentAttempt       int
+	PaymentFailureReason string
 	// Version is the version of the reimbursement's own stream.
 	Version int64
 	// Position is the position of the newest event folded into it: after a
@@ -69,17 +87,28 @@ type Reimbursement struct {
 	Position int64
 }
 
+// Approval is one administrator's approval of a reimbursement.
+type Approval struct {
+	AdministratorID uuid.UUID
+	ApprovedAt      time.Time
+	Note            string
+}
+
 // Submission is a member's claim as the command carries it.
 type Submission struct {
 	ID          uuid.UUID
 	Account     Account
 	Amount      string
 	Description string
-	Now         time.Time
+	// Policy is the account's bank's approval policy, which decides how
+	// many approvals the claim needs.
+	Policy ApprovalPolicy
+	Now    time.Time
 }
 
 // Submit decides a new reimbursement: the member and bank come from the
-// account, the amount must suit the account's currency.
+// account, the amount must suit the account's currency, and the bank's
+// approval policy says how many administrators must approve it.
 func Submit(s Submission) (PendingEvent, error) {
 	var v validation
 	cur, ok := LookupCurrency(s.Account.Currency)
@@ -99,27 +128,58 @@ func Submit(s Submission) (PendingEvent, error) {
 		StreamType: StreamReimbursement,
 		Version:    1,
 		Event: ReimbursementSubmitted{
-			ReimbursementID: s.ID,
-			BankID:          s.Account.BankID,
-			BankMemberID:    s.Account.MemberID,
-			BankAccountID:   s.Account.ID,
-			Amount:          NewAmount(amount, cur),
-			Currency:        cur.Code,
-			Description:     s.Description,
-			SubmittedAt:     s.Now.UTC(),
+			ReimbursementID:   s.ID,
+			BankID:            s.Account.BankID,
+			BankMemberID:      s.Account.MemberID,
+			BankAccountID:     s.Account.ID,
+			Amount:            NewAmount(amount, cur),
+			Currency:          cur.Code,
+			Description:       s.Description,
+			SubmittedAt:       s.Now.UTC(),
+			ApprovalsRequired: s.Policy.ApprovalsRequired(amount, cur.Code),
 		},
 	}, nil
 }
 
-// Approve decides an approval by an administrator of the reimbursement's bank.
-func (r *Reimbursement) Approve(admin Administrator, now time.Time) (PendingEvent, error) {
+// Approve decides an approval by an administrator of the reimbursement's
+// bank, with an optional note. While more approvals are needed it is
+// recorded (ReimbursementApprovalRecorded) and the reimbursement stays
+// pending; the last one approves it (ReimbursementApproved). An
+// administrator approves a reimbursement once: the second approval must be
+// another's (EConflict).
+func (r *Reimbursement) Approve(admin Administrator, note string, now time.Time) (PendingEvent, error) {
+	if err := checkNote(note); err != nil {
+		return PendingEvent{}, err
+	}
 	if err := r.checkDecidable(admin); err != nil {
 		return PendingEvent{}, err
 	}
-	return r.next(ReimbursementApproved{ReimbursementID: r.ID, AdministratorID: admin.ID, ApprovedAt: now.UTC()}), nil
+	for _, a := range r.Approvals {
+		if a.AdministratorID == admin.ID {
+			return PendingEvent{}, Errorf(EConflict, "administrator %s already approved reimbursement %s: the next approval must be another administrator's", admin.ID, r.ID)
+		}
+	}
+	required := max(r.ApprovalsRequired, 1)
+	if given := len(r.Approvals) + 1; given < required {
+		return r.next(ReimbursementApprovalRecorded{ReimbursementID: r.ID, AdministratorID: admin.ID, Note: note, ApprovedAt: now.UTC(),
+			Approvals: given, ApprovalsRequired: required}), nil
+	}
+	return r.next(ReimbursementApproved{ReimbursementID: r.ID, AdministratorID: admin.ID, Note: note, ApprovedAt: now.UTC()}), nil
 }
 
-// Deny decides a denial, with the reason the member will read.
+// checkNote validates an approval's optional note: "" is none.
+func checkNote(note string) error {
+	if note == "" {
+		return nil
+	}
+	var v validation
+	checkText(&v, "note", note, MaxDescriptionLength)
+	return v.err()
+}
+
+// Deny decides a denial, with the reason the member will read. Either
+// administrator of a dual approval may deny, before or after the first
+// approval.
 func (r *Reimbursement) Deny(admin Administrator, reason string, now time.Time) (PendingEvent, error) {
 	var v validation
 	checkText(&v, "reason", reason, MaxDescriptionLength)
@@ -130,6 +190,18 @@ func (r *Reimbursement) Deny(admin Administrator, reason string, now time.Time) 
 		return PendingEvent{}, err
 	}
 	return r.next(ReimbursementDenied{ReimbursementID: r.ID, AdministratorID: admin.ID, Reason: reason, DeniedAt: now.UTC()}), nil
+}
+
+// Withdraw decides that the member takes back their claim: only the member
+// who submitted it (EForbidden), only while it is pending (EConflict).
+func (r *Reimbursement) Withdraw(memberID uuid.UUID, now time.Time) (PendingEvent, error) {
+	if memberID != r.MemberID {
+		return PendingEvent{}, Errorf(EForbidden, "member %s did not submit reimbursement %s", memberID, r.ID)
+	}
+	if r.Status != StatusPending {
+		return PendingEvent{}, Errorf(EConflict, "reimbursement %s is already %s", r.ID, r.Status)
+	}
+	return r.next(ReimbursementWithdrawn{ReimbursementID: r.ID, BankMemberID: r.MemberID, WithdrawnAt: now.UTC()}), nil
 }
 
 func (r *Reimbursement) checkDecidable(admin Administrator) error {
@@ -147,7 +219,8 @@ func (r *Reimbursement) next(e Event) PendingEvent {
 }
 
 // Apply folds one recorded event of the reimbursement's story into its state.
-// Events of its payment stream move PaymentStatus; MemberNotified changes nothing.
+// Events of its payment stream move the payment fields; MemberNotified
+// changes nothing.
 func (r *Reimbursement) Apply(rec RecordedEvent) error {
 	e, err := rec.Decode()
 	if err != nil {
@@ -158,18 +231,24 @@ func (r *Reimbursement) Apply(rec RecordedEvent) error {
 		*r = Reimbursement{
 			ID: e.ReimbursementID, BankID: e.BankID, MemberID: e.BankMemberID, AccountID: e.BankAccountID,
 			Amount: e.Amount.Decimal, Currency: e.Currency, Description: e.Description,
-			Status: StatusPending, SubmittedAt: e.SubmittedAt, PaymentStatus: PaymentStatusNone,
+			Status: StatusPending, SubmittedAt: e.SubmittedAt, ApprovalsRequired: e.ApprovalsRequired,
+			PaymentStatus: PaymentStatusNone,
 		}
+	case ReimbursementApprovalRecorded:
+		r.Approvals = append(r.Approvals, Approval{AdministratorID: e.AdministratorID, ApprovedAt: e.ApprovedAt, Note: e.Note})
 	case ReimbursementApproved:
+		r.Approvals = append(r.Approvals, Approval{AdministratorID: e.AdministratorID, ApprovedAt: e.ApprovedAt, Note: e.Note})
 		r.Status, r.DecidedAt, r.DecidedBy = StatusApproved, &e.ApprovedAt, &e.AdministratorID
 	case ReimbursementDenied:
 		r.Status, r.DecidedAt, r.DecidedBy, r.DenialReason = StatusDenied, &e.DeniedAt, &e.AdministratorID, e.Reason
+	case ReimbursementWithdrawn:
+		r.Status, r.WithdrawnAt = StatusWithdrawn, &e.WithdrawnAt
 	case PaymentRequested:
-		r.PaymentStatus = PaymentStatusRequested
+		r.PaymentStatus, r.PaymentAttempt, r.PaymentFailureReason = PaymentStatusRequested, e.Attempt, ""
 	case PaymentSettled:
-		r.PaymentStatus = PaymentStatusSettled
+		r.PaymentStatus, r.PaymentAttempt, r.PaymentFailureReason = PaymentStatusSettled, e.Attempt, ""
 	case PaymentFailed:
-		r.PaymentStatus = PaymentStatusFailed
+		r.PaymentStatus, r.PaymentAttempt, r.PaymentFailureReason = PaymentStatusFailed, e.Attempt, e.Reason
 	}
 	if rec.StreamType == StreamReimbursement {
 		r.Version = rec.StreamVersion

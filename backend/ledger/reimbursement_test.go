@@ -109,7 +109,7 @@ func TestDecisions(t *testing.T) {
 
 	t.Run("approve", func(t *testing.T) {
 		r := mustSubmitted(t, acct)
-		e, err := r.Approve(admin, now)
+		e, err := r.Approve(admin, "", now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +122,7 @@ func TestDecisions(t *testing.T) {
 		if r.Status != StatusApproved || *r.DecidedBy != admin.ID || !r.DecidedAt.Equal(now) || r.Version != 2 {
 			t.Fatalf("after approval: %+v", r)
 		}
-		if _, err := r.Approve(admin, now); ErrorCode(err) != EConflict {
+		if _, err := r.Approve(admin, "", now); ErrorCode(err) != EConflict {
 			t.Fatalf("second approval error = %v, want conflict", err)
 		}
 		if _, err := r.Deny(admin, "late", now); ErrorCode(err) != EConflict {
@@ -151,7 +151,7 @@ func TestDecisions(t *testing.T) {
 	})
 	t.Run("another bank's administrator", func(t *testing.T) {
 		r := mustSubmitted(t, acct)
-		if _, err := r.Approve(otherAdmin, now); ErrorCode(err) != EForbidden {
+		if _, err := r.Approve(otherAdmin, "", now); ErrorCode(err) != EForbidden {
 			t.Fatalf("approve error = %v, want forbidden", err)
 		}
 		if _, err := r.Deny(otherAdmin, "no", now); ErrorCode(err) != EForbidden {
@@ -166,7 +166,7 @@ func TestPaymentLifecycle(t *testing.T) {
 	if _, err := RequestPayment(*r, now); ErrorCode(err) != EConflict {
 		t.Fatalf("paying a pending reimbursement: %v, want conflict", err)
 	}
-	approval, _ := r.Approve(Administrator{ID: uuid.New(), BankID: acct.BankID}, now)
+	approval, _ := r.Approve(Administrator{ID: uuid.New(), BankID: acct.BankID}, "", now)
 	if err := r.Apply(record(t, approval)); err != nil {
 		t.Fatal(err)
 	}
@@ -208,19 +208,22 @@ func TestNotifyOncePerDecision(t *testing.T) {
 	acct := newAccount()
 	member := Member{ID: acct.MemberID, Email: "ada@example.com"}
 	r := mustSubmitted(t, acct)
-	if _, err := Notify(*r, member, 0, now); ErrorCode(err) != EConflict {
+	if _, err := Notify(*r, member, 0, 0, now); ErrorCode(err) != EConflict {
 		t.Fatalf("notifying an undecided reimbursement: %v", err)
 	}
 	denial, _ := r.Deny(Administrator{ID: uuid.New(), BankID: acct.BankID}, "no receipt", now)
 	_ = r.Apply(record(t, denial))
-	e, err := Notify(*r, member, 0, now)
+	if _, err := Notify(*r, member, 1, 0, now); ErrorCode(err) != EConflict {
+		t.Fatalf("a payment e-mail for a denial: %v, want conflict", err)
+	}
+	e, err := Notify(*r, member, 0, 0, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := e.Event.(MemberNotified); got.Kind != NotificationDenial || got.Email != member.Email {
 		t.Fatalf("notification %+v, want a denial to %s", got, member.Email)
 	}
-	if _, err := Notify(*r, member, 1, now); ErrorCode(err) != EConflict {
+	if _, err := Notify(*r, member, 0, 1, now); ErrorCode(err) != EConflict {
 		t.Fatalf("second notification: %v, want conflict", err)
 	}
 }

@@ -11,9 +11,11 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
-// Notifications e-mails each member once per decision: the approval e-mail
-// when the payment has its outcome, the denial e-mail when the denial is
-// recorded. Each e-mail sent is recorded as MemberNotified.
+// Notifications e-mails each member once per outcome: the denial e-mail
+// when the denial is recorded, and for an approval one e-mail per payment
+// attempt's outcome (paid, or failed with the rail's reason). Each e-mail
+// has a notification stream of its own, and sending it is recorded there
+// as MemberNotified. A withdrawal is the member's own doing: no e-mail.
 type Notifications struct {
 	store  Store
 	mailer Mailer
@@ -28,6 +30,14 @@ func NewNotifications(store Store, mailer Mailer, logger *slog.Logger, now func(
 
 const notificationsActor = "saga:notifications"
 
+// outcome is what one e-mail reports: a denial (attempt 0), or one payment
+// attempt's outcome.
+type outcome struct {
+	attempt int
+	failed  bool
+	reason  string
+}
+
 // Handle reacts to one event; other types are ignored.
 func (n *Notifications) Handle(ctx context.Context, rec ledger.RecordedEvent) error {
 	switch rec.Type {
@@ -41,18 +51,19 @@ func (n *Notifications) Handle(ctx context.Context, rec ledger.RecordedEvent) er
 	}
 	switch e := e.(type) {
 	case ledger.PaymentSettled:
-		return n.notify(ctx, rec, e.ReimbursementID)
+		return n.notify(ctx, rec, e.ReimbursementID, outcome{attempt: e.Attempt})
 	case ledger.PaymentFailed:
-		return n.notify(ctx, rec, e.ReimbursementID)
+		return n.notify(ctx, rec, e.ReimbursementID, outcome{attempt: e.Attempt, failed: true, reason: e.Reason})
 	case ledger.ReimbursementDenied:
-		return n.notify(ctx, rec, e.ReimbursementID)
+		return n.notify(ctx, rec, e.ReimbursementID, outcome{})
 	}
 	return nil
 }
 
-func (n *Notifications) notify(ctx context.Context, rec ledger.RecordedEvent, id uuid.UUID) error {
-	log := logWith(n.logger, rec).With("reimbursement_id", id)
-	version, err := n.store.StreamVersion(ctx, ledger.NotificationStreamID(id))
+func (n *Notifications) notify(ctx context.Context, rec ledger.RecordedEvent, id uuid.UUID, o outcome) error {
+	log := logWith(n.logger, rec).With("reimbursement_id", id, "attempt", o.attempt)
+	stream := ledger.AttemptNotificationStreamID(id, o.attempt)
+	version, err := n.store.StreamVersion(ctx, stream)
 	if err != nil {
 		return err
 	}
@@ -68,11 +79,11 @@ func (n *Notifications) notify(ctx context.Context, rec ledger.RecordedEvent, id
 	if err != nil {
 		return err
 	}
-	event, err := ledger.Notify(*r, member, version, n.now())
+	event, err := ledger.Notify(*r, member, o.attempt, version, n.now())
 	if err != nil {
 		return err
 	}
-	email := compose(*r, member)
+	email := compose(*r, member, o)
 	if err := n.mailer.Send(ctx, email); err != nil {
 		log.WarnContext(ctx, "mailer failed; will retry", "error", err)
 		return fmt.Errorf("e-mail member %s: %w", member.ID, err)
@@ -85,19 +96,22 @@ func (n *Notifications) notify(ctx context.Context, rec ledger.RecordedEvent, id
 	return err
 }
 
-// compose writes the e-mail for a decided reimbursement.
-func compose(r ledger.Reimbursement, m ledger.Member) Email {
+// compose writes the e-mail about one outcome of a reimbursement: what the
+// outcome was, not what the reimbursement is now, which a later attempt
+// may have changed. Its id, the provider's idempotency key, is the
+// outcome's notification stream.
+func compose(r ledger.Reimbursement, m ledger.Member, o outcome) Email {
 	amount := ledger.FormatAmount(r.Amount, r.Currency) + " " + r.Currency
-	email := Email{ID: ledger.NotificationStreamID(r.ID).String(), To: m.Email}
+	email := Email{ID: ledger.AttemptNotificationStreamID(r.ID, o.attempt).String(), To: m.Email}
 	switch {
-	case r.Status == ledger.StatusDenied:
+	case o.attempt == 0:
 		email.Subject = "Your reimbursement request was denied"
 		email.Body = fmt.Sprintf("Dear %s,\n\nyour request for %s (%q) was denied.\nReason: %s\n",
 			m.FirstName, amount, r.Description, r.DenialReason)
-	case r.PaymentStatus == ledger.PaymentStatusFailed:
+	case o.failed:
 		email.Subject = "Your reimbursement was approved; the payment could not be made"
-		email.Body = fmt.Sprintf("Dear %s,\n\nyour request for %s (%q) was approved, but the transfer to your account failed. Your bank will contact you.\n",
-			m.FirstName, amount, r.Description)
+		email.Body = fmt.Sprintf("Dear %s,\n\nyour request for %s (%q) was approved, but the transfer to your account failed (%s). Your bank will contact you.\n",
+			m.FirstName, amount, r.Description, o.reason)
 	default:
 		email.Subject = "Your reimbursement was approved and paid"
 		email.Body = fmt.Sprintf("Dear %s,\n\nyour request for %s (%q) was approved and paid into your account.\n",

@@ -11,8 +11,10 @@ import (
 )
 
 // Payments pays approved reimbursements: on ReimbursementApproved it records
-// PaymentRequested; on PaymentRequested it calls the rail and records
-// PaymentSettled or PaymentFailed.
+// PaymentRequested (the first attempt); on PaymentRequested, of the first
+// attempt or of a retry an administrator asked for, it calls the rail with
+// that attempt's idempotency key and records PaymentSettled or
+// PaymentFailed.
 type Payments struct {
 	store   Store
 	gateway PaymentGateway
@@ -67,12 +69,14 @@ func (p *Payments) pay(ctx context.Context, rec ledger.RecordedEvent, e ledger.P
 		return err
 	}
 	log := logWith(p.logger, rec).With("payment_id", payment.ID, "reimbursement_id", payment.ReimbursementID)
-	if payment.Status != ledger.PaymentStatusRequested {
-		log.InfoContext(ctx, "payment already has its outcome", "status", payment.Status)
+	log = log.With("attempt", e.Attempt)
+	if payment.Attempt != e.Attempt || payment.Status != ledger.PaymentStatusRequested {
+		log.InfoContext(ctx, "payment attempt already has its outcome", "status", payment.Status, "latest_attempt", payment.Attempt)
 		return nil
 	}
 	reference, err := p.gateway.Pay(ctx, PaymentOrder{
-		PaymentID: payment.ID, BankID: payment.BankID, MemberID: payment.MemberID, AccountID: payment.AccountID,
+		PaymentID: payment.ID, Attempt: payment.Attempt, IdempotencyKey: payment.IdempotencyKey(),
+		BankID: payment.BankID, MemberID: payment.MemberID, AccountID: payment.AccountID,
 		Amount: payment.Request.Amount.Decimal, Currency: payment.Request.Currency,
 	})
 	var rejected *RejectedError

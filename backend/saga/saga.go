@@ -29,23 +29,28 @@ type Store interface {
 // PaymentGateway moves money from a bank to a member's account.
 type PaymentGateway interface {
 	// Pay transfers the order's amount. The rail deduplicates on
-	// order.PaymentID, so a retried call never pays twice. It returns a
-	// *RejectedError when the rail refuses the payment for good; any other
-	// error is transient and the call is retried.
+	// order.IdempotencyKey, so a repeated call for one attempt never pays
+	// twice, while a retry after a failure, which has a key of its own, is
+	// a new transfer. It returns a *RejectedError when the rail refuses the
+	// attempt for good; any other error is transient and the call is
+	// repeated.
 	Pay(ctx context.Context, order PaymentOrder) (reference string, err error)
 }
 
-// PaymentOrder is one transfer to a member.
+// PaymentOrder is one attempt at one transfer to a member.
 type PaymentOrder struct {
-	PaymentID uuid.UUID // idempotency key at the rail
-	BankID    uuid.UUID
-	MemberID  uuid.UUID
-	AccountID uuid.UUID
-	Amount    decimal.Decimal
-	Currency  string
+	PaymentID uuid.UUID
+	// Attempt counts from 1; IdempotencyKey is the attempt's key at the rail.
+	Attempt        int
+	IdempotencyKey uuid.UUID
+	BankID         uuid.UUID
+	MemberID       uuid.UUID
+	AccountID      uuid.UUID
+	Amount         decimal.Decimal
+	Currency       string
 }
 
-// RejectedError is a payment the rail refused for good.
+// RejectedError is a payment attempt the rail refused for good.
 type RejectedError struct {
 	Reason string
 }

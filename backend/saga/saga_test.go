@@ -72,12 +72,18 @@ func (s *memStore) StreamVersion(_ context.Context, id uuid.UUID) (int64, error)
 }
 
 type countingGateway struct {
-	calls int
-	err   error
+	calls       int
+	orders      []PaymentOrder
+	err         error
+	rejectFirst string // the reason to reject every first attempt with
 }
 
-func (g *countingGateway) Pay(context.Context, PaymentOrder) (string, error) {
+func (g *countingGateway) Pay(_ context.Context, o PaymentOrder) (string, error) {
 	g.calls++
+	g.orders = append(g.orders, o)
+	if g.rejectFirst != "" && o.Attempt == 1 {
+		return "", &RejectedError{Reason: g.rejectFirst}
+	}
 	return "ref", g.err
 }
 
@@ -118,7 +124,7 @@ func decided(t *testing.T, s *memStore, deny bool) ledger.RecordedEvent {
 	if deny {
 		e, err = r.Deny(admin, "Not covered", now())
 	} else {
-		e, err = r.Approve(admin, now())
+		e, err = r.Approve(admin, "", now())
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +242,7 @@ func TestNotificationsSendOneEmailPerDecision(t *testing.T) {
 
 func TestComposeFormatsTheAmountInItsCurrency(t *testing.T) {
 	r := ledger.Reimbursement{ID: uuid.New(), Amount: decimal.RequireFromString("5"), Currency: "USD", Description: "Bus", Status: ledger.StatusApproved, PaymentStatus: ledger.PaymentStatusSettled}
-	if e := compose(r, ledger.Member{FirstName: "Ada"}); !strings.Contains(e.Body, "5.00 USD") {
+	if e := compose(r, ledger.Member{FirstName: "Ada"}, outcome{attempt: 1}); !strings.Contains(e.Body, "5.00 USD") {
 		t.Fatalf("body %q does not show 5.00 USD", e.Body)
 	}
 }

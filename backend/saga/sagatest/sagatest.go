@@ -14,11 +14,13 @@ import (
 var ErrInjected = errors.New("injected transient failure")
 
 // Gateway is a fake payment rail. It fails the first FailFirst calls with
-// ErrInjected, rejects every call when Reject is set, and deduplicates on the
-// payment id as a real rail does.
+// ErrInjected, rejects calls with the reason Reject when it is set (every
+// call, or with RejectAttempts above 0, only attempts up to that number),
+// and deduplicates on the attempt's idempotency key as a real rail does.
 type Gateway struct {
-	FailFirst int
-	Reject    string
+	FailFirst      int
+	Reject         string
+	RejectAttempts int
 
 	mu    sync.Mutex
 	calls []saga.PaymentOrder
@@ -35,14 +37,14 @@ func (g *Gateway) Pay(_ context.Context, order saga.PaymentOrder) (string, error
 	if len(g.calls) <= g.FailFirst {
 		return "", ErrInjected
 	}
-	if g.Reject != "" {
+	if g.Reject != "" && (g.RejectAttempts == 0 || order.Attempt <= g.RejectAttempts) {
 		return "", &saga.RejectedError{Reason: g.Reject}
 	}
 	if g.paid == nil {
 		g.paid = map[string]saga.PaymentOrder{}
 	}
-	g.paid[order.PaymentID.String()] = order
-	return "fake-" + order.PaymentID.String(), nil
+	g.paid[order.IdempotencyKey.String()] = order
+	return "fake-" + order.IdempotencyKey.String(), nil
 }
 
 // Calls returns every call made, failed ones included.
@@ -52,7 +54,7 @@ func (g *Gateway) Calls() []saga.PaymentOrder {
 	return append([]saga.PaymentOrder(nil), g.calls...)
 }
 
-// Paid returns the distinct payments made.
+// Paid returns the distinct transfers made: one per idempotency key.
 func (g *Gateway) Paid() []saga.PaymentOrder {
 	g.mu.Lock()
 	defer g.mu.Unlock()
