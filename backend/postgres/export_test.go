@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 
+	"github.com/pressly/goose/v3"
+
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
@@ -98,5 +100,33 @@ func (db *DB) AckAll(ctx context.Context, group string) error {
 		SELECT $1, position, transaction_id FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1
 		ON CONFLICT (consumer_group) DO UPDATE
 			SET offset_acked = excluded.offset_acked, last_processed_transaction_id = excluded.last_processed_transaction_id`, group)
+	return err
+}
+
+// InsertStored inserts an event exactly as another version of the ledger
+// stored it: its data, metadata text and hashes as given.
+func (db *DB) InsertStored(ctx context.Context, rec ledger.RecordedEvent, metaJSON string) error {
+	_, err := db.pool.ExecContext(ctx, `
+		INSERT INTO events (event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash, prev_hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		rec.EventID, rec.StreamID, rec.StreamType, rec.StreamVersion, rec.Type, string(rec.Data), metaJSON, rec.RecordedAt, rec.Hash, rec.PrevHash)
+	return err
+}
+
+// MigrateTo migrates the schema up or down to version.
+func (db *DB) MigrateTo(ctx context.Context, version int64) error {
+	provider, err := goose.NewProvider(goose.DialectPostgres, db.pool, Migrations())
+	if err != nil {
+		return err
+	}
+	current, err := provider.GetDBVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if current > version {
+		_, err = provider.DownTo(ctx, version)
+	} else {
+		_, err = provider.UpTo(ctx, version)
+	}
 	return err
 }

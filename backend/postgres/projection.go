@@ -3,11 +3,11 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
-	"time"
-
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/lib/pq"
@@ -90,7 +90,8 @@ var ReimbursementsProjection = &Projection{
 	Name:  "reimbursements",
 	Group: "projector.reimbursements",
 	Table: "reimbursements_view",
-	Types: []string{ledger.TypeReimbursementSubmitted, ledger.TypeReimbursementApproved, ledger.TypeReimbursementDenied,
+	Types: []string{ledger.TypeReimbursementSubmitted, ledger.TypeReimbursementApprovalRecorded, ledger.TypeReimbursementApproved,
+		ledger.TypeReimbursementDenied, ledger.TypeReimbursementWithdrawn,
 		ledger.TypePaymentRequested, ledger.TypePaymentSettled, ledger.TypePaymentFailed},
 	Fold: func(bulk bool) ProjectionBatch { return newViewBatch(bulk) },
 }
@@ -105,44 +106,107 @@ type viewRow struct {
 	id, bankID, memberID, accountID uuid.UUID
 	amount                          decimal.Decimal
 	currency, description           string
-	status                          ledger.Status
 	submittedAt                     time.Time
 	submittedPosition               int64
-	decision                        *viewDecision
-	payment                         *viewPayment
-	version                         int64
+	approvalsRequired               int
+	// state is what the reimbursement's own stream says after the
+	// submission; its version is the row's version.
+	state   viewState
+	payment *viewPayment
 }
 
-type viewDecision struct {
-	status  ledger.Status
-	at      time.Time
-	by      uuid.UUID
-	reason  sql.NullString
-	version int64
+// viewState is what the events of a reimbursement's stream after its
+// submission change. In a patch, fields no event of the batch set are
+// left as the row has them.
+type viewState struct {
+	status      ledger.Status // "" in a patch: unchanged
+	decidedAt   *time.Time
+	decidedBy   *uuid.UUID
+	reason      *string
+	withdrawnAt *time.Time
+	// approvals are those the events brought, each with its version.
+	approvals []viewApproval
+	version   int64
 }
 
+type viewApproval struct {
+	AdministratorID uuid.UUID `json:"administrator_id"`
+	ApprovedAt      time.Time `json:"approved_at"`
+	Note            string    `json:"note"`
+	Version         int64     `json:"version"`
+}
+
+// scanApprovals reads the approvals column, oldest first, for ReadModel.
+func scanApprovals(column []byte) ([]ledger.Approval, error) {
+	var stored []viewApproval
+	if err := json.Unmarshal(column, &stored); err != nil {
+		return nil, fmt.Errorf("approvals: %w", err)
+	}
+	var approvals []ledger.Approval
+	for _, a := range stored {
+		approvals = append(approvals, ledger.Approval{AdministratorID: a.AdministratorID, ApprovedAt: a.ApprovedAt.UTC(), Note: a.Note})
+	}
+	return approvals, nil
+}
+
+// fold applies one event of the reimbursement's stream at version; an
+// event the state already shows changes nothing.
+func (s *viewState) fold(version int64, e ledger.Event) {
+	if version <= s.version {
+		return
+	}
+	s.version = version
+	switch e := e.(type) {
+	case ledger.ReimbursementApprovalRecorded:
+		s.approvals = append(s.approvals, viewApproval{e.AdministratorID, e.ApprovedAt, e.Note, version})
+	case ledger.ReimbursementApproved:
+		s.approvals = append(s.approvals, viewApproval{e.AdministratorID, e.ApprovedAt, e.Note, version})
+		s.status, s.decidedAt, s.decidedBy = ledger.StatusApproved, &e.ApprovedAt, &e.AdministratorID
+	case ledger.ReimbursementDenied:
+		s.status, s.decidedAt, s.decidedBy, s.reason = ledger.StatusDenied, &e.DeniedAt, &e.AdministratorID, &e.Reason
+	case ledger.ReimbursementWithdrawn:
+		s.status, s.withdrawnAt = ledger.StatusWithdrawn, &e.WithdrawnAt
+	}
+}
+
+// approvalsJSON is the approvals as the approvals column holds them.
+func (s *viewState) approvalsJSON() string {
+	if len(s.approvals) == 0 {
+		return "[]"
+	}
+	b, err := json.Marshal(s.approvals)
+	if err != nil {
+		panic(err) // ids, times and strings always encode
+	}
+	return string(b)
+}
+
+// viewPayment is the payment's latest event: it alone says where the
+// payout stands.
 type viewPayment struct {
 	status  ledger.PaymentStatus
+	attempt int
+	reason  *string
 	version int64
 }
 
 // viewBatch is a fold of events not yet written.
 type viewBatch struct {
 	// bulk is set for a rebuild, whose table holds no row of the batch yet:
-	// decisions and payments fold into the batch's new rows, which are
-	// copied in. Live, a redelivered batch may find its rows stored already
-	// (by an earlier write of the same events), so new rows are inserted
-	// unless present and every decision and payment is applied as a guarded
-	// patch after them.
-	bulk      bool
-	rows      map[uuid.UUID]*viewRow
-	order     []uuid.UUID
-	decisions map[uuid.UUID]*viewDecision
-	payments  map[uuid.UUID]*viewPayment
+	// later events fold into the batch's new rows, which are copied in.
+	// Live, a redelivered batch may find its rows stored already (by an
+	// earlier write of the same events), so new rows are inserted unless
+	// present and every later event is applied as a guarded patch after
+	// them.
+	bulk     bool
+	rows     map[uuid.UUID]*viewRow
+	order    []uuid.UUID
+	patches  map[uuid.UUID]*viewState
+	payments map[uuid.UUID]*viewPayment
 }
 
 func newViewBatch(bulk bool) *viewBatch {
-	return &viewBatch{bulk: bulk, rows: map[uuid.UUID]*viewRow{}, decisions: map[uuid.UUID]*viewDecision{}, payments: map[uuid.UUID]*viewPayment{}}
+	return &viewBatch{bulk: bulk, rows: map[uuid.UUID]*viewRow{}, patches: map[uuid.UUID]*viewState{}, payments: map[uuid.UUID]*viewPayment{}}
 }
 
 // Add folds an event decoded from rec; types the read model ignores change nothing.
@@ -152,35 +216,41 @@ func (b *viewBatch) Add(rec ledger.RecordedEvent, e ledger.Event) {
 		if _, seen := b.rows[e.ReimbursementID]; !seen {
 			b.rows[e.ReimbursementID] = &viewRow{
 				id: e.ReimbursementID, bankID: e.BankID, memberID: e.BankMemberID, accountID: e.BankAccountID,
-				amount: e.Amount.Decimal, currency: e.Currency, description: e.Description, status: ledger.StatusPending,
-				submittedAt: e.SubmittedAt, submittedPosition: rec.Position, version: rec.StreamVersion,
+				amount: e.Amount.Decimal, currency: e.Currency, description: e.Description, approvalsRequired: e.ApprovalsRequired,
+				submittedAt: e.SubmittedAt, submittedPosition: rec.Position,
+				state: viewState{status: ledger.StatusPending, version: rec.StreamVersion},
 			}
 			b.order = append(b.order, e.ReimbursementID)
 		}
+	case ledger.ReimbursementApprovalRecorded:
+		b.change(e.ReimbursementID, rec.StreamVersion, e)
 	case ledger.ReimbursementApproved:
-		b.decide(e.ReimbursementID, &viewDecision{status: ledger.StatusApproved, at: e.ApprovedAt, by: e.AdministratorID, version: rec.StreamVersion})
+		b.change(e.ReimbursementID, rec.StreamVersion, e)
 	case ledger.ReimbursementDenied:
-		b.decide(e.ReimbursementID, &viewDecision{status: ledger.StatusDenied, at: e.DeniedAt, by: e.AdministratorID,
-			reason: sql.NullString{String: e.Reason, Valid: true}, version: rec.StreamVersion})
+		b.change(e.ReimbursementID, rec.StreamVersion, e)
+	case ledger.ReimbursementWithdrawn:
+		b.change(e.ReimbursementID, rec.StreamVersion, e)
 	case ledger.PaymentRequested:
-		b.pay(e.ReimbursementID, &viewPayment{status: ledger.PaymentStatusRequested, version: rec.StreamVersion})
+		b.pay(e.ReimbursementID, &viewPayment{status: ledger.PaymentStatusRequested, attempt: e.Attempt, version: rec.StreamVersion})
 	case ledger.PaymentSettled:
-		b.pay(e.ReimbursementID, &viewPayment{status: ledger.PaymentStatusSettled, version: rec.StreamVersion})
+		b.pay(e.ReimbursementID, &viewPayment{status: ledger.PaymentStatusSettled, attempt: e.Attempt, version: rec.StreamVersion})
 	case ledger.PaymentFailed:
-		b.pay(e.ReimbursementID, &viewPayment{status: ledger.PaymentStatusFailed, version: rec.StreamVersion})
+		b.pay(e.ReimbursementID, &viewPayment{status: ledger.PaymentStatusFailed, attempt: e.Attempt, reason: &e.Reason, version: rec.StreamVersion})
 	}
 }
 
-func (b *viewBatch) decide(id uuid.UUID, d *viewDecision) {
+// change folds an event of a reimbursement's stream after its submission.
+func (b *viewBatch) change(id uuid.UUID, version int64, e ledger.Event) {
 	if row, ok := b.rows[id]; ok && b.bulk {
-		if d.version > row.version {
-			row.decision, row.status, row.version = d, d.status, d.version
-		}
+		row.state.fold(version, e)
 		return
 	}
-	if cur, ok := b.decisions[id]; !ok || d.version > cur.version {
-		b.decisions[id] = d
+	patch, ok := b.patches[id]
+	if !ok {
+		patch = &viewState{}
+		b.patches[id] = patch
 	}
+	patch.fold(version, e)
 }
 
 func (b *viewBatch) pay(id uuid.UUID, p *viewPayment) {
@@ -196,44 +266,60 @@ func (b *viewBatch) pay(id uuid.UUID, p *viewPayment) {
 }
 
 // Apply writes the batch to table: new rows first, then the patches. It is
-// idempotent: a row moves only for an event newer than the version it shows.
+// idempotent: a row moves only for an event newer than the version it
+// shows, and gains only the approvals newer than it.
 func (b *viewBatch) Apply(ctx context.Context, tx *sql.Tx, table string) error {
 	if len(b.rows) > 0 {
 		if err := b.insertRows(ctx, tx, table); err != nil {
 			return err
 		}
 	}
-	if len(b.decisions) > 0 {
-		var ids, statuses, by []string
-		var at []time.Time
-		var reasons []sql.NullString
-		var versions []int64
-		for id, d := range b.decisions {
-			ids, statuses, at, by = append(ids, id.String()), append(statuses, string(d.status)), append(at, d.at), append(by, d.by.String())
-			reasons, versions = append(reasons, d.reason), append(versions, d.version)
+	if len(b.patches) > 0 {
+		n := len(b.patches)
+		ids, statuses, reasons, approvals := make([]string, 0, n), make([]sql.NullString, 0, n), make([]sql.NullString, 0, n), make([]string, 0, n)
+		decidedAt, decidedBy, withdrawnAt := make([]sql.NullTime, 0, n), make([]sql.NullString, 0, n), make([]sql.NullTime, 0, n)
+		versions := make([]int64, 0, n)
+		for id, p := range b.patches {
+			ids, versions, approvals = append(ids, id.String()), append(versions, p.version), append(approvals, p.approvalsJSON())
+			statuses = append(statuses, sql.NullString{String: string(p.status), Valid: p.status != ""})
+			reasons = append(reasons, nullString(p.reason))
+			decidedAt, withdrawnAt = append(decidedAt, nullTime(p.decidedAt)), append(withdrawnAt, nullTime(p.withdrawnAt))
+			by := sql.NullString{}
+			if p.decidedBy != nil {
+				by = sql.NullString{String: p.decidedBy.String(), Valid: true}
+			}
+			decidedBy = append(decidedBy, by)
 		}
 		_, err := tx.ExecContext(ctx, `
-			UPDATE `+table+` AS t SET status = u.status, decided_at = u.decided_at, decided_by = u.decided_by,
-				denial_reason = u.reason, version = u.version
-			FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::uuid[], $5::text[], $6::bigint[])
-				AS u(id, status, decided_at, decided_by, reason, version)
+			UPDATE `+table+` AS t SET status = coalesce(u.status, t.status),
+				decided_at = coalesce(u.decided_at, t.decided_at), decided_by = coalesce(u.decided_by, t.decided_by),
+				denial_reason = coalesce(u.reason, t.denial_reason), withdrawn_at = coalesce(u.withdrawn_at, t.withdrawn_at),
+				approvals = t.approvals || coalesce((SELECT jsonb_agg(a ORDER BY (a->>'version')::bigint)
+					FROM jsonb_array_elements(u.approvals) AS a WHERE (a->>'version')::bigint > t.version), '[]'),
+				version = u.version
+			FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::uuid[], $5::text[], $6::timestamptz[], $7::jsonb[], $8::bigint[])
+				AS u(id, status, decided_at, decided_by, reason, withdrawn_at, approvals, version)
 			WHERE t.id = u.id AND t.version < u.version`,
-			pq.Array(ids), pq.Array(statuses), pq.Array(at), pq.Array(by), pq.Array(reasons), pq.Array(versions))
+			pq.Array(ids), pq.Array(statuses), pq.Array(decidedAt), pq.Array(decidedBy), pq.Array(reasons), pq.Array(withdrawnAt),
+			pq.Array(approvals), pq.Array(versions))
 		if err != nil {
 			return fmt.Errorf("project decisions: %w", err)
 		}
 	}
 	if len(b.payments) > 0 {
 		var ids, statuses []string
-		var versions []int64
+		var reasons []sql.NullString
+		var attempts, versions []int64
 		for id, p := range b.payments {
 			ids, statuses, versions = append(ids, id.String()), append(statuses, string(p.status)), append(versions, p.version)
+			attempts, reasons = append(attempts, int64(p.attempt)), append(reasons, nullString(p.reason))
 		}
 		_, err := tx.ExecContext(ctx, `
-			UPDATE `+table+` AS t SET payment_status = u.status, payment_version = u.version
-			FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS u(id, status, version)
+			UPDATE `+table+` AS t SET payment_status = u.status, payment_attempt = u.attempt,
+				payment_failure_reason = u.reason, payment_version = u.version
+			FROM unnest($1::uuid[], $2::text[], $3::integer[], $4::text[], $5::bigint[]) AS u(id, status, attempt, reason, version)
 			WHERE t.id = u.id AND t.payment_version < u.version`,
-			pq.Array(ids), pq.Array(statuses), pq.Array(versions))
+			pq.Array(ids), pq.Array(statuses), pq.Array(attempts), pq.Array(reasons), pq.Array(versions))
 		if err != nil {
 			return fmt.Errorf("project payments: %w", err)
 		}
@@ -241,24 +327,44 @@ func (b *viewBatch) Apply(ctx context.Context, tx *sql.Tx, table string) error {
 	return nil
 }
 
+func nullString(s *string) sql.NullString {
+	if s == nil {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: *s, Valid: true}
+}
+
+func nullTime(t *time.Time) sql.NullTime {
+	if t == nil {
+		return sql.NullTime{}
+	}
+	return sql.NullTime{Time: *t, Valid: true}
+}
+
 var viewColumns = []string{"id", "bank_id", "bank_member_id", "bank_account_id", "amount", "currency", "description", "status",
-	"submitted_at", "submitted_position", "decided_at", "decided_by", "denial_reason", "payment_status", "version", "payment_version"}
+	"submitted_at", "submitted_position", "decided_at", "decided_by", "denial_reason", "payment_status", "version", "payment_version",
+	"approvals_required", "approvals", "withdrawn_at", "payment_attempt", "payment_failure_reason"}
 
 func (r *viewRow) values() []any {
-	var decidedAt, decidedBy, reason any
-	if d := r.decision; d != nil {
-		decidedAt, decidedBy = d.at, d.by.String()
-		if d.reason.Valid {
-			reason = d.reason.String
+	var decidedBy, reason any
+	if s := r.state; s.decidedBy != nil {
+		decidedBy = s.decidedBy.String()
+	}
+	if r.state.reason != nil {
+		reason = *r.state.reason
+	}
+	paymentStatus, paymentVersion, attempt := ledger.PaymentStatusNone, int64(0), 0
+	var failure any
+	if p := r.payment; p != nil {
+		paymentStatus, paymentVersion, attempt = p.status, p.version, p.attempt
+		if p.reason != nil {
+			failure = *p.reason
 		}
 	}
-	paymentStatus, paymentVersion := ledger.PaymentStatusNone, int64(0)
-	if p := r.payment; p != nil {
-		paymentStatus, paymentVersion = p.status, p.version
-	}
 	return []any{r.id.String(), r.bankID.String(), r.memberID.String(), r.accountID.String(), r.amount.String(), r.currency,
-		r.description, string(r.status), r.submittedAt, r.submittedPosition, decidedAt, decidedBy, reason,
-		string(paymentStatus), r.version, paymentVersion}
+		r.description, string(r.state.status), r.submittedAt, r.submittedPosition, nullTime(r.state.decidedAt), decidedBy, reason,
+		string(paymentStatus), r.state.version, paymentVersion,
+		r.approvalsRequired, r.state.approvalsJSON(), nullTime(r.state.withdrawnAt), attempt, failure}
 }
 
 // insertRows copies the new rows in when bulk, and otherwise inserts them
@@ -268,22 +374,22 @@ func (b *viewBatch) insertRows(ctx context.Context, tx *sql.Tx, table string) er
 		n := len(b.order)
 		ids, banks, members, accounts := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		amounts, currencies, descriptions := make([]string, n), make([]string, n), make([]string, n)
-		submittedAt, positions, versions := make([]time.Time, n), make([]int64, n), make([]int64, n)
+		submittedAt, positions, versions, required := make([]time.Time, n), make([]int64, n), make([]int64, n), make([]int64, n)
 		for i, id := range b.order {
 			r := b.rows[id]
 			ids[i], banks[i], members[i], accounts[i] = r.id.String(), r.bankID.String(), r.memberID.String(), r.accountID.String()
 			amounts[i], currencies[i], descriptions[i] = r.amount.String(), r.currency, r.description
-			submittedAt[i], positions[i], versions[i] = r.submittedAt, r.submittedPosition, r.version
+			submittedAt[i], positions[i], versions[i], required[i] = r.submittedAt, r.submittedPosition, r.state.version, int64(r.approvalsRequired)
 		}
 		_, err := tx.ExecContext(ctx, `
 			INSERT INTO `+table+` (id, bank_id, bank_member_id, bank_account_id, amount, currency, description,
-				submitted_at, submitted_position, version, status, payment_status)
-			SELECT u.*, $11, $12
+				submitted_at, submitted_position, version, approvals_required, status, payment_status)
+			SELECT u.*, $12, $13
 			FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::numeric[], $6::text[], $7::text[],
-				$8::timestamptz[], $9::bigint[], $10::bigint[]) AS u
+				$8::timestamptz[], $9::bigint[], $10::bigint[], $11::smallint[]) AS u
 			ON CONFLICT (id) DO NOTHING`,
 			pq.Array(ids), pq.Array(banks), pq.Array(members), pq.Array(accounts), pq.Array(amounts), pq.Array(currencies),
-			pq.Array(descriptions), pq.Array(submittedAt), pq.Array(positions), pq.Array(versions),
+			pq.Array(descriptions), pq.Array(submittedAt), pq.Array(positions), pq.Array(versions), pq.Array(required),
 			string(ledger.StatusPending), string(ledger.PaymentStatusNone))
 		if err != nil {
 			return fmt.Errorf("project submissions: %w", err)

@@ -36,7 +36,8 @@ func (m *ReadModel) ListReimbursements(ctx context.Context, q app.ListQuery) (_ 
 	}
 	rows, err := m.q.QueryContext(ctx, `
 		SELECT id, bank_id, bank_member_id, bank_account_id, amount, currency, description, status, submitted_at,
-			submitted_position, decided_at, decided_by, coalesce(denial_reason, ''), payment_status, version
+			submitted_position, decided_at, decided_by, coalesce(denial_reason, ''), payment_status, version,
+			approvals_required, approvals, withdrawn_at, payment_attempt, coalesce(payment_failure_reason, '')
 		FROM reimbursements_view WHERE `+where+` ORDER BY submitted_position DESC LIMIT $1`, args...)
 	if err != nil {
 		return app.ListPage{}, err
@@ -51,11 +52,20 @@ func (m *ReadModel) ListReimbursements(ctx context.Context, q app.ListQuery) (_ 
 		}
 		var r ledger.Reimbursement
 		var amount decimal.Decimal
-		var decidedAt sql.NullTime
+		var decidedAt, withdrawnAt sql.NullTime
 		var decidedBy uuid.NullUUID
+		var approvals []byte
 		if err := rows.Scan(&r.ID, &r.BankID, &r.MemberID, &r.AccountID, &amount, &r.Currency, &r.Description, &r.Status,
-			&r.SubmittedAt, &lastPosition, &decidedAt, &decidedBy, &r.DenialReason, &r.PaymentStatus, &r.Version); err != nil {
+			&r.SubmittedAt, &lastPosition, &decidedAt, &decidedBy, &r.DenialReason, &r.PaymentStatus, &r.Version,
+			&r.ApprovalsRequired, &approvals, &withdrawnAt, &r.PaymentAttempt, &r.PaymentFailureReason); err != nil {
 			return app.ListPage{}, err
+		}
+		if r.Approvals, err = scanApprovals(approvals); err != nil {
+			return app.ListPage{}, err
+		}
+		if withdrawnAt.Valid {
+			t := withdrawnAt.Time.UTC()
+			r.WithdrawnAt = &t
 		}
 		r.Amount = amount
 		r.SubmittedAt = r.SubmittedAt.UTC()

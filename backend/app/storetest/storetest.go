@@ -45,6 +45,10 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"ReadYourWrites", testReadYourWrites},
 		{"Feed", testFeed},
 		{"UseCases", testUseCases},
+		{"Withdrawal", testWithdrawal},
+		{"DualControl", testDualControl},
+		{"PayoutRetry", testPayoutRetry},
+		{"LostRaces", testLostRaces},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, newHarness(t)) })

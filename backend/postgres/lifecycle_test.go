@@ -1,0 +1,160 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/reimbursement-ledger/ledger/backend/app"
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
+)
+
+// storedEvent is an event of ledger/testdata/events-before-lifecycle.json,
+// the story of four reimbursements stored before any event type had a
+// second schema version (see backend/ledger/fixture_test.go).
+type storedEvent struct {
+	EventID       uuid.UUID `json:"event_id"`
+	StreamID      uuid.UUID `json:"stream_id"`
+	StreamType    string    `json:"stream_type"`
+	StreamVersion int64     `json:"stream_version"`
+	Type          string    `json:"type"`
+	Data          string    `json:"data"`
+	Metadata      string    `json:"metadata"`
+	RecordedAt    time.Time `json:"recorded_at"`
+	Hash          string    `json:"hash"`
+	PrevHash      string    `json:"prev_hash"`
+}
+
+// mustStoreFixture inserts the fixture's events as they were stored and
+// returns the ids of its reimbursements and their bank.
+func mustStoreFixture(t *testing.T, db *postgres.DB) (ids []uuid.UUID, bank uuid.UUID) {
+	t.Helper()
+	raw, err := os.ReadFile("../ledger/testdata/events-before-lifecycle.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored []storedEvent
+	if err := json.Unmarshal(raw, &stored); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stored {
+		rec := ledger.RecordedEvent{EventID: s.EventID, StreamID: s.StreamID, StreamType: s.StreamType, StreamVersion: s.StreamVersion,
+			Type: s.Type, Data: json.RawMessage(s.Data), RecordedAt: s.RecordedAt}
+		if rec.Hash, err = hex.DecodeString(s.Hash); err != nil {
+			t.Fatal(err)
+		}
+		if s.PrevHash != "" {
+			if rec.PrevHash, err = hex.DecodeString(s.PrevHash); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.InsertStored(context.Background(), rec, s.Metadata); err != nil {
+			t.Fatal(err)
+		}
+		if s.Type == ledger.TypeReimbursementSubmitted {
+			e, err := rec.Decode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids, bank = append(ids, s.StreamID), e.(ledger.ReimbursementSubmitted).BankID
+		}
+	}
+	return ids, bank
+}
+
+// assertListedAsFolded fails unless the bank's list shows each
+// reimbursement as its events fold.
+func assertListedAsFolded(t *testing.T, db *postgres.DB, bank uuid.UUID, ids []uuid.UUID) {
+	t.Helper()
+	page := mustList(t, db, app.ListQuery{BankID: bank, Limit: 10})
+	if len(page.Items) != len(ids) {
+		t.Fatalf("listed %d reimbursements, want %d", len(page.Items), len(ids))
+	}
+	for _, got := range page.Items {
+		want, err := postgrestest.Streams(db).Reimbursement(context.Background(), got.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != want.Status || got.Version != want.Version || got.ApprovalsRequired != want.ApprovalsRequired ||
+			!slices.EqualFunc(got.Approvals, want.Approvals, func(a, b ledger.Approval) bool {
+				return a.AdministratorID == b.AdministratorID && a.ApprovedAt.Equal(b.ApprovedAt) && a.Note == b.Note
+			}) ||
+			got.PaymentStatus != want.PaymentStatus || got.PaymentAttempt != want.PaymentAttempt || got.PaymentFailureReason != want.PaymentFailureReason ||
+			got.DenialReason != want.DenialReason || (got.DecidedBy == nil) != (want.DecidedBy == nil) {
+			t.Fatalf("listed as %+v\nits events fold to %+v", got, *want)
+		}
+	}
+}
+
+// Rows the projector wrote before the lifecycle columns existed are
+// completed by the migration that adds them: the list then shows what a
+// fold of their version 1 events shows, as do a live projection of the
+// same events (which changes nothing) and a rebuild. The hashes, which
+// cover the stored bytes, still verify.
+func TestVersionOneEventsAndRowsAfterTheLifecycleMigration(t *testing.T) {
+	ctx := context.Background()
+	db := postgrestest.NewDB(t)
+	if err := db.MigrateTo(ctx, 10); err != nil {
+		t.Fatalf("migrate down to before the lifecycle: %v", err)
+	}
+	ids, bank := mustStoreFixture(t, db)
+	// The rows as the projector of that version wrote them.
+	for i, id := range ids {
+		r, err := postgrestest.Streams(db).Reimbursement(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paymentVersion, err := db.Events.StreamVersion(ctx, ledger.PaymentID(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var decidedBy any
+		if r.DecidedBy != nil {
+			decidedBy = r.DecidedBy.String()
+		}
+		var reason any
+		if r.Status == ledger.StatusDenied {
+			reason = r.DenialReason
+		}
+		_, err = db.SQL().ExecContext(ctx, `
+			INSERT INTO reimbursements_view (id, bank_id, bank_member_id, bank_account_id, amount, currency, description, status,
+				submitted_at, submitted_position, decided_at, decided_by, denial_reason, payment_status, version, payment_version)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			r.ID, r.BankID, r.MemberID, r.AccountID, r.Amount.String(), r.Currency, r.Description, string(r.Status),
+			r.SubmittedAt, i+1, r.DecidedAt, decidedBy, reason, string(r.PaymentStatus), r.Version, paymentVersion)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.MigrateTo(ctx, 12); err != nil {
+		t.Fatalf("migrate up through the lifecycle: %v", err)
+	}
+	assertListedAsFolded(t, db, bank, ids)
+	failed, err := postgrestest.Streams(db).Reimbursement(ctx, ids[2])
+	if err != nil || failed.PaymentFailureReason != "account closed" || failed.PaymentAttempt != 1 {
+		t.Fatalf("the fixture's failed payout folds to %+v, %v", failed, err)
+	}
+
+	mustProject(t, db, allEvents(t, db)...) // a redelivery of the same events changes nothing
+	assertListedAsFolded(t, db, bank, ids)
+	if _, err := db.Rebuilds.Run(ctx, postgres.ReimbursementsProjection, postgres.RebuildOptions{BatchSize: 5}); err != nil {
+		t.Fatal(err)
+	}
+	assertListedAsFolded(t, db, bank, ids)
+
+	if err := db.CheckpointAll(ctx, postgrestest.AuditKey); err != nil {
+		t.Fatal(err)
+	}
+	report, err := db.Checkpoints.Verify(ctx, postgrestest.AuditKey, nil)
+	if err != nil || !report.OK() || report.Events != 14 || report.Checkpoints != 14 {
+		t.Fatalf("verify the version 1 events: %+v (%v), %v", report, report.Problem, err)
+	}
+}
