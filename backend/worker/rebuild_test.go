@@ -14,6 +14,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
+	"github.com/reimbursement-ledger/ledger/backend/saga"
 	"github.com/reimbursement-ledger/ledger/backend/saga/sagatest"
 )
 
@@ -57,27 +58,82 @@ func assertReadModelMatches(t *testing.T, db *postgres.DB, d postgrestest.Direct
 		t.Fatalf("read model has %d rows, the events %d reimbursements", len(rows), len(want))
 	}
 	for id, w := range want {
-		g := rows[id]
-		if g.Status != w.Status || g.Version != w.Version || g.PaymentStatus != w.PaymentStatus || !g.Amount.Equal(w.Amount) ||
-			g.DenialReason != w.DenialReason || g.Description != w.Description || !g.SubmittedAt.Equal(w.SubmittedAt) {
-			t.Fatalf("row %s = %+v\nevents say %+v", id, g, w)
+		if diff := differences(rows[id], w); diff != nil {
+			t.Fatalf("row %s differs from its events in %v:\n%+v\nevents say %+v", id, diff, rows[id], w)
 		}
 	}
+}
+
+// lifecycle gives a bank a policy of dual control over 100.00 USD and
+// plays every step of a reimbursement's life on n new claims: single and
+// dual approvals (some with notes, some only half given), denials,
+// withdrawals, payouts the stub rail refuses at first (amounts ending in
+// 13) and, once the refusals are recorded, the retries of half of them.
+func lifecycle(t *testing.T, db *postgres.DB, d postgrestest.Directory, n int) []uuid.UUID {
+	t.Helper()
+	ctx := context.Background()
+	a := postgrestest.App(db)
+	operator := app.Principal{Role: app.RoleOperator, Subject: "ops"}
+	if _, err := a.SetApprovalPolicy(ctx, operator, app.SetApprovalPolicyCommand{BankID: d.Bank.ID, SecondApprovalAbove: "100.00", Currency: "USD"}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := a.CreateAdministrator(ctx, operator, ledger.Administrator{ID: uuid.New(), BankID: d.Bank.ID, FirstName: "Frances", LastName: "Allen", Email: "frances@bank.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admins := []app.Principal{app.Administrator(d.Admin.ID, d.Bank.ID), app.Administrator(other.ID, d.Bank.ID)}
+	must := func(_ *ledger.Reimbursement, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ids, refused []uuid.UUID
+	for i := range n {
+		amount := []string{"150.00", "80.13", "80.25", "12.00"}[i%4]
+		r, err := a.Submit(ctx, app.Member(d.Member.ID), app.SubmitCommand{ID: uuid.New(), AccountID: d.Account.ID, Amount: amount, Description: "Trip " + amount})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+		approve := func(p app.Principal, note string) {
+			must(a.Approve(ctx, p, app.DecideCommand{ReimbursementID: r.ID, Note: note}))
+		}
+		switch i % 6 {
+		case 0, 1: // approved, by two administrators above the threshold
+			approve(admins[0], "")
+			if r.ApprovalsRequired == 2 {
+				approve(admins[1], "Second pair of eyes")
+			}
+			if amount == "80.13" {
+				refused = append(refused, r.ID)
+			}
+		case 2:
+			must(a.Deny(ctx, admins[1], app.DecideCommand{ReimbursementID: r.ID, Reason: "No receipt"}))
+		case 3:
+			must(a.Withdraw(ctx, app.Member(d.Member.ID), app.WithdrawCommand{ReimbursementID: r.ID}))
+		case 4:
+			approve(admins[1], "Half way") // pending with one approval above the threshold
+		}
+	}
+	for j, id := range refused {
+		postgrestest.Eventually(t, "the refusal recorded", func() bool {
+			r, err := postgrestest.Streams(db).Reimbursement(ctx, id)
+			return err == nil && r.PaymentStatus == ledger.PaymentStatusFailed
+		})
+		if j%2 == 0 {
+			must(a.RetryPayout(ctx, admins[j/2%2], app.RetryPayoutCommand{ReimbursementID: id}))
+		}
+	}
+	return ids
 }
 
 func TestRebuildUnderLoadMatchesTheEvents(t *testing.T) {
 	db := postgrestest.NewDB(t)
 	d := postgrestest.MustDirectory(t, db)
-	startWorker(t, db, &sagatest.Gateway{}, &sagatest.Mailer{})
+	startWorker(t, db, &saga.StubPaymentGateway{Logger: quiet}, &sagatest.Mailer{})
 	var mu sync.Mutex
-	var ids []uuid.UUID
-	for i := range 150 {
-		id := submit(t, db, d)
-		if i%3 == 0 {
-			decide(t, db, d, id, i%2 == 0)
-		}
-		ids = append(ids, id)
-	}
+	ids := lifecycle(t, db, d, 150)
 	postgrestest.Eventually(t, "the live projector caught up", func() bool { return caughtUp(t, db) })
 
 	// Commands and queries keep coming while the rebuild runs; none may fail.
@@ -96,8 +152,13 @@ func TestRebuildUnderLoadMatchesTheEvents(t *testing.T) {
 			mu.Lock()
 			ids = append(ids, r.ID)
 			mu.Unlock()
-			if i%2 == 0 {
+			switch i % 3 {
+			case 0:
 				if _, err := postgrestest.App(db).Deny(context.Background(), app.Administrator(d.Admin.ID, d.Bank.ID), app.DecideCommand{ReimbursementID: r.ID, Reason: "load"}); err != nil {
+					failures.Add(1)
+				}
+			case 1:
+				if _, err := postgrestest.App(db).Withdraw(context.Background(), app.Member(d.Member.ID), app.WithdrawCommand{ReimbursementID: r.ID}); err != nil {
 					failures.Add(1)
 				}
 			}
@@ -131,15 +192,8 @@ func TestRebuildUnderLoadMatchesTheEvents(t *testing.T) {
 func TestInterruptedRebuildLeavesTheLiveModelAndResumes(t *testing.T) {
 	db := postgrestest.NewDB(t)
 	d := postgrestest.MustDirectory(t, db)
-	stop := startWorker(t, db, &sagatest.Gateway{}, &sagatest.Mailer{})
-	var ids []uuid.UUID
-	for i := range 60 {
-		id := submit(t, db, d)
-		if i%2 == 0 {
-			decide(t, db, d, id, true)
-		}
-		ids = append(ids, id)
-	}
+	stop := startWorker(t, db, &saga.StubPaymentGateway{Logger: quiet}, &sagatest.Mailer{})
+	ids := lifecycle(t, db, d, 60)
 	postgrestest.Eventually(t, "every subscriber caught up", func() bool { return caughtUp(t, db) })
 	stop()
 	before := listAll(t, db, d)

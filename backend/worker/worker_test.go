@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -253,8 +254,8 @@ func TestProjectorRestartedMidStream(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if row.Status != want.Status || row.Version != want.Version || !row.Amount.Equal(want.Amount) {
-			t.Fatalf("row %s = %s v%d, events say %s v%d", row.ID, row.Status, row.Version, want.Status, want.Version)
+		if diff := differences(row, *want); diff != nil {
+			t.Fatalf("row %s differs from its events in %v:\n%+v\n%+v", row.ID, diff, row, *want)
 		}
 	}
 }
@@ -309,13 +310,41 @@ func sameRows(a, b []ledger.Reimbursement) bool {
 		return false
 	}
 	for i := range a {
-		x, y := a[i], b[i]
-		if x.ID != y.ID || x.Status != y.Status || x.Version != y.Version || x.PaymentStatus != y.PaymentStatus ||
-			!x.Amount.Equal(y.Amount) || x.DenialReason != y.DenialReason {
+		if differences(a[i], b[i]) != nil {
 			return false
 		}
 	}
 	return true
+}
+
+// differences names the fields two states of a reimbursement disagree on:
+// everything the read model shows.
+func differences(x, y ledger.Reimbursement) []string {
+	var diffs []string
+	check := func(field string, same bool) {
+		if !same {
+			diffs = append(diffs, field)
+		}
+	}
+	sameTime := func(a, b *time.Time) bool { return (a == nil) == (b == nil) && (a == nil || a.Equal(*b)) }
+	check("id", x.ID == y.ID)
+	check("status", x.Status == y.Status)
+	check("version", x.Version == y.Version)
+	check("amount", x.Amount.Equal(y.Amount) && x.Currency == y.Currency)
+	check("description", x.Description == y.Description)
+	check("submitted_at", x.SubmittedAt.Equal(y.SubmittedAt))
+	check("decided_at", sameTime(x.DecidedAt, y.DecidedAt))
+	check("decided_by", (x.DecidedBy == nil) == (y.DecidedBy == nil) && (x.DecidedBy == nil || *x.DecidedBy == *y.DecidedBy))
+	check("denial_reason", x.DenialReason == y.DenialReason)
+	check("withdrawn_at", sameTime(x.WithdrawnAt, y.WithdrawnAt))
+	check("approvals_required", x.ApprovalsRequired == y.ApprovalsRequired)
+	check("approvals", slices.EqualFunc(x.Approvals, y.Approvals, func(a, b ledger.Approval) bool {
+		return a.AdministratorID == b.AdministratorID && a.ApprovedAt.Equal(b.ApprovedAt) && a.Note == b.Note
+	}))
+	check("payment_status", x.PaymentStatus == y.PaymentStatus)
+	check("payment_attempt", x.PaymentAttempt == y.PaymentAttempt)
+	check("payment_failure_reason", x.PaymentFailureReason == y.PaymentFailureReason)
+	return diffs
 }
 
 // With notifications, idle subscribers wake when events commit: the whole
