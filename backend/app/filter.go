@@ -43,7 +43,7 @@ func ParseListFilters(value func(name string) string) (ListQuery, error) {
 	if raw := value(FilterStatus); raw != "" {
 		status, ok := ledger.ParseStatus(raw)
 		if !ok {
-			fail(FilterStatus, "must be pending, approved or denied")
+			fail(FilterStatus, "must be pending, approved, denied or withdrawn")
 		}
 		q.Status = status
 	}

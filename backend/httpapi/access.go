@@ -65,7 +65,7 @@ var (
 // call it. docs/access.md is printed from it by the tests.
 func (s *Server) routes() []route {
 	r := func(method, path string, roles []app.Role, h echo.HandlerFunc) route {
-		return route{Rule: Rule{Method: method, Path: path, Roles: roles}, handle: h, command: method == http.MethodPost}
+		return route{Rule: Rule{Method: method, Path: path, Roles: roles}, handle: h, command: method != http.MethodGet}
 	}
 	export := r(http.MethodGet, "/v1/banks/:bank_id/reimbursements/export", administrator, s.exportReimbursements)
 	export.stream = true
@@ -78,6 +78,8 @@ func (s *Server) routes() []route {
 		r(http.MethodPost, "/v1/banks/:bank_id/accounts", administrator, s.openAccount),
 		r(http.MethodGet, "/v1/banks/:bank_id/accounts", administrator, s.listBankAccounts),
 		r(http.MethodGet, "/v1/banks/:bank_id/members", administrator, s.listBankMembers),
+		r(http.MethodGet, "/v1/banks/:bank_id/approval-policy", []app.Role{app.RoleAdministrator, app.RoleOperator}, s.getApprovalPolicy),
+		r(http.MethodPut, "/v1/banks/:bank_id/approval-policy", operators, s.setApprovalPolicy),
 		r(http.MethodGet, "/v1/banks/:bank_id/reimbursements", administrator, s.listBankReimbursements),
 		export,
 		r(http.MethodGet, "/v1/administrators/:administrator_id", bankReaders, s.getAdministrator),
@@ -90,6 +92,8 @@ func (s *Server) routes() []route {
 		r(http.MethodGet, "/v1/reimbursements/:id", reimbursementReaders, s.getReimbursement),
 		r(http.MethodPost, "/v1/reimbursements/:id/approve", administrator, s.approveReimbursement),
 		r(http.MethodPost, "/v1/reimbursements/:id/deny", administrator, s.denyReimbursement),
+		r(http.MethodPost, "/v1/reimbursements/:id/withdraw", members, s.withdrawReimbursement),
+		r(http.MethodPost, "/v1/reimbursements/:id/payout/retry", administrator, s.retryPayout),
 		r(http.MethodGet, "/v1/reimbursements/:id/events", reimbursementReaders, s.reimbursementEvents),
 		r(http.MethodGet, "/v1/events", auditors, s.listEvents),
 		r(http.MethodGet, "/v1/audit/checkpoints", auditors, s.listCheckpoints),

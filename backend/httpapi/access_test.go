@@ -16,6 +16,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/httpapi"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
+	"github.com/reimbursement-ledger/ledger/backend/saga/sagatest"
 )
 
 var updateAccess = flag.Bool("update-access", false, "rewrite docs/access.md from the authorization table")
@@ -45,6 +46,8 @@ var accessTable = []struct {
 	{"POST", "/v1/banks/:bank_id/accounts", same(403), pair{201, 404}, 403, 403, ""},
 	{"GET", "/v1/banks/:bank_id/accounts", same(403), pair{200, 404}, 403, 403, ""},
 	{"GET", "/v1/banks/:bank_id/members", same(403), pair{200, 404}, 403, 403, "the members with an account at the bank"},
+	{"GET", "/v1/banks/:bank_id/approval-policy", same(403), pair{200, 404}, 403, 200, ""},
+	{"PUT", "/v1/banks/:bank_id/approval-policy", same(403), same(403), 403, 200, "recorded as an event: the auditors' feed shows who changed it and when"},
 	{"GET", "/v1/banks/:bank_id/reimbursements", same(403), pair{200, 404}, 403, 403, ""},
 	{"GET", "/v1/banks/:bank_id/reimbursements/export", same(403), pair{200, 404}, 403, 403, "text/csv; operators export with `ledger export` on the command line"},
 	{"GET", "/v1/administrators/:administrator_id", same(403), pair{200, 404}, 403, 200, "an administrator sees their own bank's"},
@@ -57,6 +60,8 @@ var accessTable = []struct {
 	{"GET", "/v1/reimbursements/:id", pair{200, 404}, pair{200, 404}, 200, 403, ""},
 	{"POST", "/v1/reimbursements/:id/approve", same(403), pair{200, 404}, 403, 403, ""},
 	{"POST", "/v1/reimbursements/:id/deny", same(403), pair{200, 404}, 403, 403, ""},
+	{"POST", "/v1/reimbursements/:id/withdraw", pair{200, 404}, same(403), 403, 403, "the member who submitted it, while it is pending"},
+	{"POST", "/v1/reimbursements/:id/payout/retry", same(403), pair{202, 404}, 403, 403, "once the last payout attempt failed"},
 	{"GET", "/v1/reimbursements/:id/events", pair{200, 404}, pair{200, 404}, 200, 403, ""},
 	{"GET", "/v1/events", same(403), same(403), 200, 403, ""},
 	{"GET", "/v1/audit/checkpoints", same(403), same(403), 200, 403, ""},
@@ -77,7 +82,9 @@ type side struct {
 }
 
 func TestAccessTable(t *testing.T) {
-	api := newAPIWith(t, httpapi.RateLimit{}, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("# metrics\n")) }))
+	// The rail refuses every first attempt, so that a payout can be retried.
+	api := newAPIWith(t, httpapi.RateLimit{}, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("# metrics\n")) }),
+		&sagatest.Gateway{Reject: "account closed", RejectAttempts: 1})
 	d := api.dir
 	ctx := context.Background()
 	a := postgrestest.App(api.db)
@@ -92,6 +99,7 @@ func TestAccessTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	own := side{bank: d.Bank.ID, admin: d.Admin.ID, member: d.Member.ID, account: d.Account.ID}
+	admins := map[uuid.UUID]app.Principal{d.Bank.ID: app.Administrator(d.Admin.ID, d.Bank.ID), d.OtherBank.ID: otherAdmin}
 	foreign := side{bank: d.OtherBank.ID, admin: d.OtherAdmin.ID, member: stranger.ID, account: strangerAccount.ID}
 	var n atomic.Int64
 	// submit gives the side a fresh pending reimbursement, so that every
@@ -103,12 +111,25 @@ func TestAccessTable(t *testing.T) {
 		}
 		s.reimbursement = r.ID
 	}
+	// failPayout approves the side's reimbursement and waits for the rail
+	// to refuse its payout, so that it may be retried.
+	failPayout := func(s side) {
+		if _, err := a.Approve(ctx, admins[s.bank], app.DecideCommand{ReimbursementID: s.reimbursement}); err != nil {
+			t.Fatal(err)
+		}
+		postgrestest.Eventually(t, "the payout refused", func() bool {
+			r, err := postgrestest.Streams(api.db).Reimbursement(ctx, s.reimbursement)
+			return err == nil && r.PaymentStatus == ledger.PaymentStatusFailed
+		})
+	}
 	// request returns the path and body of an operation on the side's resources.
 	request := func(method, pattern string, s side) (string, string) {
 		path := strings.NewReplacer(":bank_id", s.bank.String(), ":member_id", s.member.String(), ":administrator_id", s.admin.String(),
 			":account_id", s.account.String(), ":id", s.reimbursement.String(), ":file", "swagger-ui.css").Replace(pattern)
 		i := n.Add(1)
 		switch {
+		case method == http.MethodPut:
+			return path, `{"second_approval_above":"1000.00","currency":"USD"}`
 		case method != http.MethodPost:
 			return path, ""
 		case pattern == "/v1/banks":
@@ -136,6 +157,9 @@ func TestAccessTable(t *testing.T) {
 		check := func(caller, whose string, s side, want int) {
 			t.Helper()
 			submit(&s) // a pending one, so that a decision has something to decide
+			if strings.HasSuffix(row.path, "/payout/retry") {
+				failPayout(s)
+			}
 			path, body := request(row.method, row.path, s)
 			client := api.as(noToken)
 			if caller != "nobody" {

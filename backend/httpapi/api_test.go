@@ -43,14 +43,18 @@ const noToken = "-"
 
 func newAPI(t *testing.T) *ledgerAPI {
 	t.Helper()
-	return newAPIWith(t, httpapi.RateLimit{}, nil)
+	return newAPIWith(t, httpapi.RateLimit{}, nil, nil)
 }
 
-// newAPIWith is newAPI with a rate limit and a metrics handler.
-func newAPIWith(t *testing.T, limit httpapi.RateLimit, metrics http.Handler) *ledgerAPI {
+// newAPIWith is newAPI with a rate limit, a metrics handler and a payment
+// rail (nil: one that pays every transfer).
+func newAPIWith(t *testing.T, limit httpapi.RateLimit, metrics http.Handler, gateway *sagatest.Gateway) *ledgerAPI {
 	t.Helper()
 	db := postgrestest.NewDB(t)
-	a := &ledgerAPI{t: t, db: db, dir: postgrestest.MustDirectory(t, db), gateway: &sagatest.Gateway{}, mailer: &sagatest.Mailer{},
+	if gateway == nil {
+		gateway = &sagatest.Gateway{}
+	}
+	a := &ledgerAPI{t: t, db: db, dir: postgrestest.MustDirectory(t, db), gateway: gateway, mailer: &sagatest.Mailer{},
 		issuer: authtest.NewIssuer(t)}
 	srv := httptest.NewServer(httpapi.New(httpapi.Config{App: postgrestest.App(db), Tokens: a.issuer.Verifier(), RateLimit: limit,
 		Metrics: metrics, Ready: db.Ping, Logger: quiet, API: true}))
@@ -186,6 +190,11 @@ func (a *ledgerAPI) do(method, path, body string, headers ...string) response {
 func (a *ledgerAPI) post(path, body string, headers ...string) response {
 	a.t.Helper()
 	return a.do(http.MethodPost, path, body, headers...)
+}
+
+func (a *ledgerAPI) put(path, body string, headers ...string) response {
+	a.t.Helper()
+	return a.do(http.MethodPut, path, body, headers...)
 }
 
 func (a *ledgerAPI) get(path string) response {

@@ -100,7 +100,7 @@ func TestForeignAdministratorGetsNothingFromAKey(t *testing.T) {
 // Commands beyond a caller's rate are refused with 429 and Retry-After;
 // another caller is not held back, and reads are not limited.
 func TestCommandsAreRateLimitedPerCaller(t *testing.T) {
-	api := newAPIWith(t, httpapi.RateLimit{PerSecond: 0.5, Burst: 2}, nil)
+	api := newAPIWith(t, httpapi.RateLimit{PerSecond: 0.5, Burst: 2}, nil, nil)
 	body := `{"bank_account_id":"` + api.dir.Account.ID.String() + `","amount":"1.00","description":"x"}`
 	member := api.as(api.member())
 	member.post("/v1/reimbursements", body).want(t, http.StatusCreated)

@@ -90,6 +90,7 @@ func (s *Server) getReimbursement(c echo.Context) error {
 type decisionRequest struct {
 	AdministratorID string  `json:"administrator_id"`
 	Reason          *string `json:"reason"`
+	Note            *string `json:"note"`
 }
 
 func (s *Server) approveReimbursement(c echo.Context) error {
@@ -128,12 +129,21 @@ func (s *Server) decide(c echo.Context, deny bool) error {
 	if !deny && req.Reason != nil {
 		fields = append(fields, ledger.FieldError{Field: "reason", Message: "is only for denials"})
 	}
+	if deny && req.Note != nil {
+		fields = append(fields, ledger.FieldError{Field: "note", Message: "is only for approvals: a denial gives its reason"})
+	}
+	if !deny && req.Note != nil && *req.Note == "" {
+		fields = append(fields, ledger.FieldError{Field: "note", Message: "must not be empty: leave it out for no note"})
+	}
 	if err := invalidFields(fields); err != nil {
 		return err
 	}
 	cmd := app.DecideCommand{ReimbursementID: id, IfMatch: expected, Meta: metadata(c)}
 	if deny && req.Reason != nil {
 		cmd.Reason = *req.Reason
+	}
+	if !deny && req.Note != nil {
+		cmd.Note = *req.Note
 	}
 	return s.command(c, p, func(ctx context.Context, a *app.App) (reply, error) {
 		decide := a.Approve
@@ -145,6 +155,60 @@ func (s *Server) decide(c echo.Context, deny bool) error {
 			return reply{}, err
 		}
 		return commandReply(http.StatusOK, r), nil
+	})
+}
+
+// decodeOptionalBody reads a body that may be left out: a command that
+// needs nothing but its path and token still accepts an empty JSON object.
+func decodeOptionalBody(c echo.Context) error {
+	if c.Request().ContentLength == 0 {
+		return nil
+	}
+	var none struct{}
+	return decodeJSON(c, &none)
+}
+
+func (s *Server) withdrawReimbursement(c echo.Context) error {
+	id, err := pathID(c, "id", "reimbursement")
+	if err != nil {
+		return err
+	}
+	expected, err := ifMatch(c)
+	if err != nil {
+		return err
+	}
+	if err := decodeOptionalBody(c); err != nil {
+		return err
+	}
+	p := principal(c)
+	cmd := app.WithdrawCommand{ReimbursementID: id, IfMatch: expected, Meta: metadata(c)}
+	return s.command(c, p, func(ctx context.Context, a *app.App) (reply, error) {
+		r, err := a.Withdraw(ctx, p, cmd)
+		if err != nil {
+			return reply{}, err
+		}
+		return commandReply(http.StatusOK, r), nil
+	})
+}
+
+// retryPayout answers 202: the new attempt is recorded, and the payment
+// saga pays it in the background.
+func (s *Server) retryPayout(c echo.Context) error {
+	id, err := pathID(c, "id", "reimbursement")
+	if err != nil {
+		return err
+	}
+	if err := decodeOptionalBody(c); err != nil {
+		return err
+	}
+	p := principal(c)
+	cmd := app.RetryPayoutCommand{ReimbursementID: id, Meta: metadata(c)}
+	return s.command(c, p, func(ctx context.Context, a *app.App) (reply, error) {
+		r, err := a.RetryPayout(ctx, p, cmd)
+		if err != nil {
+			return reply{}, err
+		}
+		return commandReply(http.StatusAccepted, r), nil
 	})
 }
 

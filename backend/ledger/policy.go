@@ -20,6 +20,8 @@ type ApprovalPolicy struct {
 	SetAt   time.Time
 	SetBy   string
 	Version int64
+	// Position is the position of the event that set it.
+	Position int64
 }
 
 // IsSet reports whether the bank has set a policy.
@@ -73,7 +75,7 @@ func FoldApprovalPolicy(bankID uuid.UUID, stream []RecordedEvent) (ApprovalPolic
 			p = ApprovalPolicy{BankID: bankID, SecondApprovalAbove: set.SecondApprovalAbove.Decimal, Currency: set.Currency,
 				SetAt: set.SetAt, SetBy: rec.Metadata.Actor}
 		}
-		p.Version = rec.StreamVersion
+		p.Version, p.Position = rec.StreamVersion, rec.Position
 	}
 	return p, nil
 }
