@@ -19,9 +19,6 @@ const (
 	StatusWithdrawn Status = "withdrawn"
 )
 
-// Statuses lists every status, in the order a reimbursement may reach them.
-var Statuses = []Status{StatusPending, StatusApproved, StatusDenied, StatusWithdrawn}
-
 // ParseStatus accepts the statuses a client may filter on.
 func ParseStatus(s string) (Status, bool) {
 	switch st := Status(s); st {
