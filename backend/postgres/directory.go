@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sync"
 
@@ -32,10 +33,7 @@ func (d *Directory) AddBank(ctx context.Context, b ledger.Bank) (err error) {
 
 // Bank returns the bank with the given id.
 func (d *Directory) Bank(ctx context.Context, id uuid.UUID) (ledger.Bank, error) {
-	var b ledger.Bank
-	err := d.q.QueryRowContext(ctx, `SELECT id, name, location, created_at FROM banks WHERE id = $1`, id).
-		Scan(&b.ID, &b.Name, &b.Location, &b.CreatedAt)
-	b.CreatedAt = b.CreatedAt.UTC()
+	b, err := scanBank(d.q.QueryRowContext(ctx, `SELECT `+bankColumns+` FROM banks WHERE id = $1`, id))
 	return b, notFound(err, "bank %s not found", id)
 }
 
@@ -52,10 +50,7 @@ func (d *Directory) AddMember(ctx context.Context, m ledger.Member) (err error) 
 
 // Member returns the member with the given id.
 func (d *Directory) Member(ctx context.Context, id uuid.UUID) (ledger.Member, error) {
-	var m ledger.Member
-	err := d.q.QueryRowContext(ctx, `SELECT id, first_name, last_name, email, created_at FROM members WHERE id = $1`, id).
-		Scan(&m.ID, &m.FirstName, &m.LastName, &m.Email, &m.CreatedAt)
-	m.CreatedAt = m.CreatedAt.UTC()
+	m, err := scanMember(d.q.QueryRowContext(ctx, `SELECT `+memberColumns+` FROM members WHERE id = $1`, id))
 	return m, notFound(err, "member %s not found", id)
 }
 
@@ -76,10 +71,7 @@ func (d *Directory) AddAdministrator(ctx context.Context, a ledger.Administrator
 
 // Administrator returns the administrator with the given id.
 func (d *Directory) Administrator(ctx context.Context, id uuid.UUID) (ledger.Administrator, error) {
-	var a ledger.Administrator
-	err := d.q.QueryRowContext(ctx, `SELECT id, bank_id, first_name, last_name, email, created_at FROM administrators WHERE id = $1`, id).
-		Scan(&a.ID, &a.BankID, &a.FirstName, &a.LastName, &a.Email, &a.CreatedAt)
-	a.CreatedAt = a.CreatedAt.UTC()
+	a, err := scanAdministrator(d.q.QueryRowContext(ctx, `SELECT `+administratorColumns+` FROM administrators WHERE id = $1`, id))
 	return a, notFound(err, "administrator %s not found", id)
 }
 
@@ -105,10 +97,7 @@ func (d *Directory) Account(ctx context.Context, id uuid.UUID) (ledger.Account, 
 	if a, ok := d.cache.get(id); ok {
 		return a, nil
 	}
-	var a ledger.Account
-	err := d.q.QueryRowContext(ctx, `SELECT id, bank_id, member_id, currency, nickname, created_at FROM accounts WHERE id = $1`, id).
-		Scan(&a.ID, &a.BankID, &a.MemberID, &a.Currency, &a.Nickname, &a.CreatedAt)
-	a.CreatedAt = a.CreatedAt.UTC()
+	a, err := scanAccount(d.q.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = $1`, id))
 	if err == nil {
 		d.cache.put(a)
 	}
@@ -118,23 +107,9 @@ func (d *Directory) Account(ctx context.Context, id uuid.UUID) (ledger.Account, 
 // MemberAccounts lists a member's accounts, oldest first.
 func (d *Directory) MemberAccounts(ctx context.Context, memberID uuid.UUID) (_ []ledger.Account, err error) {
 	defer ledger.Wrap(&err, "Directory.MemberAccounts(%s)", memberID)
-	rows, err := d.q.QueryContext(ctx, `
-		SELECT id, bank_id, member_id, currency, nickname, created_at FROM accounts
+	rows, err := d.q.QueryContext(ctx, `SELECT `+accountColumns+` FROM accounts
 		WHERE member_id = $1 ORDER BY created_at, id`, memberID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	accounts := []ledger.Account{}
-	for rows.Next() {
-		var a ledger.Account
-		if err := rows.Scan(&a.ID, &a.BankID, &a.MemberID, &a.Currency, &a.Nickname, &a.CreatedAt); err != nil {
-			return nil, err
-		}
-		a.CreatedAt = a.CreatedAt.UTC()
-		accounts = append(accounts, a)
-	}
-	return accounts, rows.Err()
+	return collect(rows, err, scanAccount)
 }
 
 // pageAfter returns the condition and arguments that select a directory
@@ -151,66 +126,27 @@ func pageAfter(q app.PageQuery, p string, n int) (string, []any) {
 func (d *Directory) Banks(ctx context.Context, q app.PageQuery) (_ []ledger.Bank, err error) {
 	defer ledger.Wrap(&err, "Directory.Banks")
 	cond, args := pageAfter(q, "", 1)
-	rows, err := d.q.QueryContext(ctx, `SELECT id, name, location, created_at FROM banks
+	rows, err := d.q.QueryContext(ctx, `SELECT `+bankColumns+` FROM banks
 		WHERE `+cond+` ORDER BY created_at, id LIMIT $1`, append([]any{q.Limit}, args...)...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	banks := []ledger.Bank{}
-	for rows.Next() {
-		var b ledger.Bank
-		if err := rows.Scan(&b.ID, &b.Name, &b.Location, &b.CreatedAt); err != nil {
-			return nil, err
-		}
-		b.CreatedAt = b.CreatedAt.UTC()
-		banks = append(banks, b)
-	}
-	return banks, rows.Err()
+	return collect(rows, err, scanBank)
 }
 
 // BankAdministrators lists a bank's administrators after q.After, oldest first.
 func (d *Directory) BankAdministrators(ctx context.Context, q app.PageQuery) (_ []ledger.Administrator, err error) {
 	defer ledger.Wrap(&err, "Directory.BankAdministrators(%s)", q.BankID)
 	cond, args := pageAfter(q, "", 2)
-	rows, err := d.q.QueryContext(ctx, `SELECT id, bank_id, first_name, last_name, email, created_at FROM administrators
+	rows, err := d.q.QueryContext(ctx, `SELECT `+administratorColumns+` FROM administrators
 		WHERE bank_id = $2 AND `+cond+` ORDER BY created_at, id LIMIT $1`, append([]any{q.Limit, q.BankID}, args...)...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	admins := []ledger.Administrator{}
-	for rows.Next() {
-		var a ledger.Administrator
-		if err := rows.Scan(&a.ID, &a.BankID, &a.FirstName, &a.LastName, &a.Email, &a.CreatedAt); err != nil {
-			return nil, err
-		}
-		a.CreatedAt = a.CreatedAt.UTC()
-		admins = append(admins, a)
-	}
-	return admins, rows.Err()
+	return collect(rows, err, scanAdministrator)
 }
 
 // BankAccounts lists the accounts at a bank after q.After, oldest first.
 func (d *Directory) BankAccounts(ctx context.Context, q app.PageQuery) (_ []ledger.Account, err error) {
 	defer ledger.Wrap(&err, "Directory.BankAccounts(%s)", q.BankID)
 	cond, args := pageAfter(q, "", 2)
-	rows, err := d.q.QueryContext(ctx, `SELECT id, bank_id, member_id, currency, nickname, created_at FROM accounts
+	rows, err := d.q.QueryContext(ctx, `SELECT `+accountColumns+` FROM accounts
 		WHERE bank_id = $2 AND `+cond+` ORDER BY created_at, id LIMIT $1`, append([]any{q.Limit, q.BankID}, args...)...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	accounts := []ledger.Account{}
-	for rows.Next() {
-		var a ledger.Account
-		if err := rows.Scan(&a.ID, &a.BankID, &a.MemberID, &a.Currency, &a.Nickname, &a.CreatedAt); err != nil {
-			return nil, err
-		}
-		a.CreatedAt = a.CreatedAt.UTC()
-		accounts = append(accounts, a)
-	}
-	return accounts, rows.Err()
+	return collect(rows, err, scanAccount)
 }
 
 // BankMembers lists the members with an account at a bank after q.After,
@@ -221,20 +157,61 @@ func (d *Directory) BankMembers(ctx context.Context, q app.PageQuery) (_ []ledge
 	rows, err := d.q.QueryContext(ctx, `SELECT m.id, m.first_name, m.last_name, m.email, m.created_at FROM members m
 		WHERE EXISTS (SELECT FROM accounts a WHERE a.member_id = m.id AND a.bank_id = $2) AND `+cond+`
 		ORDER BY m.created_at, m.id LIMIT $1`, append([]any{q.Limit, q.BankID}, args...)...)
+	return collect(rows, err, scanMember)
+}
+
+// The directory's rows: the columns each table is read with, and the
+// function that scans one row of them.
+const (
+	bankColumns          = `id, name, location, created_at`
+	memberColumns        = `id, first_name, last_name, email, created_at`
+	administratorColumns = `id, bank_id, first_name, last_name, email, created_at`
+	accountColumns       = `id, bank_id, member_id, currency, nickname, created_at`
+)
+
+type row interface{ Scan(dest ...any) error }
+
+func scanBank(r row) (b ledger.Bank, err error) {
+	err = r.Scan(&b.ID, &b.Name, &b.Location, &b.CreatedAt)
+	b.CreatedAt = b.CreatedAt.UTC()
+	return b, err
+}
+
+func scanMember(r row) (m ledger.Member, err error) {
+	err = r.Scan(&m.ID, &m.FirstName, &m.LastName, &m.Email, &m.CreatedAt)
+	m.CreatedAt = m.CreatedAt.UTC()
+	return m, err
+}
+
+func scanAdministrator(r row) (a ledger.Administrator, err error) {
+	err = r.Scan(&a.ID, &a.BankID, &a.FirstName, &a.LastName, &a.Email, &a.CreatedAt)
+	a.CreatedAt = a.CreatedAt.UTC()
+	return a, err
+}
+
+func scanAccount(r row) (a ledger.Account, err error) {
+	err = r.Scan(&a.ID, &a.BankID, &a.MemberID, &a.Currency, &a.Nickname, &a.CreatedAt)
+	a.CreatedAt = a.CreatedAt.UTC()
+	return a, err
+}
+
+// collect reads every row of a query's answer (rows and err, as
+// QueryContext returned them) with scan, into a list that is empty rather
+// than nil when there is none.
+func collect[T any](rows *sql.Rows, err error, scan func(row) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	members := []ledger.Member{}
+	out := []T{}
 	for rows.Next() {
-		var m ledger.Member
-		if err := rows.Scan(&m.ID, &m.FirstName, &m.LastName, &m.Email, &m.CreatedAt); err != nil {
+		v, err := scan(rows)
+		if err != nil {
 			return nil, err
 		}
-		m.CreatedAt = m.CreatedAt.UTC()
-		members = append(members, m)
+		out = append(out, v)
 	}
-	return members, rows.Err()
+	return out, rows.Err()
 }
 
 // accountCache keeps up to accountCacheSize accounts. Accounts are never
