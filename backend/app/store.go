@@ -185,6 +185,10 @@ type CheckpointLog interface {
 	// snapshot: against the stored checkpoints when exported is nil,
 	// otherwise against an auditor's copy.
 	Verify(ctx context.Context, key audit.Key, exported audit.Checkpoints) (audit.Report, error)
+	// VerifySince checks only what follows the newest checkpoint: that
+	// checkpoint against its event, and the stream chains of the events
+	// after it. With no checkpoint it checks the whole log.
+	VerifySince(ctx context.Context, key audit.Key) (audit.Report, error)
 }
 
 // IdempotencyKeys stores the answers of commands sent with an Idempotency-Key.

@@ -37,6 +37,9 @@ type Report struct {
 	Streams     int64    `json:"streams_checked"`
 	Checkpoints int64    `json:"checkpoints_checked"`
 	Problem     *Problem `json:"problem"`
+	// Since is the checkpoint an incremental verification started from; nil
+	// when the whole log was checked.
+	Since *Checkpoint `json:"since_checkpoint,omitempty"`
 }
 
 // OK reports whether nothing was found wrong.
@@ -109,11 +112,32 @@ type streamChecker struct {
 }
 
 func (c *streamChecker) check(e StoredEvent) *Problem {
+	return c.checkAfter(e, false)
+}
+
+// checkAfter checks e; anchor marks the last event of its stream at or
+// before the checkpoint an incremental verification starts from. An anchor
+// starts its stream's walk: its hash is checked against its own content and
+// stored previous hash, and the events after it chain from it.
+func (c *streamChecker) checkAfter(e StoredEvent, anchor bool) *Problem {
 	problem := func(format string, args ...any) *Problem {
 		return &Problem{Position: e.Position, StreamID: e.StreamID, Detail: fmt.Sprintf(format, args...)}
 	}
 	var prevHash []byte
-	if c.prev == nil || c.prev.StreamID != e.StreamID {
+	first := c.prev == nil || c.prev.StreamID != e.StreamID
+	if anchor {
+		if !first {
+			return problem("version %d is covered by the checkpoint but follows version %d, which is not: events were reordered", e.StreamVersion, c.prev.StreamVersion)
+		}
+		c.report.Streams++
+		if len(e.Hash) == 0 || !equal(e.Hash, EventHash(e.Content, e.PrevHash)) {
+			return problem("its content does not match its hash: the %s event at version %d was altered", e.Type, e.StreamVersion)
+		}
+		ev := e
+		c.prev = &ev
+		return nil
+	}
+	if first {
 		c.report.Streams++
 		if e.StreamVersion != 1 {
 			return problem("the stream starts at version %d: its earlier events are missing", e.StreamVersion)
@@ -207,4 +231,71 @@ func (c *commitChecker) finish(ctx context.Context) (*Problem, error) {
 	return &Problem{Position: cp.Position, Detail: fmt.Sprintf(
 		"checkpoint #%d records %d events up to position %d, but the log ends after %d: the newest events were removed",
 		cp.ID, cp.EventCount, cp.Position, c.count)}, nil
+}
+
+// SinceStore reads the part of the log that follows a checkpoint.
+type SinceStore interface {
+	// EventAt returns the event at position, nil when there is none.
+	EventAt(ctx context.Context, position int64) (*StoredEvent, error)
+	// EachEventByStreamAfter calls fn, by stream then version, for every
+	// event after cp in commit order, each stream preceded by its last
+	// event at or before cp (anchor true) when it has one.
+	EachEventByStreamAfter(ctx context.Context, cp Checkpoint, fn func(e StoredEvent, anchor bool) error) error
+}
+
+// VerifySince checks only what follows the checkpoint last (prev is the one
+// before it, nil if last is the first): that both are signed, that last
+// still extends prev's running hash with the event at its position, and the
+// stream chains of the events after last in commit order, each from its
+// stream's last hash before. Its cost is proportional to the events after
+// last; the events before it are not looked at (Verify does that).
+func VerifySince(ctx context.Context, store SinceStore, key Key, last Checkpoint, prev *Checkpoint) (Report, error) {
+	r := Report{Since: &last}
+	checkpointProblem := func(cp Checkpoint, format string, args ...any) *Problem {
+		return &Problem{Position: cp.Position, Detail: fmt.Sprintf(format, args...)}
+	}
+	running, count := GenesisHash, int64(0)
+	if prev != nil {
+		if !key.Valid(*prev) {
+			r.Problem = checkpointProblem(*prev, "checkpoint #%d (position %d) has an invalid signature: the checkpoint was altered or signed with another key", prev.ID, prev.Position)
+			return r, nil
+		}
+		r.Checkpoints++
+		running, count = prev.RunningHash, prev.EventCount
+	}
+	if !key.Valid(last) {
+		r.Problem = checkpointProblem(last, "checkpoint #%d (position %d) has an invalid signature: the checkpoint was altered or signed with another key", last.ID, last.Position)
+		return r, nil
+	}
+	r.Checkpoints++
+	e, err := store.EventAt(ctx, last.Position)
+	if err != nil {
+		return r, err
+	}
+	switch {
+	case e == nil:
+		r.Problem = checkpointProblem(last, "checkpoint #%d records the event at position %d, and it is gone: an event was removed", last.ID, last.Position)
+		return r, nil
+	case e.TransactionID != last.TransactionID:
+		r.Problem = &Problem{Position: e.Position, StreamID: e.StreamID, Detail: fmt.Sprintf(
+			"its transaction id %d differs from checkpoint #%d's %d: the commit order was changed", e.TransactionID, last.ID, last.TransactionID)}
+		return r, nil
+	case last.EventCount != count+1 || !equal(last.RunningHash, RunningHash(running, e.Hash)):
+		r.Problem = &Problem{Position: e.Position, StreamID: e.StreamID, Detail: fmt.Sprintf(
+			"checkpoint #%d does not extend the one before it with this event: the event or the checkpoints were altered", last.ID)}
+		return r, nil
+	}
+
+	streams := streamChecker{report: &r}
+	err = store.EachEventByStreamAfter(ctx, last, func(e StoredEvent, anchor bool) error {
+		if p := streams.checkAfter(e, anchor); p != nil {
+			r.Problem = p
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return r, err
+	}
+	return r, nil
 }

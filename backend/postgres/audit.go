@@ -182,6 +182,43 @@ func (c *Checkpoints) Verify(ctx context.Context, key audit.Key, exported audit.
 	return audit.Verify(ctx, v, key, source)
 }
 
+// VerifySince checks only what follows the newest checkpoint, in one
+// consistent snapshot: see audit.VerifySince. With no checkpoint yet it
+// checks the whole log.
+func (c *Checkpoints) VerifySince(ctx context.Context, key audit.Key) (_ audit.Report, err error) {
+	defer ledger.Wrap(&err, "Checkpoints.VerifySince")
+	tx, err := c.pool.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return audit.Report{}, err
+	}
+	defer tx.Rollback()
+	v := &verifier{tx: tx}
+	rows, err := tx.QueryContext(ctx, `SELECT `+checkpointColumns+` FROM audit_checkpoints ORDER BY id DESC LIMIT 2`)
+	if err != nil {
+		return audit.Report{}, err
+	}
+	var newest []audit.Checkpoint
+	for rows.Next() {
+		cp, err := scanCheckpoint(rows)
+		if err != nil {
+			rows.Close()
+			return audit.Report{}, err
+		}
+		newest = append(newest, *cp)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return audit.Report{}, err
+	}
+	switch len(newest) {
+	case 0:
+		return audit.Verify(ctx, v, key, &checkpointCursor{v: v})
+	case 1:
+		return audit.VerifySince(ctx, v, key, newest[0], nil)
+	}
+	return audit.VerifySince(ctx, v, key, newest[0], &newest[1])
+}
+
 // verifier reads the log in chunks through server-side cursors, so one
 // connection can interleave events and checkpoints.
 type verifier struct {
@@ -203,7 +240,13 @@ func (v *verifier) declare(ctx context.Context, query string) (string, error) {
 const storedEventColumns = `position, transaction_id::text AS txid, event_id, stream_id, stream_type, stream_version, type, data::text, metadata::text, recorded_at, hash, prev_hash`
 
 func (v *verifier) each(ctx context.Context, order string, fn func(audit.StoredEvent) error) error {
-	cursor, err := v.declare(ctx, `SELECT `+storedEventColumns+` FROM events ORDER BY `+order)
+	return v.eachRow(ctx, `SELECT `+storedEventColumns+`, false FROM events ORDER BY `+order, func(e audit.StoredEvent, _ bool) error { return fn(e) })
+}
+
+// eachRow runs query, which selects storedEventColumns and a boolean, through
+// a cursor.
+func (v *verifier) eachRow(ctx context.Context, query string, fn func(audit.StoredEvent, bool) error) error {
+	cursor, err := v.declare(ctx, query)
 	if err != nil {
 		return err
 	}
@@ -213,23 +256,21 @@ func (v *verifier) each(ctx context.Context, order string, fn func(audit.StoredE
 			return err
 		}
 		var batch []audit.StoredEvent
+		var flags []bool
 		for rows.Next() {
-			var e audit.StoredEvent
-			var data, meta string
-			if err := rows.Scan(&e.Position, &e.TransactionID, &e.EventID, &e.StreamID, &e.StreamType, &e.StreamVersion,
-				&e.Type, &data, &meta, &e.RecordedAt, &e.Hash, &e.PrevHash); err != nil {
+			e, flag, err := scanStoredEvent(rows)
+			if err != nil {
 				rows.Close()
 				return err
 			}
-			e.Data, e.Metadata = []byte(data), []byte(meta)
-			batch = append(batch, e)
+			batch, flags = append(batch, e), append(flags, flag)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for _, e := range batch {
-			if err := fn(e); err != nil {
+		for i, e := range batch {
+			if err := fn(e, flags[i]); err != nil {
 				return err
 			}
 		}
@@ -239,12 +280,51 @@ func (v *verifier) each(ctx context.Context, order string, fn func(audit.StoredE
 	}
 }
 
+func scanStoredEvent(row interface{ Scan(...any) error }) (audit.StoredEvent, bool, error) {
+	var e audit.StoredEvent
+	var data, meta string
+	var flag bool
+	err := row.Scan(&e.Position, &e.TransactionID, &e.EventID, &e.StreamID, &e.StreamType, &e.StreamVersion,
+		&e.Type, &data, &meta, &e.RecordedAt, &e.Hash, &e.PrevHash, &flag)
+	e.Data, e.Metadata = []byte(data), []byte(meta)
+	return e, flag, err
+}
+
 func (v *verifier) EachEventByStream(ctx context.Context, fn func(audit.StoredEvent) error) error {
 	return v.each(ctx, `stream_id, stream_version`, fn)
 }
 
 func (v *verifier) EachEventInCommitOrder(ctx context.Context, fn func(audit.StoredEvent) error) error {
 	return v.each(ctx, `transaction_id, position`, fn)
+}
+
+func (v *verifier) EventAt(ctx context.Context, position int64) (*audit.StoredEvent, error) {
+	e, _, err := scanStoredEvent(v.tx.QueryRowContext(ctx, `SELECT `+storedEventColumns+`, false FROM events WHERE position = $1`, position))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// EachEventByStreamAfter reads the events after cp in commit order through
+// events_commit_order_idx, and each of their streams from its last event
+// before them through the (stream_id, stream_version) key, so the cost
+// follows the new events, not the log.
+func (v *verifier) EachEventByStreamAfter(ctx context.Context, cp audit.Checkpoint, fn func(audit.StoredEvent, bool) error) error {
+	txid := strconv.FormatUint(cp.TransactionID, 10)
+	pos := strconv.FormatInt(cp.Position, 10)
+	return v.eachRow(ctx, `
+		WITH after AS (
+			SELECT stream_id, min(stream_version) AS first FROM events
+			WHERE (transaction_id, position) > ('`+txid+`'::xid8, `+pos+`)
+			GROUP BY stream_id)
+		SELECT `+storedEventColumns+`, anchor FROM (
+			SELECT e.*, (e.transaction_id, e.position) <= ('`+txid+`'::xid8, `+pos+`) AS anchor
+			FROM after a JOIN events e ON e.stream_id = a.stream_id AND e.stream_version >= a.first - 1) e
+		ORDER BY stream_id, stream_version`, fn)
 }
 
 // checkpointCursor yields the database's checkpoints in recording order.

@@ -225,3 +225,74 @@ func TestCheckpointsSurviveARolledBackBatch(t *testing.T) {
 		t.Fatalf("after a rolled-back batch: %+v, problem %v", report, report.Problem)
 	}
 }
+
+// ledgerAfterCheckpoint is a database whose checkpoints cover two
+// submissions, kept and decided; after them come the approval of decided (a
+// stream that continues past the checkpoint) and a new submission.
+func ledgerAfterCheckpoint(t *testing.T) (db *postgres.DB, kept, approval, fresh ledger.RecordedEvent) {
+	t.Helper()
+	db = postgrestest.NewDB(t)
+	d := postgrestest.MustDirectory(t, db)
+	ctx := context.Background()
+	mustSubmit(t, db, d, "1.00")
+	decided := mustSubmit(t, db, d, "2.00")
+	if err := db.CheckpointAll(ctx, postgrestest.AuditKey); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgrestest.App(db).Approve(ctx, app.Administrator(d.Admin.ID, d.Bank.ID), app.DecideCommand{ReimbursementID: decided.ID}); err != nil {
+		t.Fatal(err)
+	}
+	mustSubmit(t, db, d, "3.00")
+	events := allEvents(t, db)
+	if len(events) != 4 {
+		t.Fatalf("premise: %d events, want 4", len(events))
+	}
+	return db, events[0], events[2], events[3]
+}
+
+func mustVerifySince(t *testing.T, db *postgres.DB) audit.Report {
+	t.Helper()
+	report, err := db.Checkpoints.VerifySince(context.Background(), postgrestest.AuditKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Since == nil {
+		t.Fatalf("report %+v does not name the checkpoint it started from", report)
+	}
+	return report
+}
+
+func TestVerifySinceCheckpointChecksOnlyTheNewEvents(t *testing.T) {
+	t.Run("intact", func(t *testing.T) {
+		db, _, _, _ := ledgerAfterCheckpoint(t)
+		report := mustVerifySince(t, db)
+		if !report.OK() || report.Events != 2 || report.Streams != 2 || report.Checkpoints != 2 || report.Since.EventCount != 2 {
+			t.Fatalf("report %+v (problem %v), want OK over the 2 events after checkpoint 2, in 2 streams", report, report.Problem)
+		}
+	})
+	t.Run("tampered after the checkpoint", func(t *testing.T) {
+		db, _, approval, _ := ledgerAfterCheckpoint(t)
+		superuser(t, db, `UPDATE events SET metadata = (metadata::jsonb || '{"correlation_id": "forged"}')::json WHERE position = `+itoa(approval.Position))
+		report := mustVerifySince(t, db)
+		if report.OK() || report.Problem.Position != approval.Position || !strings.Contains(report.Problem.Detail, "altered") {
+			t.Fatalf("problem %+v, want the approval at %d named as altered", report.Problem, approval.Position)
+		}
+	})
+	t.Run("tampered before the checkpoint", func(t *testing.T) {
+		db, kept, _, _ := ledgerAfterCheckpoint(t)
+		superuser(t, db, `UPDATE events SET data = (data::jsonb || '{"amount": "9999.00"}')::json WHERE position = `+itoa(kept.Position))
+		if report := mustVerifySince(t, db); !report.OK() {
+			t.Fatalf("incremental: problem %+v, want the events before the checkpoint left unread", report.Problem)
+		}
+		if report := mustVerify(t, db, nil); report.OK() || report.Problem.Position != kept.Position {
+			t.Fatalf("full: problem %+v, want the edit at %d found", report.Problem, kept.Position)
+		}
+	})
+	t.Run("checkpointed event removed", func(t *testing.T) {
+		db, _, _, _ := ledgerAfterCheckpoint(t)
+		superuser(t, db, `DELETE FROM events WHERE position = (SELECT position FROM audit_checkpoints ORDER BY id DESC LIMIT 1)`)
+		if report := mustVerifySince(t, db); report.OK() || !strings.Contains(report.Problem.Detail, "gone") {
+			t.Fatalf("problem %+v, want the newest checkpoint's event named as gone", report.Problem)
+		}
+	})
+}

@@ -61,6 +61,7 @@ commands:
   migrate                             apply database migrations
   seed                                create a demo bank, members, administrators and accounts
   audit verify [--checkpoints FILE]   recompute every hash chain and checkpoint; exit 1 naming the first broken event
+  audit verify --since-checkpoint     check only the newest checkpoint and the events after it (fast; not the whole log)
   audit export                        print every signed checkpoint as JSON lines (keep the copy elsewhere)
   events tail [--follow] [--after N]  print the event feed as JSON lines
   projections status                  each projector and saga: its position, the head, the lag

@@ -237,6 +237,10 @@ func TestAuditEventsAndProjectionCommands(t *testing.T) {
 	if err != nil || !strings.Contains(verified, "OK") || !strings.Contains(verified, "checked 3 events") {
 		t.Fatalf("audit verify: %v\n%s", err, verified)
 	}
+	incremental, err := out("audit", "verify", "--since-checkpoint")
+	if err != nil || !strings.Contains(incremental, "OK") || !strings.Contains(incremental, "incremental: checked checkpoint #3 (3 events up to position 3) and the 0 events after it") {
+		t.Fatalf("audit verify --since-checkpoint: %v\n%s", err, incremental)
+	}
 	exported, err := out("audit", "export")
 	if err != nil || strings.Count(exported, "\n") != 3 {
 		t.Fatalf("audit export: %v\n%s", err, exported)
@@ -272,6 +276,20 @@ func TestAuditEventsAndProjectionCommands(t *testing.T) {
 	// A script tells tampering from a wrong setting by the exit status.
 	if code, output := runMain(t, vars, "audit", "verify"); code != 1 || !strings.Contains(output, "BROKEN") {
 		t.Fatalf("audit verify on an altered log exited %d, want 1:\n%s", code, output)
+	}
+	// The incremental run does not read what its checkpoint covers...
+	if code, output := runMain(t, vars, "audit", "verify", "--since-checkpoint"); code != 0 || !strings.Contains(output, "were not checked") {
+		t.Fatalf("audit verify --since-checkpoint after deleting a covered event exited %d, want 0:\n%s", code, output)
+	}
+	// ...but it does check the newest checkpoint's event.
+	if _, err := db.Exec(`BEGIN; SET LOCAL session_replication_role = replica; DELETE FROM events WHERE position = 3; COMMIT`); err != nil {
+		t.Fatal(err)
+	}
+	if code, output := runMain(t, vars, "audit", "verify", "--since-checkpoint"); code != 1 || !strings.Contains(output, "BROKEN at position 3") {
+		t.Fatalf("audit verify --since-checkpoint without the checkpoint's event exited %d, want 1:\n%s", code, output)
+	}
+	if code, output := runMain(t, vars, "audit", "verify", "--since-checkpoint", "--checkpoints", file); code != 2 {
+		t.Fatalf("audit verify --since-checkpoint --checkpoints exited %d, want 2:\n%s", code, output)
 	}
 	wrongKey := maps.Clone(vars)
 	wrongKey["AUDIT_KEY"] = "short"
