@@ -58,7 +58,7 @@ func (r results) num(k string) float64 {
 
 // Targets on a 2-core machine.
 const (
-	targetRatio     = 0.6   // step 2 requests/s over step 1 TPS, at least
+	targetRefRatio  = 1.2   // ledger requests/s over the plain-CRUD reference's (step 2b, median of pairs), at least
 	targetSubmitP99 = 25.0  // ms, at most
 	targetFreshP99  = 50.0  // ms, at most
 	targetHeldP99   = 100.0 // ms, at most, with a write transaction held open elsewhere
@@ -215,16 +215,25 @@ func renderResults(res results, m machine, now time.Time) string {
 	if tps > 0 {
 		ratio = rps / tps
 	}
-	submitKnown := res.has("submit.rps") && tps > 0
-	judge(row{"2", fmt.Sprintf("POST /v1/reimbursements, %s connections, %.0f s: throughput", res["submit.conns"], res.num("submit.seconds")),
-		fmt.Sprintf("%s requests/s = **%.2fx** the baseline", thousands(rps), ratio),
-		fmt.Sprintf("at least %.1fx (%s requests/s)", targetRatio, thousands(targetRatio*tps)), ""}, ratio >= targetRatio, submitKnown)
+	// pgbench's raw INSERT is context, not a target: even an empty HTTP
+	// request cannot reach it on two cores. The target is step 2b's.
+	rows = append(rows, row{"2", fmt.Sprintf("POST /v1/reimbursements, %s connections, %.0f s: throughput", res["submit.conns"], res.num("submit.seconds")),
+		fmt.Sprintf("%s requests/s = %.2fx the pgbench baseline", thousands(rps), ratio), "(context)", ""})
 	judge(row{"2", "errors (answers other than 201)",
 		fmt.Sprintf("%s of %s (%s)", thousands(res.num("submit.errors")), thousands(res.num("submit.requests")), res["submit.statuses"]),
 		"none", ""}, res.num("submit.errors") == 0 && res.num("submit.requests") > 0, res.has("submit.errors"))
 	judge(row{"2", "latency",
 		fmt.Sprintf("p50 %s, p99 %s", msf(res.num("submit.p50_ms")), msf(res.num("submit.p99_ms"))),
 		fmt.Sprintf("p99 at most %.0f ms", targetSubmitP99), ""}, res.num("submit.p99_ms") <= targetSubmitP99, res.has("submit.p99_ms"))
+
+	ab := abOf(res)
+	judge(row{"2b", fmt.Sprintf("the ledger against a plain-CRUD reference of POST /v1/reimbursements (Echo, lib/pq, decimal, verified token, cached lookups, one INSERT; no events), "+
+		"alternated in %d pairs of %.0f s, %s connections: throughput", ab.pairs, res.num("ab.seconds"), res["ab.conns"]),
+		fmt.Sprintf("ledger %s, reference %s requests/s: **%.2fx** the reference (median of the pairs' ratios)", thousands(ab.ledgerRPS), thousands(ab.refRPS), ab.ratio),
+		fmt.Sprintf("at least %.1fx", targetRefRatio), ""}, ab.ratio >= targetRefRatio, ab.pairs > 0)
+	judge(row{"2b", "latency and errors, ledger against the reference",
+		fmt.Sprintf("p99 %s against %s (medians of the runs); %s and %s errors", msf(ab.ledgerP99), msf(ab.refP99), thousands(ab.ledgerErrors), thousands(ab.refErrors)),
+		"p99 no worse than the reference's, no errors", ""}, ab.ledgerP99 <= ab.refP99 && ab.ledgerErrors == 0 && ab.refErrors == 0, ab.pairs > 0)
 
 	freshNote := fmt.Sprintf("p50 %s, p99 %s (%s probes)", msf(res.num("fresh.p50_ms")), msf(res.num("fresh.p99_ms")), res["fresh.probes"])
 	if miss := res.num("fresh.probe_missing") + res.num("fresh.probe_errors"); miss > 0 {
@@ -293,6 +302,12 @@ func renderResults(res results, m machine, now time.Time) string {
 		fmt.Fprintf(&b, "- CPU in step 2: the machine %s%% busy; per submission the ledger (API and subscribers) used %s, PostgreSQL %s, loadgen %s.\n",
 			res["submit.cpu_busy_pct"], msf(1000*res.num("submit.ledger_cpu_s")/n), msf(1000*res.num("submit.pg_cpu_s")/n), msf(1000*res.num("submit.loadgen_cpu_s")/n))
 	}
+	if ab.pairs > 0 && ab.ledgerRequests > 0 && ab.refRequests > 0 {
+		fmt.Fprintf(&b, "- CPU per submission in step 2b: the ledger %s (API and subscribers, until they caught up) and PostgreSQL %s for it; "+
+			"the reference %s and PostgreSQL %s for it.\n",
+			msf(1000*res.num("ab.ledger_cpu_s")/ab.ledgerRequests), msf(1000*res.num("ab.ledger_pg_cpu_s")/ab.ledgerRequests),
+			msf(1000*res.num("ab.ref_cpu_s")/ab.refRequests), msf(1000*res.num("ab.ref_pg_cpu_s")/ab.refRequests))
+	}
 	if res.has("baseline.cpu_busy_pct") && res.num("baseline.transactions") > 0 {
 		fmt.Fprintf(&b, "- CPU in step 1: the machine %s%% busy; pgbench used %s per transaction.\n",
 			res["baseline.cpu_busy_pct"], msf(1000*res.num("baseline.pgbench_cpu_s")/res.num("baseline.transactions")))
@@ -336,6 +351,49 @@ func renderResults(res results, m machine, now time.Time) string {
 		fmt.Fprintf(&b, "- The whole run took %.0f s.\n", res.num("total.seconds"))
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// abRuns are step 2b's figures: pairs of runs, abN.ref then abN.ledger.
+type abRuns struct {
+	pairs                       int
+	ratio                       float64 // median of the pairs' ledger/reference ratios
+	ledgerRPS, refRPS           float64 // medians
+	ledgerP99, refP99           float64 // medians, ms
+	ledgerErrors, refErrors     float64 // totals
+	ledgerRequests, refRequests float64 // totals
+}
+
+func abOf(res results) abRuns {
+	var ab abRuns
+	var ratios, ledgerRPS, refRPS, ledgerP99, refP99 []float64
+	for i := 1; res.has(fmt.Sprintf("ab%d.ledger.rps", i)) && res.has(fmt.Sprintf("ab%d.ref.rps", i)); i++ {
+		led, ref := fmt.Sprintf("ab%d.ledger.", i), fmt.Sprintf("ab%d.ref.", i)
+		ab.pairs++
+		if r := res.num(ref + "rps"); r > 0 {
+			ratios = append(ratios, res.num(led+"rps")/r)
+		}
+		ledgerRPS, refRPS = append(ledgerRPS, res.num(led+"rps")), append(refRPS, res.num(ref+"rps"))
+		ledgerP99, refP99 = append(ledgerP99, res.num(led+"p99_ms")), append(refP99, res.num(ref+"p99_ms"))
+		ab.ledgerErrors += res.num(led + "errors")
+		ab.refErrors += res.num(ref + "errors")
+		ab.ledgerRequests += res.num(led + "requests")
+		ab.refRequests += res.num(ref + "requests")
+	}
+	ab.ratio, ab.ledgerRPS, ab.refRPS = median(ratios), median(ledgerRPS), median(refRPS)
+	ab.ledgerP99, ab.refP99 = median(ledgerP99), median(refP99)
+	return ab
+}
+
+// median is the middle value, or the mean of the two middle ones; 0 for none.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Sorted(slices.Values(v))
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
 func orUnknown(s string) string {

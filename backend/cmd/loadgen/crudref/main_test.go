@@ -43,7 +43,9 @@ func TestSubmitKeepsTheLedgersContract(t *testing.T) {
 	serveCtx, stop := context.WithCancel(ctx)
 	addr, done := make(chan string, 1), make(chan error, 1)
 	env := map[string]string{"DATABASE_URL": url, "HTTP_ADDR": "127.0.0.1:0"}
-	go func() { done <- run(serveCtx, func(k string) string { return env[k] }, io.Discard, func(a string) { addr <- a }) }()
+	go func() {
+		done <- run(serveCtx, func(k string) string { return env[k] }, io.Discard, func(a string) { addr <- a })
+	}()
 	base := "http://" + <-addr
 	defer func() {
 		stop()
