@@ -310,20 +310,25 @@ func (v *verifier) EventAt(ctx context.Context, position int64) (*audit.StoredEv
 }
 
 // EachEventByStreamAfter reads the events after cp in commit order through
-// events_commit_order_idx, and each of their streams from its last event
-// before them through the (stream_id, stream_version) key, so the cost
-// follows the new events, not the log.
+// events_commit_order_idx, and each of their streams' last event before
+// them through the (stream_id, stream_version) key, so the cost follows the
+// new events, not the log. The anchors are joined on the whole key, which
+// keeps the plan an index lookup per stream: a range on the version let the
+// planner scan the table.
 func (v *verifier) EachEventByStreamAfter(ctx context.Context, cp audit.Checkpoint, fn func(audit.StoredEvent, bool) error) error {
+	// Literals, not parameters, in a cursor's query: the planner then knows
+	// how few events follow the checkpoint.
 	txid := strconv.FormatUint(cp.TransactionID, 10)
 	pos := strconv.FormatInt(cp.Position, 10)
 	return v.eachRow(ctx, `
-		WITH after AS (
-			SELECT stream_id, min(stream_version) AS first FROM events
-			WHERE (transaction_id, position) > ('`+txid+`'::xid8, `+pos+`)
-			GROUP BY stream_id)
+		WITH after AS MATERIALIZED (
+			SELECT * FROM events WHERE (transaction_id, position) > ('`+txid+`'::xid8, `+pos+`)),
+		anchors AS (
+			SELECT stream_id, min(stream_version) - 1 AS version FROM after GROUP BY stream_id)
 		SELECT `+storedEventColumns+`, anchor FROM (
-			SELECT e.*, (e.transaction_id, e.position) <= ('`+txid+`'::xid8, `+pos+`) AS anchor
-			FROM after a JOIN events e ON e.stream_id = a.stream_id AND e.stream_version >= a.first - 1) e
+			SELECT after.*, false AS anchor FROM after
+			UNION ALL
+			SELECT e.*, true FROM anchors a JOIN events e ON e.stream_id = a.stream_id AND e.stream_version = a.version) e
 		ORDER BY stream_id, stream_version`, fn)
 }
 
