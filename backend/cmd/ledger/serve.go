@@ -15,6 +15,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/metrics"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/saga"
+	"github.com/reimbursement-ledger/ledger/backend/webhook"
 	"github.com/reimbursement-ledger/ledger/backend/worker"
 )
 
@@ -29,7 +30,9 @@ var (
 
 // newApp returns the use cases over db.
 func newApp(cfg config, db *postgres.DB, key audit.Key) *app.App {
-	return app.New(app.Config{Stores: db.Stores(), AuditKey: key, IdempotencyTTL: cfg.IdempotencyTTL, ReadWait: cfg.ReadWait})
+	return app.New(app.Config{Stores: db.Stores(), AuditKey: key, IdempotencyTTL: cfg.IdempotencyTTL, ReadWait: cfg.ReadWait,
+		Webhooks: app.WebhookConfig{Destinations: webhook.Guard{AllowPrivate: cfg.WebhookAllowPrivate}, NewSecret: webhook.NewSecret,
+			RotationWindow: cfg.WebhookRotationWindow}})
 }
 
 func withDB(ctx context.Context, cfg config, fn func(context.Context, *dbHandle) error) error {

@@ -1,0 +1,136 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/reimbursement-ledger/ledger/backend/app"
+)
+
+type createWebhookEndpointRequest struct {
+	URL         string   `json:"url"`
+	EventTypes  []string `json:"event_types"`
+	Description string   `json:"description"`
+}
+
+type webhookEndpointJSON struct {
+	ID          uuid.UUID `json:"id"`
+	BankID      uuid.UUID `json:"bank_id"`
+	URL         string    `json:"url"`
+	EventTypes  []string  `json:"event_types"`
+	Description string    `json:"description"`
+	// Secret is shown in the answers that make one (creation, rotation) only.
+	Secret string `json:"secret,omitempty"`
+	// PreviousSecretExpiresAt is when the secret a rotation replaced stops
+	// signing.
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
+	Disabled                bool       `json:"disabled"`
+	DisabledAt              *time.Time `json:"disabled_at,omitempty"`
+	DisabledReason          string     `json:"disabled_reason,omitempty"`
+	CreatedAt               time.Time  `json:"created_at"`
+}
+
+func webhookEndpointOut(e app.WebhookEndpoint) webhookEndpointJSON {
+	out := webhookEndpointJSON{ID: e.ID, BankID: e.BankID, URL: e.URL, EventTypes: e.EventTypes, Description: e.Description,
+		Disabled: !e.DisabledAt.IsZero(), DisabledReason: e.DisabledReason, CreatedAt: e.CreatedAt}
+	if !e.PreviousSecretExpiresAt.IsZero() {
+		out.PreviousSecretExpiresAt = &e.PreviousSecretExpiresAt
+	}
+	if !e.DisabledAt.IsZero() {
+		out.DisabledAt = &e.DisabledAt
+	}
+	return out
+}
+
+// withSecret is the endpoint with its secret: the one answer that shows it.
+func withSecret(e app.WebhookEndpoint) webhookEndpointJSON {
+	out := webhookEndpointOut(e)
+	out.Secret = e.Secret
+	return out
+}
+
+// createWebhookEndpoint answers with the secret once. It is not replayed
+// under an Idempotency-Key: the stored answer would keep a copy of the
+// secret.
+func (s *Server) createWebhookEndpoint(c echo.Context) error {
+	bankID, err := pathID(c, "bank_id", "bank")
+	if err != nil {
+		return err
+	}
+	var req createWebhookEndpointRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	e, err := s.app.CreateWebhookEndpoint(c.Request().Context(), principal(c), app.CreateWebhookEndpointCommand{
+		ID: newID(), BankID: bankID, URL: req.URL, EventTypes: req.EventTypes, Description: req.Description})
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/banks/"+bankID.String()+"/webhook-endpoints/"+e.ID.String())
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+	return c.JSON(http.StatusCreated, withSecret(e))
+}
+
+func (s *Server) listWebhookEndpoints(c echo.Context) error {
+	bankID, err := pathID(c, "bank_id", "bank")
+	if err != nil {
+		return err
+	}
+	endpoints, err := s.app.WebhookEndpoints(c.Request().Context(), principal(c), bankID)
+	if err != nil {
+		return err
+	}
+	body := list[webhookEndpointJSON]{Items: make([]webhookEndpointJSON, 0, len(endpoints))}
+	for _, e := range endpoints {
+		body.Items = append(body.Items, webhookEndpointOut(e))
+	}
+	return c.JSON(http.StatusOK, body)
+}
+
+func webhookEndpointPath(c echo.Context) (bankID, id uuid.UUID, err error) {
+	if bankID, err = pathID(c, "bank_id", "bank"); err != nil {
+		return
+	}
+	id, err = pathID(c, "endpoint_id", "webhook endpoint")
+	return
+}
+
+func (s *Server) getWebhookEndpoint(c echo.Context) error {
+	bankID, id, err := webhookEndpointPath(c)
+	if err != nil {
+		return err
+	}
+	e, err := s.app.WebhookEndpoint(c.Request().Context(), principal(c), bankID, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, webhookEndpointOut(e))
+}
+
+func (s *Server) deleteWebhookEndpoint(c echo.Context) error {
+	bankID, id, err := webhookEndpointPath(c)
+	if err != nil {
+		return err
+	}
+	if err := s.app.DeleteWebhookEndpoint(c.Request().Context(), principal(c), bankID, id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// rotateWebhookSecret answers with the new secret, once.
+func (s *Server) rotateWebhookSecret(c echo.Context) error {
+	bankID, id, err := webhookEndpointPath(c)
+	if err != nil {
+		return err
+	}
+	e, err := s.app.RotateWebhookSecret(c.Request().Context(), principal(c), bankID, id)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+	return c.JSON(http.StatusOK, withSecret(e))
+}
