@@ -59,6 +59,53 @@ type WebhookEndpoints interface {
 	// RotateSecret makes secret current, keeping the current one as the
 	// previous until expires; ENotFound as Endpoint.
 	RotateSecret(ctx context.Context, bankID, id uuid.UUID, secret string, expires time.Time) (WebhookEndpoint, error)
+	// Deliveries lists an endpoint's deliveries, newest first, with their
+	// attempts, at most limit.
+	Deliveries(ctx context.Context, endpointID uuid.UUID, limit int) ([]WebhookDelivery, error)
+	// Redeliver makes a delivery of the endpoint due now, on a fresh
+	// schedule; ENotFound for an unknown id or another endpoint's.
+	Redeliver(ctx context.Context, endpointID, deliveryID uuid.UUID, now time.Time) error
+}
+
+// WebhookDelivery is one event on its way to one endpoint.
+type WebhookDelivery struct {
+	// ID is the message's webhook-id, the same on every attempt.
+	ID         uuid.UUID
+	EndpointID uuid.UUID
+	EventID    uuid.UUID
+	EventType  string
+	Status     WebhookDeliveryStatus
+	// AttemptCount is how many attempts were made; Attempts lists them
+	// where the store read them, oldest first.
+	AttemptCount int
+	Attempts     []WebhookAttempt
+	// FirstAttemptAt starts the retry schedule; NextAttemptAt is when a
+	// pending delivery is due.
+	FirstAttemptAt time.Time
+	NextAttemptAt  time.Time
+	CreatedAt      time.Time
+}
+
+// WebhookDeliveryStatus is where a delivery stands.
+type WebhookDeliveryStatus string
+
+// A delivery is pending until a receiver answers 2xx (succeeded) or its
+// schedule ends (failed).
+const (
+	WebhookPending   WebhookDeliveryStatus = "pending"
+	WebhookSucceeded WebhookDeliveryStatus = "succeeded"
+	WebhookFailed    WebhookDeliveryStatus = "failed"
+)
+
+// WebhookAttempt is one try at a delivery.
+type WebhookAttempt struct {
+	At time.Time
+	// StatusCode is 0 when no answer came; Error then says why.
+	StatusCode int
+	Latency    time.Duration
+	// Answer holds the first bytes of the receiver's answer.
+	Answer string
+	Error  string
 }
 
 // DestinationChecker refuses URLs deliveries must not go to (backend/webhook's
@@ -175,6 +222,25 @@ func (a *App) RotateWebhookSecret(ctx context.Context, p Principal, bankID, id u
 		return WebhookEndpoint{}, err
 	}
 	return a.stores.Webhooks.RotateSecret(ctx, bankID, id, secret, a.now().Add(a.webhooks.RotationWindow))
+}
+
+// WebhookDeliveries lists an endpoint's latest deliveries (at most 100),
+// newest first, with every attempt.
+func (a *App) WebhookDeliveries(ctx context.Context, p Principal, bankID, endpointID uuid.UUID) ([]WebhookDelivery, error) {
+	if _, err := a.WebhookEndpoint(ctx, p, bankID, endpointID); err != nil {
+		return nil, err
+	}
+	return a.stores.Webhooks.Deliveries(ctx, endpointID, 100)
+}
+
+// Redeliver sends a delivery again, now, on a fresh retry schedule,
+// whatever its status.
+func (a *App) Redeliver(ctx context.Context, p Principal, bankID, endpointID, deliveryID uuid.UUID) (err error) {
+	defer ledger.Wrap(&err, "Redeliver(%s)", deliveryID)
+	if _, err := a.WebhookEndpoint(ctx, p, bankID, endpointID); err != nil {
+		return err
+	}
+	return a.stores.Webhooks.Redeliver(ctx, endpointID, deliveryID, a.now())
 }
 
 // ownBank allows administrators of bankID only: ENotFound for another

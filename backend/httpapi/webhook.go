@@ -134,3 +134,74 @@ func (s *Server) rotateWebhookSecret(c echo.Context) error {
 	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 	return c.JSON(http.StatusOK, withSecret(e))
 }
+
+type webhookDeliveryJSON struct {
+	ID            uuid.UUID            `json:"id"`
+	EndpointID    uuid.UUID            `json:"endpoint_id"`
+	EventID       uuid.UUID            `json:"event_id"`
+	EventType     string               `json:"event_type"`
+	Status        string               `json:"status"`
+	NextAttemptAt *time.Time           `json:"next_attempt_at"`
+	CreatedAt     time.Time            `json:"created_at"`
+	Attempts      []webhookAttemptJSON `json:"attempts"`
+}
+
+type webhookAttemptJSON struct {
+	AttemptedAt time.Time `json:"attempted_at"`
+	// StatusCode is null when no answer came; Error says why.
+	StatusCode *int    `json:"status_code"`
+	LatencyMS  float64 `json:"latency_ms"`
+	Answer     string  `json:"answer"`
+	Error      *string `json:"error"`
+}
+
+func webhookDeliveryOut(d app.WebhookDelivery) webhookDeliveryJSON {
+	out := webhookDeliveryJSON{ID: d.ID, EndpointID: d.EndpointID, EventID: d.EventID, EventType: d.EventType, Status: string(d.Status),
+		CreatedAt: d.CreatedAt, Attempts: make([]webhookAttemptJSON, 0, len(d.Attempts))}
+	if d.Status == app.WebhookPending && !d.NextAttemptAt.IsZero() {
+		out.NextAttemptAt = &d.NextAttemptAt
+	}
+	for _, a := range d.Attempts {
+		aj := webhookAttemptJSON{AttemptedAt: a.At, LatencyMS: float64(a.Latency.Microseconds()) / 1000, Answer: a.Answer}
+		if a.StatusCode != 0 {
+			aj.StatusCode = &a.StatusCode
+		}
+		if a.Error != "" {
+			aj.Error = &a.Error
+		}
+		out.Attempts = append(out.Attempts, aj)
+	}
+	return out
+}
+
+func (s *Server) listWebhookDeliveries(c echo.Context) error {
+	bankID, id, err := webhookEndpointPath(c)
+	if err != nil {
+		return err
+	}
+	deliveries, err := s.app.WebhookDeliveries(c.Request().Context(), principal(c), bankID, id)
+	if err != nil {
+		return err
+	}
+	body := list[webhookDeliveryJSON]{Items: make([]webhookDeliveryJSON, 0, len(deliveries))}
+	for _, d := range deliveries {
+		body.Items = append(body.Items, webhookDeliveryOut(d))
+	}
+	return c.JSON(http.StatusOK, body)
+}
+
+// redeliverWebhook makes the delivery due now; the worker sends it.
+func (s *Server) redeliverWebhook(c echo.Context) error {
+	bankID, id, err := webhookEndpointPath(c)
+	if err != nil {
+		return err
+	}
+	deliveryID, err := pathID(c, "delivery_id", "webhook delivery")
+	if err != nil {
+		return err
+	}
+	if err := s.app.Redeliver(c.Request().Context(), principal(c), bankID, id, deliveryID); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusAccepted)
+}

@@ -1,10 +1,14 @@
 package httpapi_test
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/auth/authtest"
@@ -86,4 +90,62 @@ func TestWebhookEndpointRefusesPrivateDestinations(t *testing.T) {
 		}
 	}
 	api.post(endpoints, `{"url":"https://203.0.113.10/hooks","event_types":["reimbursement.approved"]}`).want(t, http.StatusCreated)
+}
+
+// A delivery can be followed from the event to its attempts in the API, and
+// sent again with the same webhook-id.
+func TestWebhookDeliveryCanBeFollowedAndSentAgain(t *testing.T) {
+	api := newAPI(t)
+	var mu sync.Mutex
+	var secret string
+	var ids []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		v, err := standardwebhooks.NewWebhook(secret)
+		if err == nil {
+			err = v.Verify(body, r.Header)
+		}
+		if err != nil {
+			t.Errorf("the receiver could not verify: %v", err)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		ids = append(ids, r.Header.Get("webhook-id"))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	endpoints := "/v1/banks/" + api.dir.Bank.ID.String() + "/webhook-endpoints"
+	created := api.post(endpoints, `{"url":"`+srv.URL+`","event_types":["reimbursement.submitted"]}`).want(t, http.StatusCreated)
+	mu.Lock()
+	secret = created.str("secret")
+	mu.Unlock()
+	deliveries := created.header.Get("Location") + "/deliveries"
+	api.submit("9.00").want(t, http.StatusCreated)
+
+	var delivery map[string]any
+	postgrestest.Eventually(t, "the delivery succeeded", func() bool {
+		items := api.get(deliveries).want(t, http.StatusOK).items()
+		if len(items) != 1 || items[0]["status"] != "succeeded" {
+			return false
+		}
+		delivery = items[0]
+		return true
+	})
+	attempts := delivery["attempts"].([]any)
+	if len(attempts) != 1 || attempts[0].(map[string]any)["status_code"] != float64(204) || delivery["event_type"] != "reimbursement.submitted" {
+		t.Fatalf("delivery %v", delivery)
+	}
+	api.post(deliveries+"/"+delivery["id"].(string)+"/redeliver", "").want(t, http.StatusAccepted)
+	postgrestest.Eventually(t, "the delivery sent again", func() bool {
+		items := api.get(deliveries).want(t, http.StatusOK).items()
+		return len(items) == 1 && items[0]["status"] == "succeeded" && len(items[0]["attempts"].([]any)) == 2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ids) != 2 || ids[0] != ids[1] || ids[0] != "msg_"+delivery["id"].(string) {
+		t.Fatalf("webhook-ids %v, want the delivery's twice", ids)
+	}
+	api.post(deliveries+"/0193a000-0000-7000-8000-00000000dead/redeliver", "").wantProblem(t, http.StatusNotFound)
 }

@@ -122,7 +122,7 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 	db.Rebuilds = &Rebuilds{db: db}
 	db.DevKeys = &DevKeys{pool: pool}
 	db.DeadLetters = &DeadLetters{q: pool}
-	db.Webhooks = &Webhooks{q: pool}
+	db.Webhooks = &Webhooks{q: pool, pool: pool}
 	return db, nil
 }
 

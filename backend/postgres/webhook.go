@@ -14,7 +14,8 @@ import (
 
 // Webhooks stores the banks' webhook endpoints.
 type Webhooks struct {
-	q querier
+	q    querier
+	pool *sql.DB
 }
 
 var _ app.WebhookEndpoints = (*Webhooks)(nil)
@@ -68,7 +69,8 @@ func (w *Webhooks) DeleteEndpoint(ctx context.Context, bankID, id uuid.UUID) (er
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return notFound(sql.ErrNoRows, "webhook endpoint %s not found", id)
 	}
-	return nil
+	_, err = w.q.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE endpoint_id = $1`, id)
+	return err
 }
 
 // RotateSecret makes secret current and keeps the current one until expires.

@@ -95,9 +95,12 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 				Logger:        logger,
 				Payments:      saga.NewPayments(streams, &saga.StubPaymentGateway{Logger: logger}, logger, time.Now),
 				Notifications: saga.NewNotifications(streams, &saga.StubMailer{Logger: logger}, logger, time.Now),
-				AuditKey:      key,
-				MaxAttempts:   cfg.WorkerMaxAttempts,
-				StallAfter:    cfg.WorkerStallAfter,
+				Webhooks: worker.WebhookConfig{
+					Sender: webhook.NewSender(webhook.SenderConfig{Guard: webhook.Guard{AllowPrivate: cfg.WebhookAllowPrivate}}),
+				},
+				AuditKey:    key,
+				MaxAttempts: cfg.WorkerMaxAttempts,
+				StallAfter:  cfg.WorkerStallAfter,
 			})
 			if err != nil {
 				return err
