@@ -59,6 +59,8 @@ type WebhookEndpoints interface {
 	// RotateSecret makes secret current, keeping the current one as the
 	// previous until expires; ENotFound as Endpoint.
 	RotateSecret(ctx context.Context, bankID, id uuid.UUID, secret string, expires time.Time) (WebhookEndpoint, error)
+	// Enable clears an endpoint's disabling; ENotFound as Endpoint.
+	Enable(ctx context.Context, bankID, id uuid.UUID) (WebhookEndpoint, error)
 	// Deliveries lists an endpoint's deliveries, newest first, with their
 	// attempts, at most limit.
 	Deliveries(ctx context.Context, endpointID uuid.UUID, limit int) ([]WebhookDelivery, error)
@@ -222,6 +224,17 @@ func (a *App) RotateWebhookSecret(ctx context.Context, p Principal, bankID, id u
 		return WebhookEndpoint{}, err
 	}
 	return a.stores.Webhooks.RotateSecret(ctx, bankID, id, secret, a.now().Add(a.webhooks.RotationWindow))
+}
+
+// EnableWebhookEndpoint turns deliveries back on for an endpoint disabled
+// after failing for the whole schedule: new events are delivered again;
+// the failed deliveries stay failed until redelivered.
+func (a *App) EnableWebhookEndpoint(ctx context.Context, p Principal, bankID, id uuid.UUID) (_ WebhookEndpoint, err error) {
+	defer ledger.Wrap(&err, "EnableWebhookEndpoint(%s)", id)
+	if err := a.ownBank(p, bankID); err != nil {
+		return WebhookEndpoint{}, err
+	}
+	return a.stores.Webhooks.Enable(ctx, bankID, id)
 }
 
 // WebhookDeliveries lists an endpoint's latest deliveries (at most 100),

@@ -87,6 +87,7 @@ func (s *Server) routes() []route {
 		r(http.MethodGet, "/v1/banks/:bank_id/webhook-endpoints/:endpoint_id", administrator, s.getWebhookEndpoint),
 		r(http.MethodDelete, "/v1/banks/:bank_id/webhook-endpoints/:endpoint_id", administrator, s.deleteWebhookEndpoint),
 		r(http.MethodPost, "/v1/banks/:bank_id/webhook-endpoints/:endpoint_id/rotate-secret", administrator, s.rotateWebhookSecret),
+		r(http.MethodPost, "/v1/banks/:bank_id/webhook-endpoints/:endpoint_id/enable", administrator, s.enableWebhookEndpoint),
 		r(http.MethodGet, "/v1/banks/:bank_id/webhook-endpoints/:endpoint_id/deliveries", administrator, s.listWebhookDeliveries),
 		r(http.MethodPost, "/v1/banks/:bank_id/webhook-endpoints/:endpoint_id/deliveries/:delivery_id/redeliver", administrator, s.redeliverWebhook),
 		r(http.MethodGet, "/v1/administrators/:administrator_id", bankReaders, s.getAdministrator),

@@ -55,6 +55,7 @@ var accessTable = []struct {
 	{"GET", "/v1/banks/:bank_id/webhook-endpoints/:endpoint_id", same(403), pair{200, 404}, 403, 403, ""},
 	{"DELETE", "/v1/banks/:bank_id/webhook-endpoints/:endpoint_id", same(403), pair{204, 404}, 403, 403, ""},
 	{"POST", "/v1/banks/:bank_id/webhook-endpoints/:endpoint_id/rotate-secret", same(403), pair{200, 404}, 403, 403, "the answer shows the new secret, once; the old one signs for 24 h more"},
+	{"POST", "/v1/banks/:bank_id/webhook-endpoints/:endpoint_id/enable", same(403), pair{200, 404}, 403, 403, "after deliveries failed for the whole schedule"},
 	{"GET", "/v1/banks/:bank_id/webhook-endpoints/:endpoint_id/deliveries", same(403), pair{200, 404}, 403, 403, "each delivery with its attempts"},
 	{"POST", "/v1/banks/:bank_id/webhook-endpoints/:endpoint_id/deliveries/:delivery_id/redeliver", same(403), pair{202, 404}, 403, 403, "the worker sends it again"},
 	{"GET", "/v1/administrators/:administrator_id", same(403), pair{200, 404}, 403, 200, "an administrator sees their own bank's"},

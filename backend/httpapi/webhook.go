@@ -205,3 +205,17 @@ func (s *Server) redeliverWebhook(c echo.Context) error {
 	}
 	return c.NoContent(http.StatusAccepted)
 }
+
+// enableWebhookEndpoint turns deliveries back on after the endpoint was
+// disabled.
+func (s *Server) enableWebhookEndpoint(c echo.Context) error {
+	bankID, id, err := webhookEndpointPath(c)
+	if err != nil {
+		return err
+	}
+	e, err := s.app.EnableWebhookEndpoint(c.Request().Context(), principal(c), bankID, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, webhookEndpointOut(e))
+}

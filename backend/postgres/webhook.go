@@ -81,6 +81,13 @@ func (w *Webhooks) RotateSecret(ctx context.Context, bankID, id uuid.UUID, secre
 	return e, notFound(err, "webhook endpoint %s not found", id)
 }
 
+// Enable clears an endpoint's disabling.
+func (w *Webhooks) Enable(ctx context.Context, bankID, id uuid.UUID) (app.WebhookEndpoint, error) {
+	e, err := scanEndpoint(w.q.QueryRowContext(ctx, `UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL
+		WHERE bank_id = $1 AND id = $2 RETURNING `+endpointColumns, bankID, id))
+	return e, notFound(err, "webhook endpoint %s not found", id)
+}
+
 func scanEndpoint(row interface{ Scan(...any) error }) (app.WebhookEndpoint, error) {
 	var e app.WebhookEndpoint
 	var prev, reason sql.NullString

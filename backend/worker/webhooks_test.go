@@ -355,4 +355,11 @@ func TestWebhookEndpointIsDisabledAfterTheSchedule(t *testing.T) {
 	if n := len(w.deliveries(t, e.ID)); n != 1 {
 		t.Errorf("%d deliveries, want none added while disabled", n)
 	}
+	// Enabling it is an explicit call; new events are delivered again.
+	enabled, err := w.app.EnableWebhookEndpoint(context.Background(), admin, w.dir.Bank.ID, e.ID)
+	if err != nil || !enabled.DisabledAt.IsZero() || enabled.DisabledReason != "" {
+		t.Fatalf("enabled: %+v, %v", enabled, err)
+	}
+	w.submit(t)
+	postgrestest.Eventually(t, "a delivery after enabling", func() bool { return len(w.deliveries(t, e.ID)) == 2 })
 }
