@@ -24,6 +24,7 @@ type App struct {
 	idempotencyTTL time.Duration
 	readWait       time.Duration
 	exportBatch    int
+	webhooks       WebhookConfig
 }
 
 // Config is what the use cases need.
@@ -39,6 +40,8 @@ type Config struct {
 	// ExportBatch is how many reimbursements an export reads at a time
 	// (default DefaultExportBatch): what it holds in memory at once.
 	ExportBatch int
+	// Webhooks checks destinations and makes signing secrets.
+	Webhooks WebhookConfig
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
 }
@@ -67,13 +70,16 @@ func New(cfg Config) *App {
 	if cfg.ExportBatch <= 0 {
 		cfg.ExportBatch = DefaultExportBatch
 	}
+	if cfg.Webhooks.RotationWindow <= 0 {
+		cfg.Webhooks.RotationWindow = DefaultRotationWindow
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	// PostgreSQL keeps microseconds: so does every time the ledger records,
 	// so an answer never shows a time that reads back differently.
 	now := cfg.Now
-	return &App{stores: cfg.Stores, auditKey: cfg.AuditKey, idempotencyTTL: cfg.IdempotencyTTL, readWait: cfg.ReadWait, exportBatch: cfg.ExportBatch,
+	return &App{stores: cfg.Stores, auditKey: cfg.AuditKey, idempotencyTTL: cfg.IdempotencyTTL, readWait: cfg.ReadWait, exportBatch: cfg.ExportBatch, webhooks: cfg.Webhooks,
 		now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }}
 }
 

@@ -27,6 +27,7 @@ type Stores struct {
 	Checkpoints    CheckpointLog
 	Idempotency    IdempotencyKeys
 	DeadLetters    DeadLetters
+	Webhooks       WebhookEndpoints
 }
 
 // Transactor runs work in one transaction.

@@ -50,6 +50,14 @@ var accessTable = []struct {
 	{"PUT", "/v1/banks/:bank_id/approval-policy", same(403), same(403), 403, 200, "recorded as an event: the auditors' feed shows who changed it and when"},
 	{"GET", "/v1/banks/:bank_id/reimbursements", same(403), pair{200, 404}, 403, 403, ""},
 	{"GET", "/v1/banks/:bank_id/reimbursements/export", same(403), pair{200, 404}, 403, 403, "text/csv; operators export with `ledger export` on the command line"},
+	{"POST", "/v1/banks/:bank_id/webhook-endpoints", same(403), pair{201, 404}, 403, 403, "the answer shows the signing secret, once"},
+	{"GET", "/v1/banks/:bank_id/webhook-endpoints", same(403), pair{200, 404}, 403, 403, ""},
+	{"GET", "/v1/banks/:bank_id/webhook-endpoints/:endpoint_id", same(403), pair{200, 404}, 403, 403, ""},
+	{"DELETE", "/v1/banks/:bank_id/webhook-endpoints/:endpoint_id", same(403), pair{204, 404}, 403, 403, ""},
+	{"POST", "/v1/banks/:bank_id/webhook-endpoints/:endpoint_id/rotate-secret", same(403), pair{200, 404}, 403, 403, "the answer shows the new secret, once; the old one signs for 24 h more"},
+	{"POST", "/v1/banks/:bank_id/webhook-endpoints/:endpoint_id/enable", same(403), pair{200, 404}, 403, 403, "after deliveries failed for the whole schedule"},
+	{"GET", "/v1/banks/:bank_id/webhook-endpoints/:endpoint_id/deliveries", same(403), pair{200, 404}, 403, 403, "each delivery with its attempts"},
+	{"POST", "/v1/banks/:bank_id/webhook-endpoints/:endpoint_id/deliveries/:delivery_id/redeliver", same(403), pair{202, 404}, 403, 403, "the worker sends it again"},
 	{"GET", "/v1/administrators/:administrator_id", same(403), pair{200, 404}, 403, 200, "an administrator sees their own bank's"},
 	{"GET", "/v1/accounts/:account_id", pair{200, 404}, pair{200, 404}, 403, 403, "a member sees their own, an administrator those at their bank"},
 	{"POST", "/v1/members", same(403), same(201), 403, 403, "a member may bank with several banks: any administrator may add one"},
@@ -79,6 +87,7 @@ var accessTable = []struct {
 type side struct {
 	bank, admin, member, account uuid.UUID
 	reimbursement                uuid.UUID
+	endpoint, delivery           uuid.UUID
 }
 
 func TestAccessTable(t *testing.T) {
@@ -111,6 +120,28 @@ func TestAccessTable(t *testing.T) {
 		}
 		s.reimbursement = r.ID
 	}
+	// register gives the side a fresh webhook endpoint, so that a deletion
+	// has one to delete.
+	register := func(s *side) {
+		e, err := a.CreateWebhookEndpoint(ctx, admins[s.bank], app.CreateWebhookEndpointCommand{
+			BankID: s.bank, URL: "https://203.0.113.10/hooks", EventTypes: []string{"reimbursement.submitted"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.endpoint = e.ID
+	}
+	// deliver gives the side's endpoint a delivery, so that it can be sent again.
+	deliver := func(s *side) {
+		submit(s)
+		postgrestest.Eventually(t, "a delivery", func() bool {
+			ds, err := api.db.Webhooks.Deliveries(ctx, s.endpoint, 1)
+			if err != nil || len(ds) == 0 {
+				return false
+			}
+			s.delivery = ds[0].ID
+			return true
+		})
+	}
 	// failPayout approves the side's reimbursement and waits for the rail
 	// to refuse its payout, so that it may be retried.
 	failPayout := func(s side) {
@@ -125,7 +156,7 @@ func TestAccessTable(t *testing.T) {
 	// request returns the path and body of an operation on the side's resources.
 	request := func(method, pattern string, s side) (string, string) {
 		path := strings.NewReplacer(":bank_id", s.bank.String(), ":member_id", s.member.String(), ":administrator_id", s.admin.String(),
-			":account_id", s.account.String(), ":id", s.reimbursement.String(), ":file", "swagger-ui.css").Replace(pattern)
+			":account_id", s.account.String(), ":endpoint_id", s.endpoint.String(), ":delivery_id", s.delivery.String(), ":id", s.reimbursement.String(), ":file", "swagger-ui.css").Replace(pattern)
 		i := n.Add(1)
 		switch {
 		case method == http.MethodPut:
@@ -142,6 +173,8 @@ func TestAccessTable(t *testing.T) {
 			return path, fmt.Sprintf(`{"first_name":"C","last_name":"D","email":"member-%d@example.com"}`, i)
 		case pattern == "/v1/reimbursements":
 			return path, `{"bank_account_id":"` + s.account.String() + `","amount":"1.00","description":"Stamps"}`
+		case pattern == "/v1/banks/:bank_id/webhook-endpoints":
+			return path, `{"url":"https://203.0.113.10/hooks","event_types":["reimbursement.approved","reimbursement.denied"],"description":"ERP"}`
 		case strings.HasSuffix(pattern, "/deny"):
 			return path, `{"reason":"No receipt"}`
 		}
@@ -157,6 +190,12 @@ func TestAccessTable(t *testing.T) {
 		check := func(caller, whose string, s side, want int) {
 			t.Helper()
 			submit(&s) // a pending one, so that a decision has something to decide
+			if strings.Contains(row.path, ":endpoint_id") {
+				register(&s)
+			}
+			if strings.Contains(row.path, ":delivery_id") {
+				deliver(&s)
+			}
 			if strings.HasSuffix(row.path, "/payout/retry") {
 				failPayout(s)
 			}

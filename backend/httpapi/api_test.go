@@ -18,6 +18,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
 	"github.com/reimbursement-ledger/ledger/backend/saga"
 	"github.com/reimbursement-ledger/ledger/backend/saga/sagatest"
+	"github.com/reimbursement-ledger/ledger/backend/webhook"
 	"github.com/reimbursement-ledger/ledger/backend/worker"
 )
 
@@ -66,6 +67,11 @@ func newAPIWith(t *testing.T, limit httpapi.RateLimit, metrics http.Handler, gat
 		AuditKey:      postgrestest.AuditKey,
 		Payments:      saga.NewPayments(postgrestest.Streams(db), a.gateway, quiet, time.Now),
 		Notifications: saga.NewNotifications(postgrestest.Streams(db), a.mailer, quiet, time.Now),
+		// The tests' webhook receivers listen on loopback.
+		Webhooks: worker.WebhookConfig{
+			Sender:   webhook.NewSender(webhook.SenderConfig{Guard: webhook.Guard{AllowPrivate: true}, Timeout: 2 * time.Second}),
+			Schedule: webhook.Schedule{First: 20 * time.Millisecond, MaxDelay: 100 * time.Millisecond, Window: time.Minute},
+		},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -186,7 +186,9 @@ func TestSubmissionNamesWhatIsMissing(t *testing.T) {
 func TestHeadIsAnsweredWhereGetIs(t *testing.T) {
 	api := newAPI(t)
 	id := api.submit("3.00").str("id")
-	path := strings.NewReplacer(":bank_id", api.dir.Bank.ID.String(), ":member_id", api.dir.Member.ID.String(), ":id", id, ":file", "swagger-ui.css",
+	endpoint := api.post("/v1/banks/"+api.dir.Bank.ID.String()+"/webhook-endpoints",
+		`{"url":"https://203.0.113.10/hooks","event_types":["reimbursement.approved"]}`).want(t, http.StatusCreated).str("id")
+	path := strings.NewReplacer(":endpoint_id", endpoint, ":bank_id", api.dir.Bank.ID.String(), ":member_id", api.dir.Member.ID.String(), ":id", id, ":file", "swagger-ui.css",
 		":administrator_id", api.dir.Admin.ID.String(), ":account_id", api.dir.Account.ID.String())
 	seen := 0
 	for _, rule := range append(httpapi.Access(), httpapi.Rule{Method: http.MethodGet, Path: "/healthz"}, httpapi.Rule{Method: http.MethodGet, Path: "/readyz"}) {

@@ -28,6 +28,7 @@ type Metrics struct {
 	parked          *prometheus.CounterVec
 	halted          *prometheus.GaugeVec
 	stalled         *prometheus.GaugeVec
+	webhooks        *prometheus.CounterVec
 }
 
 // New registers the ledger's metrics; groups are the consumer groups whose
@@ -60,6 +61,12 @@ func New(db *postgres.DB, groups []string) *Metrics {
 		stalled: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ledger_subscriber_stalled", Help: "1 while a subscriber's position has not moved for the stall threshold although events wait.",
 		}, []string{"group"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledger_webhook_deliveries_total", Help: "Webhook delivery attempts by outcome: succeeded, retrying, or failed for good (the endpoint is disabled).",
+		}, []string{"outcome"}),
+	}
+	for _, outcome := range []string{"succeeded", "retrying", "failed"} {
+		m.webhooks.WithLabelValues(outcome)
 	}
 	for _, g := range groups {
 		m.halted.WithLabelValues(g)
@@ -69,7 +76,7 @@ func New(db *postgres.DB, groups []string) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(db.SQL(), "ledger"),
-		m.requestDuration, m.eventsAppended, m.handled, m.failed, m.retried, m.parked, m.halted, m.stalled,
+		m.requestDuration, m.eventsAppended, m.handled, m.failed, m.retried, m.parked, m.halted, m.stalled, m.webhooks,
 		&subscribers{db: db, groups: groups},
 	)
 	return m
@@ -121,6 +128,11 @@ func (m *Metrics) SubscriberStalled(group string, stalled bool) {
 	m.stalled.WithLabelValues(group).Set(gauge(stalled))
 }
 
+// WebhookDelivered counts one webhook delivery attempt by its outcome.
+func (m *Metrics) WebhookDelivered(outcome string) {
+	m.webhooks.WithLabelValues(outcome).Inc()
+}
+
 func gauge(b bool) float64 {
 	if b {
 		return 1
@@ -139,6 +151,7 @@ var (
 	headDesc       = prometheus.NewDesc("ledger_events_head_position", "Position of the newest event.", nil, nil)
 	lagEventsDesc  = prometheus.NewDesc("ledger_subscriber_lag_events", "Events committed that the subscriber has not handled yet.", []string{"group"}, nil)
 	lagSecondsDesc = prometheus.NewDesc("ledger_subscriber_lag_seconds", "Age of the oldest event the subscriber has not handled yet.", []string{"group"}, nil)
+	webhookAgeDesc = prometheus.NewDesc("ledger_webhook_oldest_pending_seconds", "Age of the oldest webhook delivery not yet delivered, per endpoint.", []string{"endpoint"}, nil)
 	deadLetterDesc = prometheus.NewDesc("ledger_dead_letters", "Dead letters waiting for an operator (parked) or a worker (retrying).", []string{"group", "status"}, nil)
 )
 
@@ -148,6 +161,7 @@ func (s *subscribers) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lagEventsDesc
 	ch <- lagSecondsDesc
 	ch <- deadLetterDesc
+	ch <- webhookAgeDesc
 }
 
 func (s *subscribers) Collect(ch chan<- prometheus.Metric) {
@@ -165,6 +179,13 @@ func (s *subscribers) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(positionDesc, prometheus.GaugeValue, float64(st.Position), st.Group)
 		ch <- prometheus.MustNewConstMetric(lagEventsDesc, prometheus.GaugeValue, float64(st.Lag), st.Group)
 		ch <- prometheus.MustNewConstMetric(lagSecondsDesc, prometheus.GaugeValue, st.LagSeconds, st.Group)
+	}
+	oldest, err := s.db.Webhooks.OldestPending(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(webhookAgeDesc, err)
+	}
+	for endpoint, at := range oldest {
+		ch <- prometheus.MustNewConstMetric(webhookAgeDesc, prometheus.GaugeValue, time.Since(at).Seconds(), endpoint.String())
 	}
 	waiting, err := s.db.DeadLetters.Waiting(ctx)
 	if err != nil {

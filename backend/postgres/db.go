@@ -53,6 +53,7 @@ type DB struct {
 	Rebuilds       *Rebuilds
 	DevKeys        *DevKeys
 	DeadLetters    *DeadLetters
+	Webhooks       *Webhooks
 }
 
 // DefaultMaxConns is the pool size when none is set: room for the API's
@@ -121,13 +122,14 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 	db.Rebuilds = &Rebuilds{db: db}
 	db.DevKeys = &DevKeys{pool: pool}
 	db.DeadLetters = &DeadLetters{q: pool}
+	db.Webhooks = &Webhooks{q: pool, pool: pool}
 	return db, nil
 }
 
 // Stores returns the stores package app runs its use cases over.
 func (db *DB) Stores() app.Stores {
 	return app.Stores{Transactor: db, Events: db.Events, Directory: db.Directory, Reimbursements: db.Reimbursements,
-		Feed: db.Events, Checkpoints: db.Checkpoints, Idempotency: db.Idempotency, DeadLetters: db.DeadLetters}
+		Feed: db.Events, Checkpoints: db.Checkpoints, Idempotency: db.Idempotency, DeadLetters: db.DeadLetters, Webhooks: db.Webhooks}
 }
 
 // Close stops the shared appends and closes the connection pool. Appends

@@ -21,6 +21,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/logging"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/saga"
+	"github.com/reimbursement-ledger/ledger/backend/webhook"
 )
 
 // Consumer groups besides the projections' own. Renaming one restarts it
@@ -37,7 +38,7 @@ func Groups(projections []*postgres.Projection) []string {
 	for _, p := range projections {
 		groups = append(groups, p.Group)
 	}
-	return append(groups, GroupPayments, GroupNotifications, GroupAuditCheckpoints)
+	return append(groups, GroupPayments, GroupNotifications, GroupAuditCheckpoints, GroupWebhooks)
 }
 
 // Config is what the worker needs.
@@ -73,6 +74,8 @@ type Config struct {
 	// wait behind it before the group is reported stalled; DefaultStallAfter
 	// unless set.
 	StallAfter time.Duration
+	// Webhooks tunes the webhook deliveries.
+	Webhooks WebhookConfig
 }
 
 // maxRetries is how many times a delivery is retried at once, with
@@ -97,6 +100,9 @@ type Observer interface {
 	// SubscriberStalled is told when a group's position stops moving while
 	// events wait, and when it moves again.
 	SubscriberStalled(group string, stalled bool)
+	// WebhookDelivered is told each delivery attempt's outcome: succeeded,
+	// retrying or failed (for good).
+	WebhookDelivered(outcome string)
 }
 
 type noObserver struct{}
@@ -106,6 +112,7 @@ func (noObserver) HandlerRetried(string)          {}
 func (noObserver) EventParked(string)             {}
 func (noObserver) SubscriberHalted(string, bool)  {}
 func (noObserver) SubscriberStalled(string, bool) {}
+func (noObserver) WebhookDelivered(string)        {}
 
 // Worker is a configured router, ready to run.
 type Worker struct {
@@ -125,6 +132,7 @@ type Worker struct {
 	maxAttempts  int
 	haltedRetry  time.Duration
 	stallAfter   time.Duration
+	webhooks     WebhookConfig
 }
 
 // New builds the router with the projector and both sagas.
@@ -150,6 +158,18 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.StallAfter <= 0 {
 		cfg.StallAfter = DefaultStallAfter
 	}
+	if cfg.Webhooks.Sender == nil {
+		cfg.Webhooks.Sender = webhook.NewSender(webhook.SenderConfig{})
+	}
+	if cfg.Webhooks.Schedule == (webhook.Schedule{}) {
+		cfg.Webhooks.Schedule = webhook.DefaultSchedule
+	}
+	if cfg.Webhooks.PollInterval <= 0 {
+		cfg.Webhooks.PollInterval = cfg.PollInterval
+	}
+	if cfg.Webhooks.Lease <= 0 {
+		cfg.Webhooks.Lease = 2 * time.Minute
+	}
 	logger := quietWaits{watermill.NewSlogLoggerWithLevelMapping(cfg.Logger.With("component", "watermill"), map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug, // Watermill's per-message info lines are debug detail here
 	})}
@@ -169,7 +189,7 @@ func New(cfg Config) (*Worker, error) {
 		sagas: map[string]func(context.Context, ledger.RecordedEvent) error{
 			GroupPayments: cfg.Payments.Handle, GroupNotifications: cfg.Notifications.Handle,
 		},
-		pollInterval: cfg.PollInterval, maxAttempts: cfg.MaxAttempts, haltedRetry: cfg.HaltedRetryInterval, stallAfter: cfg.StallAfter}
+		pollInterval: cfg.PollInterval, maxAttempts: cfg.MaxAttempts, haltedRetry: cfg.HaltedRetryInterval, stallAfter: cfg.StallAfter, webhooks: cfg.Webhooks}
 	park := func(name string) func(context.Context, failure) (int64, error) {
 		return func(ctx context.Context, f failure) (int64, error) {
 			return cfg.DB.DeadLetters.Park(ctx, postgres.Parked{Group: name, Event: f.event, Error: f.err.Error(),
@@ -196,6 +216,7 @@ func New(cfg Config) (*Worker, error) {
 		handler{group: GroupAuditCheckpoints, batch: func(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
 			return cfg.DB.Checkpoints.Record(ctx, tx, cfg.AuditKey, events)
 		}},
+		handler{group: GroupWebhooks, batch: w.enqueueWebhooks},
 	)
 	for _, h := range handlers {
 		subCfg := postgres.SubscriberConfig{ConsumerGroup: h.group, PollInterval: cfg.PollInterval}
@@ -276,6 +297,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer stopBackground()
 	background.Go(func() { w.watch(bg) })
 	background.Go(func() { w.retryDeadLetters(bg) })
+	background.Go(func() { w.deliverWebhooks(bg) })
 	err := w.router.Run(ctx)
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return nil // asked to stop while still subscribing: not a failure

@@ -96,6 +96,9 @@ environment:
                  halts (it never skips one) and is reported (default 10)
   WORKER_STALL_AFTER  how long a subscriber's position may stay put while events wait before the worker reports
                  it stalled in /readyz and ledger_subscriber_stalled (default 30s)
+  WEBHOOK_ALLOW_PRIVATE  true lets webhook endpoints use plain http and loopback or private addresses (a receiver
+                 on a developer's machine); never in production (default false)
+  WEBHOOK_ROTATION_WINDOW  how long a rotated webhook secret still signs deliveries (default 24h)
   DB_IDLE_IN_TRANSACTION_TIMEOUT, DB_STATEMENT_TIMEOUT, DB_LOCK_TIMEOUT
                  bounds on serve's database sessions (default 5s, 30s, 30s): a frozen worker's batch
                  holds its consumer groups for at most the first, and another worker takes over
@@ -135,6 +138,11 @@ type config struct {
 	// Timeouts bound serve's database sessions (the command line's keep
 	// the defaults: a rebuild's statements run long).
 	Timeouts postgres.Timeouts
+	// WebhookAllowPrivate is the development setting that lets webhooks go
+	// to plain http and to loopback and private addresses.
+	WebhookAllowPrivate bool
+	// WebhookRotationWindow is how long a rotated secret still signs.
+	WebhookRotationWindow time.Duration
 }
 
 // auditKey returns the checkpoint signing key, required by serve and audit.
@@ -205,6 +213,21 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return cfg, fmt.Errorf("IDEMPOTENCY_TTL %q: want a duration of at least 1h, such as 24h", raw)
 		}
 		cfg.IdempotencyTTL = d
+	}
+	switch raw := getenv("WEBHOOK_ALLOW_PRIVATE"); raw {
+	case "", "false":
+	case "true":
+		cfg.WebhookAllowPrivate = true
+	default:
+		return cfg, fmt.Errorf("WEBHOOK_ALLOW_PRIVATE %q: want true or false (written out)", raw)
+	}
+	cfg.WebhookRotationWindow = app.DefaultRotationWindow
+	if raw := getenv("WEBHOOK_ROTATION_WINDOW"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < time.Minute {
+			return cfg, fmt.Errorf("WEBHOOK_ROTATION_WINDOW %q: want a duration of at least 1m, such as 24h", raw)
+		}
+		cfg.WebhookRotationWindow = d
 	}
 	cfg.WorkerMaxAttempts = worker.DefaultMaxAttempts
 	if raw := getenv("WORKER_MAX_ATTEMPTS"); raw != "" {

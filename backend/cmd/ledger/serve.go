@@ -15,6 +15,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/metrics"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/saga"
+	"github.com/reimbursement-ledger/ledger/backend/webhook"
 	"github.com/reimbursement-ledger/ledger/backend/worker"
 )
 
@@ -29,7 +30,9 @@ var (
 
 // newApp returns the use cases over db.
 func newApp(cfg config, db *postgres.DB, key audit.Key) *app.App {
-	return app.New(app.Config{Stores: db.Stores(), AuditKey: key, IdempotencyTTL: cfg.IdempotencyTTL, ReadWait: cfg.ReadWait})
+	return app.New(app.Config{Stores: db.Stores(), AuditKey: key, IdempotencyTTL: cfg.IdempotencyTTL, ReadWait: cfg.ReadWait,
+		Webhooks: app.WebhookConfig{Destinations: webhook.Guard{AllowPrivate: cfg.WebhookAllowPrivate}, NewSecret: webhook.NewSecret,
+			RotationWindow: cfg.WebhookRotationWindow}})
 }
 
 func withDB(ctx context.Context, cfg config, fn func(context.Context, *dbHandle) error) error {
@@ -92,9 +95,12 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 				Logger:        logger,
 				Payments:      saga.NewPayments(streams, &saga.StubPaymentGateway{Logger: logger}, logger, time.Now),
 				Notifications: saga.NewNotifications(streams, &saga.StubMailer{Logger: logger}, logger, time.Now),
-				AuditKey:      key,
-				MaxAttempts:   cfg.WorkerMaxAttempts,
-				StallAfter:    cfg.WorkerStallAfter,
+				Webhooks: worker.WebhookConfig{
+					Sender: webhook.NewSender(webhook.SenderConfig{Guard: webhook.Guard{AllowPrivate: cfg.WebhookAllowPrivate}}),
+				},
+				AuditKey:    key,
+				MaxAttempts: cfg.WorkerMaxAttempts,
+				StallAfter:  cfg.WorkerStallAfter,
 			})
 			if err != nil {
 				return err

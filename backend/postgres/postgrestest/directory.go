@@ -10,6 +10,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/webhook"
 )
 
 // Directory is a small set of reference data for a test: two banks, each
@@ -55,8 +56,11 @@ func MustDirectory(t testing.TB, db *postgres.DB) Directory {
 var AuditKey = audit.Key("test-audit-key-that-is-long-enough-0123456789")
 
 // App returns the use cases over db, checking checkpoints with AuditKey.
+// Webhooks may go to the tests' receivers on loopback, as under the
+// development setting.
 func App(db *postgres.DB) *app.App {
-	return app.New(app.Config{Stores: db.Stores(), AuditKey: AuditKey})
+	return app.New(app.Config{Stores: db.Stores(), AuditKey: AuditKey,
+		Webhooks: app.WebhookConfig{Destinations: webhook.Guard{AllowPrivate: true}, NewSecret: webhook.NewSecret}})
 }
 
 // Streams returns the aggregates over db, as the sagas use them.

@@ -1,0 +1,151 @@
+package httpapi_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/reimbursement-ledger/ledger/backend/app"
+	"github.com/reimbursement-ledger/ledger/backend/auth/authtest"
+	"github.com/reimbursement-ledger/ledger/backend/httpapi"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
+	"github.com/reimbursement-ledger/ledger/backend/webhook"
+)
+
+// The secret is shown when it is made, and never again.
+func TestWebhookEndpointShowsItsSecretOnce(t *testing.T) {
+	api := newAPI(t)
+	endpoints := "/v1/banks/" + api.dir.Bank.ID.String() + "/webhook-endpoints"
+	created := api.post(endpoints, `{"url":"https://203.0.113.10/hooks","event_types":["reimbursement.approved","reimbursement.approved"],"description":"ERP"}`).
+		want(t, http.StatusCreated)
+	secret := created.str("secret")
+	if !strings.HasPrefix(secret, "whsec_") || created.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("created: secret %q, Cache-Control %q", secret, created.header.Get("Cache-Control"))
+	}
+	if types := created.body["event_types"].([]any); len(types) != 1 {
+		t.Errorf("event_types %v: a type named twice is kept once", types)
+	}
+	one := created.header.Get("Location")
+	if got := api.get(one).want(t, http.StatusOK); got.body["secret"] != nil || got.str("url") != "https://203.0.113.10/hooks" {
+		t.Fatalf("GET shows %s", got.raw)
+	}
+	if items := api.get(endpoints).want(t, http.StatusOK).items(); len(items) != 1 || items[0]["secret"] != nil {
+		t.Fatalf("list: %v", items)
+	}
+
+	rotated := api.post(one+"/rotate-secret", "").want(t, http.StatusOK)
+	if s := rotated.str("secret"); !strings.HasPrefix(s, "whsec_") || s == secret || rotated.str("previous_secret_expires_at") == "" {
+		t.Fatalf("rotated: %s", rotated.raw)
+	}
+
+	api.do(http.MethodDelete, one, "").want(t, http.StatusNoContent)
+	api.get(one).wantProblem(t, http.StatusNotFound)
+	api.do(http.MethodDelete, one, "").wantProblem(t, http.StatusNotFound)
+}
+
+func TestWebhookEndpointRefusesBadInput(t *testing.T) {
+	api := newAPI(t)
+	endpoints := "/v1/banks/" + api.dir.Bank.ID.String() + "/webhook-endpoints"
+	for body, field := range map[string]string{
+		`{"url":"","event_types":["reimbursement.approved"]}`:                                                                        "url",
+		`{"url":"https://203.0.113.10/h","event_types":[]}`:                                                                          "event_types",
+		`{"url":"https://203.0.113.10/h","event_types":["reimbursement.exploded"]}`:                                                  "event_types",
+		`{"url":"https://203.0.113.10/h","event_types":["reimbursement.approved"],"description":"` + strings.Repeat("x", 501) + `"}`: "description",
+	} {
+		if got := api.post(endpoints, body).wantProblem(t, http.StatusUnprocessableEntity); got.fieldError(field) == "" {
+			t.Errorf("%s: no error for %s: %s", body, field, got.raw)
+		}
+	}
+}
+
+// Without the development setting, destinations must be https and public.
+func TestWebhookEndpointRefusesPrivateDestinations(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	api := &ledgerAPI{t: t, db: db, dir: postgrestest.MustDirectory(t, db), issuer: authtest.NewIssuer(t)}
+	useCases := app.New(app.Config{Stores: db.Stores(), AuditKey: postgrestest.AuditKey,
+		Webhooks: app.WebhookConfig{Destinations: webhook.Guard{}, NewSecret: webhook.NewSecret}})
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{App: useCases, Tokens: api.issuer.Verifier(), Ready: db.Ping, Logger: quiet, API: true}))
+	t.Cleanup(srv.Close)
+	api.url = srv.URL
+	endpoints := "/v1/banks/" + api.dir.Bank.ID.String() + "/webhook-endpoints"
+	for _, url := range []string{
+		"http://203.0.113.10/hooks",         // plain http
+		"https://127.0.0.1/hooks",           // loopback
+		"https://localhost/hooks",           // a name of loopback
+		"https://10.0.0.7/hooks",            // private
+		"https://169.254.169.254/latest",    // cloud metadata
+		"https://[fe80::1]/hooks",           // link-local
+		"https://224.0.0.1/hooks",           // multicast
+		"https://0.0.0.0/hooks",             // unspecified
+		"https://user:pw@203.0.113.10/hook", // credentials
+	} {
+		got := api.post(endpoints, `{"url":"`+url+`","event_types":["reimbursement.approved"]}`)
+		if got.status != http.StatusUnprocessableEntity || got.fieldError("url") == "" {
+			t.Errorf("%s: %d %s, want 422 naming url", url, got.status, got.raw)
+		}
+	}
+	api.post(endpoints, `{"url":"https://203.0.113.10/hooks","event_types":["reimbursement.approved"]}`).want(t, http.StatusCreated)
+}
+
+// A delivery can be followed from the event to its attempts in the API, and
+// sent again with the same webhook-id.
+func TestWebhookDeliveryCanBeFollowedAndSentAgain(t *testing.T) {
+	api := newAPI(t)
+	var mu sync.Mutex
+	var secret string
+	var ids []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		v, err := standardwebhooks.NewWebhook(secret)
+		if err == nil {
+			err = v.Verify(body, r.Header)
+		}
+		if err != nil {
+			t.Errorf("the receiver could not verify: %v", err)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		ids = append(ids, r.Header.Get("webhook-id"))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	endpoints := "/v1/banks/" + api.dir.Bank.ID.String() + "/webhook-endpoints"
+	created := api.post(endpoints, `{"url":"`+srv.URL+`","event_types":["reimbursement.submitted"]}`).want(t, http.StatusCreated)
+	mu.Lock()
+	secret = created.str("secret")
+	mu.Unlock()
+	deliveries := created.header.Get("Location") + "/deliveries"
+	api.submit("9.00").want(t, http.StatusCreated)
+
+	var delivery map[string]any
+	postgrestest.Eventually(t, "the delivery succeeded", func() bool {
+		items := api.get(deliveries).want(t, http.StatusOK).items()
+		if len(items) != 1 || items[0]["status"] != "succeeded" {
+			return false
+		}
+		delivery = items[0]
+		return true
+	})
+	attempts := delivery["attempts"].([]any)
+	if len(attempts) != 1 || attempts[0].(map[string]any)["status_code"] != float64(204) || delivery["event_type"] != "reimbursement.submitted" {
+		t.Fatalf("delivery %v", delivery)
+	}
+	api.post(deliveries+"/"+delivery["id"].(string)+"/redeliver", "").want(t, http.StatusAccepted)
+	postgrestest.Eventually(t, "the delivery sent again", func() bool {
+		items := api.get(deliveries).want(t, http.StatusOK).items()
+		return len(items) == 1 && items[0]["status"] == "succeeded" && len(items[0]["attempts"].([]any)) == 2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ids) != 2 || ids[0] != ids[1] || ids[0] != "msg_"+delivery["id"].(string) {
+		t.Fatalf("webhook-ids %v, want the delivery's twice", ids)
+	}
+	api.post(deliveries+"/0193a000-0000-7000-8000-00000000dead/redeliver", "").wantProblem(t, http.StatusNotFound)
+}

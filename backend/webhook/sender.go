@@ -1,0 +1,134 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Message is one delivery attempt's content.
+type Message struct {
+	URL       string
+	ID        string // webhook-id: the delivery's id, the same on every attempt
+	Timestamp time.Time
+	Body      []byte
+	// Secrets sign the message: the current one, and the previous one
+	// during a rotation window.
+	Secrets []string
+}
+
+// Result is what one attempt observed.
+type Result struct {
+	// StatusCode is 0 when no answer came (refused, timed out, unreachable).
+	StatusCode int
+	Latency    time.Duration
+	// Answer holds the first bytes of the body, up to Sender.AnswerCap.
+	Answer []byte
+	// Err says why no answer came, or is nil.
+	Err error
+}
+
+// OK reports a 2xx answer: the delivery succeeded.
+func (r Result) OK() bool { return r.StatusCode >= 200 && r.StatusCode < 300 }
+
+// SenderConfig sets a Sender's limits; zero fields take the defaults.
+type SenderConfig struct {
+	Guard          Guard
+	ConnectTimeout time.Duration // default 5 s
+	Timeout        time.Duration // the whole attempt, default 15 s
+	AnswerCap      int           // bytes of the answer kept, default 1 KiB
+	UserAgent      string
+}
+
+// Sender posts signed messages to receivers.
+type Sender struct {
+	client    *http.Client
+	answerCap int
+	userAgent string
+	now       func() time.Time
+}
+
+// NewSender returns a Sender that dials through cfg.Guard, never follows
+// redirects (a 3xx is an answer, and a failure), and gives up on an attempt
+// after cfg.Timeout.
+func NewSender(cfg SenderConfig) *Sender {
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 5 * time.Second
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 15 * time.Second
+	}
+	if cfg.AnswerCap <= 0 {
+		cfg.AnswerCap = 1024
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "reimbursement-ledger-webhooks/1"
+	}
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, Control: cfg.Guard.control}
+	transport := &http.Transport{
+		// No proxy: a proxy would dial for us, past the guard.
+		Proxy:                 nil,
+		DialContext:           dialer.DialContext,
+		TLSHandshakeTimeout:   cfg.ConnectTimeout,
+		ResponseHeaderTimeout: cfg.Timeout,
+		MaxIdleConnsPerHost:   2,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	return &Sender{
+		client: &http.Client{
+			Transport: transport,
+			Timeout:   cfg.Timeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		},
+		answerCap: cfg.AnswerCap,
+		userAgent: cfg.UserAgent,
+		now:       time.Now,
+	}
+}
+
+// Send makes one attempt. It never returns an error: a failure is in the
+// Result, to be recorded with the attempt.
+func (s *Sender) Send(ctx context.Context, m Message) Result {
+	sig, err := Sign(m.ID, m.Timestamp, m.Body, m.Secrets...)
+	if err != nil {
+		return Result{Err: err}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.URL, bytes.NewReader(m.Body))
+	if err != nil {
+		return Result{Err: fmt.Errorf("%w: %v", ErrRefusedDestination, err)}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", s.userAgent)
+	req.Header.Set(HeaderID, m.ID)
+	req.Header.Set(HeaderTimestamp, strconv.FormatInt(m.Timestamp.Unix(), 10))
+	req.Header.Set(HeaderSignature, sig)
+
+	start := s.now()
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return Result{Latency: s.now().Sub(start), Err: unwrapURLError(err)}
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, int64(s.answerCap)))
+	// Drain a little more so the connection can be reused, but never much.
+	_, _ = io.CopyN(io.Discard, resp.Body, 16<<10)
+	return Result{StatusCode: resp.StatusCode, Latency: s.now().Sub(start), Answer: answer}
+}
+
+// unwrapURLError keeps the guard's refusal recognisable with errors.Is,
+// while the message still says what happened.
+func unwrapURLError(err error) error {
+	if errors.Is(err, ErrRefusedDestination) {
+		return fmt.Errorf("%w (%v)", ErrRefusedDestination, err)
+	}
+	return err
+}

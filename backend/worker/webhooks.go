@@ -1,0 +1,253 @@
+package worker
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/reimbursement-ledger/ledger/backend/app"
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/webhook"
+)
+
+// GroupWebhooks turns events into webhook deliveries. It only writes rows,
+// in its batch transaction; the delivery loop sends them, so a slow
+// receiver holds back neither this group nor any other.
+const GroupWebhooks = "webhooks.deliveries"
+
+// WebhookConfig tunes the webhook deliveries.
+type WebhookConfig struct {
+	// Sender posts the deliveries; nil means one with the production guard.
+	Sender *webhook.Sender
+	// Schedule is when failed deliveries are retried; the zero value means
+	// webhook.DefaultSchedule.
+	Schedule webhook.Schedule
+	// PollInterval is how often the loop looks for due deliveries; the
+	// worker's PollInterval when zero.
+	PollInterval time.Duration
+	// Lease is how long a claimed delivery is held before another worker
+	// may send it again; 2 min when zero (longer than an attempt may last).
+	Lease time.Duration
+	// Random draws the schedule's jitter; nil means math/rand/v2.
+	Random func() float64
+}
+
+// webhookTypes maps the ledger's events to the webhooks' types.
+var webhookTypes = map[string]string{
+	ledger.TypeReimbursementSubmitted: "reimbursement.submitted",
+	ledger.TypeReimbursementApproved:  "reimbursement.approved",
+	ledger.TypeReimbursementDenied:    "reimbursement.denied",
+	ledger.TypeReimbursementWithdrawn: "reimbursement.withdrawn",
+	ledger.TypePaymentSettled:         "reimbursement.payout_settled",
+	ledger.TypePaymentFailed:          "reimbursement.payout_failed",
+}
+
+// enqueueWebhooks writes a delivery for each event of the batch a bank's
+// endpoints subscribe to, in the subscriber's transaction. The body holds
+// the reimbursement as it is now, with its version, so a receiver can drop
+// a message older than one it has.
+func (w *Worker) enqueueWebhooks(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
+	streams := app.Streams{Events: w.db.Events, Directory: w.db.Directory}
+	for _, rec := range events {
+		typ, ok := webhookTypes[rec.Type]
+		if !ok {
+			continue
+		}
+		id, err := reimbursementOf(rec)
+		if err != nil {
+			return err
+		}
+		r, err := streams.Reimbursement(ctx, id)
+		if err != nil {
+			return err
+		}
+		body, err := json.Marshal(webhookBody{Type: typ, Timestamp: rec.RecordedAt.UTC(),
+			Data: webhookData{EventID: rec.EventID, Reimbursement: reimbursementOut(r)}})
+		if err != nil {
+			return err
+		}
+		if err := w.db.Webhooks.EnqueueDeliveries(ctx, tx, postgres.WebhookEnqueue{
+			BankID: r.BankID, EventID: rec.EventID, EventType: typ, Payload: body, At: w.now().UTC(),
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func reimbursementOf(rec ledger.RecordedEvent) (uuid.UUID, error) {
+	e, err := rec.Decode()
+	if err != nil {
+		return uuid.Nil, err
+	}
+	switch e := e.(type) {
+	case ledger.ReimbursementSubmitted:
+		return e.ReimbursementID, nil
+	case ledger.ReimbursementApproved:
+		return e.ReimbursementID, nil
+	case ledger.ReimbursementDenied:
+		return e.ReimbursementID, nil
+	case ledger.ReimbursementWithdrawn:
+		return e.ReimbursementID, nil
+	case ledger.PaymentSettled:
+		return e.ReimbursementID, nil
+	case ledger.PaymentFailed:
+		return e.ReimbursementID, nil
+	}
+	return uuid.Nil, fmt.Errorf("webhooks: event %s has no reimbursement", rec.Type)
+}
+
+// webhookBody is a delivery's body, as the Standard Webhooks specification
+// shapes it: type, timestamp, data.
+type webhookBody struct {
+	Type      string      `json:"type"`
+	Timestamp time.Time   `json:"timestamp"`
+	Data      webhookData `json:"data"`
+}
+
+type webhookData struct {
+	EventID       uuid.UUID         `json:"event_id"`
+	Reimbursement reimbursementJSON `json:"reimbursement"`
+}
+
+// reimbursementJSON is the API's reimbursement shape (docs/openapi.yaml),
+// without the approvals' notes.
+type reimbursementJSON struct {
+	ID                   uuid.UUID  `json:"id"`
+	BankID               uuid.UUID  `json:"bank_id"`
+	MemberID             uuid.UUID  `json:"bank_member_id"`
+	AccountID            uuid.UUID  `json:"bank_account_id"`
+	Amount               string     `json:"amount"`
+	Currency             string     `json:"currency"`
+	Description          string     `json:"description"`
+	Status               string     `json:"status"`
+	SubmittedAt          time.Time  `json:"submitted_at"`
+	ApprovalsRequired    int        `json:"approvals_required"`
+	DecidedAt            *time.Time `json:"decided_at"`
+	DecidedBy            *uuid.UUID `json:"decided_by"`
+	DenialReason         *string    `json:"denial_reason"`
+	WithdrawnAt          *time.Time `json:"withdrawn_at"`
+	PaymentStatus        string     `json:"payment_status"`
+	PaymentAttempt       int        `json:"payment_attempt"`
+	PaymentFailureReason *string    `json:"payment_failure_reason"`
+	Version              int64      `json:"version"`
+}
+
+func reimbursementOut(r *ledger.Reimbursement) reimbursementJSON {
+	optional := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	return reimbursementJSON{ID: r.ID, BankID: r.BankID, MemberID: r.MemberID, AccountID: r.AccountID,
+		Amount: ledger.FormatAmount(r.Amount, r.Currency), Currency: r.Currency, Description: r.Description,
+		Status: string(r.Status), SubmittedAt: r.SubmittedAt, ApprovalsRequired: r.ApprovalsRequired,
+		DecidedAt: r.DecidedAt, DecidedBy: r.DecidedBy, DenialReason: optional(r.DenialReason), WithdrawnAt: r.WithdrawnAt,
+		PaymentStatus: string(r.PaymentStatus), PaymentAttempt: r.PaymentAttempt,
+		PaymentFailureReason: optional(r.PaymentFailureReason), Version: r.Version}
+}
+
+// deliverWebhooks sends due deliveries until ctx ends. Each endpoint's
+// deliveries go one at a time, in a goroutine of its own, so a slow or
+// dead receiver holds back only itself. A claim outlives a worker that dies
+// mid-send only until its lease ends; then another sends it again.
+func (w *Worker) deliverWebhooks(ctx context.Context) {
+	cfg := w.webhooks
+	var mu sync.Mutex
+	busy := map[uuid.UUID]bool{}
+	var sending sync.WaitGroup
+	defer sending.Wait()
+	ticker := time.NewTicker(cfg.PollInterval)
+	defer ticker.Stop()
+	for {
+		mu.Lock()
+		held := make([]uuid.UUID, 0, len(busy))
+		for id := range busy {
+			held = append(held, id)
+		}
+		mu.Unlock()
+		due, err := w.db.Webhooks.ClaimDue(ctx, w.now().UTC(), held, 100, cfg.Lease)
+		if err != nil && ctx.Err() == nil {
+			w.logger.ErrorContext(ctx, "webhooks: claim due deliveries", "error", err)
+		}
+		byEndpoint := map[uuid.UUID][]postgres.DueDelivery{}
+		for _, d := range due {
+			byEndpoint[d.EndpointID] = append(byEndpoint[d.EndpointID], d)
+		}
+		for id, deliveries := range byEndpoint {
+			mu.Lock()
+			busy[id] = true
+			mu.Unlock()
+			sending.Go(func() {
+				defer func() {
+					mu.Lock()
+					delete(busy, id)
+					mu.Unlock()
+				}()
+				for _, d := range deliveries {
+					if ctx.Err() != nil {
+						return // the lease lets them go
+					}
+					w.deliver(ctx, d)
+				}
+			})
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// deliver makes one attempt and records it with its outcome.
+func (w *Worker) deliver(ctx context.Context, d postgres.DueDelivery) {
+	cfg := w.webhooks
+	now := w.now().UTC()
+	res := cfg.Sender.Send(ctx, webhook.Message{URL: d.Endpoint.URL, ID: "msg_" + d.ID.String(), Timestamp: now,
+		Body: d.Payload, Secrets: d.Endpoint.Secrets(now)})
+	if ctx.Err() != nil {
+		return // stopping: not the receiver's failure; the lease lets it go
+	}
+	attempt := app.WebhookAttempt{At: now, StatusCode: res.StatusCode, Latency: res.Latency, Answer: string(res.Answer)}
+	if res.Err != nil {
+		attempt.Error = res.Err.Error()
+	}
+	o := postgres.AttemptOutcome{Attempt: attempt, Status: app.WebhookSucceeded}
+	outcome := "succeeded"
+	if !res.OK() {
+		first := d.FirstAttemptAt
+		if first.IsZero() {
+			first = now
+		}
+		next, ok := cfg.Schedule.Next(d.AttemptCount+1, first, w.now().UTC(), cfg.Random)
+		switch {
+		case ok:
+			o.Status, o.NextAttemptAt, outcome = app.WebhookPending, next, "retrying"
+		default:
+			o.Status, outcome = app.WebhookFailed, "failed"
+			o.DisableReason = fmt.Sprintf("deliveries failed for %v; the last attempt: %s", cfg.Schedule.Window, describe(res))
+		}
+	}
+	if err := w.db.Webhooks.RecordAttempt(context.WithoutCancel(ctx), d.ID, d.EndpointID, o); err != nil {
+		w.logger.ErrorContext(ctx, "webhooks: record attempt", "delivery", d.ID, "error", err)
+		return
+	}
+	w.obs.WebhookDelivered(outcome)
+	w.logger.DebugContext(ctx, "webhook attempt", "delivery", d.ID, "endpoint", d.EndpointID, "status", res.StatusCode, "outcome", outcome)
+}
+
+func describe(res webhook.Result) string {
+	if res.Err != nil {
+		return res.Err.Error()
+	}
+	return fmt.Sprintf("%d %s", res.StatusCode, http.StatusText(res.StatusCode))
+}

@@ -1,0 +1,365 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/reimbursement-ledger/ledger/backend/app"
+	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
+	"github.com/reimbursement-ledger/ledger/backend/saga"
+	"github.com/reimbursement-ledger/ledger/backend/saga/sagatest"
+	"github.com/reimbursement-ledger/ledger/backend/webhook"
+	"github.com/reimbursement-ledger/ledger/backend/worker"
+)
+
+// hookReceiver is a bank's receiver: it verifies every delivery with the
+// specification's own library and answers what answer says (200 when nil).
+type hookReceiver struct {
+	t      *testing.T
+	mu     sync.Mutex
+	secret string
+	got    []map[string]any // verified bodies, in arrival order
+	calls  atomic.Int64
+	answer func(call int64, w http.ResponseWriter, r *http.Request) bool // true when it answered
+}
+
+func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	call := h.calls.Add(1)
+	if h.answer != nil && h.answer(call, w, r) {
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	v, err := standardwebhooks.NewWebhook(h.secret)
+	if err == nil {
+		err = v.Verify(body, r.Header)
+	}
+	if err != nil {
+		h.t.Errorf("the receiver could not verify a delivery: %v", err)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		h.t.Errorf("delivery body %q: %v", body, err)
+	}
+	h.got = append(h.got, m)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *hookReceiver) bodies() []map[string]any {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]map[string]any(nil), h.got...)
+}
+
+// hookWorld is a fresh ledger with the test directory.
+type hookWorld struct {
+	db  *postgres.DB
+	dir postgrestest.Directory
+	app *app.App
+}
+
+func newHookWorld(t *testing.T) hookWorld {
+	db := postgrestest.NewDB(t)
+	return hookWorld{db: db, dir: postgrestest.MustDirectory(t, db), app: postgrestest.App(db)}
+}
+
+// register registers an endpoint of the test bank at url and returns it
+// with its secret.
+func (w hookWorld) register(t *testing.T, url string, types ...string) app.WebhookEndpoint {
+	t.Helper()
+	if len(types) == 0 {
+		types = []string{"reimbursement.submitted"}
+	}
+	e, err := w.app.CreateWebhookEndpoint(context.Background(), app.Administrator(w.dir.Admin.ID, w.dir.Bank.ID),
+		app.CreateWebhookEndpointCommand{BankID: w.dir.Bank.ID, URL: url, EventTypes: types})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (w hookWorld) submit(t *testing.T) uuid.UUID {
+	t.Helper()
+	r, err := w.app.Submit(context.Background(), app.Member(w.dir.Member.ID),
+		app.SubmitCommand{ID: uuid.New(), AccountID: w.dir.Account.ID, Amount: "12.00", Description: "Taxi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.ID
+}
+
+func (w hookWorld) deliveries(t *testing.T, endpoint uuid.UUID) []app.WebhookDelivery {
+	t.Helper()
+	ds, err := w.db.Webhooks.Deliveries(context.Background(), endpoint, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+// fastSchedule is the three days compressed: retries after 20, 40, 80 ms...
+var fastSchedule = webhook.Schedule{First: 20 * time.Millisecond, MaxDelay: 100 * time.Millisecond, Window: time.Minute}
+
+// startHookWorker runs a worker that delivers webhooks to loopback
+// receivers on the given schedule, until the returned stop.
+func startHookWorker(t *testing.T, db *postgres.DB, schedule webhook.Schedule, timeout time.Duration) (stop func()) {
+	t.Helper()
+	w, err := worker.New(worker.Config{
+		DB: db, Logger: quiet, PollInterval: 10 * time.Millisecond, RetryInterval: 5 * time.Millisecond,
+		AuditKey:      postgrestest.AuditKey,
+		Payments:      saga.NewPayments(postgrestest.Streams(db), &sagatest.Gateway{}, quiet, time.Now),
+		Notifications: saga.NewNotifications(postgrestest.Streams(db), &sagatest.Mailer{}, quiet, time.Now),
+		Webhooks: worker.WebhookConfig{Schedule: schedule, Lease: 2 * time.Second,
+			Sender: webhook.NewSender(webhook.SenderConfig{Guard: webhook.Guard{AllowPrivate: true}, Timeout: timeout})},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	<-w.Running()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("worker: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func statuses(ds []app.WebhookDelivery) []int {
+	var codes []int
+	for _, d := range ds {
+		for _, a := range d.Attempts {
+			codes = append(codes, a.StatusCode)
+		}
+	}
+	return codes
+}
+
+// A receiver answering 500 gets the message again, and the second answer
+// (200) ends it; both attempts are recorded with what the receiver said.
+func TestWebhookIsRetriedAfter500(t *testing.T) {
+	w := newHookWorld(t)
+	rcv := &hookReceiver{t: t, answer: func(call int64, rw http.ResponseWriter, _ *http.Request) bool {
+		if call == 1 {
+			http.Error(rw, "database is down", http.StatusInternalServerError)
+			return true
+		}
+		return false
+	}}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	e := w.register(t, srv.URL)
+	rcv.secret = e.Secret
+	startHookWorker(t, w.db, fastSchedule, 0)
+	id := w.submit(t)
+
+	postgrestest.Eventually(t, "the delivery succeeded", func() bool {
+		ds := w.deliveries(t, e.ID)
+		return len(ds) == 1 && ds[0].Status == app.WebhookSucceeded
+	})
+	d := w.deliveries(t, e.ID)[0]
+	if got := statuses([]app.WebhookDelivery{d}); len(got) != 2 || got[0] != 500 || got[1] != 204 {
+		t.Fatalf("attempts %v, want 500 then 204", got)
+	}
+	if !strings.Contains(d.Attempts[0].Answer, "database is down") {
+		t.Errorf("first attempt's answer %q, want the receiver's body", d.Attempts[0].Answer)
+	}
+	bodies := rcv.bodies()
+	if len(bodies) != 1 || bodies[0]["type"] != "reimbursement.submitted" {
+		t.Fatalf("received %v", bodies)
+	}
+	r := bodies[0]["data"].(map[string]any)["reimbursement"].(map[string]any)
+	if r["id"] != id.String() || r["version"] != float64(1) || r["status"] != "pending" || bodies[0]["timestamp"] == nil {
+		t.Errorf("the body's reimbursement: %v", r)
+	}
+}
+
+// A receiver that never answers in time is given up on for that attempt,
+// and meanwhile another bank endpoint gets its deliveries.
+func TestWebhookTimesOutAndHoldsBackNoOtherReceiver(t *testing.T) {
+	w := newHookWorld(t)
+	release := make(chan struct{})
+	var hanging atomic.Bool
+	slow := &hookReceiver{t: t, answer: func(call int64, _ http.ResponseWriter, _ *http.Request) bool {
+		if call == 1 {
+			hanging.Store(true)
+			<-release
+			hanging.Store(false)
+			return true
+		}
+		return false
+	}}
+	slowSrv := httptest.NewServer(slow)
+	defer slowSrv.Close()
+	defer close(release)
+	fast := &hookReceiver{t: t}
+	fastSrv := httptest.NewServer(fast)
+	defer fastSrv.Close()
+	slowEnd, fastEnd := w.register(t, slowSrv.URL), w.register(t, fastSrv.URL)
+	slow.secret, fast.secret = slowEnd.Secret, fastEnd.Secret
+	startHookWorker(t, w.db, fastSchedule, 2*time.Second)
+	w.submit(t)
+
+	postgrestest.Eventually(t, "the slow receiver holds its first delivery", hanging.Load)
+	postgrestest.Eventually(t, "the fast receiver got its delivery", func() bool {
+		ds := w.deliveries(t, fastEnd.ID)
+		return len(ds) == 1 && ds[0].Status == app.WebhookSucceeded
+	})
+	if !hanging.Load() {
+		t.Fatal("the fast receiver waited for the slow one")
+	}
+	postgrestest.Eventually(t, "the slow delivery succeeded after its timeout", func() bool {
+		ds := w.deliveries(t, slowEnd.ID)
+		return len(ds) == 1 && ds[0].Status == app.WebhookSucceeded
+	})
+	d := w.deliveries(t, slowEnd.ID)[0]
+	if len(d.Attempts) != 2 || d.Attempts[0].StatusCode != 0 || !strings.Contains(d.Attempts[0].Error, "Timeout") {
+		t.Fatalf("attempts %+v, want a timeout then a success", d.Attempts)
+	}
+}
+
+// A receiver that is down (nothing listens) for a while gets the message
+// once it is back.
+func TestWebhookReachesAReceiverThatComesBack(t *testing.T) {
+	w := newHookWorld(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	rcv := &hookReceiver{t: t}
+	e := w.register(t, "http://"+addr+"/hooks")
+	rcv.secret = e.Secret
+	startHookWorker(t, w.db, fastSchedule, 0)
+	w.submit(t)
+
+	postgrestest.Eventually(t, "two refused attempts", func() bool {
+		ds := w.deliveries(t, e.ID)
+		return len(ds) == 1 && len(ds[0].Attempts) >= 2
+	})
+	back, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the port was taken meanwhile: %v", err) // another process took it: nothing to learn
+	}
+	srv := httptest.NewUnstartedServer(rcv)
+	srv.Listener.Close()
+	srv.Listener = back
+	srv.Start()
+	defer srv.Close()
+	postgrestest.Eventually(t, "the delivery succeeded", func() bool {
+		ds := w.deliveries(t, e.ID)
+		return len(ds) == 1 && ds[0].Status == app.WebhookSucceeded
+	})
+	d := w.deliveries(t, e.ID)[0]
+	if first := d.Attempts[0]; first.StatusCode != 0 || first.Error == "" {
+		t.Errorf("first attempt %+v, want no answer and why", first)
+	}
+	if len(rcv.bodies()) != 1 {
+		t.Errorf("received %d messages, want 1", len(rcv.bodies()))
+	}
+}
+
+// A worker stopped mid-schedule loses nothing: the next one sends the
+// pending delivery.
+func TestWebhookSurvivesAWorkerRestart(t *testing.T) {
+	w := newHookWorld(t)
+	var down atomic.Bool
+	down.Store(true)
+	rcv := &hookReceiver{t: t, answer: func(_ int64, rw http.ResponseWriter, _ *http.Request) bool {
+		if down.Load() {
+			rw.WriteHeader(http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	}}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	e := w.register(t, srv.URL)
+	rcv.secret = e.Secret
+	stop := startHookWorker(t, w.db, fastSchedule, 0)
+	w.submit(t)
+	postgrestest.Eventually(t, "a failed attempt", func() bool {
+		ds := w.deliveries(t, e.ID)
+		return len(ds) == 1 && len(ds[0].Attempts) >= 1
+	})
+	stop()
+	if ds := w.deliveries(t, e.ID); ds[0].Status != app.WebhookPending {
+		t.Fatalf("after the stop: %s, want pending", ds[0].Status)
+	}
+	down.Store(false)
+	startHookWorker(t, w.db, fastSchedule, 0)
+	postgrestest.Eventually(t, "the delivery succeeded after the restart", func() bool {
+		ds := w.deliveries(t, e.ID)
+		return len(ds) == 1 && ds[0].Status == app.WebhookSucceeded
+	})
+	if len(rcv.bodies()) != 1 {
+		t.Errorf("received %d messages, want 1", len(rcv.bodies()))
+	}
+}
+
+// An endpoint that fails for the whole schedule is disabled, with the
+// reason, and a redelivery later succeeds once it answers again.
+func TestWebhookEndpointIsDisabledAfterTheSchedule(t *testing.T) {
+	w := newHookWorld(t)
+	rcv := &hookReceiver{t: t, answer: func(_ int64, rw http.ResponseWriter, _ *http.Request) bool {
+		rw.WriteHeader(http.StatusBadGateway)
+		return true
+	}}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	e := w.register(t, srv.URL)
+	startHookWorker(t, w.db, webhook.Schedule{First: 10 * time.Millisecond, MaxDelay: 20 * time.Millisecond, Window: 100 * time.Millisecond}, 0)
+	w.submit(t)
+	admin := app.Administrator(w.dir.Admin.ID, w.dir.Bank.ID)
+	postgrestest.Eventually(t, "the endpoint disabled", func() bool {
+		got, err := w.app.WebhookEndpoint(context.Background(), admin, w.dir.Bank.ID, e.ID)
+		return err == nil && !got.DisabledAt.IsZero()
+	})
+	got, _ := w.app.WebhookEndpoint(context.Background(), admin, w.dir.Bank.ID, e.ID)
+	if !strings.Contains(got.DisabledReason, "502") {
+		t.Errorf("disabled reason %q, want the last answer", got.DisabledReason)
+	}
+	ds := w.deliveries(t, e.ID)
+	if len(ds) != 1 || ds[0].Status != app.WebhookFailed || len(ds[0].Attempts) < 2 {
+		t.Fatalf("deliveries %+v", ds)
+	}
+	// A disabled endpoint is given no new deliveries.
+	w.submit(t)
+	postgrestest.Eventually(t, "the webhooks group handled the submission", func() bool {
+		return status(t, w.db, worker.GroupWebhooks).Lag == 0
+	})
+	if n := len(w.deliveries(t, e.ID)); n != 1 {
+		t.Errorf("%d deliveries, want none added while disabled", n)
+	}
+	// Enabling it is an explicit call; new events are delivered again.
+	enabled, err := w.app.EnableWebhookEndpoint(context.Background(), admin, w.dir.Bank.ID, e.ID)
+	if err != nil || !enabled.DisabledAt.IsZero() || enabled.DisabledReason != "" {
+		t.Fatalf("enabled: %+v, %v", enabled, err)
+	}
+	w.submit(t)
+	postgrestest.Eventually(t, "a delivery after enabling", func() bool { return len(w.deliveries(t, e.ID)) == 2 })
+}
