@@ -57,6 +57,7 @@ type DB struct {
 	Reimbursements *ReadModel
 	Idempotency    *IdempotencyKeys
 	Checkpoints    *Checkpoints
+	Webhooks       *Webhooks
 }
 
 // New returns empty stores whose clock is now (time.Now when nil).
@@ -77,6 +78,7 @@ func New(now func() time.Time) *DB {
 	db.Reimbursements = &ReadModel{db: db}
 	db.Idempotency = &IdempotencyKeys{db: db}
 	db.Checkpoints = &Checkpoints{db: db}
+	db.Webhooks = &Webhooks{endpoints: map[uuid.UUID]app.WebhookEndpoint{}}
 	return db
 }
 
@@ -85,7 +87,7 @@ var _ app.Transactor = (*DB)(nil)
 // Stores returns the stores package app runs its use cases over.
 func (db *DB) Stores() app.Stores {
 	return app.Stores{Transactor: db, Events: db.Events, Directory: db.Directory, Reimbursements: db.Reimbursements,
-		Feed: db.Events, Checkpoints: db.Checkpoints, Idempotency: db.Idempotency}
+		Feed: db.Events, Checkpoints: db.Checkpoints, Idempotency: db.Idempotency, Webhooks: db.Webhooks}
 }
 
 // Transact runs fn with stores bound to one new transaction, and commits

@@ -49,6 +49,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"DualControl", testDualControl},
 		{"PayoutRetry", testPayoutRetry},
 		{"LostRaces", testLostRaces},
+		{"WebhookEndpoints", testWebhookEndpoints},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, newHarness(t)) })
