@@ -2,9 +2,7 @@ package ledger_test
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -13,42 +11,16 @@ import (
 
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/ledger/ledgertest"
 )
 
-// storedEvent is an event of testdata/events-before-lifecycle.json: the
-// story of four reimbursements (paid, denied, payment failed, pending) as
-// the ledger stored it before any event type had a second schema version,
-// data and metadata kept as the exact text the hashes cover.
-type storedEvent struct {
-	EventID       uuid.UUID `json:"event_id"`
-	StreamID      uuid.UUID `json:"stream_id"`
-	StreamType    string    `json:"stream_type"`
-	StreamVersion int64     `json:"stream_version"`
-	Type          string    `json:"type"`
-	Data          string    `json:"data"`
-	Metadata      string    `json:"metadata"`
-	RecordedAt    time.Time `json:"recorded_at"`
-	Hash          string    `json:"hash"`
-	PrevHash      string    `json:"prev_hash"`
-}
-
-func loadFixture(t *testing.T) ([]storedEvent, []ledger.RecordedEvent) {
+// loadFixture is ledgertest.EventsBeforeLifecycle, and its records alone.
+func loadFixture(t *testing.T) ([]ledgertest.StoredEvent, []ledger.RecordedEvent) {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/events-before-lifecycle.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stored []storedEvent
-	if err := json.Unmarshal(raw, &stored); err != nil {
-		t.Fatal(err)
-	}
+	stored := ledgertest.EventsBeforeLifecycle(t)
 	recs := make([]ledger.RecordedEvent, len(stored))
 	for i, s := range stored {
-		recs[i] = ledger.RecordedEvent{Position: int64(i + 1), EventID: s.EventID, StreamID: s.StreamID, StreamType: s.StreamType,
-			StreamVersion: s.StreamVersion, Type: s.Type, Data: json.RawMessage(s.Data), RecordedAt: s.RecordedAt}
-		if err := json.Unmarshal([]byte(s.Metadata), &recs[i].Metadata); err != nil {
-			t.Fatal(err)
-		}
+		recs[i] = s.Record
 	}
 	return stored, recs
 }
@@ -176,19 +148,10 @@ func TestEventsStoredInVersionOneStillVerify(t *testing.T) {
 	}
 	var log fixtureLog
 	for i, s := range stored {
-		hash, err := hex.DecodeString(s.Hash)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var prev []byte
-		if s.PrevHash != "" {
-			if prev, err = hex.DecodeString(s.PrevHash); err != nil {
-				t.Fatal(err)
-			}
-		}
-		log = append(log, audit.StoredEvent{Content: audit.Content{EventID: s.EventID, StreamID: s.StreamID, StreamType: s.StreamType,
-			StreamVersion: s.StreamVersion, Type: s.Type, Data: []byte(recs[i].Data), Metadata: []byte(s.Metadata), RecordedAt: s.RecordedAt},
-			Position: int64(i + 1), TransactionID: uint64(i + 1), Hash: hash, PrevHash: prev})
+		r := s.Record
+		log = append(log, audit.StoredEvent{Content: audit.Content{EventID: r.EventID, StreamID: r.StreamID, StreamType: r.StreamType,
+			StreamVersion: r.StreamVersion, Type: r.Type, Data: []byte(r.Data), Metadata: []byte(s.Metadata), RecordedAt: r.RecordedAt},
+			Position: r.Position, TransactionID: uint64(i + 1), Hash: r.Hash, PrevHash: r.PrevHash})
 	}
 	report, err := audit.Verify(context.Background(), log, audit.Key("fixture-key-that-is-long-enough-0123456789"), audit.NewCheckpointList(nil))
 	if err != nil || !report.OK() || report.Events != int64(len(stored)) {

@@ -2,69 +2,33 @@ package postgres_test
 
 import (
 	"context"
-	"encoding/hex"
-	"encoding/json"
-	"os"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/ledger/ledgertest"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
 )
-
-// storedEvent is an event of ledger/testdata/events-before-lifecycle.json,
-// the story of four reimbursements stored before any event type had a
-// second schema version (see backend/ledger/fixture_test.go).
-type storedEvent struct {
-	EventID       uuid.UUID `json:"event_id"`
-	StreamID      uuid.UUID `json:"stream_id"`
-	StreamType    string    `json:"stream_type"`
-	StreamVersion int64     `json:"stream_version"`
-	Type          string    `json:"type"`
-	Data          string    `json:"data"`
-	Metadata      string    `json:"metadata"`
-	RecordedAt    time.Time `json:"recorded_at"`
-	Hash          string    `json:"hash"`
-	PrevHash      string    `json:"prev_hash"`
-}
 
 // mustStoreFixture inserts the fixture's events as they were stored and
 // returns the ids of its reimbursements and their bank.
 func mustStoreFixture(t *testing.T, db *postgres.DB) (ids []uuid.UUID, bank uuid.UUID) {
 	t.Helper()
-	raw, err := os.ReadFile("../ledger/testdata/events-before-lifecycle.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stored []storedEvent
-	if err := json.Unmarshal(raw, &stored); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range stored {
-		rec := ledger.RecordedEvent{EventID: s.EventID, StreamID: s.StreamID, StreamType: s.StreamType, StreamVersion: s.StreamVersion,
-			Type: s.Type, Data: json.RawMessage(s.Data), RecordedAt: s.RecordedAt}
-		if rec.Hash, err = hex.DecodeString(s.Hash); err != nil {
-			t.Fatal(err)
-		}
-		if s.PrevHash != "" {
-			if rec.PrevHash, err = hex.DecodeString(s.PrevHash); err != nil {
-				t.Fatal(err)
-			}
-		}
+	for _, s := range ledgertest.EventsBeforeLifecycle(t) {
+		rec := s.Record
 		if err := db.InsertStored(context.Background(), rec, s.Metadata); err != nil {
 			t.Fatal(err)
 		}
-		if s.Type == ledger.TypeReimbursementSubmitted {
+		if rec.Type == ledger.TypeReimbursementSubmitted {
 			e, err := rec.Decode()
 			if err != nil {
 				t.Fatal(err)
 			}
-			ids, bank = append(ids, s.StreamID), e.(ledger.ReimbursementSubmitted).BankID
+			ids, bank = append(ids, rec.StreamID), e.(ledger.ReimbursementSubmitted).BankID
 		}
 	}
 	return ids, bank
