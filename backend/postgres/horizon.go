@@ -56,22 +56,34 @@ func lockAppenders(ctx context.Context, tx querier) error {
 // still running may hold an id above it (ids are assigned in one order and
 // completed in another), and an appender's backend_xid (32 bits) is widened
 // to 64 bits by its signed distance from s.nxt, whichever side it is on.
-var horizonQuery = fmt.Sprintf(`
+//
+// The subscribers' connection for it keeps it prepared (horizons): parsed
+// and planned at every call, the join of the pg_locks and pg_stat_activity
+// views took 0.8 ms of the server's time, prepared 0.14 ms (pgbench, idle
+// server). Its plan does not depend on the size of any table.
+const horizonQuery = `
 	SELECT (greatest(0, least(s.nxt, coalesce(min(s.nxt +
-			((a.backend_xid::text::bigint - s.nxt %% 4294967296) %% 4294967296 + 4294967296 + 2147483648) %% 4294967296 - 2147483648),
+			((a.backend_xid::text::bigint - s.nxt % 4294967296) % 4294967296 + 4294967296 + 2147483648) % 4294967296 - 2147483648),
 		s.nxt))) + b.base)::text
 	FROM (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS nxt) s
 	CROSS JOIN delivery_base b
-	LEFT JOIN pg_locks l ON l.locktype = 'advisory' AND l.classid = %d AND l.objid = %d AND l.objsubid = 2
+	LEFT JOIN pg_locks l ON l.locktype = 'advisory' AND l.classid = $1::int8::oid AND l.objid = $2::int8::oid AND l.objsubid = 2
 		AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 	LEFT JOIN pg_stat_activity a ON a.pid = l.pid AND a.backend_xid IS NOT NULL
-	GROUP BY s.nxt, b.base`, appendLockClass, appendLockID)
+	GROUP BY s.nxt, b.base`
 
 // readHorizon reads the delivery horizon in a statement of its own: call
 // it before the statement or transaction that reads up to it.
 func readHorizon(ctx context.Context, q querier) (horizon string, err error) {
 	defer ledger.Wrap(&err, "read the delivery horizon")
-	err = q.QueryRowContext(ctx, horizonQuery).Scan(&horizon)
+	err = q.QueryRowContext(ctx, horizonQuery, appendLockClass, appendLockID).Scan(&horizon)
+	return horizon, err
+}
+
+// readHorizonPrepared reads the horizon with the prepared statement.
+func readHorizonPrepared(ctx context.Context, stmt *sql.Stmt) (horizon string, err error) {
+	defer ledger.Wrap(&err, "read the delivery horizon")
+	err = stmt.QueryRowContext(ctx, appendLockClass, appendLockID).Scan(&horizon)
 	return horizon, err
 }
 
@@ -81,6 +93,9 @@ func readHorizon(ctx context.Context, q querier) (horizon string, err error) {
 // could wait for a connection that the other subscribers hold.
 type horizons struct {
 	conn *sql.DB // at most one connection
+	// stmt is horizonQuery, prepared on conn (database/sql prepares it
+	// again if the connection is replaced).
+	stmt *sql.Stmt
 	mu   sync.Mutex
 	// last is the newest horizon read, and when its reading started. A
 	// caller may take a horizon whose reading started after its own call:
@@ -100,7 +115,14 @@ func newHorizons(url string, logger *slog.Logger) (*horizons, error) {
 	}
 	conn.SetMaxOpenConns(1)
 	conn.SetMaxIdleConns(1)
-	return &horizons{conn: conn, logger: logger}, nil
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stmt, err := conn.PrepareContext(ctx, horizonQuery)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("prepare the delivery horizon: %w", err)
+	}
+	return &horizons{conn: conn, stmt: stmt, logger: logger}, nil
 }
 
 // read returns a horizon read after read was called. On an error it
@@ -116,7 +138,7 @@ func (h *horizons) read() string {
 	started := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	value, err := readHorizon(ctx, h.conn)
+	value, err := readHorizonPrepared(ctx, h.stmt)
 	if err != nil {
 		h.logger.Warn("cannot read the delivery horizon; delivering nothing until it can", "error", err)
 		return "0"
@@ -125,7 +147,10 @@ func (h *horizons) read() string {
 	return value
 }
 
-func (h *horizons) close() error { return h.conn.Close() }
+func (h *horizons) close() error {
+	h.stmt.Close()
+	return h.conn.Close()
+}
 
 // Rebase keeps delivery flowing after a restore into a new cluster, whose
 // transaction ids start below the stored ones: when the newest stored
