@@ -114,7 +114,7 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 	db := &DB{pool: pool, now: func() time.Time { return now().UTC().Truncate(time.Microsecond) },
 		commits: &commits{pending: make(chan struct{}, 1)}}
 	db.Events = &EventStore{q: pool, db: db, shared: newSharedAppends(pool, db.commits)}
-	db.Directory = &Directory{q: pool, cache: &accountCache{}}
+	db.Directory = &Directory{q: pool, cache: &directoryCache{}}
 	db.Reimbursements = &ReadModel{q: pool}
 	db.Idempotency = &IdempotencyKeys{q: pool}
 	db.Checkpoints = &Checkpoints{pool: pool, now: db.now}
@@ -177,7 +177,7 @@ func (db *DB) Transact(ctx context.Context, fn func(app.Tx) error) error {
 	return db.transact(ctx, func(tx *sql.Tx, appended *[]string) error {
 		return fn(app.Tx{
 			Events:      &EventStore{q: tx, db: db, appended: appended},
-			Directory:   &Directory{q: tx, cache: db.Directory.cache},
+			Directory:   &Directory{q: tx, cache: db.Directory.cache, inTx: true},
 			Idempotency: &IdempotencyKeys{q: tx},
 			DeadLetters: &DeadLetters{q: tx},
 		})

@@ -16,9 +16,12 @@ import (
 // pool, or bound to one transaction (DB.Transact).
 type Directory struct {
 	q querier
-	// cache holds accounts, which never change once opened, for the
-	// submissions' hot path; shared by every Directory of one DB.
-	cache *accountCache
+	// cache holds the entries that requests look up on every call;
+	// shared by every Directory of one DB.
+	cache *directoryCache
+	// inTx is set on a Directory bound to a transaction: what it reads may
+	// be rolled back, so it reads the cache but never fills it.
+	inTx bool
 }
 
 var _ app.Directory = (*Directory)(nil)
@@ -50,7 +53,9 @@ func (d *Directory) AddMember(ctx context.Context, m ledger.Member) (err error) 
 
 // Member returns the member with the given id.
 func (d *Directory) Member(ctx context.Context, id uuid.UUID) (ledger.Member, error) {
-	m, err := scanMember(d.q.QueryRowContext(ctx, `SELECT `+memberColumns+` FROM members WHERE id = $1`, id))
+	m, err := cached(d, &d.cache.members, id, func() (ledger.Member, error) {
+		return scanMember(d.q.QueryRowContext(ctx, `SELECT `+memberColumns+` FROM members WHERE id = $1`, id))
+	})
 	return m, notFound(err, "member %s not found", id)
 }
 
@@ -71,7 +76,9 @@ func (d *Directory) AddAdministrator(ctx context.Context, a ledger.Administrator
 
 // Administrator returns the administrator with the given id.
 func (d *Directory) Administrator(ctx context.Context, id uuid.UUID) (ledger.Administrator, error) {
-	a, err := scanAdministrator(d.q.QueryRowContext(ctx, `SELECT `+administratorColumns+` FROM administrators WHERE id = $1`, id))
+	a, err := cached(d, &d.cache.administrators, id, func() (ledger.Administrator, error) {
+		return scanAdministrator(d.q.QueryRowContext(ctx, `SELECT `+administratorColumns+` FROM administrators WHERE id = $1`, id))
+	})
 	return a, notFound(err, "administrator %s not found", id)
 }
 
@@ -91,16 +98,11 @@ func (d *Directory) AddAccount(ctx context.Context, a ledger.Account) (err error
 	return err
 }
 
-// Account returns the account with the given id, from the cache when it
-// holds it.
+// Account returns the account with the given id.
 func (d *Directory) Account(ctx context.Context, id uuid.UUID) (ledger.Account, error) {
-	if a, ok := d.cache.get(id); ok {
-		return a, nil
-	}
-	a, err := scanAccount(d.q.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = $1`, id))
-	if err == nil {
-		d.cache.put(a)
-	}
+	a, err := cached(d, &d.cache.accounts, id, func() (ledger.Account, error) {
+		return scanAccount(d.q.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = $1`, id))
+	})
 	return a, notFound(err, "account %s not found", id)
 }
 
@@ -214,27 +216,43 @@ func collect[T any](rows *sql.Rows, err error, scan func(row) (T, error)) ([]T, 
 	return out, rows.Err()
 }
 
-// accountCache keeps up to accountCacheSize accounts. Accounts are never
-// changed or removed, so a cached one is never stale.
-type accountCache struct {
+// directoryCache holds the directory's entries that every request looks
+// up: a member or an administrator naming the caller, the account of a
+// submission. Once stored they are never changed or removed (the directory
+// has no such command), so a cached entry is never stale, in any process:
+// only entries found are cached, never an absence.
+type directoryCache struct {
+	accounts       entryCache[ledger.Account]
+	members        entryCache[ledger.Member]
+	administrators entryCache[ledger.Administrator]
+}
+
+// entryCache keeps up to entryCacheSize entries of one kind.
+type entryCache[T any] struct {
 	mu    sync.RWMutex
-	items map[uuid.UUID]ledger.Account
+	items map[uuid.UUID]T
 }
 
-const accountCacheSize = 100_000
+const entryCacheSize = 100_000
 
-func (c *accountCache) get(id uuid.UUID) (ledger.Account, bool) {
+// cached returns the entry id from c, or loads it and, outside a
+// transaction, keeps it.
+func cached[T any](d *Directory, c *entryCache[T], id uuid.UUID, load func() (T, error)) (T, error) {
 	c.mu.RLock()
-	defer c.mu.RUnlock()
-	a, ok := c.items[id]
-	return a, ok
-}
-
-func (c *accountCache) put(a ledger.Account) {
+	v, ok := c.items[id]
+	c.mu.RUnlock()
+	if ok {
+		return v, nil
+	}
+	v, err := load()
+	if err != nil || d.inTx {
+		return v, err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.items == nil || len(c.items) >= accountCacheSize {
-		c.items = make(map[uuid.UUID]ledger.Account) // start over rather than grow without bound
+	if c.items == nil || len(c.items) >= entryCacheSize {
+		c.items = make(map[uuid.UUID]T) // start over rather than grow without bound
 	}
-	c.items[a.ID] = a
+	c.items[id] = v
+	return v, nil
 }
