@@ -17,6 +17,7 @@ import (
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v3/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
+	"github.com/lib/pq"
 
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
@@ -41,6 +42,10 @@ const (
 	// in and where (see Subscriber.ApplyBatch).
 	metaBatch      = "batch"
 	metaBatchIndex = "batch_index"
+	// metaPassed marks the message that only moves a filtered group's
+	// position past events of types it does not read; its subscriber
+	// acknowledges it without delivering it.
+	metaPassed = "passed"
 )
 
 // SubscriberConfig tunes one consumer group's subscriber.
@@ -48,6 +53,10 @@ type SubscriberConfig struct {
 	ConsumerGroup string
 	PollInterval  time.Duration
 	BatchSize     int
+	// Types, when set, are the only event types the group reads. The others
+	// are never sent to it, yet its position still moves past them: a group
+	// that reads a few types neither reads nor waits on the rest.
+	Types []string
 	// Backoff decides how long to wait after an empty poll or an error; nil
 	// means Watermill's default (PollInterval, then 1 s after errors).
 	Backoff wsql.BackoffManager
@@ -125,7 +134,8 @@ func (s *Subscriptions) Statuses(ctx context.Context, groups []string) (_ []Subs
 // subscribes to one topic once: a Watermill router handler.
 type Subscriber struct {
 	*wsql.Subscriber
-	batch *deliveredBatch
+	batch    *deliveredBatch
+	filtered bool
 }
 
 // NewSubscriber returns a Watermill subscriber that delivers the events table
@@ -139,19 +149,47 @@ func (s *Subscriptions) NewSubscriber(cfg SubscriberConfig, logger watermill.Log
 	}
 	batch := &deliveredBatch{}
 	sub, err := wsql.NewSubscriber(s.pool, wsql.SubscriberConfig{
-		ConsumerGroup:    cfg.ConsumerGroup,
-		PollInterval:     cfg.PollInterval,
-		ResendInterval:   time.Second,
-		RetryInterval:    time.Second,
-		BackoffManager:   cfg.Backoff,
-		SchemaAdapter:    eventsSchema{batchSize: cfg.BatchSize, batch: batch, horizons: s.horizons, beforeSnapshot: s.beforeSnapshot},
+		ConsumerGroup:  cfg.ConsumerGroup,
+		PollInterval:   cfg.PollInterval,
+		ResendInterval: time.Second,
+		RetryInterval:  time.Second,
+		BackoffManager: cfg.Backoff,
+		SchemaAdapter: eventsSchema{batchSize: cfg.BatchSize, types: slices.Clone(cfg.Types), batch: batch,
+			horizons: s.horizons, beforeSnapshot: s.beforeSnapshot},
 		OffsetsAdapter:   offsetsAdapter,
 		InitializeSchema: false,
 	}, logger)
 	if err != nil {
 		return nil, err
 	}
-	return &Subscriber{Subscriber: sub, batch: batch}, nil
+	return &Subscriber{Subscriber: sub, batch: batch, filtered: len(cfg.Types) > 0}, nil
+}
+
+// Subscribe delivers the events of the group's types. The message that
+// only carries a filtered group's position past other types is
+// acknowledged here, so that Watermill stores that position; handlers
+// never see it.
+func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	in, err := s.Subscriber.Subscribe(ctx, topic)
+	if err != nil || !s.filtered {
+		return in, err
+	}
+	out := make(chan *message.Message)
+	go func() {
+		defer close(out)
+		for msg := range in {
+			if msg.Metadata.Get(metaPassed) != "" {
+				msg.Ack()
+				continue
+			}
+			select {
+			case out <- msg:
+			case <-ctx.Done():
+				return // unacknowledged: the batch is read again
+			}
+		}
+	}()
+	return out, nil
 }
 
 // deliveredBatch holds the events of the batch the subscriber read last.
@@ -250,6 +288,7 @@ var offsetsAdapter = wsql.DefaultPostgreSQLOffsetsAdapter{
 // eventsSchema is the Watermill schema adapter for the events table.
 type eventsSchema struct {
 	batchSize      int
+	types          []string // all when empty
 	batch          *deliveredBatch
 	horizons       *horizons
 	beforeSnapshot func()
@@ -281,20 +320,47 @@ func (s eventsSchema) SelectQuery(topic, consumerGroup string, offsets wsql.Offs
 		batch = 100
 	}
 	args := append(slices.Clone(next.Args), horizon)
+	h := `$` + strconv.Itoa(len(args)) + `::xid8`
 	// Watermill's own query writes "after the last acknowledged event" as
 	// (same transaction and later position) OR (later transaction); the
 	// planner then reads and sorts every pending event to return a batch,
 	// so a subscriber that falls behind slows down. The same condition as a
 	// row comparison is an index range scan that stops after one batch.
-	return wsql.Query{Query: `
-	WITH last_processed AS (` + next.Query + `)
-	SELECT position, transaction_id, ` + deliveredColumns + ` FROM events
-	WHERE (transaction_id, position) > (
+	const after = `(transaction_id, position) > (
 			(SELECT last_processed_transaction_id FROM last_processed),
-			(SELECT offset_acked FROM last_processed))
-		AND transaction_id < $` + strconv.Itoa(len(args)) + `::xid8
+			(SELECT offset_acked FROM last_processed))`
+	if len(s.types) == 0 {
+		return wsql.Query{Query: `
+	WITH last_processed AS (` + next.Query + `)
+	SELECT position, transaction_id, ` + deliveredColumns + `, true FROM events
+	WHERE ` + after + ` AND transaction_id < ` + h + `
 	ORDER BY transaction_id, position
 	LIMIT ` + strconv.Itoa(batch), Args: args}
+	}
+	// A group of a few types reads only those. When they are fewer than a
+	// batch, every one of them up to the horizon is in it, so the newest
+	// event below the horizon comes too, marked passed (unless it is one of
+	// them): acknowledging it moves the group's position past everything
+	// it does not read. A full batch moves it only to its last event.
+	args = append(args, pq.Array(s.types))
+	return wsql.Query{Query: `
+	WITH last_processed AS (` + next.Query + `),
+	wanted AS (
+		SELECT position, transaction_id, ` + deliveredColumns + `, true AS wanted FROM events
+		WHERE ` + after + ` AND transaction_id < ` + h + ` AND type = ANY ($` + strconv.Itoa(len(args)) + `::text[])
+		ORDER BY transaction_id, position
+		LIMIT ` + strconv.Itoa(batch) + `),
+	newest AS (
+		SELECT position, transaction_id, ` + deliveredColumns + `, false AS wanted FROM events
+		WHERE ` + after + ` AND transaction_id < ` + h + `
+		ORDER BY transaction_id DESC, position DESC
+		LIMIT 1)
+	SELECT * FROM wanted
+	UNION ALL
+	SELECT * FROM newest
+	WHERE (SELECT count(*) FROM wanted) < ` + strconv.Itoa(batch) + `
+		AND NOT EXISTS (SELECT 1 FROM wanted WHERE wanted.position = newest.position)
+	ORDER BY transaction_id, position`, Args: args}
 }
 
 // deliveredColumns are what a subscriber reads of an event besides its
@@ -309,10 +375,17 @@ func (s eventsSchema) UnmarshalMessage(row wsql.Scanner) (wsql.Row, error) {
 	var rec ledger.RecordedEvent
 	var transactionID int64
 	var data []byte
+	var wanted bool
 	if err := row.Scan(&rec.Position, &transactionID, &rec.EventID, &rec.StreamID, &rec.StreamType, &rec.StreamVersion,
 		&rec.Type, &data, &rec.Metadata.CorrelationID, &rec.Metadata.CausationID, &rec.Metadata.Actor,
-		&rec.RecordedAt, &rec.Hash); err != nil {
+		&rec.RecordedAt, &rec.Hash, &wanted); err != nil {
 		return wsql.Row{}, fmt.Errorf("scan event: %w", err)
+	}
+	if !wanted {
+		msg := message.NewMessage(rec.EventID.String(), nil)
+		msg.Metadata = message.Metadata{metaPassed: "true"}
+		return wsql.Row{Offset: rec.Position, UUID: []byte(msg.UUID), Msg: msg,
+			ExtraData: map[string]any{"transaction_id": transactionID}}, nil
 	}
 	rec.Data = data
 	rec.TransactionID = uint64(transactionID)

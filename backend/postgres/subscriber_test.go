@@ -4,10 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
@@ -77,5 +80,74 @@ func TestApplyBatchAppliesEachDeliveredBatchOnce(t *testing.T) {
 	}
 	if !slices.Equal(applied, want) {
 		t.Fatalf("applied %v, want %v", applied, want)
+	}
+}
+
+// A group that reads one type is sent only events of that type, in commit
+// order, each once; and its position still reaches the newest event when
+// the newest events are of other types, so it shows no lag and reads
+// nothing twice. With a batch of one the wanted events fill every batch,
+// which must not let the position jump past one of them.
+func TestAFilteredGroupReadsOnlyItsTypesAndKeepsUp(t *testing.T) {
+	for _, batch := range []int{1, 10} {
+		t.Run(fmt.Sprintf("batch %d", batch), func(t *testing.T) {
+			db := postgrestest.NewDB(t)
+			d := postgrestest.MustDirectory(t, db)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			admin := app.Administrator(d.Admin.ID, d.Bank.ID)
+			for i := range 7 {
+				r := mustSubmit(t, db, d, "1.00")
+				if i == 1 || i == 4 {
+					if _, err := postgrestest.App(db).Approve(ctx, admin, app.DecideCommand{ReimbursementID: r.ID}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			for range 3 {
+				mustSubmit(t, db, d, "2.00") // the newest events: not of the group's type
+			}
+			var want []int64
+			for _, e := range allEvents(t, db) {
+				if e.Type == ledger.TypeReimbursementApproved {
+					want = append(want, e.Position)
+				}
+			}
+
+			const group = "approvals"
+			sub, err := db.Subscriptions.NewSubscriber(postgres.SubscriberConfig{ConsumerGroup: group, PollInterval: 10 * time.Millisecond,
+				BatchSize: batch, Types: []string{ledger.TypeReimbursementApproved}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			msgs, err := sub.Subscribe(ctx, postgres.EventsTopic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			var got []int64
+			go func() {
+				for msg := range msgs {
+					rec, err := postgres.EventFromMessage(msg)
+					mu.Lock()
+					if err != nil || rec.Type != ledger.TypeReimbursementApproved {
+						t.Errorf("delivered %s (%v), want only %s", rec.Type, err, ledger.TypeReimbursementApproved)
+					}
+					got = append(got, rec.Position)
+					mu.Unlock()
+					msg.Ack()
+				}
+			}()
+			postgrestest.Eventually(t, "the group at the newest event", func() bool {
+				st, err := db.Subscriptions.Statuses(ctx, []string{group})
+				return err == nil && st[0].Lag == 0
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.Equal(got, want) {
+				t.Fatalf("delivered positions %v, want the approvals %v", got, want)
+			}
+		})
 	}
 }

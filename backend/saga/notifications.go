@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,12 +39,14 @@ type outcome struct {
 	reason  string
 }
 
-// Handle reacts to one event; other types are ignored.
+// NotificationTypes are the event types the notification saga reacts to;
+// its subscriber reads no others.
+var NotificationTypes = []string{ledger.TypePaymentSettled, ledger.TypePaymentFailed, ledger.TypeReimbursementDenied}
+
+// Handle reacts to one event of NotificationTypes; others are ignored.
 func (n *Notifications) Handle(ctx context.Context, rec ledger.RecordedEvent) error {
-	switch rec.Type {
-	case ledger.TypePaymentSettled, ledger.TypePaymentFailed, ledger.TypeReimbursementDenied:
-	default:
-		return nil // most events are submissions: not worth decoding
+	if !slices.Contains(NotificationTypes, rec.Type) {
+		return nil
 	}
 	e, err := rec.Decode()
 	if err != nil {

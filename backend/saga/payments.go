@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
@@ -29,10 +30,14 @@ func NewPayments(store Store, gateway PaymentGateway, logger *slog.Logger, now f
 
 const paymentsActor = "saga:payments"
 
-// Handle reacts to one event; other types are ignored.
+// PaymentTypes are the event types the payment saga reacts to; its
+// subscriber reads no others.
+var PaymentTypes = []string{ledger.TypeReimbursementApproved, ledger.TypePaymentRequested}
+
+// Handle reacts to one event of PaymentTypes; others are ignored.
 func (p *Payments) Handle(ctx context.Context, rec ledger.RecordedEvent) error {
-	if rec.Type != ledger.TypeReimbursementApproved && rec.Type != ledger.TypePaymentRequested {
-		return nil // most events are submissions: not worth decoding
+	if !slices.Contains(PaymentTypes, rec.Type) {
+		return nil
 	}
 	e, err := rec.Decode()
 	if err != nil {

@@ -306,15 +306,16 @@ func TestStalledGroupIsReportedAndIdleGroupsAreNot(t *testing.T) {
 	w := runWorker(t, worker.Config{DB: db, Logger: logger, Observer: obs, Payments: payments, MaxAttempts: 1_000_000,
 		StallAfter: 300 * time.Millisecond})
 
-	submit(t, db, d)
+	id := submit(t, db, d)
 	postgrestest.Eventually(t, "every group caught up", func() bool { return caughtUp(t, db) })
 	time.Sleep(time.Second) // idle for three times StallAfter
 	if err := w.Ready(); err != nil {
 		t.Fatalf("idle groups reported: %v", err)
 	}
 
+	// The payment saga reads approvals only (saga.PaymentTypes).
 	payments.broken.Store(true)
-	submit(t, db, d)
+	decide(t, db, d, id, false)
 	postgrestest.Eventually(t, "the payments saga is stalled", func() bool { return obs.is(obs.stalled, worker.GroupPayments) })
 	err := w.Ready()
 	if err == nil || !strings.Contains(err.Error(), worker.GroupPayments+" has not moved from position") {

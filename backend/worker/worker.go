@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -201,25 +203,28 @@ func New(cfg Config) (*Worker, error) {
 	// event they keep failing on is parked. The projector and the
 	// checkpoints write a whole delivered batch at once in the subscriber's
 	// transaction, and never skip an event.
+	// A group that reads a few types is sent only those (types); the
+	// checkpoints read every event.
 	type handler struct {
 		group string
+		types []string
 		event func(context.Context, ledger.RecordedEvent) error
 		batch func(context.Context, *sql.Tx, []ledger.RecordedEvent) error
 	}
 	var handlers []handler
 	for _, p := range cfg.Projections {
-		handlers = append(handlers, handler{group: p.Group, batch: p.Project})
+		handlers = append(handlers, handler{group: p.Group, types: p.Types, batch: p.Project})
 	}
 	handlers = append(handlers,
-		handler{group: GroupPayments, event: cfg.Payments.Handle},
-		handler{group: GroupNotifications, event: cfg.Notifications.Handle},
+		handler{group: GroupPayments, types: saga.PaymentTypes, event: cfg.Payments.Handle},
+		handler{group: GroupNotifications, types: saga.NotificationTypes, event: cfg.Notifications.Handle},
 		handler{group: GroupAuditCheckpoints, batch: func(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
 			return cfg.DB.Checkpoints.Record(ctx, tx, cfg.AuditKey, events)
 		}},
-		handler{group: GroupWebhooks, batch: w.enqueueWebhooks},
+		handler{group: GroupWebhooks, types: slices.Sorted(maps.Keys(webhookTypes)), batch: w.enqueueWebhooks},
 	)
 	for _, h := range handlers {
-		subCfg := postgres.SubscriberConfig{ConsumerGroup: h.group, PollInterval: cfg.PollInterval}
+		subCfg := postgres.SubscriberConfig{ConsumerGroup: h.group, PollInterval: cfg.PollInterval, Types: h.types}
 		if cfg.Notifier != nil {
 			subCfg.Backoff = postgres.NewWakingBackoff(cfg.Notifier, cfg.PollInterval, time.Second, stop)
 		}
