@@ -13,8 +13,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	neturl "net/url"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/lib/pq"
@@ -213,13 +216,49 @@ type commits struct {
 	// pending holds a signal when events committed since
 	// Subscriptions.AnnounceCommits last announced.
 	pending chan struct{}
+	// types are the types of the events committed since, for the
+	// announcement; nil when one commit did not say (then it names none,
+	// and wakes every subscriber).
+	mu    sync.Mutex
+	types map[string]bool
+	all   bool
 }
 
 func (c *commits) committed(types []string) {
 	if c.onCommit != nil {
 		c.onCommit(types)
 	}
+	c.add(types)
 	c.announce()
+}
+
+// add records the types of committed events for the next announcement;
+// none means any type.
+func (c *commits) add(types []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(types) == 0 {
+		c.all = true
+	}
+	if c.types == nil {
+		c.types = map[string]bool{}
+	}
+	for _, t := range types {
+		c.types[t] = true
+	}
+}
+
+// take returns the types committed since the last take, sorted; empty
+// when any type may have been.
+func (c *commits) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	types := slices.Sorted(maps.Keys(c.types))
+	if c.all {
+		types = nil
+	}
+	c.types, c.all = nil, false
+	return types
 }
 
 // announce asks AnnounceCommits for an announcement; it never blocks.

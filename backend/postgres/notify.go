@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,7 +18,11 @@ const eventsChannel = "ledger_events"
 
 // announceSpacing is the shortest time between two announcements: under load
 // one notification stands for every commit of the last few milliseconds.
-const announceSpacing = 5 * time.Millisecond
+// maxPayload keeps a list of types well inside a notification's 8000 bytes.
+const (
+	announceSpacing = 5 * time.Millisecond
+	maxPayload      = 4000
+)
 
 // AnnounceCommits notifies the events channel after transactions that
 // appended events commit, until ctx ends, so that subscribers of every
@@ -40,14 +46,23 @@ func (s *Subscriptions) AnnounceCommits(ctx context.Context, logger *slog.Logger
 		case <-s.commits.pending:
 		}
 		wait := announceSpacing
-		// Sent with no arguments, the two statements go in one simple query:
-		// one implicit transaction, one round trip, and the setting ends
-		// with it instead of staying on a connection of the pool.
-		_, err := s.pool.ExecContext(ctx, `SET LOCAL synchronous_commit = off; SELECT pg_notify('`+eventsChannel+`', '')`)
+		// The payload names the types committed, so that a subscriber of
+		// other types sleeps on; an empty one (or one too long for a
+		// notification) wakes every subscriber. Sent with no arguments, the
+		// two statements go in one simple query: one implicit transaction,
+		// one round trip, and the setting ends with it instead of staying
+		// on a connection of the pool.
+		types := s.commits.take()
+		payload := strings.Join(types, ",")
+		if len(payload) > maxPayload {
+			payload = ""
+		}
+		_, err := s.pool.ExecContext(ctx, `SET LOCAL synchronous_commit = off; SELECT pg_notify('`+eventsChannel+`', `+pq.QuoteLiteral(payload)+`)`)
 		if err != nil && ctx.Err() == nil {
 			logger.Warn("cannot announce committed events; subscribers of other processes fall back to polling", "error", err)
 			wait = time.Second
-			s.commits.announce() // again once the database answers
+			s.commits.add(types) // again once the database answers
+			s.commits.announce()
 		}
 		spacing.Reset(wait)
 		select {
@@ -59,29 +74,53 @@ func (s *Subscriptions) AnnounceCommits(ctx context.Context, logger *slog.Logger
 }
 
 // Notifier tells subscribers that events committed, so they poll at once
-// instead of sleeping out their poll interval.
+// instead of sleeping out their poll interval. A notification may name the
+// types committed; a subscriber of other types sleeps on.
 type Notifier struct {
 	mu   sync.Mutex
 	seq  uint64
 	wake chan struct{}
+	// all is the newest notification that named no types (any may have
+	// committed); byType the newest naming each type.
+	all    uint64
+	byType map[string]uint64
 }
 
 // NewNotifier returns a Notifier with no listener yet; see Listen.
-func NewNotifier() *Notifier { return &Notifier{wake: make(chan struct{})} }
+func NewNotifier() *Notifier {
+	return &Notifier{wake: make(chan struct{}), byType: map[string]uint64{}}
+}
 
 // Notify wakes every waiting subscriber.
-func (n *Notifier) Notify() {
+func (n *Notifier) Notify() { n.NotifyTypes(nil) }
+
+// NotifyTypes wakes the subscribers of any of the given event types, and
+// those of every type; with no types, every subscriber.
+func (n *Notifier) NotifyTypes(types []string) {
 	n.mu.Lock()
 	n.seq++
+	if len(types) == 0 {
+		n.all = n.seq
+	}
+	for _, t := range types {
+		n.byType[t] = n.seq
+	}
 	close(n.wake)
 	n.wake = make(chan struct{})
 	n.mu.Unlock()
 }
 
-func (n *Notifier) current() (uint64, <-chan struct{}) {
+// since returns the newest notification, whether one after seen concerns
+// types (any notification, when types is empty), and the channel the next
+// notification closes.
+func (n *Notifier) since(seen uint64, types []string) (seq uint64, concerns bool, wake <-chan struct{}) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.seq, n.wake
+	concerns = n.all > seen || (len(types) == 0 && n.seq > seen)
+	for _, t := range types {
+		concerns = concerns || n.byType[t] > seen
+	}
+	return n.seq, concerns, n.wake
 }
 
 // Listen relays PostgreSQL notifications of committed events to n until ctx
@@ -105,8 +144,12 @@ func (s *Subscriptions) Listen(ctx context.Context, n *Notifier, logger *slog.Lo
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-listener.Notify: // nil after a reconnect: wake everyone anyway
-			n.Notify()
+		case note := <-listener.Notify: // nil after a reconnect: wake everyone anyway
+			if note == nil || note.Extra == "" {
+				n.Notify()
+			} else {
+				n.NotifyTypes(strings.Split(note.Extra, ","))
+			}
 		case <-time.After(time.Minute):
 			go listener.Ping()
 		}
@@ -126,7 +169,9 @@ type wakingBackoff struct {
 	pollInterval  time.Duration
 	retryInterval time.Duration
 	fallback      wsql.BackoffManager
-	seen          uint64
+	// types are the event types its subscriber reads; all when empty.
+	types []string
+	seen  uint64
 	// heldBack counts quick polls left after a wake-up found nothing.
 	heldBack int
 	quick    time.Duration
@@ -144,12 +189,14 @@ const (
 	maxQuick      = 500 * time.Millisecond
 )
 
-// NewWakingBackoff returns a backoff manager for one subscriber. Closing
-// stop ends any wait at once, so that the subscriber can close.
-func NewWakingBackoff(n *Notifier, pollInterval, retryInterval time.Duration, stop <-chan struct{}) wsql.BackoffManager {
+// NewWakingBackoff returns a backoff manager for one subscriber, woken by
+// notifications of commits of the given event types (of any type when none
+// is given). Closing stop ends any wait at once, so that the subscriber can
+// close.
+func NewWakingBackoff(n *Notifier, pollInterval, retryInterval time.Duration, stop <-chan struct{}, types ...string) wsql.BackoffManager {
 	b := &wakingBackoff{notifier: n, stop: stop, pollInterval: pollInterval, retryInterval: retryInterval,
-		fallback: wsql.NewDefaultBackoffManager(pollInterval, retryInterval)}
-	b.seen, _ = n.current()
+		fallback: wsql.NewDefaultBackoffManager(pollInterval, retryInterval), types: slices.Clone(types)}
+	b.seen, _, _ = n.since(0, nil)
 	return b
 }
 
@@ -160,9 +207,9 @@ func (b *wakingBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, 
 		// still held back) polls again soon instead of waiting.
 		return b.fallback.HandleError(logger, noMsg, err)
 	}
-	seq, wake := b.notifier.current()
-	if seq != b.seen { // notified while the query ran
-		b.seen = seq
+	seq, concerns, wake := b.notifier.since(b.seen, b.types)
+	b.seen = seq
+	if concerns { // notified while the query ran
 		b.heldBack, b.quick = heldBackPolls, firstQuick
 		return gather
 	}
@@ -173,16 +220,21 @@ func (b *wakingBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, 
 		b.quick = min(2*b.quick, maxQuick)
 	}
 	timer := time.NewTimer(wait)
-	select {
-	case <-wake:
-		b.heldBack, b.quick = heldBackPolls, firstQuick
-		timer.Stop()
-		b.seen, _ = b.notifier.current()
-		return gather
-	case <-timer.C:
-	case <-b.stop:
+	defer timer.Stop()
+	for {
+		select {
+		case <-wake:
+			seq, concerns, wake = b.notifier.since(b.seen, b.types)
+			b.seen = seq
+			if !concerns {
+				continue // other types committed: sleep on
+			}
+			b.heldBack, b.quick = heldBackPolls, firstQuick
+			return gather
+		case <-timer.C:
+		case <-b.stop:
+		}
+		b.seen, _, _ = b.notifier.since(b.seen, nil)
+		return 0
 	}
-	timer.Stop()
-	b.seen, _ = b.notifier.current()
-	return 0
 }

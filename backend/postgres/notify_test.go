@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/google/uuid"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
@@ -137,4 +139,70 @@ func TestWakingBackoffKeepsNotificationsFromBusyPolls(t *testing.T) {
 			b.HandleError(logger, true, nil)
 		}
 	})
+}
+
+// A subscriber of a few types sleeps through notifications of other types
+// and wakes for its own, or for one that names no types.
+func TestWakingBackoffWakesOnlyForItsTypes(t *testing.T) {
+	n := postgres.NewNotifier()
+	logger := watermill.NopLogger{}
+	for _, wakes := range [][]string{{ledger.TypeReimbursementApproved}, nil} {
+		b := postgres.NewWakingBackoff(n, time.Hour, time.Second, nil, ledger.TypeReimbursementApproved, ledger.TypePaymentRequested)
+		woke := make(chan time.Duration, 1)
+		go func() { woke <- b.HandleError(logger, true, nil) }()
+		n.NotifyTypes([]string{ledger.TypeReimbursementSubmitted})
+		select {
+		case <-woke:
+			t.Fatal("a submission woke the payment saga")
+		case <-time.After(100 * time.Millisecond):
+		}
+		n.NotifyTypes(wakes)
+		returnsWithin(t, fmt.Sprintf("notified of %v", wakes), func() { <-woke })
+	}
+	// A notification of another type that came while the query ran does not
+	// cut the next wait short either.
+	b := postgres.NewWakingBackoff(n, time.Hour, time.Second, nil, ledger.TypeReimbursementApproved)
+	n.NotifyTypes([]string{ledger.TypeReimbursementSubmitted})
+	woke := make(chan time.Duration, 1)
+	go func() { woke <- b.HandleError(logger, true, nil) }()
+	select {
+	case <-woke:
+		t.Fatal("an earlier submission woke the payment saga")
+	case <-time.After(100 * time.Millisecond):
+	}
+	n.NotifyTypes([]string{ledger.TypeReimbursementApproved, ledger.TypeReimbursementSubmitted})
+	returnsWithin(t, "notified of an approval among submissions", func() { <-woke })
+}
+
+// The announcement names the types committed, and the listener passes
+// them on: a subscriber of other types is not woken.
+func TestAnnouncementsNameTheCommittedTypes(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	d := postgrestest.MustDirectory(t, db)
+	n := postgres.NewNotifier()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	go db.Subscriptions.Listen(ctx, n, quiet)
+	ready := postgres.NewWakingBackoff(n, time.Hour, time.Second, nil)
+	returnsWithin(t, "the listener is ready", func() { ready.HandleError(watermill.NopLogger{}, true, nil) })
+	go db.Subscriptions.AnnounceCommits(ctx, quiet)
+
+	approvals := postgres.NewWakingBackoff(n, time.Hour, time.Second, nil, ledger.TypeReimbursementApproved)
+	submissions := postgres.NewWakingBackoff(n, time.Hour, time.Second, nil, ledger.TypeReimbursementSubmitted)
+	approvalWoke, submissionWoke := make(chan struct{}), make(chan struct{})
+	go func() { approvals.HandleError(watermill.NopLogger{}, true, nil); close(approvalWoke) }()
+	go func() { submissions.HandleError(watermill.NopLogger{}, true, nil); close(submissionWoke) }()
+
+	id := mustSubmit(t, db, d, "3.00").ID
+	returnsWithin(t, "the submission's announcement wakes its subscriber", func() { <-submissionWoke })
+	select {
+	case <-approvalWoke:
+		t.Fatal("a submission woke the subscriber of approvals")
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := postgrestest.App(db).Approve(ctx, app.Administrator(d.Admin.ID, d.Bank.ID), app.DecideCommand{ReimbursementID: id}); err != nil {
+		t.Fatal(err)
+	}
+	returnsWithin(t, "the approval's announcement wakes its subscriber", func() { <-approvalWoke })
 }

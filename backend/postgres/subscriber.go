@@ -42,10 +42,6 @@ const (
 	// in and where (see Subscriber.ApplyBatch).
 	metaBatch      = "batch"
 	metaBatchIndex = "batch_index"
-	// metaPassed marks the message that only moves a filtered group's
-	// position past events of types it does not read; its subscriber
-	// acknowledges it without delivering it.
-	metaPassed = "passed"
 )
 
 // SubscriberConfig tunes one consumer group's subscriber.
@@ -53,9 +49,13 @@ type SubscriberConfig struct {
 	ConsumerGroup string
 	PollInterval  time.Duration
 	BatchSize     int
+	// AckDeadline is how long a handler may take over one event before
+	// its batch ends unacknowledged and is read again; Watermill's 30 s
+	// when zero.
+	AckDeadline time.Duration
 	// Types, when set, are the only event types the group reads. The others
 	// are never sent to it, yet its position still moves past them: a group
-	// that reads a few types neither reads nor waits on the rest.
+	// that reads a few types neither reads nor handles the rest.
 	Types []string
 	// Backoff decides how long to wait after an empty poll or an error; nil
 	// means Watermill's default (PollInterval, then 1 s after errors).
@@ -134,8 +134,7 @@ func (s *Subscriptions) Statuses(ctx context.Context, groups []string) (_ []Subs
 // subscribes to one topic once: a Watermill router handler.
 type Subscriber struct {
 	*wsql.Subscriber
-	batch    *deliveredBatch
-	filtered bool
+	batch *deliveredBatch
 }
 
 // NewSubscriber returns a Watermill subscriber that delivers the events table
@@ -148,8 +147,13 @@ func (s *Subscriptions) NewSubscriber(cfg SubscriberConfig, logger watermill.Log
 		return nil, s.horizonsErr
 	}
 	batch := &deliveredBatch{}
+	var ackDeadline *time.Duration
+	if cfg.AckDeadline > 0 {
+		ackDeadline = &cfg.AckDeadline
+	}
 	sub, err := wsql.NewSubscriber(s.pool, wsql.SubscriberConfig{
 		ConsumerGroup:  cfg.ConsumerGroup,
+		AckDeadline:    ackDeadline,
 		PollInterval:   cfg.PollInterval,
 		ResendInterval: time.Second,
 		RetryInterval:  time.Second,
@@ -162,34 +166,7 @@ func (s *Subscriptions) NewSubscriber(cfg SubscriberConfig, logger watermill.Log
 	if err != nil {
 		return nil, err
 	}
-	return &Subscriber{Subscriber: sub, batch: batch, filtered: len(cfg.Types) > 0}, nil
-}
-
-// Subscribe delivers the events of the group's types. The message that
-// only carries a filtered group's position past other types is
-// acknowledged here, so that Watermill stores that position; handlers
-// never see it.
-func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
-	in, err := s.Subscriber.Subscribe(ctx, topic)
-	if err != nil || !s.filtered {
-		return in, err
-	}
-	out := make(chan *message.Message)
-	go func() {
-		defer close(out)
-		for msg := range in {
-			if msg.Metadata.Get(metaPassed) != "" {
-				msg.Ack()
-				continue
-			}
-			select {
-			case out <- msg:
-			case <-ctx.Done():
-				return // unacknowledged: the batch is read again
-			}
-		}
-	}()
-	return out, nil
+	return &Subscriber{Subscriber: sub, batch: batch}, nil
 }
 
 // deliveredBatch holds the events of the batch the subscriber read last.
@@ -332,35 +309,32 @@ func (s eventsSchema) SelectQuery(topic, consumerGroup string, offsets wsql.Offs
 	if len(s.types) == 0 {
 		return wsql.Query{Query: `
 	WITH last_processed AS (` + next.Query + `)
-	SELECT position, transaction_id, ` + deliveredColumns + `, true FROM events
+	SELECT position, transaction_id, ` + deliveredColumns + ` FROM events
 	WHERE ` + after + ` AND transaction_id < ` + h + `
 	ORDER BY transaction_id, position
 	LIMIT ` + strconv.Itoa(batch), Args: args}
 	}
-	// A group of a few types reads only those. When they are fewer than a
-	// batch, every one of them up to the horizon is in it, so the newest
-	// event below the horizon comes too, marked passed (unless it is one of
-	// them): acknowledging it moves the group's position past everything
-	// it does not read. A full batch moves it only to its last event.
+	// A group of a few types reads only those. When none is below the
+	// horizon, the same statement moves the group's position to the newest
+	// event there, past everything it does not read: the poll then
+	// delivers nothing and commits that position, and the subscriber waits
+	// as after any empty poll. (Delivering that event as a message to skip
+	// would make Watermill poll again at once, in a loop, under load.)
 	args = append(args, pq.Array(s.types))
 	return wsql.Query{Query: `
 	WITH last_processed AS (` + next.Query + `),
 	wanted AS (
-		SELECT position, transaction_id, ` + deliveredColumns + `, true AS wanted FROM events
+		SELECT position, transaction_id, ` + deliveredColumns + ` FROM events
 		WHERE ` + after + ` AND transaction_id < ` + h + ` AND type = ANY ($` + strconv.Itoa(len(args)) + `::text[])
 		ORDER BY transaction_id, position
 		LIMIT ` + strconv.Itoa(batch) + `),
-	newest AS (
-		SELECT position, transaction_id, ` + deliveredColumns + `, false AS wanted FROM events
-		WHERE ` + after + ` AND transaction_id < ` + h + `
-		ORDER BY transaction_id DESC, position DESC
-		LIMIT 1)
-	SELECT * FROM wanted
-	UNION ALL
-	SELECT * FROM newest
-	WHERE (SELECT count(*) FROM wanted) < ` + strconv.Itoa(batch) + `
-		AND NOT EXISTS (SELECT 1 FROM wanted WHERE wanted.position = newest.position)
-	ORDER BY transaction_id, position`, Args: args}
+	passed AS (
+		UPDATE subscription_offsets SET offset_acked = newest.position, last_processed_transaction_id = newest.transaction_id
+		FROM (SELECT position, transaction_id FROM events WHERE ` + after + ` AND transaction_id < ` + h + `
+			ORDER BY transaction_id DESC, position DESC LIMIT 1) newest
+		WHERE consumer_group = $1 AND NOT EXISTS (SELECT FROM wanted)
+		RETURNING 1)
+	SELECT * FROM wanted ORDER BY transaction_id, position`, Args: args}
 }
 
 // deliveredColumns are what a subscriber reads of an event besides its
@@ -375,17 +349,10 @@ func (s eventsSchema) UnmarshalMessage(row wsql.Scanner) (wsql.Row, error) {
 	var rec ledger.RecordedEvent
 	var transactionID int64
 	var data []byte
-	var wanted bool
 	if err := row.Scan(&rec.Position, &transactionID, &rec.EventID, &rec.StreamID, &rec.StreamType, &rec.StreamVersion,
 		&rec.Type, &data, &rec.Metadata.CorrelationID, &rec.Metadata.CausationID, &rec.Metadata.Actor,
-		&rec.RecordedAt, &rec.Hash, &wanted); err != nil {
+		&rec.RecordedAt, &rec.Hash); err != nil {
 		return wsql.Row{}, fmt.Errorf("scan event: %w", err)
-	}
-	if !wanted {
-		msg := message.NewMessage(rec.EventID.String(), nil)
-		msg.Metadata = message.Metadata{metaPassed: "true"}
-		return wsql.Row{Offset: rec.Position, UUID: []byte(msg.UUID), Msg: msg,
-			ExtraData: map[string]any{"transaction_id": transactionID}}, nil
 	}
 	rec.Data = data
 	rec.TransactionID = uint64(transactionID)
