@@ -70,13 +70,13 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		projections := postgres.AllProjections()
 		m := metrics.New(db.DB, worker.Groups(projections))
 		ledgerApp := newApp(cfg, db.DB, key)
-		// Subscribers in this process wake at once after a commit here;
-		// those of other processes on the announcement (see Listen).
+		// Subscribers in this process of the types committed here wake at
+		// once; those of other processes on the announcement (see Listen).
 		notifier := postgres.NewNotifier()
 		db.OnCommit(func(types []string) {
 			m.EventsAppended(types)
 			if r != roleAPI {
-				notifier.Notify()
+				notifier.NotifyTypes(types)
 			}
 		})
 		tokens, dev, err := cfg.Auth.tokens(ctx, db.DB, logger)
