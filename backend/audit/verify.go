@@ -49,7 +49,9 @@ func (r Report) OK() bool { return r.Problem == nil }
 type Store interface {
 	// EachEventByStream calls fn for every event ordered by stream, then version.
 	EachEventByStream(ctx context.Context, fn func(StoredEvent) error) error
-	// EachEventInCommitOrder calls fn for every event by transaction id, then position.
+	// EachEventInCommitOrder calls fn for every event by transaction id,
+	// then position. The walk reads only each event's position,
+	// transaction id, stream and hash; a store may leave the rest empty.
 	EachEventInCommitOrder(ctx context.Context, fn func(StoredEvent) error) error
 }
 

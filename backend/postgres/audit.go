@@ -294,8 +294,42 @@ func (v *verifier) EachEventByStream(ctx context.Context, fn func(audit.StoredEv
 	return v.each(ctx, `stream_id, stream_version`, fn)
 }
 
+// EachEventInCommitOrder reads only what the commit-order walk checks (see
+// audit.Store): the content was checked against its hash by stream, so
+// reading data and metadata a second time would double the work of a
+// full verify.
 func (v *verifier) EachEventInCommitOrder(ctx context.Context, fn func(audit.StoredEvent) error) error {
-	return v.each(ctx, `transaction_id, position`, fn)
+	cursor, err := v.declare(ctx, `SELECT position, transaction_id::text, stream_id, hash FROM events ORDER BY transaction_id, position`)
+	if err != nil {
+		return err
+	}
+	for {
+		rows, err := v.tx.QueryContext(ctx, `FETCH FORWARD `+strconv.Itoa(chunk)+` FROM `+cursor)
+		if err != nil {
+			return err
+		}
+		var batch []audit.StoredEvent
+		for rows.Next() {
+			var e audit.StoredEvent
+			if err := rows.Scan(&e.Position, &e.TransactionID, &e.StreamID, &e.Hash); err != nil {
+				rows.Close()
+				return err
+			}
+			batch = append(batch, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, e := range batch {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if len(batch) < chunk {
+			return nil
+		}
+	}
 }
 
 func (v *verifier) EventAt(ctx context.Context, position int64) (*audit.StoredEvent, error) {
