@@ -33,11 +33,16 @@ type WebhookConfig struct {
 	// worker's PollInterval when zero.
 	PollInterval time.Duration
 	// Lease is how long a claimed delivery is held before another worker
-	// may send it again; 2 min when zero (longer than an attempt may last).
+	// may send it again; DefaultWebhookLease when zero. It must be longer
+	// than the Sender's timeout.
 	Lease time.Duration
 	// Random draws the schedule's jitter; nil means math/rand/v2.
 	Random func() float64
 }
+
+// DefaultWebhookLease is how long a claimed delivery is held unless set:
+// well beyond one attempt (webhook.DefaultTimeout).
+const DefaultWebhookLease = 2 * time.Minute
 
 // webhookTypes maps the ledger's events to the webhooks' types.
 var webhookTypes = map[string]string{

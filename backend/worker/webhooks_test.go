@@ -117,15 +117,19 @@ func (w hookWorld) deliveries(t *testing.T, endpoint uuid.UUID) []app.WebhookDel
 var fastSchedule = webhook.Schedule{First: 20 * time.Millisecond, MaxDelay: 100 * time.Millisecond, Window: time.Minute}
 
 // startHookWorker runs a worker that delivers webhooks to loopback
-// receivers on the given schedule, until the returned stop.
+// receivers on the given schedule, giving up on an attempt after timeout
+// (1 s when 0), until the returned stop.
 func startHookWorker(t *testing.T, db *postgres.DB, schedule webhook.Schedule, timeout time.Duration) (stop func()) {
 	t.Helper()
+	if timeout == 0 {
+		timeout = time.Second
+	}
 	w, err := worker.New(worker.Config{
 		DB: db, Logger: quiet, PollInterval: 10 * time.Millisecond, RetryInterval: 5 * time.Millisecond,
 		AuditKey:      postgrestest.AuditKey,
 		Payments:      saga.NewPayments(postgrestest.Streams(db), &sagatest.Gateway{}, quiet, time.Now),
 		Notifications: saga.NewNotifications(postgrestest.Streams(db), &sagatest.Mailer{}, quiet, time.Now),
-		Webhooks: worker.WebhookConfig{Schedule: schedule, Lease: 2 * time.Second,
+		Webhooks: worker.WebhookConfig{Schedule: schedule, Lease: timeout + time.Second,
 			Sender: webhook.NewSender(webhook.SenderConfig{Guard: webhook.Guard{AllowPrivate: true}, Timeout: timeout})},
 	})
 	if err != nil {
@@ -362,4 +366,21 @@ func TestWebhookEndpointIsDisabledAfterTheSchedule(t *testing.T) {
 	}
 	w.submit(t)
 	postgrestest.Eventually(t, "a delivery after enabling", func() bool { return len(w.deliveries(t, e.ID)) == 2 })
+}
+
+// A worker is not built on a retry schedule it cannot follow, nor with a
+// lease that ends while an attempt may still be waiting for its answer:
+// another worker would send the message again meanwhile.
+func TestWorkerRefusesAnUnfollowableWebhookSetup(t *testing.T) {
+	for name, hooks := range map[string]worker.WebhookConfig{
+		"window below the longest delay": {Schedule: webhook.Schedule{First: time.Second, MaxDelay: time.Hour, Window: time.Minute}},
+		"jitter above 1":                 {Schedule: webhook.Schedule{First: time.Second, MaxDelay: time.Second, Window: time.Hour, Jitter: 2}},
+		"lease within the timeout": {Lease: 10 * time.Second,
+			Sender: webhook.NewSender(webhook.SenderConfig{Timeout: 10 * time.Second})},
+	} {
+		// The settings are checked before the database is touched.
+		if _, err := worker.New(worker.Config{Logger: quiet, AuditKey: postgrestest.AuditKey, Webhooks: hooks}); err == nil {
+			t.Errorf("%s: the worker was built", name)
+		}
+	}
 }
