@@ -66,61 +66,6 @@ func accountOut(a ledger.Account) accountJSON {
 	return accountJSON{ID: a.ID, BankID: a.BankID, BankMemberID: a.MemberID, Currency: a.Currency, Nickname: a.Nickname, CreatedAt: a.CreatedAt}
 }
 
-type reimbursementJSON struct {
-	ID                uuid.UUID      `json:"id"`
-	BankID            uuid.UUID      `json:"bank_id"`
-	BankMemberID      uuid.UUID      `json:"bank_member_id"`
-	BankAccountID     uuid.UUID      `json:"bank_account_id"`
-	Amount            string         `json:"amount"`
-	Currency          string         `json:"currency"`
-	Description       string         `json:"description"`
-	Status            string         `json:"status"`
-	SubmittedAt       time.Time      `json:"submitted_at"`
-	ApprovalsRequired int            `json:"approvals_required"`
-	Approvals         []approvalJSON `json:"approvals"`
-	DecidedAt         *time.Time     `json:"decided_at"`
-	DecidedBy         *uuid.UUID     `json:"decided_by"`
-	DenialReason      *string        `json:"denial_reason"`
-	WithdrawnAt       *time.Time     `json:"withdrawn_at"`
-	PaymentStatus     string         `json:"payment_status"`
-	// PaymentAttempt is the latest payout attempt's number, 0 before any.
-	PaymentAttempt       int     `json:"payment_attempt"`
-	PaymentFailureReason *string `json:"payment_failure_reason"`
-	Version              int64   `json:"version"`
-}
-
-type approvalJSON struct {
-	AdministratorID uuid.UUID `json:"administrator_id"`
-	ApprovedAt      time.Time `json:"approved_at"`
-	Note            *string   `json:"note"`
-}
-
-func reimbursementOut(r ledger.Reimbursement) reimbursementJSON {
-	out := reimbursementJSON{
-		ID: r.ID, BankID: r.BankID, BankMemberID: r.MemberID, BankAccountID: r.AccountID,
-		Amount: ledger.FormatAmount(r.Amount, r.Currency), Currency: r.Currency, Description: r.Description,
-		Status: string(r.Status), SubmittedAt: r.SubmittedAt, ApprovalsRequired: max(r.ApprovalsRequired, 1),
-		Approvals: make([]approvalJSON, 0, len(r.Approvals)), DecidedAt: r.DecidedAt, DecidedBy: r.DecidedBy,
-		WithdrawnAt: r.WithdrawnAt, PaymentStatus: string(r.PaymentStatus), PaymentAttempt: r.PaymentAttempt, Version: r.Version,
-	}
-	for _, a := range r.Approvals {
-		approval := approvalJSON{AdministratorID: a.AdministratorID, ApprovedAt: a.ApprovedAt}
-		if a.Note != "" {
-			approval.Note = &a.Note
-		}
-		out.Approvals = append(out.Approvals, approval)
-	}
-	if r.Status == ledger.StatusDenied {
-		reason := r.DenialReason
-		out.DenialReason = &reason
-	}
-	if r.PaymentStatus == ledger.PaymentStatusFailed {
-		reason := r.PaymentFailureReason
-		out.PaymentFailureReason = &reason
-	}
-	return out
-}
-
 // approvalPolicyJSON is a bank's approval policy; its fields are null while
 // the bank has set none (one approval decides any amount).
 type approvalPolicyJSON struct {

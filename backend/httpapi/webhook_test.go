@@ -1,9 +1,11 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -148,4 +150,69 @@ func TestWebhookDeliveryCanBeFollowedAndSentAgain(t *testing.T) {
 		t.Fatalf("webhook-ids %v, want the delivery's twice", ids)
 	}
 	api.post(deliveries+"/0193a000-0000-7000-8000-00000000dead/redeliver", "").wantProblem(t, http.StatusNotFound)
+}
+
+// A webhook carries the reimbursement in the API's own shape: the message
+// a receiver gets for a denial holds what GET /v1/reimbursements/{id}
+// answers, field for field (approvals and their notes, the denial, the
+// nulls), and matches the WebhookMessage that docs/openapi.yaml describes.
+func TestWebhookCarriesTheReimbursementAsTheAPIAnswersIt(t *testing.T) {
+	api := newAPI(t)
+	var mu sync.Mutex
+	var secret string
+	var bodies [][]byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		v, err := standardwebhooks.NewWebhook(secret)
+		if err == nil {
+			err = v.Verify(body, r.Header)
+		}
+		if err != nil {
+			t.Errorf("the receiver could not verify: %v", err)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		bodies = append(bodies, body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	bank := api.dir.Bank.ID.String()
+	api.as(api.operator()).put("/v1/banks/"+bank+"/approval-policy", `{"second_approval_above":"1000.00","currency":"USD"}`).want(t, http.StatusOK)
+	created := api.post("/v1/banks/"+bank+"/webhook-endpoints", `{"url":"`+srv.URL+`","event_types":["reimbursement.denied"]}`).want(t, http.StatusCreated)
+	mu.Lock()
+	secret = created.str("secret")
+	mu.Unlock()
+
+	id := api.submit("1500.00").str("id")
+	api.post("/v1/reimbursements/"+id+"/approve", `{"note":"Receipts checked"}`).want(t, http.StatusOK)
+	api.as(api.secondAdmin()).post("/v1/reimbursements/"+id+"/deny", `{"reason":"Over the conference budget"}`).want(t, http.StatusOK)
+	postgrestest.Eventually(t, "the denial delivered", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(bodies) == 1
+	})
+
+	var message map[string]any
+	if err := json.Unmarshal(bodies[0], &message); err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := loadSpec(t)
+	if err := doc.Components.Schemas["WebhookMessage"].Value.VisitJSON(message); err != nil {
+		t.Errorf("the message is not the WebhookMessage docs/openapi.yaml describes: %v\n%s", err, bodies[0])
+	}
+	sent := message["data"].(map[string]any)["reimbursement"]
+	got := api.get("/v1/reimbursements/"+id).want(t, http.StatusOK)
+	if !reflect.DeepEqual(sent, any(got.body)) {
+		t.Fatalf("the webhook carried\n%v\nGET answers\n%v", sent, got.body)
+	}
+	approvals, _ := got.body["approvals"].([]any)
+	if got.str("status") != "denied" || got.body["approvals_required"] != float64(2) || len(approvals) != 1 ||
+		approvals[0].(map[string]any)["note"] != "Receipts checked" || got.body["payment_failure_reason"] != nil {
+		t.Fatalf("the compared reimbursement is not the one meant: %s", got.raw)
+	}
+	if message["type"] != "reimbursement.denied" {
+		t.Errorf("type %v", message["type"])
+	}
 }

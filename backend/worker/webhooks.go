@@ -15,6 +15,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/webhook"
+	"github.com/reimbursement-ledger/ledger/backend/wire"
 )
 
 // GroupWebhooks turns events into webhook deliveries. It only writes rows,
@@ -73,8 +74,8 @@ func (w *Worker) enqueueWebhooks(ctx context.Context, tx *sql.Tx, events []ledge
 		if err != nil {
 			return err
 		}
-		body, err := json.Marshal(webhookBody{Type: typ, Timestamp: rec.RecordedAt.UTC(),
-			Data: webhookData{EventID: rec.EventID, Reimbursement: reimbursementOut(r)}})
+		body, err := json.Marshal(wire.WebhookMessage{Type: typ, Timestamp: rec.RecordedAt.UTC(),
+			Data: wire.WebhookData{EventID: rec.EventID, Reimbursement: wire.NewReimbursement(*r)}})
 		if err != nil {
 			return err
 		}
@@ -107,57 +108,6 @@ func reimbursementOf(rec ledger.RecordedEvent) (uuid.UUID, error) {
 		return e.ReimbursementID, nil
 	}
 	return uuid.Nil, fmt.Errorf("webhooks: event %s has no reimbursement", rec.Type)
-}
-
-// webhookBody is a delivery's body, as the Standard Webhooks specification
-// shapes it: type, timestamp, data.
-type webhookBody struct {
-	Type      string      `json:"type"`
-	Timestamp time.Time   `json:"timestamp"`
-	Data      webhookData `json:"data"`
-}
-
-type webhookData struct {
-	EventID       uuid.UUID         `json:"event_id"`
-	Reimbursement reimbursementJSON `json:"reimbursement"`
-}
-
-// reimbursementJSON is the API's reimbursement shape (docs/openapi.yaml),
-// without the approvals' notes.
-type reimbursementJSON struct {
-	ID                   uuid.UUID  `json:"id"`
-	BankID               uuid.UUID  `json:"bank_id"`
-	MemberID             uuid.UUID  `json:"bank_member_id"`
-	AccountID            uuid.UUID  `json:"bank_account_id"`
-	Amount               string     `json:"amount"`
-	Currency             string     `json:"currency"`
-	Description          string     `json:"description"`
-	Status               string     `json:"status"`
-	SubmittedAt          time.Time  `json:"submitted_at"`
-	ApprovalsRequired    int        `json:"approvals_required"`
-	DecidedAt            *time.Time `json:"decided_at"`
-	DecidedBy            *uuid.UUID `json:"decided_by"`
-	DenialReason         *string    `json:"denial_reason"`
-	WithdrawnAt          *time.Time `json:"withdrawn_at"`
-	PaymentStatus        string     `json:"payment_status"`
-	PaymentAttempt       int        `json:"payment_attempt"`
-	PaymentFailureReason *string    `json:"payment_failure_reason"`
-	Version              int64      `json:"version"`
-}
-
-func reimbursementOut(r *ledger.Reimbursement) reimbursementJSON {
-	optional := func(s string) *string {
-		if s == "" {
-			return nil
-		}
-		return &s
-	}
-	return reimbursementJSON{ID: r.ID, BankID: r.BankID, MemberID: r.MemberID, AccountID: r.AccountID,
-		Amount: ledger.FormatAmount(r.Amount, r.Currency), Currency: r.Currency, Description: r.Description,
-		Status: string(r.Status), SubmittedAt: r.SubmittedAt, ApprovalsRequired: r.ApprovalsRequired,
-		DecidedAt: r.DecidedAt, DecidedBy: r.DecidedBy, DenialReason: optional(r.DenialReason), WithdrawnAt: r.WithdrawnAt,
-		PaymentStatus: string(r.PaymentStatus), PaymentAttempt: r.PaymentAttempt,
-		PaymentFailureReason: optional(r.PaymentFailureReason), Version: r.Version}
 }
 
 // deliverWebhooks sends due deliveries until ctx ends. Each endpoint's
