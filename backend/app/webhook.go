@@ -88,6 +88,29 @@ type WebhookDelivery struct {
 	CreatedAt      time.Time
 }
 
+// WebhookEnqueue is one event to deliver to its bank's enabled endpoints
+// that subscribe to its type: what the webhooks consumer group writes to
+// the delivery log.
+type WebhookEnqueue struct {
+	BankID    uuid.UUID
+	EventID   uuid.UUID
+	EventType string // the webhook's type, reimbursement.approved
+	Payload   []byte
+	At        time.Time
+}
+
+// WebhookOutcome is what the delivery loop decided after an attempt.
+type WebhookOutcome struct {
+	Attempt WebhookAttempt
+	// Status is the delivery's new status: pending (NextAttemptAt set),
+	// succeeded or failed.
+	Status        WebhookDeliveryStatus
+	NextAttemptAt time.Time
+	// DisableReason, when the delivery failed for the whole schedule,
+	// disables its endpoint.
+	DisableReason string
+}
+
 // WebhookDeliveryStatus is where a delivery stands.
 type WebhookDeliveryStatus string
 

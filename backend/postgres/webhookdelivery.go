@@ -13,20 +13,10 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
-// WebhookEnqueue is one event to deliver to a bank's endpoints that
-// subscribe to its type.
-type WebhookEnqueue struct {
-	BankID    uuid.UUID
-	EventID   uuid.UUID
-	EventType string // the webhook's type, reimbursement.approved
-	Payload   []byte
-	At        time.Time
-}
-
 // EnqueueDeliveries writes a pending delivery for each enabled endpoint of
 // the bank that subscribes to the type, in the subscriber's transaction.
 // A redelivered event writes nothing twice.
-func (w *Webhooks) EnqueueDeliveries(ctx context.Context, tx *sql.Tx, e WebhookEnqueue) (err error) {
+func (w *Webhooks) EnqueueDeliveries(ctx context.Context, tx *sql.Tx, e app.WebhookEnqueue) (err error) {
 	defer ledger.Wrap(&err, "Webhooks.EnqueueDeliveries")
 	_, err = tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, next_attempt_at, created_at)
 		SELECT gen_random_uuid(), id, $2, $3, $4, 'pending', $5, $5 FROM webhook_endpoints
@@ -90,20 +80,8 @@ func (w *Webhooks) ClaimDue(ctx context.Context, now time.Time, busy []uuid.UUID
 	return out, rows.Err()
 }
 
-// AttemptOutcome is what the delivery loop decided after an attempt.
-type AttemptOutcome struct {
-	Attempt app.WebhookAttempt
-	// Status is the delivery's new status: pending (NextAttemptAt set),
-	// succeeded or failed.
-	Status        app.WebhookDeliveryStatus
-	NextAttemptAt time.Time
-	// DisableReason, when the delivery failed for the whole schedule,
-	// disables its endpoint.
-	DisableReason string
-}
-
 // RecordAttempt records one attempt and its outcome, releasing the claim.
-func (w *Webhooks) RecordAttempt(ctx context.Context, deliveryID, endpointID uuid.UUID, o AttemptOutcome) (err error) {
+func (w *Webhooks) RecordAttempt(ctx context.Context, deliveryID, endpointID uuid.UUID, o app.WebhookOutcome) (err error) {
 	defer ledger.Wrap(&err, "Webhooks.RecordAttempt(%s)", deliveryID)
 	tx, err := w.pool.BeginTx(ctx, nil)
 	if err != nil {

@@ -79,7 +79,7 @@ func (w *Worker) enqueueWebhooks(ctx context.Context, tx *sql.Tx, events []ledge
 		if err != nil {
 			return err
 		}
-		if err := w.db.Webhooks.EnqueueDeliveries(ctx, tx, postgres.WebhookEnqueue{
+		if err := w.db.Webhooks.EnqueueDeliveries(ctx, tx, app.WebhookEnqueue{
 			BankID: r.BankID, EventID: rec.EventID, EventType: typ, Payload: body, At: w.now().UTC(),
 		}); err != nil {
 			return err
@@ -176,7 +176,7 @@ func (w *Worker) deliver(ctx context.Context, d postgres.DueDelivery) {
 	if res.Err != nil {
 		attempt.Error = res.Err.Error()
 	}
-	o := postgres.AttemptOutcome{Attempt: attempt, Status: app.WebhookSucceeded}
+	o := app.WebhookOutcome{Attempt: attempt, Status: app.WebhookSucceeded}
 	outcome := "succeeded"
 	if !res.OK() {
 		first := d.FirstAttemptAt
