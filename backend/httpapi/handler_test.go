@@ -240,6 +240,12 @@ func TestHandlerWebhookDeliveries(t *testing.T) {
 		items[0]["status"] != "pending" || items[0]["next_attempt_at"] != "2026-03-01T09:02:00Z" {
 		t.Fatalf("the deliveries, newest first: %v", items)
 	}
+	first := api.get(endpoint+"/deliveries?limit=2").want(t, http.StatusOK)
+	rest := api.get(endpoint+"/deliveries?limit=2&cursor="+first.str("next_cursor")).want(t, http.StatusOK)
+	if got := append(first.items(), rest.items()...); len(got) != 3 || got[0]["id"] != items[0]["id"] || got[2]["id"] != items[2]["id"] ||
+		rest.body["next_cursor"] != nil {
+		t.Fatalf("pages of two: %s then %s", first.raw, rest.raw)
+	}
 	api.post(endpoint+"/deliveries/"+items[1]["id"].(string)+"/redeliver", "").want(t, http.StatusAccepted)
 	api.post(endpoint+"/deliveries/0193a000-0000-7000-8000-00000000dead/redeliver", "").wantProblem(t, http.StatusNotFound)
 	// Another bank's administrator sees neither the endpoint nor its log.

@@ -149,30 +149,34 @@ func decodeCursor(cursor string) (position int64, ok bool) {
 	return position, err == nil && position > 0
 }
 
-// Directory cursors hold the creation time (in microseconds, as stored)
-// and id of the previous page's last item, under a prefix of their own: a
-// reimbursement list's cursor is refused by a directory list, and back.
-const directoryCursorPrefix = "d1:"
+// Key cursors hold the creation time (in microseconds, as stored) and id
+// of the previous page's last item, under a prefix of each kind of list: a
+// reimbursement list's cursor is refused by a directory list or the
+// delivery log, and each of theirs by the others.
+const (
+	directoryCursorPrefix = "d1:"
+	deliveryCursorPrefix  = "w1:"
+)
 
-func encodeKey(k app.PageKey) *string {
+func encodeKey(prefix string, k app.PageKey) *string {
 	if k.IsZero() {
 		return nil
 	}
-	c := base64.RawURLEncoding.EncodeToString([]byte(directoryCursorPrefix + strconv.FormatInt(k.CreatedAt.UnixMicro(), 10) + ":" + k.ID.String()))
+	c := base64.RawURLEncoding.EncodeToString([]byte(prefix + strconv.FormatInt(k.CreatedAt.UnixMicro(), 10) + ":" + k.ID.String()))
 	return &c
 }
 
-// decodeKey returns the key a directory cursor holds; ok is false for
-// anything the API did not hand out.
-func decodeKey(cursor string) (k app.PageKey, ok bool) {
+// decodeKey returns the key a cursor of the prefix's lists holds; ok is
+// false for anything the API did not hand out for them.
+func decodeKey(prefix, cursor string) (k app.PageKey, ok bool) {
 	if len(cursor) > 128 {
 		return app.PageKey{}, false
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || !strings.HasPrefix(string(raw), directoryCursorPrefix) {
+	if err != nil || !strings.HasPrefix(string(raw), prefix) {
 		return app.PageKey{}, false
 	}
-	micros, id, found := strings.Cut(strings.TrimPrefix(string(raw), directoryCursorPrefix), ":")
+	micros, id, found := strings.Cut(strings.TrimPrefix(string(raw), prefix), ":")
 	if !found || micros == "" || strings.Trim(micros, "0123456789") != "" || len(id) != 36 {
 		return app.PageKey{}, false
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync"
@@ -215,4 +216,82 @@ func TestWebhookCarriesTheReimbursementAsTheAPIAnswersIt(t *testing.T) {
 	if message["type"] != "reimbursement.denied" {
 		t.Errorf("type %v", message["type"])
 	}
+}
+
+// The delivery log is paged as the directory's lists are: up to limit
+// items a page, newest first, next_cursor carrying on from a page's last
+// and null after the last page; a cursor of another list is refused.
+func TestWebhookDeliveriesArePaged(t *testing.T) {
+	api := newAPI(t)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	defer rcv.Close()
+	endpoint := api.post("/v1/banks/"+api.dir.Bank.ID.String()+"/webhook-endpoints",
+		`{"url":"`+rcv.URL+`","event_types":["reimbursement.submitted"]}`).want(t, http.StatusCreated).header.Get("Location")
+	deliveries := endpoint + "/deliveries"
+	for range 5 {
+		api.submit("3.00")
+	}
+	var all []map[string]any
+	postgrestest.Eventually(t, "five deliveries", func() bool {
+		all = api.get(deliveries+"?limit=200").want(t, http.StatusOK).items()
+		return len(all) == 5
+	})
+	for i := 1; i < len(all); i++ {
+		if all[i]["created_at"].(string) > all[i-1]["created_at"].(string) {
+			t.Fatalf("not newest first: %v", all)
+		}
+	}
+
+	var paged []any
+	pages := 0
+	for next := ""; pages == 0 || next != ""; pages++ {
+		path := deliveries + "?limit=2"
+		if next != "" {
+			path += "&cursor=" + url.QueryEscape(next)
+		}
+		page := api.get(path).want(t, http.StatusOK)
+		if n := len(page.items()); n != 2 && !(n == 1 && pages == 2) {
+			t.Fatalf("page %d holds %d deliveries", pages, n)
+		}
+		for _, d := range page.items() {
+			paged = append(paged, d["id"])
+		}
+		next = page.str("next_cursor")
+	}
+	if pages != 3 || len(paged) != 5 {
+		t.Fatalf("%d deliveries in %d pages, want 5 in 3", len(paged), pages)
+	}
+	for i, d := range all {
+		if paged[i] != d["id"] {
+			t.Fatalf("the pages list %v, the whole log %v", paged, all)
+		}
+	}
+	if last := api.get(deliveries+"?limit=5").want(t, http.StatusOK); last.body["next_cursor"] != nil || len(last.items()) != 5 {
+		t.Fatalf("a page holding the whole log: %s", last.raw)
+	}
+
+	if n := len(api.get(deliveries+"?limit=100000").want(t, http.StatusOK).items()); n != 5 {
+		t.Fatalf("a large limit is clamped, not refused: %d items", n)
+	}
+
+	// A cursor is only good for the list that handed it out.
+	directory := api.as(api.operator()).get("/v1/banks?limit=1").want(t, http.StatusOK).str("next_cursor")
+	if directory == "" {
+		t.Fatal("the directory gave no cursor to try")
+	}
+	for _, bad := range []string{"nonsense", strings.Repeat("A", 200), directory, reimbursementCursor(t, api)} {
+		r := api.get(deliveries+"?cursor="+url.QueryEscape(bad)).wantProblem(t, http.StatusBadRequest)
+		if r.fieldError("cursor") == "" {
+			t.Errorf("cursor %q: %s, want a problem naming cursor", bad, r.raw)
+		}
+	}
+	for _, limit := range []string{"0", "-1", "two"} {
+		if r := api.get(deliveries+"?limit="+limit).wantProblem(t, http.StatusBadRequest); r.fieldError("limit") == "" {
+			t.Errorf("limit %s: %s", limit, r.raw)
+		}
+	}
+	// Tenancy is the endpoint's, with a cursor as without.
+	cursor := api.get(deliveries+"?limit=2").want(t, http.StatusOK).str("next_cursor")
+	api.as(api.otherAdmin()).get(deliveries+"?limit=2&cursor="+url.QueryEscape(cursor)).wantProblem(t, http.StatusNotFound)
+	api.as(api.member()).get(deliveries+"?cursor="+url.QueryEscape(cursor)).wantProblem(t, http.StatusForbidden)
 }

@@ -169,26 +169,23 @@ func (w *Webhooks) RecordAttempt(ctx context.Context, deliveryID, endpointID uui
 	return nil
 }
 
-// Deliveries lists an endpoint's deliveries, newest first, with their
-// attempts (at most limit deliveries).
-func (w *Webhooks) Deliveries(ctx context.Context, endpointID uuid.UUID, limit int) ([]app.WebhookDelivery, error) {
+// Deliveries lists an endpoint's deliveries before q.Before, newest first
+// (by creation time, then id byte by byte, as PostgreSQL orders them), with
+// their attempts (at most q.Limit deliveries).
+func (w *Webhooks) Deliveries(ctx context.Context, q app.DeliveryQuery) ([]app.WebhookDelivery, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	key := func(d app.WebhookDelivery) app.PageKey { return app.PageKey{CreatedAt: d.CreatedAt, ID: d.ID} }
 	var out []app.WebhookDelivery
 	for _, d := range w.deliveries {
-		if d.EndpointID == endpointID {
+		if d.EndpointID == q.EndpointID && (q.Before.IsZero() || compareKeys(key(*d), q.Before) < 0) {
 			c := *d
 			c.Attempts = slices.Clone(d.Attempts)
 			out = append(out, c)
 		}
 	}
-	slices.SortFunc(out, func(a, b app.WebhookDelivery) int {
-		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-			return c
-		}
-		return slices.Compare(b.ID[:], a.ID[:])
-	})
-	return out[:min(len(out), limit)], nil
+	slices.SortFunc(out, func(a, b app.WebhookDelivery) int { return compareKeys(key(b), key(a)) })
+	return out[:min(len(out), max(q.Limit, 0))], nil
 }
 
 // Redeliver makes a delivery of the endpoint due now, on a fresh schedule.

@@ -114,12 +114,16 @@ func (w *Webhooks) RecordAttempt(ctx context.Context, deliveryID, endpointID uui
 	return tx.Commit()
 }
 
-// Deliveries lists an endpoint's deliveries, newest first, with their
-// attempts (at most limit deliveries).
-func (w *Webhooks) Deliveries(ctx context.Context, endpointID uuid.UUID, limit int) (_ []app.WebhookDelivery, err error) {
+// Deliveries lists an endpoint's deliveries before q.Before, newest first,
+// with their attempts (at most q.Limit deliveries).
+func (w *Webhooks) Deliveries(ctx context.Context, q app.DeliveryQuery) (_ []app.WebhookDelivery, err error) {
 	defer ledger.Wrap(&err, "Webhooks.Deliveries")
-	rows, err := w.q.QueryContext(ctx, `SELECT `+deliveryColumns("d")+` FROM webhook_deliveries d WHERE endpoint_id = $1
-		ORDER BY created_at DESC, id DESC LIMIT $2`, endpointID, limit)
+	cond, args := "true", []any{q.EndpointID, q.Limit}
+	if !q.Before.IsZero() {
+		cond, args = "(created_at, id) < ($3, $4)", append(args, q.Before.CreatedAt, q.Before.ID)
+	}
+	rows, err := w.q.QueryContext(ctx, `SELECT `+deliveryColumns("d")+` FROM webhook_deliveries d WHERE endpoint_id = $1 AND `+cond+`
+		ORDER BY created_at DESC, id DESC LIMIT $2`, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -106,7 +106,7 @@ func (w hookWorld) submit(t *testing.T) uuid.UUID {
 
 func (w hookWorld) deliveries(t *testing.T, endpoint uuid.UUID) []app.WebhookDelivery {
 	t.Helper()
-	ds, err := w.db.Webhooks.Deliveries(context.Background(), endpoint, 100)
+	ds, err := w.db.Webhooks.Deliveries(context.Background(), app.DeliveryQuery{EndpointID: endpoint, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"LostRaces", testLostRaces},
 		{"WebhookEndpoints", testWebhookEndpoints},
 		{"WebhookDeliveries", testWebhookDeliveries},
+		{"WebhookDeliveryPages", testWebhookDeliveryPages},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, newHarness(t)) })

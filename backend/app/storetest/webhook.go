@@ -67,7 +67,7 @@ func testWebhookEndpoints(t *testing.T, h Harness) {
 	if enabled, err := w.Enable(ctx, bank.ID, first.ID); err != nil || !enabled.DisabledAt.IsZero() || enabled.Secret != "whsec_next" {
 		t.Fatalf("enabled as %+v, %v", enabled, err)
 	}
-	if d, err := w.Deliveries(ctx, first.ID, 10); err != nil || len(d) != 0 {
+	if d, err := w.Deliveries(ctx, app.DeliveryQuery{EndpointID: first.ID, Limit: 10}); err != nil || len(d) != 0 {
 		t.Fatalf("deliveries of an endpoint no event reached: %+v, %v", d, err)
 	}
 	wantCode(t, "redelivering a delivery that does not exist", w.Redeliver(ctx, first.ID, uuid.New(), at), ledger.ENotFound)
@@ -112,7 +112,7 @@ func testWebhookDeliveries(t *testing.T, h Harness) {
 	}
 	list := func(endpointID uuid.UUID) []app.WebhookDelivery {
 		t.Helper()
-		ds, err := w.Deliveries(ctx, endpointID, 100)
+		ds, err := w.Deliveries(ctx, app.DeliveryQuery{EndpointID: endpointID, Limit: 100})
 		must(t, err)
 		return ds
 	}
@@ -142,7 +142,7 @@ func testWebhookDeliveries(t *testing.T, h Harness) {
 	if got := events(list(theirs.ID)); !slices.Equal(got, []uuid.UUID{elsewhere}) {
 		t.Fatalf("another bank's endpoint got %v, want its own bank's event only", got)
 	}
-	if first, err := w.Deliveries(ctx, both.ID, 1); err != nil || !slices.Equal(events(first), []uuid.UUID{denied}) {
+	if first, err := w.Deliveries(ctx, app.DeliveryQuery{EndpointID: both.ID, Limit: 1}); err != nil || !slices.Equal(events(first), []uuid.UUID{denied}) {
 		t.Fatalf("at most one delivery: %v, %v", events(first), err)
 	}
 
@@ -197,5 +197,59 @@ func testWebhookDeliveries(t *testing.T, h Harness) {
 	must(t, w.DeleteEndpoint(ctx, bank.ID, approvals.ID))
 	if got := list(approvals.ID); len(got) != 0 {
 		t.Fatalf("a deleted endpoint's deliveries: %+v", got)
+	}
+}
+
+// The delivery log is paged newest first by (creation time, id): pages
+// that follow each other's last key cover the log once, in order, also
+// where deliveries were created at the same instant.
+func testWebhookDeliveryPages(t *testing.T, h Harness) {
+	ctx := context.Background()
+	w := h.Stores.Webhooks
+	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	bank := ledger.Bank{ID: uuid.New(), Name: "First Community Bank", Location: "Springfield", CreatedAt: at}
+	must(t, h.Stores.Directory.AddBank(ctx, bank))
+	e := app.WebhookEndpoint{ID: uuid.New(), BankID: bank.ID, URL: "https://hooks.example.com/", EventTypes: []string{"reimbursement.submitted"},
+		Secret: "whsec_x", CreatedAt: at}
+	must(t, w.AddEndpoint(ctx, e))
+	// Seven deliveries, three of them at one instant (one batch's).
+	for _, offset := range []time.Duration{0, time.Second, time.Second, time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second} {
+		must(t, h.WebhookLog.EnqueueDeliveries(ctx, app.WebhookEnqueue{BankID: bank.ID, EventID: uuid.New(),
+			EventType: "reimbursement.submitted", Payload: []byte(`{}`), At: at.Add(offset)}))
+	}
+	all, err := w.Deliveries(ctx, app.DeliveryQuery{EndpointID: e.ID, Limit: 100})
+	if err != nil || len(all) != 7 {
+		t.Fatalf("the whole log: %d deliveries, %v", len(all), err)
+	}
+	for i := 1; i < len(all); i++ {
+		prev, cur := all[i-1], all[i]
+		if cur.CreatedAt.After(prev.CreatedAt) || cur.CreatedAt.Equal(prev.CreatedAt) && slices.Compare(cur.ID[:], prev.ID[:]) > 0 {
+			t.Fatalf("not newest first by (creation time, id): %v then %v", prev, cur)
+		}
+	}
+	var paged []app.WebhookDelivery
+	q := app.DeliveryQuery{EndpointID: e.ID, Limit: 2}
+	for range 10 {
+		page, err := w.Deliveries(ctx, q)
+		must(t, err)
+		paged = append(paged, page...)
+		if len(page) < q.Limit {
+			break
+		}
+		last := page[len(page)-1]
+		q.Before = app.PageKey{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	if len(paged) != len(all) {
+		t.Fatalf("pages of two held %d deliveries, the log %d", len(paged), len(all))
+	}
+	for i := range all {
+		if paged[i].ID != all[i].ID {
+			t.Fatalf("page order differs at %d: %v, want %v", i, paged[i].ID, all[i].ID)
+		}
+	}
+	// The key of the oldest delivery ends the log.
+	oldest := all[len(all)-1]
+	if rest, err := w.Deliveries(ctx, app.DeliveryQuery{EndpointID: e.ID, Limit: 2, Before: app.PageKey{CreatedAt: oldest.CreatedAt, ID: oldest.ID}}); err != nil || len(rest) != 0 {
+		t.Fatalf("before the oldest: %v, %v", rest, err)
 	}
 }
