@@ -25,6 +25,42 @@ func (w *Webhooks) EnqueueDeliveries(ctx context.Context, tx *sql.Tx, e app.Webh
 	return err
 }
 
+// WebhookListeners are the (bank, webhook type) pairs that some enabled
+// endpoint subscribes to: for each type, its banks.
+type WebhookListeners map[string]map[uuid.UUID]bool
+
+// Type reports whether any bank listens to typ.
+func (l WebhookListeners) Type(typ string) bool { return len(l[typ]) > 0 }
+
+// Bank reports whether the bank listens to typ.
+func (l WebhookListeners) Bank(bankID uuid.UUID, typ string) bool { return l[typ][bankID] }
+
+// Listeners reads, in the subscriber's transaction, which banks have an
+// enabled endpoint subscribing to each of types. The webhooks group asks
+// once a batch, and folds and enqueues only what someone listens to.
+func (w *Webhooks) Listeners(ctx context.Context, tx *sql.Tx, types []string) (_ WebhookListeners, err error) {
+	defer ledger.Wrap(&err, "Webhooks.Listeners")
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT t, bank_id FROM webhook_endpoints CROSS JOIN LATERAL unnest(event_types) AS t
+		WHERE disabled_at IS NULL AND t = ANY ($1)`, pq.Array(types))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := WebhookListeners{}
+	for rows.Next() {
+		var typ string
+		var bank uuid.UUID
+		if err := rows.Scan(&typ, &bank); err != nil {
+			return nil, err
+		}
+		if out[typ] == nil {
+			out[typ] = map[uuid.UUID]bool{}
+		}
+		out[typ][bank] = true
+	}
+	return out, rows.Err()
+}
+
 // DueDelivery is a delivery claimed for sending, with what signs it.
 type DueDelivery struct {
 	app.WebhookDelivery
