@@ -334,15 +334,16 @@ func TestStalledGroupIsReportedAndIdleGroupsAreNot(t *testing.T) {
 		}
 	}
 
-	submit(t, db, d)
+	id := submit(t, db, d)
 	postgrestest.Eventually(t, "every group caught up and none reported", func() bool { return caughtUp(t, db) && w.Ready() == nil })
 	time.Sleep(time.Second) // idle for three times StallAfter
 	if err := w.Ready(); err != nil {
 		t.Fatalf("idle groups reported: %v", err)
 	}
 
+	// An approval, which the payment saga handles.
 	payments.broken.Store(true)
-	submit(t, db, d)
+	decide(t, db, d, id, false)
 	postgrestest.Eventually(t, "the payments saga is stalled", func() bool { return obs.is(obs.stalled, worker.GroupPayments) })
 	postgrestest.Eventually(t, "every other group caught up", func() bool {
 		for _, g := range others {
