@@ -153,15 +153,16 @@ func (a *App) MemberAccounts(ctx context.Context, p Principal, memberID uuid.UUI
 	return atBank, nil
 }
 
-// Page is a page of a directory list, oldest first.
+// Page is a page of a list paged by PageKey: the directory's lists, oldest
+// first, and an endpoint's delivery log, newest first.
 type Page[T any] struct {
 	Items []T
 	// Next is the cursor of the next page; the zero key when this is the last.
 	Next PageKey
 }
 
-// Directory lists ask their store for one item more than the page holds:
-// its presence says there is a next page.
+// These lists ask their store for one item more than the page holds: its
+// presence says there is a next page.
 func pageOf[T any](items []T, limit int, key func(T) PageKey) Page[T] {
 	if limit > 0 && len(items) > limit {
 		items = items[:limit]

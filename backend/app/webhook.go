@@ -61,12 +61,21 @@ type WebhookEndpoints interface {
 	RotateSecret(ctx context.Context, bankID, id uuid.UUID, secret string, expires time.Time) (WebhookEndpoint, error)
 	// Enable clears an endpoint's disabling; ENotFound as Endpoint.
 	Enable(ctx context.Context, bankID, id uuid.UUID) (WebhookEndpoint, error)
-	// Deliveries lists an endpoint's deliveries, newest first, with their
-	// attempts, at most limit.
-	Deliveries(ctx context.Context, endpointID uuid.UUID, limit int) ([]WebhookDelivery, error)
+	// Deliveries lists an endpoint's deliveries, newest first (by creation
+	// time, then id), with their attempts: at most q.Limit, before q.Before.
+	Deliveries(ctx context.Context, q DeliveryQuery) ([]WebhookDelivery, error)
 	// Redeliver makes a delivery of the endpoint due now, on a fresh
 	// schedule; ENotFound for an unknown id or another endpoint's.
 	Redeliver(ctx context.Context, endpointID, deliveryID uuid.UUID, now time.Time) error
+}
+
+// DeliveryQuery selects a page of an endpoint's delivery log, newest first.
+type DeliveryQuery struct {
+	EndpointID uuid.UUID
+	Limit      int
+	// Before is the cursor: the key of the previous page's last delivery;
+	// the zero key for the first page.
+	Before PageKey
 }
 
 // WebhookDelivery is one event on its way to one endpoint.
@@ -86,6 +95,29 @@ type WebhookDelivery struct {
 	FirstAttemptAt time.Time
 	NextAttemptAt  time.Time
 	CreatedAt      time.Time
+}
+
+// WebhookEnqueue is one event to deliver to its bank's enabled endpoints
+// that subscribe to its type: what the webhooks consumer group writes to
+// the delivery log.
+type WebhookEnqueue struct {
+	BankID    uuid.UUID
+	EventID   uuid.UUID
+	EventType string // the webhook's type, reimbursement.approved
+	Payload   []byte
+	At        time.Time
+}
+
+// WebhookOutcome is what the delivery loop decided after an attempt.
+type WebhookOutcome struct {
+	Attempt WebhookAttempt
+	// Status is the delivery's new status: pending (NextAttemptAt set),
+	// succeeded or failed.
+	Status        WebhookDeliveryStatus
+	NextAttemptAt time.Time
+	// DisableReason, when the delivery failed for the whole schedule,
+	// disables its endpoint.
+	DisableReason string
 }
 
 // WebhookDeliveryStatus is where a delivery stands.
@@ -237,14 +269,20 @@ func (a *App) EnableWebhookEndpoint(ctx context.Context, p Principal, bankID, id
 	return a.stores.Webhooks.Enable(ctx, bankID, id)
 }
 
-// WebhookDeliveries lists an endpoint's latest deliveries (at most 100),
-// newest first, with every attempt.
-func (a *App) WebhookDeliveries(ctx context.Context, p Principal, bankID, endpointID uuid.UUID) ([]WebhookDelivery, error) {
-	if _, err := a.WebhookEndpoint(ctx, p, bankID, endpointID); err != nil {
-		return nil, err
+// WebhookDeliveries lists a page of an endpoint's deliveries, newest
+// first, with every attempt; the endpoint must be of the administrator's
+// own bank (ENotFound otherwise).
+func (a *App) WebhookDeliveries(ctx context.Context, p Principal, bankID uuid.UUID, q DeliveryQuery) (_ Page[WebhookDelivery], err error) {
+	defer ledger.Wrap(&err, "WebhookDeliveries(%s)", q.EndpointID)
+	if _, err := a.WebhookEndpoint(ctx, p, bankID, q.EndpointID); err != nil {
+		return Page[WebhookDelivery]{}, err
 	}
-	return a.stores.Webhooks.Deliveries(ctx, endpointID, 100)
+	q.Limit++
+	deliveries, err := a.stores.Webhooks.Deliveries(ctx, q)
+	return pageOf(deliveries, q.Limit-1, deliveryKey), err
 }
+
+func deliveryKey(d WebhookDelivery) PageKey { return PageKey{d.CreatedAt, d.ID} }
 
 // Redeliver sends a delivery again, now, on a fresh retry schedule,
 // whatever its status.

@@ -134,7 +134,7 @@ func TestAccessTable(t *testing.T) {
 	deliver := func(s *side) {
 		submit(s)
 		postgrestest.Eventually(t, "a delivery", func() bool {
-			ds, err := api.db.Webhooks.Deliveries(ctx, s.endpoint, 1)
+			ds, err := api.db.Webhooks.Deliveries(ctx, app.DeliveryQuery{EndpointID: s.endpoint, Limit: 1})
 			if err != nil || len(ds) == 0 {
 				return false
 			}

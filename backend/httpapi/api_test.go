@@ -14,6 +14,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/auth/authtest"
 	"github.com/reimbursement-ledger/ledger/backend/httpapi"
+	"github.com/reimbursement-ledger/ledger/backend/inmem"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
 	"github.com/reimbursement-ledger/ledger/backend/saga"
@@ -30,6 +31,7 @@ type ledgerAPI struct {
 	t       *testing.T
 	url     string
 	db      *postgres.DB
+	mem     *inmem.DB // the stores of newHandlerAPI, in place of db
 	dir     postgrestest.Directory
 	gateway *sagatest.Gateway
 	mailer  *sagatest.Mailer

@@ -141,7 +141,7 @@ func pageQuery(c echo.Context, bankID uuid.UUID) (app.PageQuery, error) {
 		return app.PageQuery{}, err
 	}
 	if raw := c.QueryParam("cursor"); raw != "" {
-		key, ok := decodeKey(raw)
+		key, ok := decodeKey(directoryCursorPrefix, raw)
 		if !ok {
 			return app.PageQuery{}, badRequest("cursor must be a next_cursor value from a previous page of this list",
 				ledger.FieldError{Field: "cursor", Message: "is not a cursor this API handed out"})
@@ -165,7 +165,7 @@ func writePage[T, J any](c echo.Context, page app.Page[T], err error, out func(T
 	if err != nil {
 		return err
 	}
-	body := list[J]{Items: make([]J, 0, len(page.Items)), NextCursor: encodeKey(page.Next)}
+	body := list[J]{Items: make([]J, 0, len(page.Items)), NextCursor: encodeKey(directoryCursorPrefix, page.Next)}
 	for _, item := range page.Items {
 		body.Items = append(body.Items, out(item))
 	}

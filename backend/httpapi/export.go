@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/wire"
 )
 
 // CSVWriter writes reimbursements as CSV, one row each after a header row
@@ -47,7 +48,7 @@ func NewCSVWriter(out io.Writer) (*CSVWriter, error) {
 
 // Write writes one reimbursement's row.
 func (w *CSVWriter) Write(r ledger.Reimbursement) error {
-	j := reimbursementOut(r)
+	j := wire.NewReimbursement(r)
 	w.cells = append(w.cells[:0], j.ID.String(), j.BankID.String(), j.BankMemberID.String(), j.BankAccountID.String(),
 		j.Amount, j.Currency, j.Description, j.Status, j.SubmittedAt.Format(time.RFC3339Nano), "", "", "",
 		j.PaymentStatus, strconv.FormatInt(j.Version, 10))

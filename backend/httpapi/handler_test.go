@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/inmem"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
+	"github.com/reimbursement-ledger/ledger/backend/webhook"
 )
 
 // The tests in this file serve the API over the in-memory stores, which the
@@ -27,12 +29,14 @@ import (
 // directory postgrestest.MustDirectory builds, with a test issuer's tokens.
 func newHandlerAPI(t *testing.T) *ledgerAPI {
 	t.Helper()
-	a := app.New(app.Config{Stores: inmem.New(nil).Stores(), AuditKey: postgrestest.AuditKey})
+	mem := inmem.New(nil)
+	a := app.New(app.Config{Stores: mem.Stores(), AuditKey: postgrestest.AuditKey,
+		Webhooks: app.WebhookConfig{Destinations: webhook.Guard{}, NewSecret: webhook.NewSecret}})
 	issuer := authtest.NewIssuer(t)
 	srv := httptest.NewServer(httpapi.New(httpapi.Config{App: a, Tokens: issuer.Verifier(),
 		Ready: func(context.Context) error { return nil }, Logger: quiet, API: true}))
 	t.Cleanup(srv.Close)
-	return &ledgerAPI{t: t, url: srv.URL, dir: mustInmemDirectory(t, a), issuer: issuer}
+	return &ledgerAPI{t: t, url: srv.URL, mem: mem, dir: mustInmemDirectory(t, a), issuer: issuer}
 }
 
 // mustInmemDirectory creates postgrestest.Directory's banks, administrators,
@@ -213,4 +217,39 @@ func (a *ledgerAPI) in(t *testing.T) *ledgerAPI {
 	b := *a
 	b.t = t
 	return &b
+}
+
+// The delivery log is listed and redelivered from over the in-memory
+// stores too, with the tenancy of the endpoint it belongs to.
+func TestHandlerWebhookDeliveries(t *testing.T) {
+	api := newHandlerAPI(t)
+	endpoint := api.post("/v1/banks/"+api.dir.Bank.ID.String()+"/webhook-endpoints",
+		`{"url":"https://203.0.113.10/hooks","event_types":["reimbursement.approved"]}`).want(t, http.StatusCreated).header.Get("Location")
+	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	var events []string
+	for i := range 3 {
+		e := app.WebhookEnqueue{BankID: api.dir.Bank.ID, EventID: uuid.New(), EventType: "reimbursement.approved",
+			Payload: []byte(`{}`), At: at.Add(time.Duration(i) * time.Minute)}
+		if err := api.mem.Webhooks.EnqueueDeliveries(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, e.EventID.String())
+	}
+	items := api.get(endpoint+"/deliveries").want(t, http.StatusOK).items()
+	if len(items) != 3 || items[0]["event_id"] != events[2] || items[2]["event_id"] != events[0] ||
+		items[0]["status"] != "pending" || items[0]["next_attempt_at"] != "2026-03-01T09:02:00Z" {
+		t.Fatalf("the deliveries, newest first: %v", items)
+	}
+	first := api.get(endpoint+"/deliveries?limit=2").want(t, http.StatusOK)
+	rest := api.get(endpoint+"/deliveries?limit=2&cursor="+first.str("next_cursor")).want(t, http.StatusOK)
+	if got := append(first.items(), rest.items()...); len(got) != 3 || got[0]["id"] != items[0]["id"] || got[2]["id"] != items[2]["id"] ||
+		rest.body["next_cursor"] != nil {
+		t.Fatalf("pages of two: %s then %s", first.raw, rest.raw)
+	}
+	api.post(endpoint+"/deliveries/"+items[1]["id"].(string)+"/redeliver", "").want(t, http.StatusAccepted)
+	api.post(endpoint+"/deliveries/0193a000-0000-7000-8000-00000000dead/redeliver", "").wantProblem(t, http.StatusNotFound)
+	// Another bank's administrator sees neither the endpoint nor its log.
+	other := api.as(api.otherAdmin())
+	other.get(endpoint+"/deliveries").wantProblem(t, http.StatusNotFound)
+	other.post(endpoint+"/deliveries/"+items[1]["id"].(string)+"/redeliver", "").wantProblem(t, http.StatusNotFound)
 }

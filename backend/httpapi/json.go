@@ -66,61 +66,6 @@ func accountOut(a ledger.Account) accountJSON {
 	return accountJSON{ID: a.ID, BankID: a.BankID, BankMemberID: a.MemberID, Currency: a.Currency, Nickname: a.Nickname, CreatedAt: a.CreatedAt}
 }
 
-type reimbursementJSON struct {
-	ID                uuid.UUID      `json:"id"`
-	BankID            uuid.UUID      `json:"bank_id"`
-	BankMemberID      uuid.UUID      `json:"bank_member_id"`
-	BankAccountID     uuid.UUID      `json:"bank_account_id"`
-	Amount            string         `json:"amount"`
-	Currency          string         `json:"currency"`
-	Description       string         `json:"description"`
-	Status            string         `json:"status"`
-	SubmittedAt       time.Time      `json:"submitted_at"`
-	ApprovalsRequired int            `json:"approvals_required"`
-	Approvals         []approvalJSON `json:"approvals"`
-	DecidedAt         *time.Time     `json:"decided_at"`
-	DecidedBy         *uuid.UUID     `json:"decided_by"`
-	DenialReason      *string        `json:"denial_reason"`
-	WithdrawnAt       *time.Time     `json:"withdrawn_at"`
-	PaymentStatus     string         `json:"payment_status"`
-	// PaymentAttempt is the latest payout attempt's number, 0 before any.
-	PaymentAttempt       int     `json:"payment_attempt"`
-	PaymentFailureReason *string `json:"payment_failure_reason"`
-	Version              int64   `json:"version"`
-}
-
-type approvalJSON struct {
-	AdministratorID uuid.UUID `json:"administrator_id"`
-	ApprovedAt      time.Time `json:"approved_at"`
-	Note            *string   `json:"note"`
-}
-
-func reimbursementOut(r ledger.Reimbursement) reimbursementJSON {
-	out := reimbursementJSON{
-		ID: r.ID, BankID: r.BankID, BankMemberID: r.MemberID, BankAccountID: r.AccountID,
-		Amount: ledger.FormatAmount(r.Amount, r.Currency), Currency: r.Currency, Description: r.Description,
-		Status: string(r.Status), SubmittedAt: r.SubmittedAt, ApprovalsRequired: max(r.ApprovalsRequired, 1),
-		Approvals: make([]approvalJSON, 0, len(r.Approvals)), DecidedAt: r.DecidedAt, DecidedBy: r.DecidedBy,
-		WithdrawnAt: r.WithdrawnAt, PaymentStatus: string(r.PaymentStatus), PaymentAttempt: r.PaymentAttempt, Version: r.Version,
-	}
-	for _, a := range r.Approvals {
-		approval := approvalJSON{AdministratorID: a.AdministratorID, ApprovedAt: a.ApprovedAt}
-		if a.Note != "" {
-			approval.Note = &a.Note
-		}
-		out.Approvals = append(out.Approvals, approval)
-	}
-	if r.Status == ledger.StatusDenied {
-		reason := r.DenialReason
-		out.DenialReason = &reason
-	}
-	if r.PaymentStatus == ledger.PaymentStatusFailed {
-		reason := r.PaymentFailureReason
-		out.PaymentFailureReason = &reason
-	}
-	return out
-}
-
 // approvalPolicyJSON is a bank's approval policy; its fields are null while
 // the bank has set none (one approval decides any amount).
 type approvalPolicyJSON struct {
@@ -204,30 +149,34 @@ func decodeCursor(cursor string) (position int64, ok bool) {
 	return position, err == nil && position > 0
 }
 
-// Directory cursors hold the creation time (in microseconds, as stored)
-// and id of the previous page's last item, under a prefix of their own: a
-// reimbursement list's cursor is refused by a directory list, and back.
-const directoryCursorPrefix = "d1:"
+// Key cursors hold the creation time (in microseconds, as stored) and id
+// of the previous page's last item, under a prefix of each kind of list: a
+// reimbursement list's cursor is refused by a directory list or the
+// delivery log, and each of theirs by the others.
+const (
+	directoryCursorPrefix = "d1:"
+	deliveryCursorPrefix  = "w1:"
+)
 
-func encodeKey(k app.PageKey) *string {
+func encodeKey(prefix string, k app.PageKey) *string {
 	if k.IsZero() {
 		return nil
 	}
-	c := base64.RawURLEncoding.EncodeToString([]byte(directoryCursorPrefix + strconv.FormatInt(k.CreatedAt.UnixMicro(), 10) + ":" + k.ID.String()))
+	c := base64.RawURLEncoding.EncodeToString([]byte(prefix + strconv.FormatInt(k.CreatedAt.UnixMicro(), 10) + ":" + k.ID.String()))
 	return &c
 }
 
-// decodeKey returns the key a directory cursor holds; ok is false for
-// anything the API did not hand out.
-func decodeKey(cursor string) (k app.PageKey, ok bool) {
+// decodeKey returns the key a cursor of the prefix's lists holds; ok is
+// false for anything the API did not hand out for them.
+func decodeKey(prefix, cursor string) (k app.PageKey, ok bool) {
 	if len(cursor) > 128 {
 		return app.PageKey{}, false
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || !strings.HasPrefix(string(raw), directoryCursorPrefix) {
+	if err != nil || !strings.HasPrefix(string(raw), prefix) {
 		return app.PageKey{}, false
 	}
-	micros, id, found := strings.Cut(strings.TrimPrefix(string(raw), directoryCursorPrefix), ":")
+	micros, id, found := strings.Cut(strings.TrimPrefix(string(raw), prefix), ":")
 	if !found || micros == "" || strings.Trim(micros, "0123456789") != "" || len(id) != 36 {
 		return app.PageKey{}, false
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/wire"
 )
 
 // submitRequest's fields are pointers so that a field left out or sent as
@@ -59,7 +60,7 @@ func (s *Server) submitReimbursement(c echo.Context) error {
 }
 
 func reimbursementReply(status int, r *ledger.Reimbursement) reply {
-	return reply{status: status, headers: map[string]string{"ETag": etag(r.Version)}, body: reimbursementOut(*r)}
+	return reply{status: status, headers: map[string]string{"ETag": etag(r.Version)}, body: wire.NewReimbursement(*r)}
 }
 
 // headerLedgerPosition carries the position of the last event a command
@@ -285,9 +286,9 @@ func (s *Server) listReimbursements(c echo.Context, q app.ListQuery) error {
 	if err != nil {
 		return err
 	}
-	out := list[reimbursementJSON]{Items: make([]reimbursementJSON, 0, len(page.Items)), NextCursor: encodeCursor(page.NextBefore)}
+	out := list[wire.Reimbursement]{Items: make([]wire.Reimbursement, 0, len(page.Items)), NextCursor: encodeCursor(page.NextBefore)}
 	for _, r := range page.Items {
-		out.Items = append(out.Items, reimbursementOut(r))
+		out.Items = append(out.Items, wire.NewReimbursement(r))
 	}
 	return c.JSON(http.StatusOK, out)
 }

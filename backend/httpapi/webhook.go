@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/reimbursement-ledger/ledger/backend/app"
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
 type createWebhookEndpointRequest struct {
@@ -174,17 +175,31 @@ func webhookDeliveryOut(d app.WebhookDelivery) webhookDeliveryJSON {
 	return out
 }
 
+// listWebhookDeliveries answers a page of the delivery log, newest first,
+// paged as the directory's lists are (limit, cursor from next_cursor).
 func (s *Server) listWebhookDeliveries(c echo.Context) error {
 	bankID, id, err := webhookEndpointPath(c)
 	if err != nil {
 		return err
 	}
-	deliveries, err := s.app.WebhookDeliveries(c.Request().Context(), principal(c), bankID, id)
+	q := app.DeliveryQuery{EndpointID: id}
+	if q.Limit, err = queryLimit(c, maxLimit); err != nil {
+		return err
+	}
+	if raw := c.QueryParam("cursor"); raw != "" {
+		key, ok := decodeKey(deliveryCursorPrefix, raw)
+		if !ok {
+			return badRequest("cursor must be a next_cursor value from a previous page of this list",
+				ledger.FieldError{Field: "cursor", Message: "is not a cursor this API handed out"})
+		}
+		q.Before = key
+	}
+	page, err := s.app.WebhookDeliveries(c.Request().Context(), principal(c), bankID, q)
 	if err != nil {
 		return err
 	}
-	body := list[webhookDeliveryJSON]{Items: make([]webhookDeliveryJSON, 0, len(deliveries))}
-	for _, d := range deliveries {
+	body := list[webhookDeliveryJSON]{Items: make([]webhookDeliveryJSON, 0, len(page.Items)), NextCursor: encodeKey(deliveryCursorPrefix, page.Next)}
+	for _, d := range page.Items {
 		body.Items = append(body.Items, webhookDeliveryOut(d))
 	}
 	return c.JSON(http.StatusOK, body)

@@ -1,9 +1,12 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -148,4 +151,147 @@ func TestWebhookDeliveryCanBeFollowedAndSentAgain(t *testing.T) {
 		t.Fatalf("webhook-ids %v, want the delivery's twice", ids)
 	}
 	api.post(deliveries+"/0193a000-0000-7000-8000-00000000dead/redeliver", "").wantProblem(t, http.StatusNotFound)
+}
+
+// A webhook carries the reimbursement in the API's own shape: the message
+// a receiver gets for a denial holds what GET /v1/reimbursements/{id}
+// answers, field for field (approvals and their notes, the denial, the
+// nulls), and matches the WebhookMessage that docs/openapi.yaml describes.
+func TestWebhookCarriesTheReimbursementAsTheAPIAnswersIt(t *testing.T) {
+	api := newAPI(t)
+	var mu sync.Mutex
+	var secret string
+	var bodies [][]byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		v, err := standardwebhooks.NewWebhook(secret)
+		if err == nil {
+			err = v.Verify(body, r.Header)
+		}
+		if err != nil {
+			t.Errorf("the receiver could not verify: %v", err)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		bodies = append(bodies, body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	bank := api.dir.Bank.ID.String()
+	api.as(api.operator()).put("/v1/banks/"+bank+"/approval-policy", `{"second_approval_above":"1000.00","currency":"USD"}`).want(t, http.StatusOK)
+	created := api.post("/v1/banks/"+bank+"/webhook-endpoints", `{"url":"`+srv.URL+`","event_types":["reimbursement.denied"]}`).want(t, http.StatusCreated)
+	mu.Lock()
+	secret = created.str("secret")
+	mu.Unlock()
+
+	id := api.submit("1500.00").str("id")
+	api.post("/v1/reimbursements/"+id+"/approve", `{"note":"Receipts checked"}`).want(t, http.StatusOK)
+	api.as(api.secondAdmin()).post("/v1/reimbursements/"+id+"/deny", `{"reason":"Over the conference budget"}`).want(t, http.StatusOK)
+	postgrestest.Eventually(t, "the denial delivered", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(bodies) == 1
+	})
+
+	var message map[string]any
+	if err := json.Unmarshal(bodies[0], &message); err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := loadSpec(t)
+	if err := doc.Components.Schemas["WebhookMessage"].Value.VisitJSON(message); err != nil {
+		t.Errorf("the message is not the WebhookMessage docs/openapi.yaml describes: %v\n%s", err, bodies[0])
+	}
+	sent := message["data"].(map[string]any)["reimbursement"]
+	got := api.get("/v1/reimbursements/"+id).want(t, http.StatusOK)
+	if !reflect.DeepEqual(sent, any(got.body)) {
+		t.Fatalf("the webhook carried\n%v\nGET answers\n%v", sent, got.body)
+	}
+	approvals, _ := got.body["approvals"].([]any)
+	if got.str("status") != "denied" || got.body["approvals_required"] != float64(2) || len(approvals) != 1 ||
+		approvals[0].(map[string]any)["note"] != "Receipts checked" || got.body["payment_failure_reason"] != nil {
+		t.Fatalf("the compared reimbursement is not the one meant: %s", got.raw)
+	}
+	if message["type"] != "reimbursement.denied" {
+		t.Errorf("type %v", message["type"])
+	}
+}
+
+// The delivery log is paged as the directory's lists are: up to limit
+// items a page, newest first, next_cursor carrying on from a page's last
+// and null after the last page; a cursor of another list is refused.
+func TestWebhookDeliveriesArePaged(t *testing.T) {
+	api := newAPI(t)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	defer rcv.Close()
+	endpoint := api.post("/v1/banks/"+api.dir.Bank.ID.String()+"/webhook-endpoints",
+		`{"url":"`+rcv.URL+`","event_types":["reimbursement.submitted"]}`).want(t, http.StatusCreated).header.Get("Location")
+	deliveries := endpoint + "/deliveries"
+	for range 5 {
+		api.submit("3.00")
+	}
+	var all []map[string]any
+	postgrestest.Eventually(t, "five deliveries", func() bool {
+		all = api.get(deliveries+"?limit=200").want(t, http.StatusOK).items()
+		return len(all) == 5
+	})
+	for i := 1; i < len(all); i++ {
+		if all[i]["created_at"].(string) > all[i-1]["created_at"].(string) {
+			t.Fatalf("not newest first: %v", all)
+		}
+	}
+
+	var paged []any
+	pages := 0
+	for next := ""; pages == 0 || next != ""; pages++ {
+		path := deliveries + "?limit=2"
+		if next != "" {
+			path += "&cursor=" + url.QueryEscape(next)
+		}
+		page := api.get(path).want(t, http.StatusOK)
+		if n := len(page.items()); n != 2 && !(n == 1 && pages == 2) {
+			t.Fatalf("page %d holds %d deliveries", pages, n)
+		}
+		for _, d := range page.items() {
+			paged = append(paged, d["id"])
+		}
+		next = page.str("next_cursor")
+	}
+	if pages != 3 || len(paged) != 5 {
+		t.Fatalf("%d deliveries in %d pages, want 5 in 3", len(paged), pages)
+	}
+	for i, d := range all {
+		if paged[i] != d["id"] {
+			t.Fatalf("the pages list %v, the whole log %v", paged, all)
+		}
+	}
+	if last := api.get(deliveries+"?limit=5").want(t, http.StatusOK); last.body["next_cursor"] != nil || len(last.items()) != 5 {
+		t.Fatalf("a page holding the whole log: %s", last.raw)
+	}
+
+	if n := len(api.get(deliveries+"?limit=100000").want(t, http.StatusOK).items()); n != 5 {
+		t.Fatalf("a large limit is clamped, not refused: %d items", n)
+	}
+
+	// A cursor is only good for the list that handed it out.
+	directory := api.as(api.operator()).get("/v1/banks?limit=1").want(t, http.StatusOK).str("next_cursor")
+	if directory == "" {
+		t.Fatal("the directory gave no cursor to try")
+	}
+	for _, bad := range []string{"nonsense", strings.Repeat("A", 200), directory, reimbursementCursor(t, api)} {
+		r := api.get(deliveries+"?cursor="+url.QueryEscape(bad)).wantProblem(t, http.StatusBadRequest)
+		if r.fieldError("cursor") == "" {
+			t.Errorf("cursor %q: %s, want a problem naming cursor", bad, r.raw)
+		}
+	}
+	for _, limit := range []string{"0", "-1", "two"} {
+		if r := api.get(deliveries+"?limit="+limit).wantProblem(t, http.StatusBadRequest); r.fieldError("limit") == "" {
+			t.Errorf("limit %s: %s", limit, r.raw)
+		}
+	}
+	// Tenancy is the endpoint's, with a cursor as without.
+	cursor := api.get(deliveries+"?limit=2").want(t, http.StatusOK).str("next_cursor")
+	api.as(api.otherAdmin()).get(deliveries+"?limit=2&cursor="+url.QueryEscape(cursor)).wantProblem(t, http.StatusNotFound)
+	api.as(api.member()).get(deliveries+"?cursor="+url.QueryEscape(cursor)).wantProblem(t, http.StatusForbidden)
 }

@@ -78,7 +78,7 @@ func New(now func() time.Time) *DB {
 	db.Reimbursements = &ReadModel{db: db}
 	db.Idempotency = &IdempotencyKeys{db: db}
 	db.Checkpoints = &Checkpoints{db: db}
-	db.Webhooks = &Webhooks{endpoints: map[uuid.UUID]app.WebhookEndpoint{}}
+	db.Webhooks = &Webhooks{endpoints: map[uuid.UUID]app.WebhookEndpoint{}, deliveries: map[uuid.UUID]*app.WebhookDelivery{}}
 	return db
 }
 

@@ -18,7 +18,8 @@ import (
 // (backend/postgres/contract_test.go).
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Harness {
-		return storetest.Harness{Stores: inmem.New(nil).Stores()}
+		db := inmem.New(nil)
+		return storetest.Harness{Stores: db.Stores(), WebhookLog: db.Webhooks}
 	})
 }
 

@@ -3,6 +3,7 @@ package inmem
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,12 +13,14 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
-// Webhooks keeps the banks' webhook endpoints. As in PostgreSQL, endpoints
-// are written outside the ledger's transactions. Nothing delivers here: an
-// endpoint's delivery log stays empty.
+// Webhooks keeps the banks' webhook endpoints and their delivery log. As in
+// PostgreSQL, both are written outside the ledger's transactions. Nothing
+// delivers here: the log holds what EnqueueDeliveries and RecordAttempt
+// write, as the worker writes it in PostgreSQL.
 type Webhooks struct {
-	mu        sync.Mutex
-	endpoints map[uuid.UUID]app.WebhookEndpoint
+	mu         sync.Mutex
+	endpoints  map[uuid.UUID]app.WebhookEndpoint
+	deliveries map[uuid.UUID]*app.WebhookDelivery
 }
 
 var _ app.WebhookEndpoints = (*Webhooks)(nil)
@@ -79,6 +82,11 @@ func (w *Webhooks) DeleteEndpoint(ctx context.Context, bankID, id uuid.UUID) err
 		return err
 	}
 	delete(w.endpoints, id)
+	for did, d := range w.deliveries {
+		if d.EndpointID == id {
+			delete(w.deliveries, did)
+		}
+	}
 	return nil
 }
 
@@ -106,12 +114,94 @@ func (w *Webhooks) update(bankID, id uuid.UUID, change func(*app.WebhookEndpoint
 	return e, nil
 }
 
-// Deliveries is empty: nothing delivers in memory.
-func (w *Webhooks) Deliveries(ctx context.Context, endpointID uuid.UUID, limit int) ([]app.WebhookDelivery, error) {
-	return nil, nil
+// EnqueueDeliveries writes a pending delivery for each enabled endpoint of
+// the bank that subscribes to the type; an event enqueued again writes
+// nothing twice.
+func (w *Webhooks) EnqueueDeliveries(ctx context.Context, e app.WebhookEnqueue) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	at := timestamptz(e.At)
+	for _, ep := range w.endpoints {
+		if ep.BankID != e.BankID || !ep.DisabledAt.IsZero() || !slices.Contains(ep.EventTypes, e.EventType) {
+			continue
+		}
+		if w.delivering(ep.ID, e.EventID) {
+			continue
+		}
+		d := &app.WebhookDelivery{ID: uuid.New(), EndpointID: ep.ID, EventID: e.EventID, EventType: e.EventType,
+			Status: app.WebhookPending, NextAttemptAt: at, CreatedAt: at}
+		w.deliveries[d.ID] = d
+	}
+	return nil
 }
 
-// Redeliver finds no delivery: nothing delivers in memory.
+// delivering reports whether the endpoint has a delivery of the event.
+func (w *Webhooks) delivering(endpointID, eventID uuid.UUID) bool {
+	for _, d := range w.deliveries {
+		if d.EndpointID == endpointID && d.EventID == eventID {
+			return true
+		}
+	}
+	return false
+}
+
+// RecordAttempt records one attempt and its outcome; a delivery that
+// failed for good disables its endpoint, with the reason.
+func (w *Webhooks) RecordAttempt(ctx context.Context, deliveryID, endpointID uuid.UUID, o app.WebhookOutcome) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	d, ok := w.deliveries[deliveryID]
+	if !ok {
+		return ledger.Errorf(ledger.ENotFound, "webhook delivery %s not found", deliveryID)
+	}
+	a := o.Attempt
+	a.At, a.Latency, a.Answer = timestamptz(a.At), a.Latency.Truncate(time.Microsecond), validText(a.Answer)
+	d.Attempts = append(d.Attempts, a)
+	d.AttemptCount++
+	d.Status, d.NextAttemptAt = o.Status, time.Time{}
+	if o.Status == app.WebhookPending {
+		d.NextAttemptAt = timestamptz(o.NextAttemptAt)
+	}
+	if ep, ok := w.endpoints[endpointID]; ok && o.DisableReason != "" && ep.DisabledAt.IsZero() {
+		ep.DisabledAt, ep.DisabledReason = a.At, o.DisableReason
+		w.endpoints[endpointID] = ep
+	}
+	return nil
+}
+
+// Deliveries lists an endpoint's deliveries before q.Before, newest first
+// (by creation time, then id byte by byte, as PostgreSQL orders them), with
+// their attempts (at most q.Limit deliveries).
+func (w *Webhooks) Deliveries(ctx context.Context, q app.DeliveryQuery) ([]app.WebhookDelivery, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	key := func(d app.WebhookDelivery) app.PageKey { return app.PageKey{CreatedAt: d.CreatedAt, ID: d.ID} }
+	var out []app.WebhookDelivery
+	for _, d := range w.deliveries {
+		if d.EndpointID == q.EndpointID && (q.Before.IsZero() || compareKeys(key(*d), q.Before) < 0) {
+			c := *d
+			c.Attempts = slices.Clone(d.Attempts)
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b app.WebhookDelivery) int { return compareKeys(key(b), key(a)) })
+	return out[:min(len(out), max(q.Limit, 0))], nil
+}
+
+// Redeliver makes a delivery of the endpoint due now, on a fresh schedule.
 func (w *Webhooks) Redeliver(ctx context.Context, endpointID, deliveryID uuid.UUID, now time.Time) error {
-	return ledger.Errorf(ledger.ENotFound, "webhook delivery %s not found", deliveryID)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	d, ok := w.deliveries[deliveryID]
+	if !ok || d.EndpointID != endpointID {
+		return ledger.Errorf(ledger.ENotFound, "webhook delivery %s not found", deliveryID)
+	}
+	d.Status, d.NextAttemptAt, d.FirstAttemptAt = app.WebhookPending, timestamptz(now), time.Time{}
+	return nil
+}
+
+// validText is the answer as PostgreSQL's text stores it: invalid UTF-8
+// and NUL replaced.
+func validText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }

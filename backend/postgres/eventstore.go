@@ -87,6 +87,39 @@ func (s *EventStore) Load(ctx context.Context, streamIDs ...uuid.UUID) (_ []ledg
 	return loadStreams(ctx, s.q, streamIDs...)
 }
 
+// ReimbursementBanks returns the bank of each of the reimbursements, read
+// in tx from its submission, the first event of its stream. A
+// reimbursement without one is an error.
+func (s *EventStore) ReimbursementBanks(ctx context.Context, tx *sql.Tx, ids []uuid.UUID) (_ map[uuid.UUID]uuid.UUID, err error) {
+	defer ledger.Wrap(&err, "EventStore.ReimbursementBanks")
+	text := make([]string, len(ids))
+	for i, id := range ids {
+		text[i] = id.String()
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE stream_id = ANY($1::uuid[]) AND stream_version = 1`, pq.Array(text))
+	if err != nil {
+		return nil, err
+	}
+	firsts, err := scanEvents(rows)
+	if err != nil {
+		return nil, err
+	}
+	banks := make(map[uuid.UUID]uuid.UUID, len(firsts))
+	for _, rec := range firsts {
+		if e, err := rec.Decode(); err != nil {
+			return nil, err
+		} else if sub, ok := e.(ledger.ReimbursementSubmitted); ok && rec.StreamType == ledger.StreamReimbursement {
+			banks[rec.StreamID] = sub.BankID
+		}
+	}
+	for _, id := range ids {
+		if _, ok := banks[id]; !ok {
+			return nil, fmt.Errorf("reimbursement %s has no submission", id)
+		}
+	}
+	return banks, nil
+}
+
 // StreamVersion returns the version of a stream, 0 when it has no events.
 func (s *EventStore) StreamVersion(ctx context.Context, streamID uuid.UUID) (v int64, err error) {
 	defer ledger.Wrap(&err, "EventStore.StreamVersion(%s)", streamID)

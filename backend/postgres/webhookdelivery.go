@@ -13,26 +13,52 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
-// WebhookEnqueue is one event to deliver to a bank's endpoints that
-// subscribe to its type.
-type WebhookEnqueue struct {
-	BankID    uuid.UUID
-	EventID   uuid.UUID
-	EventType string // the webhook's type, reimbursement.approved
-	Payload   []byte
-	At        time.Time
-}
-
 // EnqueueDeliveries writes a pending delivery for each enabled endpoint of
 // the bank that subscribes to the type, in the subscriber's transaction.
 // A redelivered event writes nothing twice.
-func (w *Webhooks) EnqueueDeliveries(ctx context.Context, tx *sql.Tx, e WebhookEnqueue) (err error) {
+func (w *Webhooks) EnqueueDeliveries(ctx context.Context, tx *sql.Tx, e app.WebhookEnqueue) (err error) {
 	defer ledger.Wrap(&err, "Webhooks.EnqueueDeliveries")
 	_, err = tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, next_attempt_at, created_at)
 		SELECT gen_random_uuid(), id, $2, $3, $4, 'pending', $5, $5 FROM webhook_endpoints
 		WHERE bank_id = $1 AND $3 = ANY (event_types) AND disabled_at IS NULL
 		ON CONFLICT (endpoint_id, event_id) DO NOTHING`, e.BankID, e.EventID, e.EventType, string(e.Payload), e.At)
 	return err
+}
+
+// WebhookListeners are the (bank, webhook type) pairs that some enabled
+// endpoint subscribes to: for each type, its banks.
+type WebhookListeners map[string]map[uuid.UUID]bool
+
+// Type reports whether any bank listens to typ.
+func (l WebhookListeners) Type(typ string) bool { return len(l[typ]) > 0 }
+
+// Bank reports whether the bank listens to typ.
+func (l WebhookListeners) Bank(bankID uuid.UUID, typ string) bool { return l[typ][bankID] }
+
+// Listeners reads, in the subscriber's transaction, which banks have an
+// enabled endpoint subscribing to each of types. The webhooks group asks
+// once a batch, and folds and enqueues only what someone listens to.
+func (w *Webhooks) Listeners(ctx context.Context, tx *sql.Tx, types []string) (_ WebhookListeners, err error) {
+	defer ledger.Wrap(&err, "Webhooks.Listeners")
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT t, bank_id FROM webhook_endpoints CROSS JOIN LATERAL unnest(event_types) AS t
+		WHERE disabled_at IS NULL AND t = ANY ($1)`, pq.Array(types))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := WebhookListeners{}
+	for rows.Next() {
+		var typ string
+		var bank uuid.UUID
+		if err := rows.Scan(&typ, &bank); err != nil {
+			return nil, err
+		}
+		if out[typ] == nil {
+			out[typ] = map[uuid.UUID]bool{}
+		}
+		out[typ][bank] = true
+	}
+	return out, rows.Err()
 }
 
 // DueDelivery is a delivery claimed for sending, with what signs it.
@@ -90,20 +116,8 @@ func (w *Webhooks) ClaimDue(ctx context.Context, now time.Time, busy []uuid.UUID
 	return out, rows.Err()
 }
 
-// AttemptOutcome is what the delivery loop decided after an attempt.
-type AttemptOutcome struct {
-	Attempt app.WebhookAttempt
-	// Status is the delivery's new status: pending (NextAttemptAt set),
-	// succeeded or failed.
-	Status        app.WebhookDeliveryStatus
-	NextAttemptAt time.Time
-	// DisableReason, when the delivery failed for the whole schedule,
-	// disables its endpoint.
-	DisableReason string
-}
-
 // RecordAttempt records one attempt and its outcome, releasing the claim.
-func (w *Webhooks) RecordAttempt(ctx context.Context, deliveryID, endpointID uuid.UUID, o AttemptOutcome) (err error) {
+func (w *Webhooks) RecordAttempt(ctx context.Context, deliveryID, endpointID uuid.UUID, o app.WebhookOutcome) (err error) {
 	defer ledger.Wrap(&err, "Webhooks.RecordAttempt(%s)", deliveryID)
 	tx, err := w.pool.BeginTx(ctx, nil)
 	if err != nil {
@@ -136,12 +150,16 @@ func (w *Webhooks) RecordAttempt(ctx context.Context, deliveryID, endpointID uui
 	return tx.Commit()
 }
 
-// Deliveries lists an endpoint's deliveries, newest first, with their
-// attempts (at most limit deliveries).
-func (w *Webhooks) Deliveries(ctx context.Context, endpointID uuid.UUID, limit int) (_ []app.WebhookDelivery, err error) {
+// Deliveries lists an endpoint's deliveries before q.Before, newest first,
+// with their attempts (at most q.Limit deliveries).
+func (w *Webhooks) Deliveries(ctx context.Context, q app.DeliveryQuery) (_ []app.WebhookDelivery, err error) {
 	defer ledger.Wrap(&err, "Webhooks.Deliveries")
-	rows, err := w.q.QueryContext(ctx, `SELECT `+deliveryColumns("d")+` FROM webhook_deliveries d WHERE endpoint_id = $1
-		ORDER BY created_at DESC, id DESC LIMIT $2`, endpointID, limit)
+	cond, args := "true", []any{q.EndpointID, q.Limit}
+	if !q.Before.IsZero() {
+		cond, args = "(created_at, id) < ($3, $4)", append(args, q.Before.CreatedAt, q.Before.ID)
+	}
+	rows, err := w.q.QueryContext(ctx, `SELECT `+deliveryColumns("d")+` FROM webhook_deliveries d WHERE endpoint_id = $1 AND `+cond+`
+		ORDER BY created_at DESC, id DESC LIMIT $2`, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,10 @@
 package webhook
 
 import (
+	"errors"
+	"math"
 	"math/rand/v2"
+	"strings"
 	"time"
 )
 
@@ -21,6 +24,29 @@ type Schedule struct {
 // DefaultSchedule retries after about 5 s, 10 s, 20 s... doubling up to 8 h
 // between attempts, for 3 days: about 22 attempts, as Svix and Stripe do.
 var DefaultSchedule = Schedule{First: 5 * time.Second, MaxDelay: 8 * time.Hour, Window: 72 * time.Hour, Jitter: 0.2}
+
+// Validate reports a schedule that cannot be followed as written: the
+// delays must be positive and grow from First to MaxDelay within Window,
+// and Jitter is a fraction from 0 to 1.
+func (s Schedule) Validate() error {
+	var problems []string
+	if s.First <= 0 {
+		problems = append(problems, "the first delay must be above 0")
+	}
+	if s.MaxDelay < s.First {
+		problems = append(problems, "the longest delay must be at least the first")
+	}
+	if s.Window < s.MaxDelay {
+		problems = append(problems, "the window must be at least the longest delay")
+	}
+	if math.IsNaN(s.Jitter) || s.Jitter < 0 || s.Jitter > 1 {
+		problems = append(problems, "the jitter must be a fraction from 0 to 1")
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
 
 // Next returns when to try again after the given number of failed attempts
 // (1 after the first), with firstAttempt the time of the first, or false

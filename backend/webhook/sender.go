@@ -37,11 +37,19 @@ type Result struct {
 // OK reports a 2xx answer: the delivery succeeded.
 func (r Result) OK() bool { return r.StatusCode >= 200 && r.StatusCode < 300 }
 
+// The sender's default limits on one attempt.
+const (
+	DefaultConnectTimeout = 5 * time.Second
+	// DefaultTimeout bounds the whole attempt: connecting, sending and
+	// reading the answer.
+	DefaultTimeout = 15 * time.Second
+)
+
 // SenderConfig sets a Sender's limits; zero fields take the defaults.
 type SenderConfig struct {
 	Guard          Guard
-	ConnectTimeout time.Duration // default 5 s
-	Timeout        time.Duration // the whole attempt, default 15 s
+	ConnectTimeout time.Duration // default DefaultConnectTimeout
+	Timeout        time.Duration // the whole attempt, default DefaultTimeout
 	AnswerCap      int           // bytes of the answer kept, default 1 KiB
 	UserAgent      string
 }
@@ -49,6 +57,7 @@ type SenderConfig struct {
 // Sender posts signed messages to receivers.
 type Sender struct {
 	client    *http.Client
+	timeout   time.Duration
 	answerCap int
 	userAgent string
 	now       func() time.Time
@@ -59,10 +68,10 @@ type Sender struct {
 // after cfg.Timeout.
 func NewSender(cfg SenderConfig) *Sender {
 	if cfg.ConnectTimeout <= 0 {
-		cfg.ConnectTimeout = 5 * time.Second
+		cfg.ConnectTimeout = DefaultConnectTimeout
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 15 * time.Second
+		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.AnswerCap <= 0 {
 		cfg.AnswerCap = 1024
@@ -89,11 +98,15 @@ func NewSender(cfg SenderConfig) *Sender {
 				return http.ErrUseLastResponse
 			},
 		},
+		timeout:   cfg.Timeout,
 		answerCap: cfg.AnswerCap,
 		userAgent: cfg.UserAgent,
 		now:       time.Now,
 	}
 }
+
+// Timeout is the longest one attempt may take.
+func (s *Sender) Timeout() time.Duration { return s.timeout }
 
 // Send makes one attempt. It never returns an error: a failure is in the
 // Result, to be recorded with the attempt.

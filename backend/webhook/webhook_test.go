@@ -304,3 +304,27 @@ func TestSchedule(t *testing.T) {
 		t.Errorf("default schedule: %d attempts over %v, want 15 to 30 over 72h", n, got)
 	}
 }
+
+func TestScheduleValidate(t *testing.T) {
+	if err := webhook.DefaultSchedule.Validate(); err != nil {
+		t.Fatalf("the default schedule: %v", err)
+	}
+	ok := webhook.Schedule{First: time.Second, MaxDelay: time.Second, Window: time.Second, Jitter: 1}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("first = longest delay = window, full jitter: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		s    webhook.Schedule
+		want string
+	}{
+		"no first delay":             {webhook.Schedule{MaxDelay: time.Second, Window: time.Minute}, "first delay"},
+		"longest delay below first":  {webhook.Schedule{First: time.Minute, MaxDelay: time.Second, Window: time.Hour}, "longest delay"},
+		"window below longest delay": {webhook.Schedule{First: time.Second, MaxDelay: time.Hour, Window: time.Minute}, "window"},
+		"jitter above 1":             {webhook.Schedule{First: time.Second, MaxDelay: time.Second, Window: time.Second, Jitter: 1.5}, "jitter"},
+		"negative jitter":            {webhook.Schedule{First: time.Second, MaxDelay: time.Second, Window: time.Second, Jitter: -0.1}, "jitter"},
+	} {
+		if err := tc.s.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error about the %s", name, err, tc.want)
+		}
+	}
+}

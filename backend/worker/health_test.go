@@ -101,6 +101,22 @@ func (b *logBuffer) find(level, msg string) (map[string]any, bool) {
 	return nil, false
 }
 
+// last returns the last line at level whose message starts with msg and
+// that names group.
+func (b *logBuffer) last(level, msg, group string) (map[string]any, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var found map[string]any
+	for line := range strings.Lines(b.buf.String()) {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["level"] == level && strings.HasPrefix(rec["msg"].(string), msg) &&
+			rec["group"] == group {
+			found = rec
+		}
+	}
+	return found, found != nil
+}
+
 func newLog() (*logBuffer, *slog.Logger) {
 	b := &logBuffer{}
 	return b, slog.New(slog.NewJSONHandler(b, nil))
@@ -297,6 +313,12 @@ func (s *failingSaga) Handle(context.Context, ledger.RecordedEvent) error {
 
 // A group held back by a failing handler is stalled once its position has
 // not moved for StallAfter; groups that are idle with nothing to do are not.
+//
+// A healthy group is not promised to handle an event within StallAfter: on
+// a loaded machine one may take longer, and is then rightly reported until
+// it moves. So the test asserts what holds whatever the timing: a group that
+// has caught up is not reported (after the watch's next reading), and the
+// stall logged for the payments saga is its own.
 func TestStalledGroupIsReportedAndIdleGroupsAreNot(t *testing.T) {
 	db := postgrestest.NewDB(t)
 	d := postgrestest.MustDirectory(t, db)
@@ -305,9 +327,15 @@ func TestStalledGroupIsReportedAndIdleGroupsAreNot(t *testing.T) {
 	logs, logger := newLog()
 	w := runWorker(t, worker.Config{DB: db, Logger: logger, Observer: obs, Payments: payments, MaxAttempts: 1_000_000,
 		StallAfter: 300 * time.Millisecond})
+	var others []string
+	for _, g := range worker.Groups(postgres.AllProjections()) {
+		if g != worker.GroupPayments {
+			others = append(others, g)
+		}
+	}
 
 	id := submit(t, db, d)
-	postgrestest.Eventually(t, "every group caught up", func() bool { return caughtUp(t, db) })
+	postgrestest.Eventually(t, "every group caught up and none reported", func() bool { return caughtUp(t, db) && w.Ready() == nil })
 	time.Sleep(time.Second) // idle for three times StallAfter
 	if err := w.Ready(); err != nil {
 		t.Fatalf("idle groups reported: %v", err)
@@ -317,16 +345,31 @@ func TestStalledGroupIsReportedAndIdleGroupsAreNot(t *testing.T) {
 	payments.broken.Store(true)
 	decide(t, db, d, id, false)
 	postgrestest.Eventually(t, "the payments saga is stalled", func() bool { return obs.is(obs.stalled, worker.GroupPayments) })
-	err := w.Ready()
-	if err == nil || !strings.Contains(err.Error(), worker.GroupPayments+" has not moved from position") {
-		t.Fatalf("Ready = %v", err)
-	}
-	for _, g := range worker.Groups(postgres.AllProjections()) {
-		if g != worker.GroupPayments && (obs.is(obs.stalled, g) || strings.Contains(err.Error(), g)) {
-			t.Fatalf("%s, which has caught up, is reported stalled: %v", g, err)
+	postgrestest.Eventually(t, "every other group caught up", func() bool {
+		for _, g := range others {
+			if status(t, db, g).Lag != 0 {
+				return false
+			}
 		}
+		return true
+	})
+	var err error
+	postgrestest.Eventually(t, "the payments saga alone is reported, not the groups that caught up", func() bool {
+		err = w.Ready()
+		if err == nil || !strings.Contains(err.Error(), worker.GroupPayments+" has not moved from position") {
+			return false
+		}
+		for _, g := range others {
+			if obs.is(obs.stalled, g) || strings.Contains(err.Error(), g) {
+				return false
+			}
+		}
+		return true
+	})
+	if !obs.is(obs.stalled, worker.GroupPayments) {
+		t.Fatalf("the observer no longer sees the payments saga stalled; Ready = %v", err)
 	}
-	if line, ok := logs.find("WARN", "subscriber stalled"); !ok || line["group"] != worker.GroupPayments || line["lag_events"] != float64(1) {
+	if line, ok := logs.last("WARN", "subscriber stalled", worker.GroupPayments); !ok || line["lag_events"] != float64(1) {
 		t.Fatalf("stall logged as %v", line)
 	}
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/webhook"
+	"github.com/reimbursement-ledger/ledger/backend/wire"
 )
 
 // GroupWebhooks turns events into webhook deliveries. It only writes rows,
@@ -33,11 +35,16 @@ type WebhookConfig struct {
 	// worker's PollInterval when zero.
 	PollInterval time.Duration
 	// Lease is how long a claimed delivery is held before another worker
-	// may send it again; 2 min when zero (longer than an attempt may last).
+	// may send it again; DefaultWebhookLease when zero. It must be longer
+	// than the Sender's timeout.
 	Lease time.Duration
 	// Random draws the schedule's jitter; nil means math/rand/v2.
 	Random func() float64
 }
+
+// DefaultWebhookLease is how long a claimed delivery is held unless set:
+// well beyond one attempt (webhook.DefaultTimeout).
+const DefaultWebhookLease = 2 * time.Minute
 
 // webhookTypes maps the ledger's events to the webhooks' types.
 var webhookTypes = map[string]string{
@@ -53,28 +60,76 @@ var webhookTypes = map[string]string{
 // endpoints subscribe to, in the subscriber's transaction. The body holds
 // the reimbursement as it is now, with its version, so a receiver can drop
 // a message older than one it has.
+//
+// Folding a reimbursement costs a read of its streams, so the group first
+// asks, once a batch and in the batch's snapshot, which banks listen to
+// which of its types: an event nobody listens to is passed over unread,
+// and one whose bank does not listen costs one shared lookup of the banks
+// (a submission names its own). The deliveries written are the same as
+// if every event were folded: EnqueueDeliveries selects the endpoints in
+// the same snapshot.
 func (w *Worker) enqueueWebhooks(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
-	streams := app.Streams{Events: w.db.Events, Directory: w.db.Directory}
+	var types []string
+	for _, rec := range events {
+		if typ, ok := webhookTypes[rec.Type]; ok && !slices.Contains(types, typ) {
+			types = append(types, typ)
+		}
+	}
+	if len(types) == 0 {
+		return nil
+	}
+	listeners, err := w.db.Webhooks.Listeners(ctx, tx, types)
+	if err != nil || len(listeners) == 0 {
+		return err
+	}
+	type heard struct {
+		rec                 ledger.RecordedEvent
+		typ                 string
+		reimbursement, bank uuid.UUID
+	}
+	var candidates []heard
+	var unknown []uuid.UUID // reimbursements whose bank the event does not name
 	for _, rec := range events {
 		typ, ok := webhookTypes[rec.Type]
-		if !ok {
+		if !ok || !listeners.Type(typ) {
 			continue
 		}
-		id, err := reimbursementOf(rec)
+		id, bank, err := reimbursementOf(rec)
 		if err != nil {
 			return err
 		}
-		r, err := streams.Reimbursement(ctx, id)
+		if bank == uuid.Nil {
+			unknown = append(unknown, id)
+		}
+		candidates = append(candidates, heard{rec: rec, typ: typ, reimbursement: id, bank: bank})
+	}
+	if len(unknown) > 0 {
+		banks, err := w.db.Events.ReimbursementBanks(ctx, tx, unknown)
 		if err != nil {
 			return err
 		}
-		body, err := json.Marshal(webhookBody{Type: typ, Timestamp: rec.RecordedAt.UTC(),
-			Data: webhookData{EventID: rec.EventID, Reimbursement: reimbursementOut(r)}})
+		for i := range candidates {
+			if candidates[i].bank == uuid.Nil {
+				candidates[i].bank = banks[candidates[i].reimbursement]
+			}
+		}
+	}
+	streams := app.Streams{Events: w.db.Events, Directory: w.db.Directory}
+	for _, c := range candidates {
+		if !listeners.Bank(c.bank, c.typ) {
+			continue
+		}
+		r, err := streams.Reimbursement(ctx, c.reimbursement)
 		if err != nil {
 			return err
 		}
-		if err := w.db.Webhooks.EnqueueDeliveries(ctx, tx, postgres.WebhookEnqueue{
-			BankID: r.BankID, EventID: rec.EventID, EventType: typ, Payload: body, At: w.now().UTC(),
+		body, err := json.Marshal(wire.WebhookMessage{Type: c.typ, Timestamp: c.rec.RecordedAt.UTC(),
+			Data: wire.WebhookData{EventID: c.rec.EventID, Reimbursement: wire.NewReimbursement(*r)}})
+		if err != nil {
+			return err
+		}
+		if err := w.db.Webhooks.EnqueueDeliveries(ctx, tx, app.WebhookEnqueue{
+			BankID: r.BankID, EventID: c.rec.EventID, EventType: c.typ, Payload: body, At: w.now().UTC(),
 		}); err != nil {
 			return err
 		}
@@ -82,77 +137,28 @@ func (w *Worker) enqueueWebhooks(ctx context.Context, tx *sql.Tx, events []ledge
 	return nil
 }
 
-func reimbursementOf(rec ledger.RecordedEvent) (uuid.UUID, error) {
+// reimbursementOf returns the reimbursement an event is about, and its bank
+// when the event names it (a submission does).
+func reimbursementOf(rec ledger.RecordedEvent) (id, bank uuid.UUID, err error) {
 	e, err := rec.Decode()
 	if err != nil {
-		return uuid.Nil, err
+		return uuid.Nil, uuid.Nil, err
 	}
 	switch e := e.(type) {
 	case ledger.ReimbursementSubmitted:
-		return e.ReimbursementID, nil
+		return e.ReimbursementID, e.BankID, nil
 	case ledger.ReimbursementApproved:
-		return e.ReimbursementID, nil
+		return e.ReimbursementID, uuid.Nil, nil
 	case ledger.ReimbursementDenied:
-		return e.ReimbursementID, nil
+		return e.ReimbursementID, uuid.Nil, nil
 	case ledger.ReimbursementWithdrawn:
-		return e.ReimbursementID, nil
+		return e.ReimbursementID, uuid.Nil, nil
 	case ledger.PaymentSettled:
-		return e.ReimbursementID, nil
+		return e.ReimbursementID, uuid.Nil, nil
 	case ledger.PaymentFailed:
-		return e.ReimbursementID, nil
+		return e.ReimbursementID, uuid.Nil, nil
 	}
-	return uuid.Nil, fmt.Errorf("webhooks: event %s has no reimbursement", rec.Type)
-}
-
-// webhookBody is a delivery's body, as the Standard Webhooks specification
-// shapes it: type, timestamp, data.
-type webhookBody struct {
-	Type      string      `json:"type"`
-	Timestamp time.Time   `json:"timestamp"`
-	Data      webhookData `json:"data"`
-}
-
-type webhookData struct {
-	EventID       uuid.UUID         `json:"event_id"`
-	Reimbursement reimbursementJSON `json:"reimbursement"`
-}
-
-// reimbursementJSON is the API's reimbursement shape (docs/openapi.yaml),
-// without the approvals' notes.
-type reimbursementJSON struct {
-	ID                   uuid.UUID  `json:"id"`
-	BankID               uuid.UUID  `json:"bank_id"`
-	MemberID             uuid.UUID  `json:"bank_member_id"`
-	AccountID            uuid.UUID  `json:"bank_account_id"`
-	Amount               string     `json:"amount"`
-	Currency             string     `json:"currency"`
-	Description          string     `json:"description"`
-	Status               string     `json:"status"`
-	SubmittedAt          time.Time  `json:"submitted_at"`
-	ApprovalsRequired    int        `json:"approvals_required"`
-	DecidedAt            *time.Time `json:"decided_at"`
-	DecidedBy            *uuid.UUID `json:"decided_by"`
-	DenialReason         *string    `json:"denial_reason"`
-	WithdrawnAt          *time.Time `json:"withdrawn_at"`
-	PaymentStatus        string     `json:"payment_status"`
-	PaymentAttempt       int        `json:"payment_attempt"`
-	PaymentFailureReason *string    `json:"payment_failure_reason"`
-	Version              int64      `json:"version"`
-}
-
-func reimbursementOut(r *ledger.Reimbursement) reimbursementJSON {
-	optional := func(s string) *string {
-		if s == "" {
-			return nil
-		}
-		return &s
-	}
-	return reimbursementJSON{ID: r.ID, BankID: r.BankID, MemberID: r.MemberID, AccountID: r.AccountID,
-		Amount: ledger.FormatAmount(r.Amount, r.Currency), Currency: r.Currency, Description: r.Description,
-		Status: string(r.Status), SubmittedAt: r.SubmittedAt, ApprovalsRequired: r.ApprovalsRequired,
-		DecidedAt: r.DecidedAt, DecidedBy: r.DecidedBy, DenialReason: optional(r.DenialReason), WithdrawnAt: r.WithdrawnAt,
-		PaymentStatus: string(r.PaymentStatus), PaymentAttempt: r.PaymentAttempt,
-		PaymentFailureReason: optional(r.PaymentFailureReason), Version: r.Version}
+	return uuid.Nil, uuid.Nil, fmt.Errorf("webhooks: event %s has no reimbursement", rec.Type)
 }
 
 // deliverWebhooks sends due deliveries until ctx ends. Each endpoint's
@@ -221,7 +227,7 @@ func (w *Worker) deliver(ctx context.Context, d postgres.DueDelivery) {
 	if res.Err != nil {
 		attempt.Error = res.Err.Error()
 	}
-	o := postgres.AttemptOutcome{Attempt: attempt, Status: app.WebhookSucceeded}
+	o := app.WebhookOutcome{Attempt: attempt, Status: app.WebhookSucceeded}
 	outcome := "succeeded"
 	if !res.OK() {
 		first := d.FirstAttemptAt

@@ -17,6 +17,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/reimbursement-ledger/ledger/backend/app"
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
 	"github.com/reimbursement-ledger/ledger/backend/saga"
@@ -106,7 +107,7 @@ func (w hookWorld) submit(t *testing.T) uuid.UUID {
 
 func (w hookWorld) deliveries(t *testing.T, endpoint uuid.UUID) []app.WebhookDelivery {
 	t.Helper()
-	ds, err := w.db.Webhooks.Deliveries(context.Background(), endpoint, 100)
+	ds, err := w.db.Webhooks.Deliveries(context.Background(), app.DeliveryQuery{EndpointID: endpoint, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,15 +118,19 @@ func (w hookWorld) deliveries(t *testing.T, endpoint uuid.UUID) []app.WebhookDel
 var fastSchedule = webhook.Schedule{First: 20 * time.Millisecond, MaxDelay: 100 * time.Millisecond, Window: time.Minute}
 
 // startHookWorker runs a worker that delivers webhooks to loopback
-// receivers on the given schedule, until the returned stop.
+// receivers on the given schedule, giving up on an attempt after timeout
+// (1 s when 0), until the returned stop.
 func startHookWorker(t *testing.T, db *postgres.DB, schedule webhook.Schedule, timeout time.Duration) (stop func()) {
 	t.Helper()
+	if timeout == 0 {
+		timeout = time.Second
+	}
 	w, err := worker.New(worker.Config{
 		DB: db, Logger: quiet, PollInterval: 10 * time.Millisecond, RetryInterval: 5 * time.Millisecond,
 		AuditKey:      postgrestest.AuditKey,
 		Payments:      saga.NewPayments(postgrestest.Streams(db), &sagatest.Gateway{}, quiet, time.Now),
 		Notifications: saga.NewNotifications(postgrestest.Streams(db), &sagatest.Mailer{}, quiet, time.Now),
-		Webhooks: worker.WebhookConfig{Schedule: schedule, Lease: 2 * time.Second,
+		Webhooks: worker.WebhookConfig{Schedule: schedule, Lease: timeout + time.Second,
 			Sender: webhook.NewSender(webhook.SenderConfig{Guard: webhook.Guard{AllowPrivate: true}, Timeout: timeout})},
 	})
 	if err != nil {
@@ -362,4 +367,81 @@ func TestWebhookEndpointIsDisabledAfterTheSchedule(t *testing.T) {
 	}
 	w.submit(t)
 	postgrestest.Eventually(t, "a delivery after enabling", func() bool { return len(w.deliveries(t, e.ID)) == 2 })
+}
+
+// A worker is not built on a retry schedule it cannot follow, nor with a
+// lease that ends while an attempt may still be waiting for its answer:
+// another worker would send the message again meanwhile.
+func TestWorkerRefusesAnUnfollowableWebhookSetup(t *testing.T) {
+	for name, hooks := range map[string]worker.WebhookConfig{
+		"window below the longest delay": {Schedule: webhook.Schedule{First: time.Second, MaxDelay: time.Hour, Window: time.Minute}},
+		"jitter above 1":                 {Schedule: webhook.Schedule{First: time.Second, MaxDelay: time.Second, Window: time.Hour, Jitter: 2}},
+		"lease within the timeout": {Lease: 10 * time.Second,
+			Sender: webhook.NewSender(webhook.SenderConfig{Timeout: 10 * time.Second})},
+	} {
+		// The settings are checked before the database is touched.
+		if _, err := worker.New(worker.Config{Logger: quiet, AuditKey: postgrestest.AuditKey, Webhooks: hooks}); err == nil {
+			t.Errorf("%s: the worker was built", name)
+		}
+	}
+}
+
+// The webhooks group writes a delivery where an enabled endpoint of the
+// event's bank subscribes to its type, and nothing else. It does not even
+// read the reimbursement of an event nobody listens to: here a withdrawal
+// names a reimbursement that does not exist, and folding it would fail the
+// batch for good, yet the group moves past it.
+func TestWebhookDeliveriesAreWrittenOnlyWhereAnEndpointListens(t *testing.T) {
+	w := newHookWorld(t)
+	rcv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusNoContent) }))
+	defer rcv.Close()
+	ctx := context.Background()
+	approvals := w.register(t, rcv.URL, "reimbursement.approved")
+	otherAdmin := app.Administrator(w.dir.OtherAdmin.ID, w.dir.OtherBank.ID)
+	theirs, err := w.app.CreateWebhookEndpoint(ctx, otherAdmin, app.CreateWebhookEndpointCommand{
+		BankID: w.dir.OtherBank.ID, URL: rcv.URL, EventTypes: []string{"reimbursement.submitted"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startHookWorker(t, w.db, fastSchedule, 0)
+
+	stray, err := w.db.Events.Append(ctx, ledger.Metadata{CorrelationID: "stray"}, ledger.PendingEvent{StreamID: uuid.New(),
+		StreamType: ledger.StreamReimbursement, Version: 1,
+		Event: ledger.ReimbursementWithdrawn{ReimbursementID: uuid.New(), BankMemberID: w.dir.Member.ID, WithdrawnAt: time.Now().UTC()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := w.submit(t) // the other bank listens to submissions, this one does not
+	approved, err := w.app.Approve(ctx, app.Administrator(w.dir.Admin.ID, w.dir.Bank.ID), app.DecideCommand{ReimbursementID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	account, err := w.app.OpenAccount(ctx, otherAdmin, ledger.Account{ID: uuid.New(), BankID: w.dir.OtherBank.ID, MemberID: w.dir.Member.ID, Currency: "USD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere, err := w.app.Submit(ctx, app.Member(w.dir.Member.ID), app.SubmitCommand{ID: uuid.New(), AccountID: account.ID, Amount: "7.00", Description: "Ferry"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	postgrestest.Eventually(t, "the payout settled and the webhooks group past every event", func() bool {
+		story, err := w.db.Events.Load(ctx, ledger.PaymentID(id))
+		return err == nil && len(story) == 2 && status(t, w.db, worker.GroupWebhooks).Lag == 0
+	})
+	if st := status(t, w.db, worker.GroupWebhooks); st.Position < stray[0].Position {
+		t.Fatalf("the webhooks group stopped at %d, before the stray withdrawal at %d", st.Position, stray[0].Position)
+	}
+
+	ds := w.deliveries(t, approvals.ID)
+	if len(ds) != 1 || ds[0].EventType != "reimbursement.approved" || ds[0].EventID != eventOf(t, w.db, id, ledger.TypeReimbursementApproved).EventID {
+		t.Fatalf("the approvals endpoint's deliveries: %+v, want the approval of %s (version %d) only", ds, id, approved.Version)
+	}
+	ds = w.deliveries(t, theirs.ID)
+	if len(ds) != 1 || ds[0].EventID != eventOf(t, w.db, elsewhere.ID, ledger.TypeReimbursementSubmitted).EventID {
+		t.Fatalf("the other bank's endpoint's deliveries: %+v, want its own bank's submission only", ds)
+	}
+	var n int
+	if err := w.db.SQL().QueryRow(`SELECT count(*) FROM webhook_deliveries`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d deliveries written in all (%v), want 2", n, err)
+	}
 }

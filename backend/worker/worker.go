@@ -164,11 +164,18 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Webhooks.Schedule == (webhook.Schedule{}) {
 		cfg.Webhooks.Schedule = webhook.DefaultSchedule
 	}
+	if err := cfg.Webhooks.Schedule.Validate(); err != nil {
+		return nil, fmt.Errorf("worker: the webhooks' retry schedule: %w", err)
+	}
 	if cfg.Webhooks.PollInterval <= 0 {
 		cfg.Webhooks.PollInterval = cfg.PollInterval
 	}
 	if cfg.Webhooks.Lease <= 0 {
-		cfg.Webhooks.Lease = 2 * time.Minute
+		cfg.Webhooks.Lease = DefaultWebhookLease
+	}
+	if cfg.Webhooks.Lease <= cfg.Webhooks.Sender.Timeout() {
+		return nil, fmt.Errorf("worker: the webhook lease (%s) must be longer than an attempt may take (%s)",
+			cfg.Webhooks.Lease, cfg.Webhooks.Sender.Timeout())
 	}
 	logger := quietWaits{watermill.NewSlogLoggerWithLevelMapping(cfg.Logger.With("component", "watermill"), map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug, // Watermill's per-message info lines are debug detail here

@@ -21,6 +21,17 @@ type Harness struct {
 	// Project brings the read model up to date with every committed event,
 	// and records that it has (ReadModel.Reached); nil when it never lags.
 	Project func(t *testing.T)
+	// WebhookLog writes the webhooks' delivery log as the worker does.
+	WebhookLog WebhookLog
+}
+
+// WebhookLog is how the worker writes the delivery log that
+// app.WebhookEndpoints lists and redelivers from: the webhooks consumer
+// group enqueues (in PostgreSQL in its batch transaction), the delivery
+// loop records attempts.
+type WebhookLog interface {
+	EnqueueDeliveries(ctx context.Context, e app.WebhookEnqueue) error
+	RecordAttempt(ctx context.Context, deliveryID, endpointID uuid.UUID, o app.WebhookOutcome) error
 }
 
 // auditKey signs nothing here: no checkpoint is recorded, so Verify checks
@@ -50,6 +61,8 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"PayoutRetry", testPayoutRetry},
 		{"LostRaces", testLostRaces},
 		{"WebhookEndpoints", testWebhookEndpoints},
+		{"WebhookDeliveries", testWebhookDeliveries},
+		{"WebhookDeliveryPages", testWebhookDeliveryPages},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, newHarness(t)) })

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"strconv"
@@ -22,6 +23,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/httpapi"
 	"github.com/reimbursement-ledger/ledger/backend/logging"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/webhook"
 	"github.com/reimbursement-ledger/ledger/backend/worker"
 )
 
@@ -99,6 +101,13 @@ environment:
   WEBHOOK_ALLOW_PRIVATE  true lets webhook endpoints use plain http and loopback or private addresses (a receiver
                  on a developer's machine); never in production (default false)
   WEBHOOK_ROTATION_WINDOW  how long a rotated webhook secret still signs deliveries (default 24h)
+  WEBHOOK_RETRY_FIRST, WEBHOOK_RETRY_MAX_DELAY, WEBHOOK_RETRY_WINDOW
+                 when a failed webhook delivery is tried again: after the first delay, doubling up to the
+                 longest delay, until the window has passed since the first attempt; then it has failed and
+                 its endpoint is disabled (default 5s, 8h, 72h; first <= longest delay <= window, first >= 1s)
+  WEBHOOK_RETRY_JITTER  the fraction of each delay drawn at random, from 0 to 1 (default 0.2)
+  WEBHOOK_DELIVERY_LEASE  how long a worker holds a delivery it is sending before another may send it; longer
+                 than an attempt may take, 15s (default 2m)
   DB_IDLE_IN_TRANSACTION_TIMEOUT, DB_STATEMENT_TIMEOUT, DB_LOCK_TIMEOUT
                  bounds on serve's database sessions (default 5s, 30s, 30s): a frozen worker's batch
                  holds its consumer groups for at most the first, and another worker takes over
@@ -143,6 +152,10 @@ type config struct {
 	WebhookAllowPrivate bool
 	// WebhookRotationWindow is how long a rotated secret still signs.
 	WebhookRotationWindow time.Duration
+	// WebhookSchedule is when failed deliveries are tried again.
+	WebhookSchedule webhook.Schedule
+	// WebhookLease is how long a worker holds a delivery it sends.
+	WebhookLease time.Duration
 }
 
 // auditKey returns the checkpoint signing key, required by serve and audit.
@@ -229,6 +242,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		cfg.WebhookRotationWindow = d
 	}
+	if cfg.WebhookSchedule, cfg.WebhookLease, err = loadWebhookDelivery(getenv); err != nil {
+		return config{}, err
+	}
 	cfg.WorkerMaxAttempts = worker.DefaultMaxAttempts
 	if raw := getenv("WORKER_MAX_ATTEMPTS"); raw != "" {
 		n, err := strconv.Atoi(raw)
@@ -263,6 +279,47 @@ func loadConfig(getenv func(string) string) (config, error) {
 		cfg.MaxConns = n
 	}
 	return cfg, nil
+}
+
+// loadWebhookDelivery reads the webhooks' retry schedule and lease.
+func loadWebhookDelivery(getenv func(string) string) (webhook.Schedule, time.Duration, error) {
+	s := webhook.DefaultSchedule
+	for _, setting := range []struct {
+		name    string
+		into    *time.Duration
+		example string
+	}{{"WEBHOOK_RETRY_FIRST", &s.First, "5s"}, {"WEBHOOK_RETRY_MAX_DELAY", &s.MaxDelay, "8h"}, {"WEBHOOK_RETRY_WINDOW", &s.Window, "72h"}} {
+		if raw := getenv(setting.name); raw != "" {
+			d, err := time.ParseDuration(raw)
+			if err != nil || d < time.Second {
+				return s, 0, fmt.Errorf("%s %q: want a duration of at least 1s, such as %s", setting.name, raw, setting.example)
+			}
+			*setting.into = d
+		}
+	}
+	if raw := getenv("WEBHOOK_RETRY_JITTER"); raw != "" {
+		j, err := strconv.ParseFloat(raw, 64)
+		if err != nil || math.IsNaN(j) || j < 0 || j > 1 {
+			return s, 0, fmt.Errorf("WEBHOOK_RETRY_JITTER %q: want a fraction from 0 to 1, such as 0.2", raw)
+		}
+		s.Jitter = j
+	}
+	if err := s.Validate(); err != nil {
+		return s, 0, fmt.Errorf("WEBHOOK_RETRY_FIRST %s, WEBHOOK_RETRY_MAX_DELAY %s, WEBHOOK_RETRY_WINDOW %s: %w",
+			s.First, s.MaxDelay, s.Window, err)
+	}
+	lease := worker.DefaultWebhookLease
+	if raw := getenv("WEBHOOK_DELIVERY_LEASE"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		// The lease must outlast an attempt, or another worker would send
+		// the message again while the first is still waiting for an answer.
+		if err != nil || d <= webhook.DefaultTimeout {
+			return s, 0, fmt.Errorf("WEBHOOK_DELIVERY_LEASE %q: want a duration longer than an attempt may take (%s), such as 2m",
+				raw, webhook.DefaultTimeout)
+		}
+		lease = d
+	}
+	return s, lease, nil
 }
 
 // run is the whole program; listening, when not nil, is told the HTTP

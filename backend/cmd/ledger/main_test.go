@@ -338,6 +338,9 @@ func TestExitStatus(t *testing.T) {
 		{"unknown command", map[string]string{"DATABASE_URL": "postgres://x"}, []string{"frobnicate"}, 2},
 		{"no database configured", nil, []string{"audit", "verify"}, 2},
 		{"a bad setting", map[string]string{"DATABASE_URL": "postgres://x", "MIGRATE_ON_START": "perhaps"}, []string{"migrate"}, 2},
+		{"a webhook schedule whose window is shorter than its longest delay", map[string]string{"DATABASE_URL": "postgres://x",
+			"WEBHOOK_RETRY_MAX_DELAY": "8h", "WEBHOOK_RETRY_WINDOW": "1h"}, []string{"serve"}, 2},
+		{"a webhook lease shorter than an attempt", map[string]string{"DATABASE_URL": "postgres://x", "WEBHOOK_DELIVERY_LEASE": "10s"}, []string{"serve"}, 2},
 		{"sleep, with no configuration at all", nil, []string{"sleep", "10ms"}, 0},
 		{"sleep without a duration", nil, []string{"sleep", "soon"}, 2},
 	}

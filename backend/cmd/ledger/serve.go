@@ -96,7 +96,9 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 				Payments:      saga.NewPayments(streams, &saga.StubPaymentGateway{Logger: logger}, logger, time.Now),
 				Notifications: saga.NewNotifications(streams, &saga.StubMailer{Logger: logger}, logger, time.Now),
 				Webhooks: worker.WebhookConfig{
-					Sender: webhook.NewSender(webhook.SenderConfig{Guard: webhook.Guard{AllowPrivate: cfg.WebhookAllowPrivate}}),
+					Sender:   webhook.NewSender(webhook.SenderConfig{Guard: webhook.Guard{AllowPrivate: cfg.WebhookAllowPrivate}}),
+					Schedule: cfg.WebhookSchedule,
+					Lease:    cfg.WebhookLease,
 				},
 				AuditKey:    key,
 				MaxAttempts: cfg.WorkerMaxAttempts,
