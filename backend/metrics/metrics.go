@@ -33,7 +33,7 @@ type Metrics struct {
 
 // New registers the ledger's metrics; groups are the consumer groups whose
 // position and lag are reported at each scrape.
-func New(db *postgres.DB, groups []string) *Metrics {
+func New(db *postgres.DB, groups []string, reads map[string][]string) *Metrics {
 	m := &Metrics{
 		registry: prometheus.NewRegistry(),
 		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -77,7 +77,7 @@ func New(db *postgres.DB, groups []string) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(db.SQL(), "ledger"),
 		m.requestDuration, m.eventsAppended, m.handled, m.failed, m.retried, m.parked, m.halted, m.stalled, m.webhooks,
-		&subscribers{db: db, groups: groups},
+		&subscribers{db: db, groups: groups, reads: reads},
 	)
 	return m
 }
@@ -144,6 +144,7 @@ func gauge(b bool) float64 {
 type subscribers struct {
 	db     *postgres.DB
 	groups []string
+	reads  map[string][]string // the groups that read only some types: theirs
 }
 
 var (
@@ -167,7 +168,7 @@ func (s *subscribers) Describe(ch chan<- *prometheus.Desc) {
 func (s *subscribers) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	statuses, err := s.db.Subscriptions.Statuses(ctx, s.groups)
+	statuses, err := s.db.Subscriptions.Statuses(ctx, s.groups, s.reads)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(positionDesc, err)
 		return

@@ -97,9 +97,12 @@ type SubscriberStatus struct {
 	LagSeconds float64
 }
 
-// SubscriberStatuses reports every consumer group's position and lag. A group
-// that never ran reports position 0 and the whole log as lag.
-func (s *Subscriptions) Statuses(ctx context.Context, groups []string) (_ []SubscriberStatus, err error) {
+// Statuses reports every consumer group's position and lag. A group that
+// never ran reports position 0 and the whole log as lag. reads names, for a
+// group that reads only some event types (SubscriberConfig.Types), those
+// types: its lag counts only events of them, since it passes over the
+// others unread (its position reaches them at its next poll).
+func (s *Subscriptions) Statuses(ctx context.Context, groups []string, reads map[string][]string) (_ []SubscriberStatus, err error) {
 	defer ledger.Wrap(&err, "Subscriptions.Statuses")
 	var head int64
 	if err := s.pool.QueryRowContext(ctx, `SELECT coalesce(max(position), 0) FROM events`).Scan(&head); err != nil {
@@ -109,15 +112,19 @@ func (s *Subscriptions) Statuses(ctx context.Context, groups []string) (_ []Subs
 	for _, g := range groups {
 		st := SubscriberStatus{Group: g, Head: head}
 		var oldest sql.NullTime
+		var types any // NULL: every type
+		if t, ok := reads[g]; ok {
+			types = pq.Array(t)
+		}
 		err := s.pool.QueryRowContext(ctx, `
 			WITH o AS (
 				SELECT coalesce(max(offset_acked), 0) AS pos, coalesce(max(last_processed_transaction_id), '0'::xid8) AS txid
 				FROM subscription_offsets WHERE consumer_group = $1
 			)
-			SELECT o.pos,
-				(SELECT count(*) FROM events e WHERE (e.transaction_id, e.position) > (o.txid, o.pos)),
-				(SELECT min(e.recorded_at) FROM events e WHERE (e.transaction_id, e.position) > (o.txid, o.pos))
-			FROM o`, g).Scan(&st.Position, &st.Lag, &oldest)
+			SELECT o.pos, count(e.position), min(e.recorded_at)
+			FROM o LEFT JOIN events e ON (e.transaction_id, e.position) > (o.txid, o.pos)
+				AND ($2::text[] IS NULL OR e.type = ANY ($2::text[]))
+			GROUP BY o.pos`, g, types).Scan(&st.Position, &st.Lag, &oldest)
 		if err != nil {
 			return nil, fmt.Errorf("status of %s: %w", g, err)
 		}

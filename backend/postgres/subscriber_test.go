@@ -87,7 +87,8 @@ func TestApplyBatchAppliesEachDeliveredBatchOnce(t *testing.T) {
 // order, each acknowledged once; and its position still reaches the newest
 // event when the newest events are of other types, so it shows no lag.
 // A handler hanging on an event, or a batch of one that the wanted events
-// fill, must not let the position jump past one of them.
+// fill, must not let the position jump past one of them. Its lag counts
+// only its types.
 func TestAFilteredGroupReadsOnlyItsTypesAndKeepsUp(t *testing.T) {
 	for _, batch := range []int{1, 10} {
 		t.Run(fmt.Sprintf("batch %d", batch), func(t *testing.T) {
@@ -149,13 +150,38 @@ func TestAFilteredGroupReadsOnlyItsTypesAndKeepsUp(t *testing.T) {
 				}
 			}()
 			postgrestest.Eventually(t, "the group at the newest event", func() bool {
-				st, err := db.Subscriptions.Statuses(ctx, []string{group})
+				st, err := db.Subscriptions.Statuses(ctx, []string{group}, nil)
 				return err == nil && st[0].Lag == 0
 			})
 			mu.Lock()
-			defer mu.Unlock()
 			if !slices.Equal(got, want) {
 				t.Fatalf("delivered positions %v, want the approvals %v", got, want)
+			}
+			mu.Unlock()
+
+			// Its lag counts only the events it reads: with the subscriber
+			// stopped, a submission leaves it at 0, an approval at 1.
+			if err := sub.Close(); err != nil {
+				t.Fatal(err)
+			}
+			reads := map[string][]string{group: {ledger.TypeReimbursementApproved}}
+			lag := func(reads map[string][]string) int64 {
+				t.Helper()
+				st, err := db.Subscriptions.Statuses(ctx, []string{group}, reads)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return st[0].Lag
+			}
+			r := mustSubmit(t, db, d, "3.00")
+			if typed, all := lag(reads), lag(nil); typed != 0 || all != 1 {
+				t.Fatalf("after a submission: lag %d over its types, %d over every type; want 0 and 1", typed, all)
+			}
+			if _, err := postgrestest.App(db).Approve(ctx, admin, app.DecideCommand{ReimbursementID: r.ID}); err != nil {
+				t.Fatal(err)
+			}
+			if typed := lag(reads); typed != 1 {
+				t.Fatalf("after an approval: lag %d over its types, want 1", typed)
 			}
 		})
 	}

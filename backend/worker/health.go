@@ -244,7 +244,7 @@ func (w *Worker) watch(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		statuses, err := w.db.Subscriptions.Statuses(ctx, names)
+		statuses, err := w.db.Subscriptions.Statuses(ctx, names, GroupTypes)
 		if err != nil {
 			if ctx.Err() == nil {
 				w.logger.Warn("cannot read the subscribers' positions", "error", err)

@@ -159,7 +159,7 @@ func runWorker(t *testing.T, cfg worker.Config) *worker.Worker {
 
 func status(t *testing.T, db *postgres.DB, group string) postgres.SubscriberStatus {
 	t.Helper()
-	st, err := db.Subscriptions.Statuses(context.Background(), []string{group})
+	st, err := db.Subscriptions.Statuses(context.Background(), []string{group}, worker.GroupTypes)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -245,7 +245,7 @@ func TestCheckpointSubscriberSignsEveryEvent(t *testing.T) {
 	if !report.OK() || report.Checkpoints != events {
 		t.Fatalf("verify %+v (problem %v): want every one of %d events checkpointed", report, report.Problem, events)
 	}
-	statuses, err := db.Subscriptions.Statuses(context.Background(), []string{"audit.checkpoints", "projector.reimbursements"})
+	statuses, err := db.Subscriptions.Statuses(context.Background(), []string{"audit.checkpoints", "projector.reimbursements"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

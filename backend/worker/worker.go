@@ -32,6 +32,14 @@ const (
 	GroupAuditCheckpoints = "audit.checkpoints"
 )
 
+// GroupTypes names, for each consumer group that reads only some event
+// types, those types: the sagas act on a few. The other groups read every
+// event.
+var GroupTypes = map[string][]string{
+	GroupPayments:      saga.PaymentTypes,
+	GroupNotifications: saga.NotificationTypes,
+}
+
 // Groups lists every consumer group a worker with these projections runs.
 func Groups(projections []*postgres.Projection) []string {
 	var groups []string
@@ -223,8 +231,8 @@ func New(cfg Config) (*Worker, error) {
 		handlers = append(handlers, handler{group: p.Group, batch: p.Project})
 	}
 	handlers = append(handlers,
-		handler{group: GroupPayments, types: saga.PaymentTypes, event: cfg.Payments.Handle},
-		handler{group: GroupNotifications, types: saga.NotificationTypes, event: cfg.Notifications.Handle},
+		handler{group: GroupPayments, types: GroupTypes[GroupPayments], event: cfg.Payments.Handle},
+		handler{group: GroupNotifications, types: GroupTypes[GroupNotifications], event: cfg.Notifications.Handle},
 		handler{group: GroupAuditCheckpoints, batch: func(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
 			return cfg.DB.Checkpoints.Record(ctx, tx, cfg.AuditKey, events)
 		}},

@@ -375,7 +375,7 @@ func TestNotificationsWakeIdleSubscribers(t *testing.T) {
 	decide(t, db, d, id, false)
 	defer func() {
 		if t.Failed() {
-			statuses, _ := db.Subscriptions.Statuses(context.Background(), worker.Groups(postgres.AllProjections()))
+			statuses, _ := db.Subscriptions.Statuses(context.Background(), worker.Groups(postgres.AllProjections()), worker.GroupTypes)
 			t.Logf("story %v; subscribers %+v", storyTypes(t, db, id), statuses)
 		}
 	}()

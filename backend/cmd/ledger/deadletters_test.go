@@ -33,11 +33,24 @@ func openDB(t *testing.T, url string) *postgres.DB {
 // mustSubmitted submits a reimbursement and returns its event.
 func mustSubmitted(t *testing.T, db *postgres.DB) ledger.RecordedEvent {
 	t.Helper()
+	return submitted(t, db, false)
+}
+
+// submitted records a submission, and its approval when approve is set,
+// and returns the submission's event.
+func submitted(t *testing.T, db *postgres.DB, approve bool) ledger.RecordedEvent {
+	t.Helper()
 	d := postgrestest.MustDirectory(t, db)
 	r, err := postgrestest.App(db).Submit(context.Background(), app.Member(d.Member.ID), app.SubmitCommand{ID: uuid.New(),
 		AccountID: d.Account.ID, Amount: "9.99", Description: "Toner", Meta: ledger.Metadata{CorrelationID: "cmd-test"}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if approve {
+		if _, err := postgrestest.App(db).Approve(context.Background(), app.Administrator(d.Admin.ID, d.Bank.ID),
+			app.DecideCommand{ReimbursementID: r.ID}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	story, err := db.Events.Load(context.Background(), r.ID)
 	if err != nil {
@@ -143,7 +156,7 @@ func TestWorkerReadyzReportsAStalledSubscriber(t *testing.T) {
 	if _, err := tx.Exec(`SELECT 1 FROM subscription_offsets WHERE consumer_group = $1 FOR UPDATE`, worker.GroupPayments); err != nil {
 		t.Fatal(err)
 	}
-	rec := mustSubmitted(t, db)
+	rec := submitted(t, db, true) // the approval waits for the payment saga, which reads approvals
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		status, body := call(t, http.MethodGet, base+"/readyz", "", "")

@@ -24,7 +24,7 @@ func runProjections(ctx context.Context, cfg config, args []string, stdout, stde
 	switch args[0] {
 	case "status":
 		return withDB(ctx, cfg, func(ctx context.Context, db *dbHandle) error {
-			statuses, err := db.Subscriptions.Statuses(ctx, worker.Groups(postgres.AllProjections()))
+			statuses, err := db.Subscriptions.Statuses(ctx, worker.Groups(postgres.AllProjections()), worker.GroupTypes)
 			if err != nil {
 				return err
 			}

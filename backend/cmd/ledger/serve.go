@@ -68,7 +68,7 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 			logger.Warn("the server's transaction ids were below the stored ones (a restore into a new cluster): delivery re-based")
 		}
 		projections := postgres.AllProjections()
-		m := metrics.New(db.DB, worker.Groups(projections))
+		m := metrics.New(db.DB, worker.Groups(projections), worker.GroupTypes)
 		ledgerApp := newApp(cfg, db.DB, key)
 		// Subscribers in this process of the types committed here wake at
 		// once; those of other processes on the announcement (see Listen).
