@@ -246,6 +246,20 @@ func (v *verifier) each(ctx context.Context, order string, fn func(audit.StoredE
 // eachRow runs query, which selects storedEventColumns and a boolean, through
 // a cursor.
 func (v *verifier) eachRow(ctx context.Context, query string, fn func(audit.StoredEvent, bool) error) error {
+	type row struct {
+		e    audit.StoredEvent
+		flag bool
+	}
+	return fetchAll(ctx, v, query, func(rows *sql.Rows) (row, error) {
+		e, flag, err := scanStoredEvent(rows)
+		return row{e, flag}, err
+	}, func(r row) error { return fn(r.e, r.flag) })
+}
+
+// fetchAll runs query through a cursor, chunk rows at a time. Each chunk is
+// read to its end before fn sees its rows, so fn may use the transaction
+// (the checkpoints are read on it between events).
+func fetchAll[T any](ctx context.Context, v *verifier, query string, scan func(*sql.Rows) (T, error), fn func(T) error) error {
 	cursor, err := v.declare(ctx, query)
 	if err != nil {
 		return err
@@ -255,22 +269,21 @@ func (v *verifier) eachRow(ctx context.Context, query string, fn func(audit.Stor
 		if err != nil {
 			return err
 		}
-		var batch []audit.StoredEvent
-		var flags []bool
+		var batch []T
 		for rows.Next() {
-			e, flag, err := scanStoredEvent(rows)
+			item, err := scan(rows)
 			if err != nil {
 				rows.Close()
 				return err
 			}
-			batch, flags = append(batch, e), append(flags, flag)
+			batch = append(batch, item)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for i, e := range batch {
-			if err := fn(e, flags[i]); err != nil {
+		for _, item := range batch {
+			if err := fn(item); err != nil {
 				return err
 			}
 		}
@@ -299,37 +312,11 @@ func (v *verifier) EachEventByStream(ctx context.Context, fn func(audit.StoredEv
 // reading data and metadata a second time would double the work of a
 // full verify.
 func (v *verifier) EachEventInCommitOrder(ctx context.Context, fn func(audit.StoredEvent) error) error {
-	cursor, err := v.declare(ctx, `SELECT position, transaction_id::text, stream_id, hash FROM events ORDER BY transaction_id, position`)
-	if err != nil {
-		return err
-	}
-	for {
-		rows, err := v.tx.QueryContext(ctx, `FETCH FORWARD `+strconv.Itoa(chunk)+` FROM `+cursor)
-		if err != nil {
-			return err
-		}
-		var batch []audit.StoredEvent
-		for rows.Next() {
-			var e audit.StoredEvent
-			if err := rows.Scan(&e.Position, &e.TransactionID, &e.StreamID, &e.Hash); err != nil {
-				rows.Close()
-				return err
-			}
-			batch = append(batch, e)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, e := range batch {
-			if err := fn(e); err != nil {
-				return err
-			}
-		}
-		if len(batch) < chunk {
-			return nil
-		}
-	}
+	return fetchAll(ctx, v, `SELECT position, transaction_id::text, stream_id, hash FROM events ORDER BY transaction_id, position`,
+		func(rows *sql.Rows) (e audit.StoredEvent, err error) {
+			err = rows.Scan(&e.Position, &e.TransactionID, &e.StreamID, &e.Hash)
+			return e, err
+		}, fn)
 }
 
 func (v *verifier) EventAt(ctx context.Context, position int64) (*audit.StoredEvent, error) {

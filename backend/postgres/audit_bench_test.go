@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -27,14 +25,7 @@ import (
 //
 //	go tool task bench:verify
 func BenchmarkVerifyAudit(b *testing.B) {
-	n := 1_000_000
-	if raw := os.Getenv("LEDGER_BENCH_EVENTS"); raw != "" {
-		var err error
-		if n, err = strconv.Atoi(raw); err != nil || n < 2 {
-			b.Fatalf("LEDGER_BENCH_EVENTS=%q", raw)
-		}
-	}
-	db := postgrestest.NewDBWith(b, postgres.Options{MaxConns: 4})
+	n, db := benchDB(b)
 	ctx := context.Background()
 	start := time.Now()
 	seedChainedEvents(b, db, n/2)

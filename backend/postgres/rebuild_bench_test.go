@@ -19,14 +19,7 @@ import (
 //
 //	go tool task bench:rebuild
 func BenchmarkRebuildReimbursements(b *testing.B) {
-	n := 1_000_000
-	if raw := os.Getenv("LEDGER_BENCH_EVENTS"); raw != "" {
-		var err error
-		if n, err = strconv.Atoi(raw); err != nil || n < 2 {
-			b.Fatalf("LEDGER_BENCH_EVENTS=%q", raw)
-		}
-	}
-	db := postgrestest.NewDBWith(b, postgres.Options{MaxConns: 4})
+	n, db := benchDB(b)
 	ctx := context.Background()
 	start := time.Now()
 	seedEvents(b, db, n/2)
@@ -45,6 +38,20 @@ func BenchmarkRebuildReimbursements(b *testing.B) {
 		events += res.Events
 	}
 	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+}
+
+// benchDB returns the number of events a benchmark of the log writes,
+// LEDGER_BENCH_EVENTS or 1,000,000, and a fresh database for them.
+func benchDB(b *testing.B) (int, *postgres.DB) {
+	b.Helper()
+	n := 1_000_000
+	if raw := os.Getenv("LEDGER_BENCH_EVENTS"); raw != "" {
+		var err error
+		if n, err = strconv.Atoi(raw); err != nil || n < 2 {
+			b.Fatalf("LEDGER_BENCH_EVENTS=%q", raw)
+		}
+	}
+	return n, postgrestest.NewDBWith(b, postgres.Options{MaxConns: 4})
 }
 
 // seedEvents writes reimbursements submitted and decided, straight into the
