@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -99,31 +100,10 @@ func TestWebhookEndpointRefusesPrivateDestinations(t *testing.T) {
 // sent again with the same webhook-id.
 func TestWebhookDeliveryCanBeFollowedAndSentAgain(t *testing.T) {
 	api := newAPI(t)
-	var mu sync.Mutex
-	var secret string
-	var ids []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		defer mu.Unlock()
-		v, err := standardwebhooks.NewWebhook(secret)
-		if err == nil {
-			err = v.Verify(body, r.Header)
-		}
-		if err != nil {
-			t.Errorf("the receiver could not verify: %v", err)
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		ids = append(ids, r.Header.Get("webhook-id"))
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer srv.Close()
+	rcv := newVerifyingReceiver(t)
 	endpoints := "/v1/banks/" + api.dir.Bank.ID.String() + "/webhook-endpoints"
-	created := api.post(endpoints, `{"url":"`+srv.URL+`","event_types":["reimbursement.submitted"]}`).want(t, http.StatusCreated)
-	mu.Lock()
-	secret = created.str("secret")
-	mu.Unlock()
+	created := api.post(endpoints, `{"url":"`+rcv.url()+`","event_types":["reimbursement.submitted"]}`).want(t, http.StatusCreated)
+	rcv.trust(created.str("secret"))
 	deliveries := created.header.Get("Location") + "/deliveries"
 	api.submit("9.00").want(t, http.StatusCreated)
 
@@ -145,8 +125,7 @@ func TestWebhookDeliveryCanBeFollowedAndSentAgain(t *testing.T) {
 		items := api.get(deliveries).want(t, http.StatusOK).items()
 		return len(items) == 1 && items[0]["status"] == "succeeded" && len(items[0]["attempts"].([]any)) == 2
 	})
-	mu.Lock()
-	defer mu.Unlock()
+	ids, _ := rcv.received()
 	if len(ids) != 2 || ids[0] != ids[1] || ids[0] != "msg_"+delivery["id"].(string) {
 		t.Fatalf("webhook-ids %v, want the delivery's twice", ids)
 	}
@@ -159,39 +138,18 @@ func TestWebhookDeliveryCanBeFollowedAndSentAgain(t *testing.T) {
 // nulls), and matches the WebhookMessage that docs/openapi.yaml describes.
 func TestWebhookCarriesTheReimbursementAsTheAPIAnswersIt(t *testing.T) {
 	api := newAPI(t)
-	var mu sync.Mutex
-	var secret string
-	var bodies [][]byte
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		defer mu.Unlock()
-		v, err := standardwebhooks.NewWebhook(secret)
-		if err == nil {
-			err = v.Verify(body, r.Header)
-		}
-		if err != nil {
-			t.Errorf("the receiver could not verify: %v", err)
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		bodies = append(bodies, body)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer srv.Close()
+	rcv := newVerifyingReceiver(t)
 	bank := api.dir.Bank.ID.String()
 	api.as(api.operator()).put("/v1/banks/"+bank+"/approval-policy", `{"second_approval_above":"1000.00","currency":"USD"}`).want(t, http.StatusOK)
-	created := api.post("/v1/banks/"+bank+"/webhook-endpoints", `{"url":"`+srv.URL+`","event_types":["reimbursement.denied"]}`).want(t, http.StatusCreated)
-	mu.Lock()
-	secret = created.str("secret")
-	mu.Unlock()
+	created := api.post("/v1/banks/"+bank+"/webhook-endpoints", `{"url":"`+rcv.url()+`","event_types":["reimbursement.denied"]}`).want(t, http.StatusCreated)
+	rcv.trust(created.str("secret"))
 
 	id := api.submit("1500.00").str("id")
 	api.post("/v1/reimbursements/"+id+"/approve", `{"note":"Receipts checked"}`).want(t, http.StatusOK)
 	api.as(api.secondAdmin()).post("/v1/reimbursements/"+id+"/deny", `{"reason":"Over the conference budget"}`).want(t, http.StatusOK)
+	var bodies [][]byte
 	postgrestest.Eventually(t, "the denial delivered", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
+		_, bodies = rcv.received()
 		return len(bodies) == 1
 	})
 
@@ -294,4 +252,54 @@ func TestWebhookDeliveriesArePaged(t *testing.T) {
 	cursor := api.get(deliveries+"?limit=2").want(t, http.StatusOK).str("next_cursor")
 	api.as(api.otherAdmin()).get(deliveries+"?limit=2&cursor="+url.QueryEscape(cursor)).wantProblem(t, http.StatusNotFound)
 	api.as(api.member()).get(deliveries+"?cursor="+url.QueryEscape(cursor)).wantProblem(t, http.StatusForbidden)
+}
+
+// verifyingReceiver is a bank's webhook receiver: a real HTTP server that
+// verifies every delivery with the Standard Webhooks library, under the
+// secret it was given, and keeps each one's webhook-id and body.
+type verifyingReceiver struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	secret string
+	ids    []string
+	bodies [][]byte
+}
+
+func newVerifyingReceiver(t *testing.T) *verifyingReceiver {
+	rcv := &verifyingReceiver{}
+	rcv.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rcv.mu.Lock()
+		defer rcv.mu.Unlock()
+		v, err := standardwebhooks.NewWebhook(rcv.secret)
+		if err == nil {
+			err = v.Verify(body, r.Header)
+		}
+		if err != nil {
+			t.Errorf("the receiver could not verify: %v", err)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		rcv.ids = append(rcv.ids, r.Header.Get("webhook-id"))
+		rcv.bodies = append(rcv.bodies, body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(rcv.srv.Close)
+	return rcv
+}
+
+func (r *verifyingReceiver) url() string { return r.srv.URL }
+
+// trust sets the secret deliveries must be signed with.
+func (r *verifyingReceiver) trust(secret string) {
+	r.mu.Lock()
+	r.secret = secret
+	r.mu.Unlock()
+}
+
+// received returns the webhook-ids and bodies of the deliveries verified.
+func (r *verifyingReceiver) received() ([]string, [][]byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.ids), slices.Clone(r.bodies)
 }
