@@ -188,3 +188,24 @@ func TestVerifyNamesAnEventWithoutHash(t *testing.T) {
 		t.Fatalf("problem %+v, %v", r.Problem, err)
 	}
 }
+
+// The two walks run at once, yet the report is what running them in turn
+// gives: a broken stream chain is the problem reported, even when the
+// commit-order walk finds its own problem sooner, and no checkpoint counts
+// as checked then.
+func TestVerifyReportsAStreamProblemBeforeACommitProblem(t *testing.T) {
+	log, cps := newLog(6)
+	log[4].Data = []byte(`{"amount":"100"}`) // the stream walk: position 5 altered
+	cps[0].Signature = []byte("forged")      // the commit walk: the first checkpoint
+	for range 20 {
+		r, err := Verify(context.Background(), log, key, NewCheckpointList(cps))
+		if err != nil || r.OK() || r.Problem.Position != 5 || !strings.Contains(r.Problem.Detail, "altered") || r.Checkpoints != 0 {
+			t.Fatalf("report %+v (problem %+v), %v; want the altered event at position 5 and no checkpoint counted", r, r.Problem, err)
+		}
+	}
+	// Alone, the forged checkpoint is found.
+	log, _ = newLog(6)
+	if r, _ := Verify(context.Background(), log, key, NewCheckpointList(cps)); r.OK() || r.Problem.Position != 1 || !strings.Contains(r.Problem.Detail, "invalid signature") {
+		t.Fatalf("forged checkpoint: %+v", r.Problem)
+	}
+}

@@ -168,18 +168,45 @@ func (c *Checkpoints) Checkpoints(ctx context.Context, after int64, limit int) (
 func (c *Checkpoints) Verify(ctx context.Context, key audit.Key, exported audit.Checkpoints) (_ audit.Report, err error) {
 	defer ledger.Wrap(&err, "Checkpoints.Verify")
 	// A read-only transaction takes no transaction id, so it holds back no
-	// subscriber however long it reads.
-	tx, err := c.pool.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	// subscriber however long it reads. The two walks run at once, each on
+	// a connection of its own, in one snapshot: the second transaction
+	// imports the first one's.
+	opts := &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	tx, err := c.pool.BeginTx(ctx, opts)
 	if err != nil {
 		return audit.Report{}, err
 	}
 	defer tx.Rollback()
-	v := &verifier{tx: tx}
+	var snapshot string
+	if err := tx.QueryRowContext(ctx, `SELECT pg_export_snapshot()`).Scan(&snapshot); err != nil {
+		return audit.Report{}, err
+	}
+	tx2, err := c.pool.BeginTx(ctx, opts)
+	if err != nil {
+		return audit.Report{}, err
+	}
+	defer tx2.Rollback()
+	if _, err := tx2.ExecContext(ctx, `SET TRANSACTION SNAPSHOT `+pq.QuoteLiteral(snapshot)); err != nil {
+		return audit.Report{}, err
+	}
+	byStream, inCommitOrder := &verifier{tx: tx}, &verifier{tx: tx2}
 	source := exported
 	if source == nil {
-		source = &checkpointCursor{v: v}
+		source = &checkpointCursor{v: inCommitOrder}
 	}
-	return audit.Verify(ctx, v, key, source)
+	return audit.Verify(ctx, walks{byStream: byStream, inCommitOrder: inCommitOrder}, key, source)
+}
+
+// walks reads the log for audit.Verify's two walks, each on its own
+// verifier, so that they can run at once.
+type walks struct{ byStream, inCommitOrder *verifier }
+
+func (w walks) EachEventByStream(ctx context.Context, fn func(audit.StoredEvent) error) error {
+	return w.byStream.EachEventByStream(ctx, fn)
+}
+
+func (w walks) EachEventInCommitOrder(ctx context.Context, fn func(audit.StoredEvent) error) error {
+	return w.inCommitOrder.EachEventInCommitOrder(ctx, fn)
 }
 
 // VerifySince checks only what follows the newest checkpoint, in one
