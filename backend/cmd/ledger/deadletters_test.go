@@ -117,19 +117,7 @@ func TestWorkerReadyzReportsAStalledSubscriber(t *testing.T) {
 	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error",
 		"AUDIT_KEY": string(postgrestest.AuditKey), "AUTH_DEV_ISSUER": "true", "WORKER_STALL_AFTER": "1s"}
 	db := openDB(t, vars["DATABASE_URL"])
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--role", "worker"}, env(vars), io.Discard, io.Discard, func(a string) { addr <- a })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	base := "http://" + <-addr
+	base, _ := startServe(t, vars, nil, "--role", "worker")
 	waitForSubscribers(t, vars["DATABASE_URL"], len(worker.Groups(postgres.AllProjections())))
 	if status, body := call(t, http.MethodGet, base+"/readyz", "", ""); status != http.StatusOK {
 		t.Fatalf("readyz %d %v", status, body)

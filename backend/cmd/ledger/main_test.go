@@ -26,6 +26,48 @@ func env(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
 }
 
+// startServe runs `ledger serve` with args and vars, its log to stderr (none
+// when nil), and returns its base URL once it listens. stop cancels it and
+// returns what serve returned; at the test's end a serve still running is
+// stopped, and an error it returns fails the test.
+func startServe(t *testing.T, vars map[string]string, stderr io.Writer, args ...string) (base string, stop func() error) {
+	t.Helper()
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addr, done := make(chan string, 1), make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"serve"}, args...), env(vars), io.Discard, stderr, func(a string) { addr <- a })
+	}()
+	var once sync.Once
+	var stopErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case stopErr = <-done:
+			case <-time.After(30 * time.Second):
+				stopErr = errors.New("serve did not stop within 30 s")
+			}
+		})
+		return stopErr
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	select {
+	case a := <-addr:
+		return "http://" + a, stop
+	case err := <-done:
+		once.Do(cancel)
+		t.Fatalf("serve stopped: %v", err)
+		return "", nil
+	}
+}
+
 // The real wiring, end to end: seed, serve on a free port, submit and
 // approve over HTTP, watch the stub rail and mailer finish the story, then
 // shut down cleanly on cancellation.
@@ -44,19 +86,7 @@ func TestServeSeedAndShutDown(t *testing.T) {
 	// The tokens seed prints are the ones a developer pastes.
 	ada, grace := printedToken(t, out.String(), "ADA_TOKEN"), printedToken(t, out.String(), "GRACE_TOKEN")
 
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve"}, env(vars), io.Discard, io.Discard, func(a string) { addr <- a })
-	}()
-	var base string
-	select {
-	case a := <-addr:
-		base = "http://" + a
-	case err := <-done:
-		t.Fatalf("serve stopped: %v", err)
-	}
+	base, stop := startServe(t, vars, nil)
 
 	if status, _ := call(t, http.MethodPost, base+"/v1/reimbursements", "", `{}`); status != http.StatusUnauthorized {
 		t.Fatalf("submit without a token: %d, want 401", status)
@@ -85,14 +115,8 @@ func TestServeSeedAndShutDown(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve returned %v after shutdown, want nil", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop")
+	if err := stop(); err != nil {
+		t.Fatalf("serve returned %v after shutdown, want nil", err)
 	}
 }
 
@@ -105,13 +129,7 @@ func TestRoleAPIServesNoWorkersAndWorkerServesNoAPI(t *testing.T) {
 		subscribers int
 	}{{"api", "/problems/not-found", 0}, {"worker", "about:blank", len(worker.Groups(postgres.AllProjections()))}} {
 		t.Run(tt.role, func(t *testing.T) {
-			ctx, cancel := context.WithCancel(context.Background())
-			addr := make(chan string, 1)
-			done := make(chan error, 1)
-			go func() {
-				done <- run(ctx, []string{"serve", "--role", tt.role}, env(vars), io.Discard, io.Discard, func(a string) { addr <- a })
-			}()
-			base := "http://" + <-addr
+			base, stop := startServe(t, vars, nil, "--role", tt.role)
 			if status, _ := call(t, http.MethodGet, base+"/readyz", "", ""); status != http.StatusOK {
 				t.Fatalf("readyz %d", status)
 			}
@@ -122,8 +140,7 @@ func TestRoleAPIServesNoWorkersAndWorkerServesNoAPI(t *testing.T) {
 			if tt.subscribers > 0 {
 				waitForSubscribers(t, dbURL, tt.subscribers)
 			}
-			cancel()
-			if err := <-done; err != nil {
+			if err := stop(); err != nil {
 				t.Fatalf("serve: %v", err)
 			}
 			if tt.subscribers == 0 {
@@ -192,16 +209,10 @@ func TestUsageErrors(t *testing.T) {
 // The operator's and the auditor's commands, against a ledger with history.
 func TestAuditEventsAndProjectionCommands(t *testing.T) {
 	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error", "AUDIT_KEY": string(postgrestest.AuditKey), "AUTH_DEV_ISSUER": "true"}
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
 	if err := run(context.Background(), []string{"seed"}, env(vars), io.Discard, io.Discard, nil); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		done <- run(ctx, []string{"serve"}, env(vars), io.Discard, io.Discard, func(a string) { addr <- a })
-	}()
-	base := "http://" + <-addr
+	base, stop := startServe(t, vars, nil)
 	ada := tokenFor(t, vars, "member", seedMembers[0].ID.String())
 	for range 3 {
 		if status, body := call(t, http.MethodPost, base+"/v1/reimbursements", ada,
@@ -228,8 +239,7 @@ func TestAuditEventsAndProjectionCommands(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -401,12 +411,7 @@ func TestOneCorrelationIDFollowsAnApproval(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, env(vars), io.Discard, logs, func(a string) { addr <- a }) }()
-	defer func() { cancel(); <-done }()
-	base := "http://" + <-addr
+	base, _ := startServe(t, vars, logs)
 
 	ada, grace := tokenFor(t, vars, "member", seedMembers[0].ID.String()), tokenFor(t, vars, "admin", seedAdministrators[0].ID.String())
 	_, r := call(t, http.MethodPost, base+"/v1/reimbursements", ada,
@@ -613,14 +618,7 @@ func TestProductionConfigurationKeepsTheDevelopmentIssuerOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	forged := tokenFor(t, dev, "operator")
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve"}, env(vars), io.Discard, io.Discard, func(a string) { addr <- a })
-	}()
-	defer func() { cancel(); <-done }()
-	base := "http://" + <-addr
+	base, _ := startServe(t, vars, nil)
 	if status, _ := call(t, http.MethodPost, base+"/v1/dev/tokens", "", `{"role":"operator"}`); status != http.StatusNotFound {
 		t.Fatalf("POST /v1/dev/tokens on a production configuration: %d, want 404", status)
 	}

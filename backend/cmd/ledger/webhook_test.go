@@ -87,24 +87,7 @@ func TestServeRetriesWebhooksOnTheConfiguredSchedule(t *testing.T) {
 		t.Fatalf("seed: %v", err)
 	}
 	ada, grace := printedToken(t, out.String(), "ADA_TOKEN"), printedToken(t, out.String(), "GRACE_TOKEN")
-	ctx, cancel := context.WithCancel(context.Background())
-	addr, done := make(chan string, 1), make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve"}, env(vars), io.Discard, io.Discard, func(a string) { addr <- a })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	var base string
-	select {
-	case a := <-addr:
-		base = "http://" + a
-	case err := <-done:
-		t.Fatalf("serve stopped: %v", err)
-	}
+	base, _ := startServe(t, vars, nil)
 
 	status, created := call(t, http.MethodPost, base+"/v1/banks/"+seedBank.ID.String()+"/webhook-endpoints", grace,
 		`{"url":"`+rcv.URL+`","event_types":["reimbursement.submitted"]}`)
