@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -17,10 +16,10 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/inmem"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
-	"github.com/reimbursement-ledger/ledger/backend/saga"
 	"github.com/reimbursement-ledger/ledger/backend/saga/sagatest"
 	"github.com/reimbursement-ledger/ledger/backend/webhook"
 	"github.com/reimbursement-ledger/ledger/backend/worker"
+	"github.com/reimbursement-ledger/ledger/backend/worker/workertest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -64,30 +63,15 @@ func newAPIWith(t *testing.T, limit httpapi.RateLimit, metrics http.Handler, gat
 	t.Cleanup(srv.Close)
 	a.url = srv.URL
 
-	w, err := worker.New(worker.Config{
-		DB: db, Logger: quiet, PollInterval: 10 * time.Millisecond, RetryInterval: 5 * time.Millisecond,
-		AuditKey:      postgrestest.AuditKey,
-		Payments:      saga.NewPayments(postgrestest.Streams(db), a.gateway, quiet, time.Now),
-		Notifications: saga.NewNotifications(postgrestest.Streams(db), a.mailer, quiet, time.Now),
+	cfg := worker.Config{DB: db,
 		// The tests' webhook receivers listen on loopback.
 		Webhooks: worker.WebhookConfig{
 			Sender:   webhook.NewSender(webhook.SenderConfig{Guard: webhook.Guard{AllowPrivate: true}, Timeout: 2 * time.Second}),
 			Schedule: webhook.Schedule{First: 20 * time.Millisecond, MaxDelay: 100 * time.Millisecond, Window: time.Minute},
 		},
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	<-w.Running()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	})
+	cfg.Payments, cfg.Notifications = workertest.Payments(cfg, a.gateway), workertest.Notifications(cfg, a.mailer)
+	workertest.Start(t, cfg)
 	return a
 }
 

@@ -21,9 +21,9 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
-	"github.com/reimbursement-ledger/ledger/backend/saga"
 	"github.com/reimbursement-ledger/ledger/backend/saga/sagatest"
 	"github.com/reimbursement-ledger/ledger/backend/worker"
+	"github.com/reimbursement-ledger/ledger/backend/worker/workertest"
 )
 
 // recorder is an Observer that keeps what it is told.
@@ -126,34 +126,7 @@ func newLog() (*logBuffer, *slog.Logger) {
 // until the test ends.
 func runWorker(t *testing.T, cfg worker.Config) *worker.Worker {
 	t.Helper()
-	if cfg.Logger == nil {
-		cfg.Logger = quiet
-	}
-	cfg.AuditKey = postgrestest.AuditKey
-	cfg.PollInterval = 10 * time.Millisecond
-	if cfg.RetryInterval == 0 {
-		cfg.RetryInterval = 5 * time.Millisecond
-	}
-	if cfg.Payments == nil {
-		cfg.Payments = saga.NewPayments(postgrestest.Streams(cfg.DB), &sagatest.Gateway{}, quiet, time.Now)
-	}
-	if cfg.Notifications == nil {
-		cfg.Notifications = saga.NewNotifications(postgrestest.Streams(cfg.DB), &sagatest.Mailer{}, quiet, time.Now)
-	}
-	w, err := worker.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	<-w.Running()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	})
+	w, _ := workertest.Start(t, cfg)
 	return w
 }
 
@@ -413,7 +386,7 @@ func TestSagaParksAnEventAfterMaxAttemptsAndMovesOn(t *testing.T) {
 	obs := newRecorder()
 	logs, logger := newLog()
 	w := runWorker(t, worker.Config{DB: db, Logger: logger, Observer: obs, MaxAttempts: 3,
-		Payments: saga.NewPayments(postgrestest.Streams(db), gw, quiet, time.Now)})
+		Payments: workertest.Payments(worker.Config{DB: db}, gw)})
 
 	first := submit(t, db, d)
 	decide(t, db, d, first, false)
@@ -457,7 +430,7 @@ func TestSagaParksEvenWhenItsBatchSessionHasEnded(t *testing.T) {
 	// Six tries 0.1, 0.2, 0.4, 0.8 and 1.6 s apart: the batch's session
 	// has ended by the sixth.
 	runWorker(t, worker.Config{DB: db, Observer: obs, MaxAttempts: 6, RetryInterval: 100 * time.Millisecond,
-		Payments: saga.NewPayments(postgrestest.Streams(db), gw, quiet, time.Now)})
+		Payments: workertest.Payments(worker.Config{DB: db}, gw)})
 
 	id := submit(t, db, d)
 	decide(t, db, d, id, false)
@@ -477,7 +450,7 @@ func TestRetriedDeadLetterResolvesOnceTheFaultIsFixed(t *testing.T) {
 	db := postgrestest.NewDB(t)
 	d := postgrestest.MustDirectory(t, db)
 	gw := &sagatest.Gateway{FailFirst: 4} // three to park, one more for the first retry
-	runWorker(t, worker.Config{DB: db, MaxAttempts: 3, Payments: saga.NewPayments(postgrestest.Streams(db), gw, quiet, time.Now)})
+	runWorker(t, worker.Config{DB: db, MaxAttempts: 3, Payments: workertest.Payments(worker.Config{DB: db}, gw)})
 	a := postgrestest.App(db)
 	ctx := context.Background()
 
@@ -517,7 +490,7 @@ func TestDiscardedDeadLetterIsRecordedAndDelivered(t *testing.T) {
 	db := postgrestest.NewDB(t)
 	d := postgrestest.MustDirectory(t, db)
 	mailer := &sagatest.Mailer{FailFirst: 2}
-	w := runWorker(t, worker.Config{DB: db, MaxAttempts: 2, Notifications: saga.NewNotifications(postgrestest.Streams(db), mailer, quiet, time.Now)})
+	w := runWorker(t, worker.Config{DB: db, MaxAttempts: 2, Notifications: workertest.Notifications(worker.Config{DB: db}, mailer)})
 	a := postgrestest.App(db)
 	ctx := context.Background()
 

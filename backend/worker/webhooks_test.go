@@ -20,10 +20,9 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
-	"github.com/reimbursement-ledger/ledger/backend/saga"
-	"github.com/reimbursement-ledger/ledger/backend/saga/sagatest"
 	"github.com/reimbursement-ledger/ledger/backend/webhook"
 	"github.com/reimbursement-ledger/ledger/backend/worker"
+	"github.com/reimbursement-ledger/ledger/backend/worker/workertest"
 )
 
 // hookReceiver is a bank's receiver: it verifies every delivery with the
@@ -125,31 +124,10 @@ func startHookWorker(t *testing.T, db *postgres.DB, schedule webhook.Schedule, t
 	if timeout == 0 {
 		timeout = time.Second
 	}
-	w, err := worker.New(worker.Config{
-		DB: db, Logger: quiet, PollInterval: 10 * time.Millisecond, RetryInterval: 5 * time.Millisecond,
-		AuditKey:      postgrestest.AuditKey,
-		Payments:      saga.NewPayments(postgrestest.Streams(db), &sagatest.Gateway{}, quiet, time.Now),
-		Notifications: saga.NewNotifications(postgrestest.Streams(db), &sagatest.Mailer{}, quiet, time.Now),
+	_, stop = workertest.Start(t, worker.Config{DB: db,
 		Webhooks: worker.WebhookConfig{Schedule: schedule, Lease: timeout + time.Second,
 			Sender: webhook.NewSender(webhook.SenderConfig{Guard: webhook.Guard{AllowPrivate: true}, Timeout: timeout})},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	<-w.Running()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("worker: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
 	return stop
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/saga"
 	"github.com/reimbursement-ledger/ledger/backend/saga/sagatest"
 	"github.com/reimbursement-ledger/ledger/backend/worker"
+	"github.com/reimbursement-ledger/ledger/backend/worker/workertest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -26,34 +27,9 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // the mailer, until the returned stop is called (or the test ends).
 func startWorker(t *testing.T, db *postgres.DB, gw saga.PaymentGateway, mailer saga.Mailer) (stop func()) {
 	t.Helper()
-	w, err := worker.New(worker.Config{
-		DB:            db,
-		Logger:        quiet,
-		Payments:      saga.NewPayments(postgrestest.Streams(db), gw, quiet, time.Now),
-		Notifications: saga.NewNotifications(postgrestest.Streams(db), mailer, quiet, time.Now),
-		PollInterval:  10 * time.Millisecond,
-		RetryInterval: 5 * time.Millisecond,
-		AuditKey:      postgrestest.AuditKey,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	<-w.Running()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	}
-	t.Cleanup(stop)
+	cfg := worker.Config{DB: db}
+	cfg.Payments, cfg.Notifications = workertest.Payments(cfg, gw), workertest.Notifications(cfg, mailer)
+	_, stop = workertest.Start(t, cfg)
 	return stop
 }
 
@@ -356,20 +332,11 @@ func TestNotificationsWakeIdleSubscribers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go db.Subscriptions.Listen(ctx, notifier, quiet)
 	go db.Subscriptions.AnnounceCommits(ctx, quiet)
+	defer cancel()
 	mailer := &sagatest.Mailer{}
-	w, err := worker.New(worker.Config{
-		DB: db, Logger: quiet, Notifier: notifier, PollInterval: time.Hour, RetryInterval: 5 * time.Millisecond,
-		AuditKey:      postgrestest.AuditKey,
-		Payments:      saga.NewPayments(postgrestest.Streams(db), &sagatest.Gateway{}, quiet, time.Now),
-		Notifications: saga.NewNotifications(postgrestest.Streams(db), mailer, quiet, time.Now),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	<-w.Running()
+	cfg := worker.Config{DB: db, Notifier: notifier, PollInterval: time.Hour}
+	cfg.Notifications = workertest.Notifications(cfg, mailer)
+	workertest.Start(t, cfg)
 
 	id := submit(t, db, d)
 	decide(t, db, d, id, false)

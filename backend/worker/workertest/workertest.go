@@ -1,0 +1,81 @@
+// Package workertest runs a worker in a test: fast polls, the tests' audit
+// key, and the sagas over the fakes of package sagatest unless the test
+// brings its own.
+package workertest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
+	"github.com/reimbursement-ledger/ledger/backend/saga"
+	"github.com/reimbursement-ledger/ledger/backend/saga/sagatest"
+	"github.com/reimbursement-ledger/ledger/backend/worker"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// Config returns cfg with what it leaves empty filled in: a quiet logger,
+// 10 ms polls, 5 ms retries, postgrestest.AuditKey, and the payment and
+// notification sagas over a sagatest.Gateway and a sagatest.Mailer.
+func Config(cfg worker.Config) worker.Config {
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 10 * time.Millisecond
+	}
+	if cfg.RetryInterval == 0 {
+		cfg.RetryInterval = 5 * time.Millisecond
+	}
+	if cfg.AuditKey == nil {
+		cfg.AuditKey = postgrestest.AuditKey
+	}
+	if cfg.Payments == nil {
+		cfg.Payments = Payments(cfg, &sagatest.Gateway{})
+	}
+	if cfg.Notifications == nil {
+		cfg.Notifications = Notifications(cfg, &sagatest.Mailer{})
+	}
+	return cfg
+}
+
+// Payments is the payment saga over cfg's database and the given rail.
+func Payments(cfg worker.Config, gateway saga.PaymentGateway) *saga.Payments {
+	return saga.NewPayments(postgrestest.Streams(cfg.DB), gateway, quiet, time.Now)
+}
+
+// Notifications is the notification saga over cfg's database and the
+// given mailer.
+func Notifications(cfg worker.Config, mailer saga.Mailer) *saga.Notifications {
+	return saga.NewNotifications(postgrestest.Streams(cfg.DB), mailer, quiet, time.Now)
+}
+
+// Start runs a worker of Config(cfg) until stop is called or the test
+// ends; a worker that returns an error fails the test.
+func Start(t testing.TB, cfg worker.Config) (w *worker.Worker, stop func()) {
+	t.Helper()
+	w, err := worker.New(Config(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	<-w.Running()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("worker: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return w, stop
+}
