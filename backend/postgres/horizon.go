@@ -95,13 +95,6 @@ func readHorizon(ctx context.Context, q querier) (horizon string, err error) {
 	return horizon, err
 }
 
-// readHorizonPrepared reads the horizon with the prepared statement.
-func readHorizonPrepared(ctx context.Context, stmt *sql.Stmt) (horizon string, err error) {
-	defer ledger.Wrap(&err, "read the delivery horizon")
-	err = stmt.QueryRowContext(ctx, appendLockClass, appendLockID).Scan(&horizon)
-	return horizon, err
-}
-
 // horizons reads horizons for the subscribers of a process on a connection
 // of their own: a subscriber reads its horizon while it holds a pool
 // connection for its batch transaction, so reading it through the pool
@@ -153,7 +146,8 @@ func (h *horizons) read() string {
 	started := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	value, err := readHorizonPrepared(ctx, h.stmt)
+	var value string
+	err := h.stmt.QueryRowContext(ctx, appendLockClass, appendLockID).Scan(&value)
 	if err != nil {
 		h.logger.Warn("cannot read the delivery horizon; delivering nothing until it can", "error", err)
 		return "0"
