@@ -132,7 +132,9 @@ func (s *Server) exportReimbursements(c echo.Context) error {
 	buffered := bufio.NewWriterSize(res, 32<<10)
 	out, err := NewCSVWriter(buffered)
 	n := 0
-	for more := true; err == nil && more; batch, err, more = next() {
+	// The next batch is read only once this one is written: read in the
+	// loop's post statement, it would overwrite a failed write's error.
+	for more := true; err == nil && more; {
 		if err = conn.SetWriteDeadline(time.Now().Add(exportWriteTimeout)); errors.Is(err, http.ErrNotSupported) {
 			err = nil
 		}
@@ -147,6 +149,9 @@ func (s *Server) exportReimbursements(c echo.Context) error {
 		}
 		if err == nil {
 			err = conn.Flush()
+		}
+		if err == nil {
+			batch, err, more = next()
 		}
 	}
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/auth/authtest"
@@ -217,4 +218,38 @@ func TestExportBrokenMidwayIsNoCompleteFile(t *testing.T) {
 
 	failing.ok.Store(0)
 	api.as(api.admin()).get(export).wantProblem(t, http.StatusInternalServerError)
+}
+
+// brokenWriter is a client gone after the headers: every body write
+// fails.
+type brokenWriter struct{ header http.Header }
+
+func (w *brokenWriter) Header() http.Header              { return w.header }
+func (w *brokenWriter) WriteHeader(int)                  {}
+func (w *brokenWriter) Write([]byte) (int, error)        { return 0, errors.New("connection reset by peer") }
+func (w *brokenWriter) Flush()                           {}
+func (w *brokenWriter) SetWriteDeadline(time.Time) error { return nil }
+
+// An export whose rows cannot be written ends the connection even when
+// that was its last batch: the failed write is not forgotten and the
+// response is not finished as if the file were whole.
+func TestExportThatCannotWriteItsLastBatchAborts(t *testing.T) {
+	stores := inmem.New(nil).Stores()
+	a := app.New(app.Config{Stores: stores, AuditKey: postgrestest.AuditKey})
+	issuer := authtest.NewIssuer(t)
+	handler := httpapi.New(httpapi.Config{App: a, Tokens: issuer.Verifier(),
+		Ready: func(context.Context) error { return nil }, Logger: quiet, API: true})
+	srv := httptest.NewServer(handler)
+	t.Cleanup(srv.Close)
+	api := &ledgerAPI{t: t, url: srv.URL, dir: mustInmemDirectory(t, a), issuer: issuer}
+	api.submit("1.00") // one batch, the last
+
+	req := httptest.NewRequest(http.MethodGet, "/v1/banks/"+api.dir.Bank.ID.String()+"/reimbursements/export", nil)
+	req.Header.Set("Authorization", "Bearer "+api.admin())
+	defer func() {
+		if r := recover(); r != http.ErrAbortHandler {
+			t.Fatalf("recovered %v, want http.ErrAbortHandler: the failed write was lost", r)
+		}
+	}()
+	handler.ServeHTTP(&brokenWriter{header: http.Header{}}, req)
 }
