@@ -319,8 +319,18 @@ func (w *Worker) Run(ctx context.Context) error {
 	background.Go(func() { w.retryDeadLetters(bg) })
 	background.Go(func() { w.deliverWebhooks(bg) })
 	err := w.router.Run(ctx)
-	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		return nil // asked to stop while still subscribing: not a failure
+	if err != nil && ctx.Err() != nil {
+		select {
+		case <-w.router.Running():
+		default:
+			// Asked to stop while still subscribing: not a failure, whatever
+			// the subscriber's cancelled statement reported (context
+			// canceled, or a transaction database/sql rolled back).
+			return nil
+		}
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
 	}
 	return err
 }

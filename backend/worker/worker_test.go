@@ -351,3 +351,24 @@ func TestNotificationsWakeIdleSubscribers(t *testing.T) {
 		t.Fatalf("%d e-mails", len(mailer.Sent()))
 	}
 }
+
+// A worker asked to stop while its subscribers are still starting stops
+// cleanly, whatever the subscriber's statement under way reports.
+func TestWorkerStoppedWhileStartingReturnsNil(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	for i := range 20 {
+		w, err := worker.New(workertest.Config(worker.Config{DB: db}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			time.Sleep(time.Duration(i) * time.Millisecond)
+			cancel()
+		}()
+		if err := w.Run(ctx); err != nil {
+			t.Fatalf("stopped %d ms into its start: %v", i, err)
+		}
+		cancel()
+	}
+}
