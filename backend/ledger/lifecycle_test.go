@@ -366,7 +366,11 @@ func TestDerivedAttemptIDsAreStableAndDistinct(t *testing.T) {
 			seen[derived] = "attempt"
 		}
 	}
-	if PaymentAttemptKey(pay, 2) != PaymentAttemptKey(pay, 2) || AttemptNotificationStreamID(id, 1) != NotificationStreamID(id) || AttemptNotificationStreamID(id, 0) != NotificationStreamID(id) {
-		t.Fatal("derived attempt ids must be stable, and attempt 1's and a denial's notification stream the original")
+	// Pinned: the rail deduplicates a retried attempt by this key.
+	if got := PaymentAttemptKey(pay, 2); got != uuid.MustParse("da5a2711-0216-5d99-a77e-856ae0e3ab47") {
+		t.Fatalf("PaymentAttemptKey(2) = %s, no longer the key the rail has seen", got)
+	}
+	if AttemptNotificationStreamID(id, 1) != NotificationStreamID(id) || AttemptNotificationStreamID(id, 0) != NotificationStreamID(id) {
+		t.Fatal("attempt 1's and a denial's notification stream must be the original")
 	}
 }

@@ -276,8 +276,16 @@ func TestDirectoryValidation(t *testing.T) {
 
 func TestDerivedStreamIDsAreStableAndDistinct(t *testing.T) {
 	id := uuid.MustParse("01a2104b-6223-79c9-8d50-9d67ce0f8318")
-	if PaymentID(id) != PaymentID(id) || PaymentID(id) == NotificationStreamID(id) || PaymentID(id) == id {
-		t.Fatal("derived stream ids must be stable and differ from each other and the reimbursement id")
+	// Pinned: the stored streams are found by these ids, so they may never
+	// change from one version of the ledger to the next.
+	if got := PaymentID(id); got != uuid.MustParse("455365da-13f2-5e4c-8a12-4852f9c02b25") {
+		t.Fatalf("PaymentID = %s, no longer the id stored payments have", got)
+	}
+	if got := NotificationStreamID(id); got != uuid.MustParse("630f76eb-84b3-5d7c-97d0-4d67c41a5afa") {
+		t.Fatalf("NotificationStreamID = %s, no longer the id stored notifications have", got)
+	}
+	if PaymentID(id) == NotificationStreamID(id) || PaymentID(id) == id {
+		t.Fatal("derived stream ids must differ from each other and from the reimbursement id")
 	}
 }
 
