@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/lib/pq"
 	"github.com/shopspring/decimal"
 
 	"github.com/reimbursement-ledger/ledger/backend/audit"
@@ -62,8 +61,7 @@ func seedChainedEvents(b *testing.B, db *postgres.DB, reimbursements int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	stmt, err := tx.Prepare(pq.CopyIn("events", "event_id", "stream_id", "stream_type", "stream_version", "type",
-		"data", "metadata", "recorded_at", "hash", "prev_hash"))
+	stmt, err := tx.Prepare(`COPY events (event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash, prev_hash) FROM STDIN`)
 	if err != nil {
 		b.Fatal(err)
 	}

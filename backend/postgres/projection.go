@@ -396,7 +396,7 @@ func (b *viewBatch) insertRows(ctx context.Context, tx *sql.Tx, table string) er
 		}
 		return nil
 	}
-	stmt, err := tx.PrepareContext(ctx, pq.CopyIn(table, viewColumns...))
+	stmt, err := tx.PrepareContext(ctx, `COPY `+table+` (`+strings.Join(viewColumns, ", ")+`) FROM STDIN`)
 	if err != nil {
 		return fmt.Errorf("copy into %s: %w", table, err)
 	}

@@ -255,7 +255,7 @@ func New(cfg Config) (*Worker, error) {
 			g.park = park(h.group)
 		}
 		w.groups = append(w.groups, g)
-		handler := router.AddNoPublisherHandler(g.name, postgres.EventsTopic, sub, w.guarded(g, observe(g.name, fn, cfg.Observer)))
+		handler := router.AddConsumerHandler(g.name, postgres.EventsTopic, sub, w.guarded(g, observe(g.name, fn, cfg.Observer)))
 		// No OnRetryHook nor ShouldRetry: Watermill advances the backoff
 		// once more for each, so the waits would grow fourfold (0.2, 0.8,
 		// 3.2, 5, 5 s), leaving a failing saga's batch transaction idle
