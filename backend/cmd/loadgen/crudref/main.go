@@ -41,6 +41,7 @@ import (
 
 	"github.com/reimbursement-ledger/ledger/backend/auth"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/wire"
 )
 
 func main() {
@@ -207,29 +208,6 @@ type submitRequest struct {
 	Description   *string `json:"description"`
 }
 
-// reimbursementJSON is the ledger's answer to a submission, field for field.
-type reimbursementJSON struct {
-	ID                   uuid.UUID  `json:"id"`
-	BankID               uuid.UUID  `json:"bank_id"`
-	BankMemberID         uuid.UUID  `json:"bank_member_id"`
-	BankAccountID        uuid.UUID  `json:"bank_account_id"`
-	Amount               string     `json:"amount"`
-	Currency             string     `json:"currency"`
-	Description          string     `json:"description"`
-	Status               string     `json:"status"`
-	SubmittedAt          time.Time  `json:"submitted_at"`
-	ApprovalsRequired    int        `json:"approvals_required"`
-	Approvals            []struct{} `json:"approvals"`
-	DecidedAt            *time.Time `json:"decided_at"`
-	DecidedBy            *uuid.UUID `json:"decided_by"`
-	DenialReason         *string    `json:"denial_reason"`
-	WithdrawnAt          *time.Time `json:"withdrawn_at"`
-	PaymentStatus        string     `json:"payment_status"`
-	PaymentAttempt       int        `json:"payment_attempt"`
-	PaymentFailureReason *string    `json:"payment_failure_reason"`
-	Version              int64      `json:"version"`
-}
-
 func (s *server) submit(c echo.Context) error {
 	var req submitRequest
 	if !strings.HasPrefix(c.Request().Header.Get(echo.HeaderContentType), echo.MIMEApplicationJSON) {
@@ -275,10 +253,11 @@ func (s *server) submit(c echo.Context) error {
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/reimbursements/"+id.String())
 	c.Response().Header().Set("ETag", `"1"`)
-	return c.JSON(http.StatusCreated, reimbursementJSON{
+	// The ledger's own wire type: the same answer, field for field.
+	return c.JSON(http.StatusCreated, wire.Reimbursement{
 		ID: id, BankID: acct.bankID, BankMemberID: acct.memberID, BankAccountID: accountID,
 		Amount: ledger.FormatAmount(amount, acct.currency.Code), Currency: acct.currency.Code, Description: description,
-		Status: "pending", SubmittedAt: now, ApprovalsRequired: 1, Approvals: []struct{}{},
+		Status: "pending", SubmittedAt: now, ApprovalsRequired: 1, Approvals: []wire.Approval{},
 		PaymentStatus: "none", Version: 1,
 	})
 }
