@@ -339,7 +339,9 @@ func (v *verifier) EachEventByStream(ctx context.Context, fn func(audit.StoredEv
 // reading data and metadata a second time would double the work of a
 // full verify.
 func (v *verifier) EachEventInCommitOrder(ctx context.Context, fn func(audit.StoredEvent) error) error {
-	return fetchAll(ctx, v, `SELECT position, transaction_id::text, stream_id, hash FROM events ORDER BY transaction_id, position`,
+	// Ordered by the qualified column: unqualified, transaction_id would name
+	// the text output column and sort "1000" before "786".
+	return fetchAll(ctx, v, `SELECT position, transaction_id::text, stream_id, hash FROM events ORDER BY events.transaction_id, events.position`,
 		func(rows *sql.Rows) (e audit.StoredEvent, err error) {
 			err = rows.Scan(&e.Position, &e.TransactionID, &e.StreamID, &e.Hash)
 			return e, err

@@ -100,7 +100,7 @@ func seedChainedEvents(b *testing.B, db *postgres.DB, reimbursements int) {
 		b.Fatal(err)
 	}
 
-	rows, err := db.SQL().QueryContext(ctx, `SELECT position, transaction_id::text, hash FROM events ORDER BY transaction_id, position`)
+	rows, err := db.SQL().QueryContext(ctx, `SELECT position, transaction_id::text, hash FROM events ORDER BY events.transaction_id, events.position`)
 	if err != nil {
 		b.Fatal(err)
 	}
