@@ -20,7 +20,7 @@ type App struct {
 	// instead of beginning its own (see Idempotently).
 	tx             *Tx
 	now            func() time.Time
-	auditKey       audit.Key
+	auditKeys      audit.Keys
 	idempotencyTTL time.Duration
 	readWait       time.Duration
 	exportBatch    int
@@ -30,8 +30,9 @@ type App struct {
 // Config is what the use cases need.
 type Config struct {
 	Stores Stores
-	// AuditKey checks the signed audit checkpoints.
-	AuditKey audit.Key
+	// AuditKeys check the signed tree heads and the HMAC checkpoints
+	// recorded before them.
+	AuditKeys audit.Keys
 	// IdempotencyTTL is how long an Idempotency-Key is remembered.
 	IdempotencyTTL time.Duration
 	// ReadWait bounds how long a list waits for the read model to reach
@@ -79,7 +80,7 @@ func New(cfg Config) *App {
 	// PostgreSQL keeps microseconds: so does every time the ledger records,
 	// so an answer never shows a time that reads back differently.
 	now := cfg.Now
-	return &App{stores: cfg.Stores, auditKey: cfg.AuditKey, idempotencyTTL: cfg.IdempotencyTTL, readWait: cfg.ReadWait, exportBatch: cfg.ExportBatch, webhooks: cfg.Webhooks,
+	return &App{stores: cfg.Stores, auditKeys: cfg.AuditKeys, idempotencyTTL: cfg.IdempotencyTTL, readWait: cfg.ReadWait, exportBatch: cfg.ExportBatch, webhooks: cfg.Webhooks,
 		now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }}
 }
 

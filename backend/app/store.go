@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
@@ -24,7 +25,7 @@ type Stores struct {
 	Directory      Directory
 	Reimbursements ReadModel
 	Feed           Feed
-	Checkpoints    CheckpointLog
+	Audit          AuditLog
 	Idempotency    IdempotencyKeys
 	DeadLetters    DeadLetters
 	Webhooks       WebhookEndpoints
@@ -178,18 +179,38 @@ type FeedQuery struct {
 	From, To time.Time // recorded_at in [From, To)
 }
 
-// CheckpointLog reads the signed audit checkpoints and verifies the log.
-type CheckpointLog interface {
-	// Checkpoints lists checkpoints in recording order, after the one with id after.
+// AuditLog reads the signed tree heads, their proofs and the HMAC
+// checkpoints recorded before them, and verifies the log.
+type AuditLog interface {
+	// Heads lists signed heads by increasing tree size, after size after.
+	Heads(ctx context.Context, after int64, limit int) ([]audit.Head, error)
+	// LatestHead returns the newest signed head, nil before the first.
+	LatestHead(ctx context.Context) (*audit.Head, error)
+	// InclusionProof proves the event at position is in the tree of
+	// treeSize leaves (the newest head's when 0). Errors: ENotFound for an
+	// unknown position or one not yet in the tree; EInvalid naming
+	// tree_size for a size the tree has not reached or too small to hold
+	// the event.
+	InclusionProof(ctx context.Context, position, treeSize int64) (audit.InclusionProof, error)
+	// ConsistencyProof proves the tree of from leaves is a prefix of the
+	// tree of to leaves. Errors: EInvalid naming from or to unless
+	// 1 <= from <= to <= the tree's size.
+	ConsistencyProof(ctx context.Context, from, to int64) ([]tlog.Hash, error)
+	// Checkpoints lists the HMAC checkpoints in recording order, after the
+	// one with id after.
 	Checkpoints(ctx context.Context, after int64, limit int) ([]audit.Checkpoint, error)
-	// Verify checks every stream chain and checkpoint in one consistent
-	// snapshot: against the stored checkpoints when exported is nil,
-	// otherwise against an auditor's copy.
-	Verify(ctx context.Context, key audit.Key, exported audit.Checkpoints) (audit.Report, error)
-	// VerifySince checks only what follows the newest checkpoint: that
-	// checkpoint against its event, and the stream chains of the events
-	// after it. With no checkpoint it checks the whole log.
-	VerifySince(ctx context.Context, key audit.Key) (audit.Report, error)
+	// Verify checks every stream chain, the tree against every head and
+	// the HMAC checkpoints, in one consistent snapshot: against the stored
+	// checkpoints when exported is nil, otherwise an auditor's copy.
+	Verify(ctx context.Context, keys audit.Keys, exported audit.Checkpoints) (audit.Report, error)
+	// VerifySince checks only what follows the newest head: the head, its
+	// last leaf, and the stream chains of the events after it. With no
+	// head it checks the whole log.
+	VerifySince(ctx context.Context, keys audit.Keys) (audit.Report, error)
+	// Export calls events for every event in commit order, with its
+	// content as hashed, then heads for every signed head by increasing
+	// size, all from one snapshot.
+	Export(ctx context.Context, events func(audit.StoredEvent) error, heads func(audit.Head) error) error
 }
 
 // IdempotencyKeys stores the answers of commands sent with an Idempotency-Key.

@@ -149,17 +149,17 @@ func newLog(n int) (memLog, []Checkpoint) {
 func TestVerifyFindsTheFirstProblem(t *testing.T) {
 	ctx := context.Background()
 	log, cps := newLog(6)
-	r, err := Verify(ctx, log, key, NewCheckpointList(cps))
+	r, err := Verify(ctx, log, Keys{HMAC: key}, Sources{Checkpoints: NewCheckpointList(cps)})
 	if err != nil || !r.OK() || r.Events != 6 || r.Checkpoints != 6 || r.Streams != 2 {
 		t.Fatalf("intact log: %+v %v", r, err)
 	}
 	// Events newer than the last checkpoint pass on their stream chains alone.
-	if r, _ := Verify(ctx, log, key, NewCheckpointList(cps[:4])); !r.OK() || r.Checkpoints != 4 {
+	if r, _ := Verify(ctx, log, Keys{HMAC: key}, Sources{Checkpoints: NewCheckpointList(cps[:4])}); !r.OK() || r.Checkpoints != 4 {
 		t.Fatalf("log ahead of its checkpoints: %+v", r)
 	}
 	altered := append(memLog(nil), log...)
 	altered[2].Data = []byte(`{"amount":"100"}`)
-	if r, _ := Verify(ctx, altered, key, NewCheckpointList(cps)); r.OK() || r.Problem.Position != 3 || !strings.Contains(r.Problem.Detail, "altered") {
+	if r, _ := Verify(ctx, altered, Keys{HMAC: key}, Sources{Checkpoints: NewCheckpointList(cps)}); r.OK() || r.Problem.Position != 3 || !strings.Contains(r.Problem.Detail, "altered") {
 		t.Fatalf("altered event: %+v", r.Problem)
 	}
 	// Rehashing the altered event and its successors fools the stream chain,
@@ -171,11 +171,11 @@ func TestVerifyFindsTheFirstProblem(t *testing.T) {
 		rehashed[i].Hash = EventHash(rehashed[i].Content, rehashed[i].PrevHash)
 		prev[rehashed[i].StreamID] = rehashed[i].Hash
 	}
-	if r, _ := Verify(ctx, rehashed, key, NewCheckpointList(cps)); r.OK() || r.Problem.Position != 3 || !strings.Contains(r.Problem.Detail, "running hash") {
+	if r, _ := Verify(ctx, rehashed, Keys{HMAC: key}, Sources{Checkpoints: NewCheckpointList(cps)}); r.OK() || r.Problem.Position != 3 || !strings.Contains(r.Problem.Detail, "running hash") {
 		t.Fatalf("rehashed log: %+v", r.Problem)
 	}
 	truncated := log[:4]
-	if r, _ := Verify(ctx, truncated, key, NewCheckpointList(cps)); r.OK() || r.Problem.Position != 5 || !strings.Contains(r.Problem.Detail, "newest events were removed") {
+	if r, _ := Verify(ctx, truncated, Keys{HMAC: key}, Sources{Checkpoints: NewCheckpointList(cps)}); r.OK() || r.Problem.Position != 5 || !strings.Contains(r.Problem.Detail, "newest events were removed") {
 		t.Fatalf("truncated log: %+v", r.Problem)
 	}
 }
@@ -183,7 +183,7 @@ func TestVerifyFindsTheFirstProblem(t *testing.T) {
 func TestVerifyNamesAnEventWithoutHash(t *testing.T) {
 	log, cps := newLog(3)
 	log[1].Hash = nil
-	r, err := Verify(context.Background(), log, key, NewCheckpointList(cps))
+	r, err := Verify(context.Background(), log, Keys{HMAC: key}, Sources{Checkpoints: NewCheckpointList(cps)})
 	if err != nil || r.OK() || r.Problem.Position != 2 || !strings.Contains(r.Problem.Detail, "no hash") {
 		t.Fatalf("problem %+v, %v", r.Problem, err)
 	}
@@ -198,14 +198,14 @@ func TestVerifyReportsAStreamProblemBeforeACommitProblem(t *testing.T) {
 	log[4].Data = []byte(`{"amount":"100"}`) // the stream walk: position 5 altered
 	cps[0].Signature = []byte("forged")      // the commit walk: the first checkpoint
 	for range 20 {
-		r, err := Verify(context.Background(), log, key, NewCheckpointList(cps))
+		r, err := Verify(context.Background(), log, Keys{HMAC: key}, Sources{Checkpoints: NewCheckpointList(cps)})
 		if err != nil || r.OK() || r.Problem.Position != 5 || !strings.Contains(r.Problem.Detail, "altered") || r.Checkpoints != 0 {
 			t.Fatalf("report %+v (problem %+v), %v; want the altered event at position 5 and no checkpoint counted", r, r.Problem, err)
 		}
 	}
 	// Alone, the forged checkpoint is found.
 	log, _ = newLog(6)
-	if r, _ := Verify(context.Background(), log, key, NewCheckpointList(cps)); r.OK() || r.Problem.Position != 1 || !strings.Contains(r.Problem.Detail, "invalid signature") {
+	if r, _ := Verify(context.Background(), log, Keys{HMAC: key}, Sources{Checkpoints: NewCheckpointList(cps)}); r.OK() || r.Problem.Position != 1 || !strings.Contains(r.Problem.Detail, "invalid signature") {
 		t.Fatalf("forged checkpoint: %+v", r.Problem)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/google/uuid"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // StoredEvent is an event as the verifier reads it back.
@@ -37,10 +38,11 @@ type Report struct {
 	Events      int64    `json:"events_checked"`
 	Streams     int64    `json:"streams_checked"`
 	Checkpoints int64    `json:"checkpoints_checked"`
+	Heads       int64    `json:"heads_checked"`
 	Problem     *Problem `json:"problem"`
-	// Since is the checkpoint an incremental verification started from; nil
+	// Since is the head an incremental verification started from; nil
 	// when the whole log was checked.
-	Since *Checkpoint `json:"since_checkpoint,omitempty"`
+	Since *Head `json:"since_head,omitempty"`
 }
 
 // OK reports whether nothing was found wrong.
@@ -64,12 +66,34 @@ type Checkpoints interface {
 
 var errStop = errors.New("stop at the first problem")
 
-// Verify recomputes every stream's hash chain and every checkpoint. It stops
-// at the first problem and names the event. The two walks run at once (a
+// Keys check what the log carries.
+type Keys struct {
+	// Public are the keys its tree heads may be signed with.
+	Public PublicKeys
+	// HMAC is AUDIT_KEY, which signed the checkpoints recorded before tree
+	// heads; nil leaves those checkpoints unchecked.
+	HMAC Key
+}
+
+// Sources are what the events are checked against.
+type Sources struct {
+	// Heads are the signed tree heads, in increasing size.
+	Heads Heads
+	// Checkpoints are the HMAC checkpoints recorded before tree heads; nil
+	// when there are none or no HMAC key to check them with.
+	Checkpoints Checkpoints
+	// Leaves, when set, are the stored tree's leaves, checked one by one
+	// against the events.
+	Leaves StoredLeaves
+}
+
+// Verify recomputes every stream's hash chain, the Merkle tree over the
+// commit order against every signed head, and every HMAC checkpoint. It
+// stops at the first problem and names the event. The two walks run at once (a
 // store must allow that; PostgreSQL's gives each its own connection on one
 // snapshot); a problem in a stream chain is reported before one in the
 // commit order, as if the stream walk had run first.
-func Verify(ctx context.Context, store Store, key Key, checkpoints Checkpoints) (Report, error) {
+func Verify(ctx context.Context, store Store, keys Keys, src Sources) (Report, error) {
 	var streamsReport, commitsReport Report
 	var streamsErr, commitsErr error
 	commitCtx, cancelCommits := context.WithCancel(ctx)
@@ -89,9 +113,18 @@ func Verify(ctx context.Context, store Store, key Key, checkpoints Checkpoints) 
 		}
 	})
 	walks.Go(func() {
-		commits := commitChecker{key: key, source: checkpoints, running: GenesisHash, report: &commitsReport}
+		commits := commitChecker{key: keys.HMAC, source: src.Checkpoints, running: GenesisHash, report: &commitsReport}
+		heads := src.Heads
+		if heads == nil {
+			heads = NewHeadList(nil)
+		}
+		tree := newTreeChecker(keys.Public, heads, &commitsReport)
+		tree.stored = src.Leaves
 		commitsErr = store.EachEventInCommitOrder(commitCtx, func(e StoredEvent) error {
-			p, err := commits.check(commitCtx, e)
+			p, err := tree.leaf(commitCtx, e)
+			if err == nil && p == nil && src.Checkpoints != nil {
+				p, err = commits.check(commitCtx, e)
+			}
 			if err != nil {
 				return err
 			}
@@ -102,6 +135,9 @@ func Verify(ctx context.Context, store Store, key Key, checkpoints Checkpoints) 
 			return nil
 		})
 		if commitsErr == nil && commitsReport.Problem == nil {
+			commitsReport.Problem, commitsErr = tree.finish(commitCtx)
+		}
+		if commitsErr == nil && commitsReport.Problem == nil && src.Checkpoints != nil {
 			commitsReport.Problem, commitsErr = commits.finish(commitCtx)
 		}
 	})
@@ -118,7 +154,7 @@ func Verify(ctx context.Context, store Store, key Key, checkpoints Checkpoints) 
 	if commitsErr != nil && !errors.Is(commitsErr, errStop) {
 		return r, commitsErr
 	}
-	r.Checkpoints, r.Problem = commitsReport.Checkpoints, commitsReport.Problem
+	r.Checkpoints, r.Heads, r.Problem = commitsReport.Checkpoints, commitsReport.Heads, commitsReport.Problem
 	return r, nil
 }
 
@@ -250,61 +286,62 @@ func (c *commitChecker) finish(ctx context.Context) (*Problem, error) {
 		cp.ID, cp.EventCount, cp.Position, c.count)}, nil
 }
 
-// SinceStore reads the part of the log that follows a checkpoint.
+// SinceStore reads the part of the log that follows a tree head.
 type SinceStore interface {
 	// EventAt returns the event at position, nil when there is none.
 	EventAt(ctx context.Context, position int64) (*StoredEvent, error)
+	// StoredTree returns the root of the stored tree of size leaves, and
+	// the position and leaf hash stored for its last leaf.
+	StoredTree(ctx context.Context, size int64) (root tlog.Hash, lastPosition int64, lastLeaf tlog.Hash, err error)
 	// EachEventByStreamAfter calls fn, by stream then version, for every
-	// event after cp in commit order, each stream preceded by its last
-	// event at or before cp (anchor true) when it has one.
-	EachEventByStreamAfter(ctx context.Context, cp Checkpoint, fn func(e StoredEvent, anchor bool) error) error
+	// event after the event e (TransactionID and Position set) in commit
+	// order, each stream preceded by its last event at or before e (anchor
+	// true) when it has one.
+	EachEventByStreamAfter(ctx context.Context, e StoredEvent, fn func(e StoredEvent, anchor bool) error) error
 }
 
-// VerifySince checks only what follows the checkpoint last (prev is the one
-// before it, nil if last is the first): that both are signed, that last
-// still extends prev's running hash with the event at its position, and the
-// stream chains of the events after last in commit order, each from its
-// stream's last hash before. Its cost is proportional to the events after
-// last; the events before it are not looked at (Verify does that).
-func VerifySince(ctx context.Context, store SinceStore, key Key, last Checkpoint, prev *Checkpoint) (Report, error) {
-	r := Report{Since: &last}
-	checkpointProblem := func(cp Checkpoint, format string, args ...any) *Problem {
-		return &Problem{Position: cp.Position, Detail: fmt.Sprintf(format, args...)}
-	}
-	running, count := GenesisHash, int64(0)
-	if prev != nil {
-		if !key.Valid(*prev) {
-			r.Problem = checkpointProblem(*prev, "checkpoint #%d (position %d) has an invalid signature: the checkpoint was altered or signed with another key", prev.ID, prev.Position)
-			return r, nil
-		}
-		r.Checkpoints++
-		running, count = prev.RunningHash, prev.EventCount
-	}
-	if !key.Valid(last) {
-		r.Problem = checkpointProblem(last, "checkpoint #%d (position %d) has an invalid signature: the checkpoint was altered or signed with another key", last.ID, last.Position)
+// VerifySince checks only what the newest head does not settle: that the
+// head is signed, that the stored tree has its root and ends with the event
+// its last leaf names, unaltered, and the stream chains of the events after
+// it in commit order, each from its stream's last hash before. Its cost is
+// proportional to the events after the head; the events before it are not
+// looked at (Verify does that).
+func VerifySince(ctx context.Context, store SinceStore, keys PublicKeys, head Head) (Report, error) {
+	r := Report{Since: &head}
+	headProblem := func(format string, args ...any) (Report, error) {
+		r.Problem = &Problem{Detail: fmt.Sprintf(format, args...)}
 		return r, nil
 	}
-	r.Checkpoints++
-	e, err := store.EventAt(ctx, last.Position)
+	signed, err := keys.Open(head.Note)
+	if err != nil {
+		return headProblem("the newest head (tree size %d) does not verify: %v", head.TreeSize, err)
+	}
+	if !SameHead(signed, head) {
+		return headProblem("the newest head's columns differ from its signed note (tree size %d): it was altered", head.TreeSize)
+	}
+	r.Heads++
+	root, position, leaf, err := store.StoredTree(ctx, head.TreeSize)
+	if err != nil {
+		return r, err
+	}
+	if root != head.RootHash {
+		return headProblem("the stored tree of %d leaves has another root than its signed head: the stored tree was altered", head.TreeSize)
+	}
+	e, err := store.EventAt(ctx, position)
 	if err != nil {
 		return r, err
 	}
 	switch {
 	case e == nil:
-		r.Problem = checkpointProblem(last, "checkpoint #%d records the event at position %d, and it is gone: an event was removed", last.ID, last.Position)
-		return r, nil
-	case e.TransactionID != last.TransactionID:
+		return headProblem("the head's last leaf is the event at position %d, and it is gone: an event was removed", position)
+	case LeafHash(e.Hash) != leaf || !equal(e.Hash, EventHash(e.Content, e.PrevHash)):
 		r.Problem = &Problem{Position: e.Position, StreamID: e.StreamID, Detail: fmt.Sprintf(
-			"its transaction id %d differs from checkpoint #%d's %d: the commit order was changed", e.TransactionID, last.ID, last.TransactionID)}
-		return r, nil
-	case last.EventCount != count+1 || !equal(last.RunningHash, RunningHash(running, e.Hash)):
-		r.Problem = &Problem{Position: e.Position, StreamID: e.StreamID, Detail: fmt.Sprintf(
-			"checkpoint #%d does not extend the one before it with this event: the event or the checkpoints were altered", last.ID)}
+			"the newest head's last leaf does not match this event: the %s event at version %d was altered", e.Type, e.StreamVersion)}
 		return r, nil
 	}
 
 	streams := streamChecker{report: &r}
-	err = store.EachEventByStreamAfter(ctx, last, func(e StoredEvent, anchor bool) error {
+	err = store.EachEventByStreamAfter(ctx, *e, func(e StoredEvent, anchor bool) error {
 		if p := streams.checkAfter(e, anchor); p != nil {
 			r.Problem = p
 			return errStop

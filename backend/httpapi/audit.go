@@ -1,12 +1,15 @@
 package httpapi
 
 import (
+	"encoding/base64"
+	"errors"
 	"net/http"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/reimbursement-ledger/ledger/backend/audit"
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
 func (s *Server) listCheckpoints(c echo.Context) error {
@@ -44,4 +47,100 @@ func (s *Server) verifyAudit(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, verifyJSON{OK: report.OK(), Report: report})
+}
+
+type publicKeyJSON struct {
+	KeyName         string `json:"key_name"`
+	Algorithm       string `json:"algorithm"`
+	PublicKey       string `json:"public_key"`
+	NoteVerifierKey string `json:"note_verifier_key"`
+}
+
+// auditPublicKey answers the key that checks the tree heads.
+func (s *Server) auditPublicKey(c echo.Context) error {
+	k, err := s.app.PublicKey(c.Request().Context(), principal(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, publicKeyJSON{KeyName: k.Name, Algorithm: audit.Algorithm,
+		PublicKey: base64.StdEncoding.EncodeToString(k.Key), NoteVerifierKey: k.NoteKey})
+}
+
+func (s *Server) latestHead(c echo.Context) error {
+	h, err := s.app.LatestHead(c.Request().Context(), principal(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, h)
+}
+
+// listHeads pages the signed heads by increasing tree size; after and the
+// cursor are a tree size.
+func (s *Server) listHeads(c echo.Context) error {
+	after, err := queryInt(c, "after")
+	if err != nil {
+		return err
+	}
+	limit, err := queryLimit(c, maxEventLimit)
+	if err != nil {
+		return err
+	}
+	heads, err := s.app.Heads(c.Request().Context(), principal(c), after, limit)
+	if err != nil {
+		return err
+	}
+	out := list[audit.Head]{Items: heads}
+	if len(heads) == limit {
+		next := strconv.FormatInt(heads[len(heads)-1].TreeSize, 10)
+		out.NextCursor = &next
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) inclusionProof(c echo.Context) error {
+	raw := c.Param("position")
+	position, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || position < 1 {
+		return ledger.Errorf(ledger.ENotFound, "no event has position %q: positions are whole numbers from 1", raw)
+	}
+	size, err := queryInt(c, "tree_size")
+	if err != nil {
+		return err
+	}
+	proof, err := s.app.InclusionProof(c.Request().Context(), principal(c), position, size)
+	if err != nil {
+		return queryProblem(err)
+	}
+	return c.JSON(http.StatusOK, proof)
+}
+
+func (s *Server) consistencyProof(c echo.Context) error {
+	var bounds [2]int64
+	for i, name := range []string{"from", "to"} {
+		if c.QueryParam(name) == "" {
+			return badRequest(name+" is required", ledger.FieldError{Field: name, Message: "is required"})
+		}
+		n, err := queryInt(c, name)
+		if err != nil {
+			return err
+		}
+		bounds[i] = n
+	}
+	proof, err := s.app.ConsistencyProof(c.Request().Context(), principal(c), bounds[0], bounds[1])
+	if err != nil {
+		return queryProblem(err)
+	}
+	return c.JSON(http.StatusOK, struct {
+		Hashes []string `json:"hashes"`
+	}{audit.EncodeHashes(proof)})
+}
+
+// queryProblem answers a query parameter the use case refused (EInvalid
+// naming it) as a malformed request.
+func queryProblem(err error) error {
+	var invalid *ledger.Error
+	if errors.As(err, &invalid) && invalid.Code == ledger.EInvalid {
+		return badRequest(invalid.Message, invalid.Fields...)
+	}
+	return err
 }

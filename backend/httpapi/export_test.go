@@ -195,7 +195,7 @@ func TestExportBrokenMidwayIsNoCompleteFile(t *testing.T) {
 	stores := inmem.New(nil).Stores()
 	failing := &failingReadModel{ReadModel: stores.Reimbursements}
 	stores.Reimbursements = failing
-	a := app.New(app.Config{Stores: stores, AuditKey: postgrestest.AuditKey, ExportBatch: 2})
+	a := app.New(app.Config{Stores: stores, AuditKeys: postgrestest.AuditKeys, ExportBatch: 2})
 	issuer := authtest.NewIssuer(t)
 	srv := httptest.NewServer(httpapi.New(httpapi.Config{App: a, Tokens: issuer.Verifier(),
 		Ready: func(context.Context) error { return nil }, Logger: quiet, API: true}))
@@ -235,7 +235,7 @@ func (w *brokenWriter) SetWriteDeadline(time.Time) error { return nil }
 // response is not finished as if the file were whole.
 func TestExportThatCannotWriteItsLastBatchAborts(t *testing.T) {
 	stores := inmem.New(nil).Stores()
-	a := app.New(app.Config{Stores: stores, AuditKey: postgrestest.AuditKey})
+	a := app.New(app.Config{Stores: stores, AuditKeys: postgrestest.AuditKeys})
 	issuer := authtest.NewIssuer(t)
 	handler := httpapi.New(httpapi.Config{App: a, Tokens: issuer.Verifier(),
 		Ready: func(context.Context) error { return nil }, Logger: quiet, API: true})

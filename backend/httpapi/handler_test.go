@@ -30,7 +30,7 @@ import (
 func newHandlerAPI(t *testing.T) *ledgerAPI {
 	t.Helper()
 	mem := inmem.New(nil)
-	a := app.New(app.Config{Stores: mem.Stores(), AuditKey: postgrestest.AuditKey,
+	a := app.New(app.Config{Stores: mem.Stores(), AuditKeys: postgrestest.AuditKeys,
 		Webhooks: app.WebhookConfig{Destinations: webhook.Guard{}, NewSecret: webhook.NewSecret}})
 	issuer := authtest.NewIssuer(t)
 	srv := httptest.NewServer(httpapi.New(httpapi.Config{App: a, Tokens: issuer.Verifier(),

@@ -118,7 +118,7 @@ func TestListAtACommandsPositionShowsIt(t *testing.T) {
 func TestListBehindItsPositionAnswers503(t *testing.T) {
 	db := postgrestest.NewDB(t)
 	api := &ledgerAPI{t: t, db: db, dir: postgrestest.MustDirectory(t, db), issuer: authtest.NewIssuer(t)}
-	useCases := app.New(app.Config{Stores: db.Stores(), AuditKey: postgrestest.AuditKey, ReadWait: 20 * time.Millisecond})
+	useCases := app.New(app.Config{Stores: db.Stores(), AuditKeys: postgrestest.AuditKeys, ReadWait: 20 * time.Millisecond})
 	srv := httptest.NewServer(httpapi.New(httpapi.Config{App: useCases, Tokens: api.issuer.Verifier(), Ready: db.Ping, Logger: quiet, API: true}))
 	t.Cleanup(srv.Close)
 	api.url = srv.URL

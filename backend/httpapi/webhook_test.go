@@ -71,7 +71,7 @@ func TestWebhookEndpointRefusesBadInput(t *testing.T) {
 func TestWebhookEndpointRefusesPrivateDestinations(t *testing.T) {
 	db := postgrestest.NewDB(t)
 	api := &ledgerAPI{t: t, db: db, dir: postgrestest.MustDirectory(t, db), issuer: authtest.NewIssuer(t)}
-	useCases := app.New(app.Config{Stores: db.Stores(), AuditKey: postgrestest.AuditKey,
+	useCases := app.New(app.Config{Stores: db.Stores(), AuditKeys: postgrestest.AuditKeys,
 		Webhooks: app.WebhookConfig{Destinations: webhook.Guard{}, NewSecret: webhook.NewSecret}})
 	srv := httptest.NewServer(httpapi.New(httpapi.Config{App: useCases, Tokens: api.issuer.Verifier(), Ready: db.Ping, Logger: quiet, API: true}))
 	t.Cleanup(srv.Close)

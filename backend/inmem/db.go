@@ -56,7 +56,7 @@ type DB struct {
 	Directory      *Directory
 	Reimbursements *ReadModel
 	Idempotency    *IdempotencyKeys
-	Checkpoints    *Checkpoints
+	Audit          *AuditLog
 	Webhooks       *Webhooks
 }
 
@@ -77,7 +77,7 @@ func New(now func() time.Time) *DB {
 	db.Directory = &Directory{db: db}
 	db.Reimbursements = &ReadModel{db: db}
 	db.Idempotency = &IdempotencyKeys{db: db}
-	db.Checkpoints = &Checkpoints{db: db}
+	db.Audit = &AuditLog{db: db}
 	db.Webhooks = &Webhooks{endpoints: map[uuid.UUID]app.WebhookEndpoint{}, deliveries: map[uuid.UUID]*app.WebhookDelivery{}}
 	return db
 }
@@ -87,7 +87,7 @@ var _ app.Transactor = (*DB)(nil)
 // Stores returns the stores package app runs its use cases over.
 func (db *DB) Stores() app.Stores {
 	return app.Stores{Transactor: db, Events: db.Events, Directory: db.Directory, Reimbursements: db.Reimbursements,
-		Feed: db.Events, Checkpoints: db.Checkpoints, Idempotency: db.Idempotency, Webhooks: db.Webhooks}
+		Feed: db.Events, Audit: db.Audit, Idempotency: db.Idempotency, Webhooks: db.Webhooks}
 }
 
 // Transact runs fn with stores bound to one new transaction, and commits

@@ -153,7 +153,7 @@ func TestEventsStoredInVersionOneStillVerify(t *testing.T) {
 			StreamVersion: r.StreamVersion, Type: r.Type, Data: []byte(r.Data), Metadata: []byte(s.Metadata), RecordedAt: r.RecordedAt},
 			Position: r.Position, TransactionID: uint64(i + 1), Hash: r.Hash, PrevHash: r.PrevHash})
 	}
-	report, err := audit.Verify(context.Background(), log, audit.Key("fixture-key-that-is-long-enough-0123456789"), audit.NewCheckpointList(nil))
+	report, err := audit.Verify(context.Background(), log, audit.Keys{}, audit.Sources{})
 	if err != nil || !report.OK() || report.Events != int64(len(stored)) {
 		t.Fatalf("verify the version 1 log: %+v (%v), %v", report, report.Problem, err)
 	}
@@ -161,7 +161,7 @@ func TestEventsStoredInVersionOneStillVerify(t *testing.T) {
 	upcast := slices.Clone(log)
 	e, _ := recs[0].Decode()
 	upcast[0].Data, _ = json.Marshal(e)
-	if report, _ := audit.Verify(context.Background(), upcast, audit.Key("fixture-key-that-is-long-enough-0123456789"), audit.NewCheckpointList(nil)); report.OK() {
+	if report, _ := audit.Verify(context.Background(), upcast, audit.Keys{}, audit.Sources{}); report.OK() {
 		t.Fatal("a log whose data was rewritten in the new shape verified")
 	}
 }

@@ -58,7 +58,7 @@ func TestFirstEventsAppendedTogetherShareOneCommit(t *testing.T) {
 			t.Fatalf("description %q read back as %q", descriptions[i], got)
 		}
 	}
-	if err := db.CheckpointAll(context.Background(), postgrestest.AuditKey); err != nil {
+	if err := db.TreeAll(context.Background(), postgrestest.AuditSigner); err != nil {
 		t.Fatal(err)
 	}
 	if report := mustVerify(t, db, nil); !report.OK() || report.Events != int64(len(events)) {
@@ -120,7 +120,7 @@ func TestConcurrentSubmissionsEachGetTheirOwnEvent(t *testing.T) {
 	if got := len(allEvents(t, db)); got != n {
 		t.Fatalf("%d events stored, want %d", got, n)
 	}
-	if err := db.CheckpointAll(context.Background(), postgrestest.AuditKey); err != nil {
+	if err := db.TreeAll(context.Background(), postgrestest.AuditSigner); err != nil {
 		t.Fatal(err)
 	}
 	if report := mustVerify(t, db, nil); !report.OK() {

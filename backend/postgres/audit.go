@@ -6,128 +6,333 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/lib/pq"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
-// Checkpoints signs and stores the audit checkpoints, and verifies the log
-// against them.
-type Checkpoints struct {
+// AuditLog builds the Merkle tree over the commit order and signs its
+// heads, serves proofs, and verifies the log against the heads and the HMAC
+// checkpoints recorded before them.
+type AuditLog struct {
 	pool *sql.DB
 	now  func() time.Time
-	// newest is the newest checkpoint this process recorded.
-	newest atomic.Pointer[audit.Checkpoint]
 }
 
-var _ app.CheckpointLog = (*Checkpoints)(nil)
+var _ app.AuditLog = (*AuditLog)(nil)
 
-// Record signs the checkpoints that extend the running hash by
-// each event of events, in order, and stores them with one statement in tx
-// (the checkpoint subscriber's batch transaction), so the checkpoints and the
-// subscriber's position commit together. Events already covered are skipped,
-// which makes redelivery harmless.
-//
-// The newest checkpoint is kept in memory between batches. The INSERT names
-// the checkpoint it extends and writes nothing unless that one is still the
-// newest stored, so a stale copy (a rolled-back batch, another replica that
-// took over) is reloaded instead of being chained onto.
-func (c *Checkpoints) Record(ctx context.Context, tx *sql.Tx, key audit.Key, events []ledger.RecordedEvent) (err error) {
-	defer ledger.Wrap(&err, "Checkpoints.Record")
+// Append adds the events, delivered in commit order, as leaves of the tree
+// and stores the tree's head signed by signer, all in tx (the audit.tree
+// subscriber's batch transaction), so the leaves, the head and the
+// subscriber's position commit together: one signed head per batch.
+// Events already leaves are skipped, which makes redelivery harmless; the
+// subscriber's batches of one group never run at once, so the tree read
+// here is the tree this batch extends.
+func (l *AuditLog) Append(ctx context.Context, tx *sql.Tx, signer *audit.Signer, events []ledger.RecordedEvent) (err error) {
+	defer ledger.Wrap(&err, "AuditLog.Append")
+	positions := make([]int64, len(events))
 	for i, rec := range events {
-		if rec.TransactionID == 0 || len(rec.Hash) == 0 {
-			err := tx.QueryRowContext(ctx, `SELECT transaction_id::text, hash FROM events WHERE position = $1`, rec.Position).
-				Scan(&events[i].TransactionID, &events[i].Hash)
-			if err != nil {
-				return fmt.Errorf("checkpoint event %d: %w", rec.Position, err)
-			}
-		}
+		positions[i] = rec.Position
 	}
-	reload := false
-	for {
-		var last *audit.Checkpoint
-		last, err = c.last(ctx, tx, reload)
-		if err != nil {
+	// Leaves already in the tree, and the hashes of events delivered
+	// without them, in one statement.
+	rows, err := tx.QueryContext(ctx, `
+		SELECT e.position, e.hash, t.leaf_index IS NOT NULL
+		FROM unnest($1::bigint[]) AS p(position)
+		JOIN events e ON e.position = p.position
+		LEFT JOIN audit_tree t ON t.position = p.position`, pq.Array(positions))
+	if err != nil {
+		return err
+	}
+	type known struct {
+		hash   []byte
+		inTree bool
+	}
+	byPosition := make(map[int64]known, len(events))
+	for rows.Next() {
+		var pos int64
+		var k known
+		if err := rows.Scan(&pos, &k.hash, &k.inTree); err != nil {
+			rows.Close()
 			return err
 		}
-		pending := events
-		for len(pending) > 0 && last != nil && (last.TransactionID > pending[0].TransactionID ||
-			(last.TransactionID == pending[0].TransactionID && last.Position >= pending[0].Position)) {
-			pending = pending[1:]
+		byPosition[pos] = k
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var leaves []tlog.Hash
+	var newPositions []int64
+	for _, rec := range events {
+		k, ok := byPosition[rec.Position]
+		if !ok {
+			return fmt.Errorf("event %d is not stored", rec.Position)
 		}
-		if len(pending) < len(events) && !reload {
-			reload = true // only the stored checkpoints can say an event is covered
+		if k.inTree {
 			continue
 		}
-		if len(pending) == 0 {
-			return nil
-		}
-		cps := make([]audit.Checkpoint, len(pending))
-		positions, counts := make([]int64, len(pending)), make([]int64, len(pending))
-		txids, recordedAt := make([]string, len(pending)), make([]time.Time, len(pending))
-		running, signatures := make([][]byte, len(pending)), make([][]byte, len(pending))
-		prev, now := last, c.now()
-		for i, rec := range pending {
-			cps[i] = key.Next(prev, rec.Position, rec.TransactionID, rec.Hash, now)
-			prev = &cps[i]
-			positions[i], txids[i], counts[i] = cps[i].Position, strconv.FormatUint(cps[i].TransactionID, 10), cps[i].EventCount
-			running[i], signatures[i], recordedAt[i] = cps[i].RunningHash, cps[i].Signature, cps[i].RecordedAt
-		}
-		prevCount, prevHash := int64(0), []byte(nil)
-		if last != nil {
-			prevCount, prevHash = last.EventCount, last.RunningHash
-		}
-		var newest sql.NullInt64
-		var stored int
-		err = tx.QueryRowContext(ctx, `
-			WITH inserted AS (
-				INSERT INTO audit_checkpoints (position, transaction_id, event_count, running_hash, signature, recorded_at)
-				SELECT u.position, u.txid::xid8, u.event_count, u.running_hash, u.signature, u.recorded_at
-				FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bytea[], $5::bytea[], $6::timestamptz[])
-					WITH ORDINALITY AS u(position, txid, event_count, running_hash, signature, recorded_at, n)
-				WHERE coalesce((SELECT event_count FROM audit_checkpoints ORDER BY id DESC LIMIT 1), 0) = $7
-					AND (SELECT running_hash FROM audit_checkpoints ORDER BY id DESC LIMIT 1) IS NOT DISTINCT FROM $8::bytea
-				ORDER BY u.n
-				RETURNING id)
-			SELECT max(id), count(*) FROM inserted`,
-			pq.Array(positions), pq.Array(txids), pq.Array(counts), pq.Array(running), pq.Array(signatures), pq.Array(recordedAt),
-			prevCount, prevHash).Scan(&newest, &stored)
-		if err == nil && stored == 0 && !reload {
-			reload = true
-			continue // the copy in memory was stale: reload and try again
-		}
-		if err == nil && stored != len(cps) {
-			err = fmt.Errorf("%d of %d stored", stored, len(cps))
-		}
-		if err != nil {
-			c.newest.Store(nil)
-			return fmt.Errorf("record checkpoints for events %d to %d: %w", pending[0].Position, pending[len(pending)-1].Position, err)
-		}
-		newestCP := cps[len(cps)-1]
-		newestCP.ID = newest.Int64
-		c.newest.Store(&newestCP)
+		leaves = append(leaves, audit.LeafHash(k.hash))
+		newPositions = append(newPositions, rec.Position)
+	}
+	if len(leaves) == 0 {
 		return nil
 	}
+	size, err := treeSize(ctx, tx)
+	if err != nil {
+		return err
+	}
+	frontier, err := readHashes(ctx, tx, audit.FrontierIndexes(size))
+	if err != nil {
+		return err
+	}
+	appended, err := audit.Append(size, frontier, leaves)
+	if err != nil {
+		return err
+	}
+	head, err := signer.Sign(size+int64(len(leaves)), appended.Root, l.now())
+	if err != nil {
+		return err
+	}
+	indexes, stored := make([]int64, len(leaves)), make([][]byte, len(leaves))
+	for i, hashes := range appended.Stored {
+		indexes[i] = size + int64(i)
+		b := make([]byte, 0, len(hashes)*audit.HashSize)
+		for _, h := range hashes {
+			b = append(b, h[:]...)
+		}
+		stored[i] = b
+	}
+	// A concurrent writer of the tree (there should be none) makes the
+	// primary keys collide and the batch roll back, to be tried again.
+	_, err = tx.ExecContext(ctx, `
+		WITH leaves AS (
+			INSERT INTO audit_tree (leaf_index, position, hashes)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[]))
+		INSERT INTO audit_heads (tree_size, root_hash, note, recorded_at) VALUES ($4, $5, $6, $7)`,
+		pq.Array(indexes), pq.Array(newPositions), pq.Array(stored),
+		head.TreeSize, head.RootHash[:], string(head.Note), head.Timestamp)
+	if err != nil {
+		return fmt.Errorf("store leaves %d to %d and their head: %w", size, head.TreeSize-1, err)
+	}
+	return nil
 }
 
-// lastCheckpoint returns the newest checkpoint, from memory unless reload.
-func (c *Checkpoints) last(ctx context.Context, tx *sql.Tx, reload bool) (*audit.Checkpoint, error) {
-	if cp := c.newest.Load(); cp != nil && !reload {
-		return cp, nil
+// treeSize is the number of leaves stored.
+func treeSize(ctx context.Context, q querier) (int64, error) {
+	var size int64
+	err := q.QueryRowContext(ctx, `SELECT coalesce(max(leaf_index) + 1, 0) FROM audit_tree`).Scan(&size)
+	return size, err
+}
+
+// readHashes reads stored hashes by index (tlog's layout): each is kept with
+// the leaf that completed its subtree.
+func readHashes(ctx context.Context, q querier, indexes []int64) ([]tlog.Hash, error) {
+	if len(indexes) == 0 {
+		return nil, nil
 	}
-	last, err := scanCheckpoint(tx.QueryRowContext(ctx, `SELECT `+checkpointColumns+` FROM audit_checkpoints ORDER BY id DESC LIMIT 1`))
+	leaves := make([]int64, len(indexes))
+	for i, idx := range indexes {
+		leaves[i], _ = audit.StoredAt(idx)
+	}
+	rows, err := q.QueryContext(ctx, `SELECT leaf_index, hashes FROM audit_tree WHERE leaf_index = ANY ($1::bigint[])`, pq.Array(leaves))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	stored := make(map[int64][]byte, len(leaves))
+	for rows.Next() {
+		var leaf int64
+		var b []byte
+		if err := rows.Scan(&leaf, &b); err != nil {
+			return nil, err
+		}
+		stored[leaf] = b
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]tlog.Hash, len(indexes))
+	for i, idx := range indexes {
+		leaf, offset := audit.StoredAt(idx)
+		b := stored[leaf]
+		if len(b) < (offset+1)*audit.HashSize {
+			return nil, fmt.Errorf("stored hash %d (leaf %d) is missing: the tree is incomplete", idx, leaf)
+		}
+		copy(out[i][:], b[offset*audit.HashSize:])
+	}
+	return out, nil
+}
+
+// hashReader reads stored hashes for tlog's proofs.
+func hashReader(ctx context.Context, q querier) tlog.HashReader {
+	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) { return readHashes(ctx, q, indexes) })
+}
+
+const headColumns = `tree_size, root_hash, note, recorded_at`
+
+func scanHead(row interface{ Scan(...any) error }) (audit.Head, error) {
+	var h audit.Head
+	var root []byte
+	var note string
+	if err := row.Scan(&h.TreeSize, &root, &note, &h.Timestamp); err != nil {
+		return h, err
+	}
+	copy(h.RootHash[:], root)
+	h.Note, h.Timestamp = []byte(note), h.Timestamp.UTC()
+	return h, nil
+}
+
+// Heads lists signed heads by increasing tree size, after size after.
+func (l *AuditLog) Heads(ctx context.Context, after int64, limit int) (_ []audit.Head, err error) {
+	defer ledger.Wrap(&err, "AuditLog.Heads")
+	rows, err := l.pool.QueryContext(ctx, `SELECT `+headColumns+` FROM audit_heads WHERE tree_size > $1 ORDER BY tree_size LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []audit.Head{}
+	for rows.Next() {
+		h, err := scanHead(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// LatestHead returns the newest signed head, nil before the first.
+func (l *AuditLog) LatestHead(ctx context.Context) (_ *audit.Head, err error) {
+	defer ledger.Wrap(&err, "AuditLog.LatestHead")
+	h, err := scanHead(l.pool.QueryRowContext(ctx, `SELECT `+headColumns+` FROM audit_heads ORDER BY tree_size DESC LIMIT 1`))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("last checkpoint: %w", err)
+		return nil, err
 	}
-	return last, nil
+	return &h, nil
+}
+
+// InclusionProof proves that the event at position is a leaf of the tree of
+// treeSize leaves (the newest head's size when 0). Its errors: ENotFound for
+// a position no event has, or one not yet in the tree; EInvalid naming
+// tree_size for a size the tree has not reached or that does not hold the
+// event.
+func (l *AuditLog) InclusionProof(ctx context.Context, position, treeSize int64) (_ audit.InclusionProof, err error) {
+	defer ledger.Wrap(&err, "AuditLog.InclusionProof")
+	// One snapshot: the leaf, the tree's size and the hashes agree.
+	tx, err := l.pool.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return audit.InclusionProof{}, err
+	}
+	defer tx.Rollback()
+	var leaf int64
+	var hashes []byte
+	var event bool
+	err = tx.QueryRowContext(ctx, `
+		SELECT t.leaf_index, t.hashes, e.position IS NOT NULL
+		FROM (SELECT $1::bigint AS position) p
+		LEFT JOIN events e ON e.position = p.position
+		LEFT JOIN audit_tree t ON t.position = p.position`, position).Scan(&nullInt{&leaf}, &hashes, &event)
+	if err != nil {
+		return audit.InclusionProof{}, err
+	}
+	switch {
+	case !event:
+		return audit.InclusionProof{}, ledger.Errorf(ledger.ENotFound, "no event has position %d", position)
+	case hashes == nil:
+		return audit.InclusionProof{}, ledger.Errorf(ledger.ENotFound,
+			"the event at position %d is not in the tree yet: its head is signed within moments of the commit; try again", position)
+	}
+	stored, headed, err := sizes(ctx, tx)
+	if err != nil {
+		return audit.InclusionProof{}, err
+	}
+	size := treeSize
+	switch {
+	case size == 0 && headed == 0:
+		return audit.InclusionProof{}, ledger.Errorf(ledger.ENotFound, "no tree head is signed yet")
+	case size == 0:
+		size = headed
+	case size < 0:
+		return audit.InclusionProof{}, invalidSize("tree_size", "must be positive")
+	case size > stored:
+		return audit.InclusionProof{}, invalidSize("tree_size", "the tree has %d leaves; %d is beyond it", stored, size)
+	}
+	if leaf >= size {
+		return audit.InclusionProof{}, invalidSize("tree_size", "the event at position %d is leaf %d: a tree of %d leaves does not hold it", position, leaf, size)
+	}
+	proof, err := tlog.ProveRecord(size, leaf, hashReader(ctx, tx))
+	if err != nil {
+		return audit.InclusionProof{}, err
+	}
+	out := audit.InclusionProof{LeafIndex: leaf, TreeSize: size, Hashes: proof}
+	copy(out.LeafHash[:], hashes)
+	return out, nil
+}
+
+// ConsistencyProof proves that the tree of from leaves is a prefix of the
+// tree of to leaves. Its errors: EInvalid naming from or to when
+// 1 <= from <= to <= the tree's size does not hold.
+func (l *AuditLog) ConsistencyProof(ctx context.Context, from, to int64) (_ []tlog.Hash, err error) {
+	defer ledger.Wrap(&err, "AuditLog.ConsistencyProof")
+	tx, err := l.pool.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	switch {
+	case from < 1:
+		return nil, invalidSize("from", "must be at least 1: every tree holds the empty one")
+	case to < from:
+		return nil, invalidSize("to", "must be at least from (%d)", from)
+	}
+	stored, _, err := sizes(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	if to > stored {
+		return nil, invalidSize("to", "the tree has %d leaves; %d is beyond it", stored, to)
+	}
+	proof, err := tlog.ProveTree(to, from, hashReader(ctx, tx))
+	if err != nil {
+		return nil, err
+	}
+	return proof, nil
+}
+
+// sizes returns the number of leaves stored and the newest head's size.
+func sizes(ctx context.Context, q querier) (stored, headed int64, err error) {
+	err = q.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(leaf_index) + 1, 0) FROM audit_tree),
+		(SELECT coalesce(max(tree_size), 0) FROM audit_heads)`).Scan(&stored, &headed)
+	return stored, headed, err
+}
+
+func invalidSize(field, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	return &ledger.Error{Code: ledger.EInvalid, Message: field + " " + msg, Fields: []ledger.FieldError{{Field: field, Message: msg}}}
+}
+
+// nullInt scans a nullable bigint, leaving the target alone on NULL.
+type nullInt struct{ v *int64 }
+
+func (n nullInt) Scan(src any) error {
+	if src == nil {
+		return nil
+	}
+	var v sql.NullInt64
+	if err := v.Scan(src); err != nil {
+		return err
+	}
+	*n.v = v.Int64
+	return nil
 }
 
 const checkpointColumns = `id, position, transaction_id::text AS txid, event_count, running_hash, signature, recorded_at`
@@ -141,11 +346,11 @@ func scanCheckpoint(row interface{ Scan(...any) error }) (*audit.Checkpoint, err
 	return &cp, nil
 }
 
-// Checkpoints lists checkpoints in the order they were recorded, after the
-// one with id after.
-func (c *Checkpoints) Checkpoints(ctx context.Context, after int64, limit int) (_ []audit.Checkpoint, err error) {
-	defer ledger.Wrap(&err, "Checkpoints.Checkpoints")
-	rows, err := c.pool.QueryContext(ctx, `SELECT `+checkpointColumns+` FROM audit_checkpoints WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+// Checkpoints lists the HMAC checkpoints recorded before tree heads, in
+// the order they were recorded, after the one with id after.
+func (l *AuditLog) Checkpoints(ctx context.Context, after int64, limit int) (_ []audit.Checkpoint, err error) {
+	defer ledger.Wrap(&err, "AuditLog.Checkpoints")
+	rows, err := l.pool.QueryContext(ctx, `SELECT `+checkpointColumns+` FROM audit_checkpoints WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -161,18 +366,18 @@ func (c *Checkpoints) Checkpoints(ctx context.Context, after int64, limit int) (
 	return out, rows.Err()
 }
 
-// Verify checks every stream chain and every checkpoint in one consistent
-// snapshot. With exported == nil it checks the database's own checkpoints;
-// otherwise the ones given (an auditor's copy), which also catches the
-// removal of the newest events together with their checkpoints.
-func (c *Checkpoints) Verify(ctx context.Context, key audit.Key, exported audit.Checkpoints) (_ audit.Report, err error) {
-	defer ledger.Wrap(&err, "Checkpoints.Verify")
+// Verify checks every stream chain, the tree over the commit order against
+// every signed head, and the HMAC checkpoints (when keys.HMAC is set), in
+// one consistent snapshot. With exported == nil it checks the database's
+// own checkpoints; otherwise the ones given (an auditor's copy).
+func (l *AuditLog) Verify(ctx context.Context, keys audit.Keys, exported audit.Checkpoints) (_ audit.Report, err error) {
+	defer ledger.Wrap(&err, "AuditLog.Verify")
 	// A read-only transaction takes no transaction id, so it holds back no
 	// subscriber however long it reads. The two walks run at once, each on
 	// a connection of its own, in one snapshot: the second transaction
 	// imports the first one's.
 	opts := &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
-	tx, err := c.pool.BeginTx(ctx, opts)
+	tx, err := l.pool.BeginTx(ctx, opts)
 	if err != nil {
 		return audit.Report{}, err
 	}
@@ -181,7 +386,7 @@ func (c *Checkpoints) Verify(ctx context.Context, key audit.Key, exported audit.
 	if err := tx.QueryRowContext(ctx, `SELECT pg_export_snapshot()`).Scan(&snapshot); err != nil {
 		return audit.Report{}, err
 	}
-	tx2, err := c.pool.BeginTx(ctx, opts)
+	tx2, err := l.pool.BeginTx(ctx, opts)
 	if err != nil {
 		return audit.Report{}, err
 	}
@@ -190,11 +395,11 @@ func (c *Checkpoints) Verify(ctx context.Context, key audit.Key, exported audit.
 		return audit.Report{}, err
 	}
 	byStream, inCommitOrder := &verifier{tx: tx}, &verifier{tx: tx2}
-	source := exported
-	if source == nil {
-		source = &checkpointCursor{v: inCommitOrder}
+	src := audit.Sources{Heads: &headCursor{v: inCommitOrder}, Checkpoints: exported, Leaves: &leafCursor{v: inCommitOrder}}
+	if exported == nil && keys.HMAC != nil {
+		src.Checkpoints = &checkpointCursor{v: inCommitOrder}
 	}
-	return audit.Verify(ctx, walks{byStream: byStream, inCommitOrder: inCommitOrder}, key, source)
+	return audit.Verify(ctx, walks{byStream: byStream, inCommitOrder: inCommitOrder}, keys, src)
 }
 
 // walks reads the log for audit.Verify's two walks, each on its own
@@ -209,41 +414,29 @@ func (w walks) EachEventInCommitOrder(ctx context.Context, fn func(audit.StoredE
 	return w.inCommitOrder.EachEventInCommitOrder(ctx, fn)
 }
 
-// VerifySince checks only what follows the newest checkpoint, in one
-// consistent snapshot: see audit.VerifySince. With no checkpoint yet it
-// checks the whole log.
-func (c *Checkpoints) VerifySince(ctx context.Context, key audit.Key) (_ audit.Report, err error) {
-	defer ledger.Wrap(&err, "Checkpoints.VerifySince")
-	tx, err := c.pool.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+// VerifySince checks only what follows the newest signed head, in one
+// consistent snapshot: see audit.VerifySince. With no head yet it checks
+// the whole log.
+func (l *AuditLog) VerifySince(ctx context.Context, keys audit.Keys) (_ audit.Report, err error) {
+	defer ledger.Wrap(&err, "AuditLog.VerifySince")
+	tx, err := l.pool.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	if err != nil {
 		return audit.Report{}, err
 	}
 	defer tx.Rollback()
 	v := &verifier{tx: tx}
-	rows, err := tx.QueryContext(ctx, `SELECT `+checkpointColumns+` FROM audit_checkpoints ORDER BY id DESC LIMIT 2`)
+	head, err := scanHead(tx.QueryRowContext(ctx, `SELECT `+headColumns+` FROM audit_heads ORDER BY tree_size DESC LIMIT 1`))
+	if errors.Is(err, sql.ErrNoRows) {
+		src := audit.Sources{Heads: audit.NewHeadList(nil)}
+		if keys.HMAC != nil {
+			src.Checkpoints = &checkpointCursor{v: v}
+		}
+		return audit.Verify(ctx, v, keys, src)
+	}
 	if err != nil {
 		return audit.Report{}, err
 	}
-	var newest []audit.Checkpoint
-	for rows.Next() {
-		cp, err := scanCheckpoint(rows)
-		if err != nil {
-			rows.Close()
-			return audit.Report{}, err
-		}
-		newest = append(newest, *cp)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return audit.Report{}, err
-	}
-	switch len(newest) {
-	case 0:
-		return audit.Verify(ctx, v, key, &checkpointCursor{v: v})
-	case 1:
-		return audit.VerifySince(ctx, v, key, newest[0], nil)
-	}
-	return audit.VerifySince(ctx, v, key, newest[0], &newest[1])
+	return audit.VerifySince(ctx, v, keys.Public, head)
 }
 
 // verifier reads the log in chunks through server-side cursors, so one
@@ -359,13 +552,13 @@ func (v *verifier) EventAt(ctx context.Context, position int64) (*audit.StoredEv
 	return &e, nil
 }
 
-// EachEventByStreamAfter reads the events after cp in commit order through
+// EachEventByStreamAfter reads the events after the event cp in commit order through
 // events_commit_order_idx, and each of their streams' last event before
 // them through the (stream_id, stream_version) key, so the cost follows the
 // new events, not the log. The anchors are joined on the whole key, which
 // keeps the plan an index lookup per stream: a range on the version let the
 // planner scan the table.
-func (v *verifier) EachEventByStreamAfter(ctx context.Context, cp audit.Checkpoint, fn func(audit.StoredEvent, bool) error) error {
+func (v *verifier) EachEventByStreamAfter(ctx context.Context, cp audit.StoredEvent, fn func(audit.StoredEvent, bool) error) error {
 	// Literals, not parameters, in a cursor's query: the planner then knows
 	// how few events follow the checkpoint.
 	txid := strconv.FormatUint(cp.TransactionID, 10)
@@ -382,46 +575,137 @@ func (v *verifier) EachEventByStreamAfter(ctx context.Context, cp audit.Checkpoi
 		ORDER BY stream_id, stream_version`, fn)
 }
 
-// checkpointCursor yields the database's checkpoints in recording order.
+// StoredTree returns the root of the stored tree of size leaves, and the
+// position and leaf hash stored for its last leaf.
+func (v *verifier) StoredTree(ctx context.Context, size int64) (root tlog.Hash, position int64, leaf tlog.Hash, err error) {
+	root, err = tlog.TreeHash(size, hashReader(ctx, v.tx))
+	if err != nil {
+		return root, 0, leaf, err
+	}
+	var hashes []byte
+	err = v.tx.QueryRowContext(ctx, `SELECT position, hashes FROM audit_tree WHERE leaf_index = $1`, size-1).Scan(&position, &hashes)
+	copy(leaf[:], hashes)
+	return root, position, leaf, err
+}
+
+// leafCursor yields the stored tree's leaves by index.
+type leafCursor struct {
+	v    *verifier
+	next func() (*audit.StoredLeaf, error)
+}
+
+func (c *leafCursor) Next(ctx context.Context) (*audit.StoredLeaf, error) {
+	if c.next == nil {
+		c.next = cursorOf(ctx, c.v, `SELECT leaf_index, position, substring(hashes FROM 1 FOR 32) FROM audit_tree ORDER BY leaf_index`,
+			func(rows *sql.Rows) (audit.StoredLeaf, error) {
+				var l audit.StoredLeaf
+				var hash []byte
+				err := rows.Scan(&l.Index, &l.Position, &hash)
+				copy(l.Hash[:], hash)
+				return l, err
+			})
+	}
+	return c.next()
+}
+
+// cursorOf returns a function that yields query's rows one at a time,
+// fetched chunk rows at a time through a cursor on v's transaction, and
+// nil after the last.
+func cursorOf[T any](ctx context.Context, v *verifier, query string, scan func(*sql.Rows) (T, error)) func() (*T, error) {
+	var name string
+	var buf []T
+	done := false
+	return func() (*T, error) {
+		if name == "" {
+			var err error
+			if name, err = v.declare(ctx, query); err != nil {
+				return nil, err
+			}
+		}
+		if len(buf) == 0 && !done {
+			rows, err := v.tx.QueryContext(ctx, `FETCH FORWARD `+strconv.Itoa(chunk)+` FROM `+name)
+			if err != nil {
+				return nil, err
+			}
+			for rows.Next() {
+				item, err := scan(rows)
+				if err != nil {
+					rows.Close()
+					return nil, err
+				}
+				buf = append(buf, item)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, err
+			}
+			done = len(buf) < chunk
+		}
+		if len(buf) == 0 {
+			return nil, nil
+		}
+		item := buf[0]
+		buf = buf[1:]
+		return &item, nil
+	}
+}
+
+// headCursor yields the signed heads by increasing tree size.
+type headCursor struct {
+	v    *verifier
+	next func() (*audit.Head, error)
+}
+
+func (c *headCursor) Next(ctx context.Context) (*audit.Head, error) {
+	if c.next == nil {
+		c.next = cursorOf(ctx, c.v, `SELECT `+headColumns+` FROM audit_heads ORDER BY tree_size`,
+			func(rows *sql.Rows) (audit.Head, error) { return scanHead(rows) })
+	}
+	return c.next()
+}
+
+// checkpointCursor yields the database's HMAC checkpoints in recording order.
 type checkpointCursor struct {
-	v      *verifier
-	name   string
-	buf    []audit.Checkpoint
-	done   bool
-	opened bool
+	v    *verifier
+	next func() (*audit.Checkpoint, error)
 }
 
 func (c *checkpointCursor) Next(ctx context.Context) (*audit.Checkpoint, error) {
-	if !c.opened {
-		name, err := c.v.declare(ctx, `SELECT `+checkpointColumns+` FROM audit_checkpoints ORDER BY id`)
-		if err != nil {
-			return nil, err
-		}
-		c.name, c.opened = name, true
+	if c.next == nil {
+		c.next = cursorOf(ctx, c.v, `SELECT `+checkpointColumns+` FROM audit_checkpoints ORDER BY id`,
+			func(rows *sql.Rows) (audit.Checkpoint, error) {
+				cp, err := scanCheckpoint(rows)
+				if err != nil {
+					return audit.Checkpoint{}, err
+				}
+				return *cp, nil
+			})
 	}
-	if len(c.buf) == 0 && !c.done {
-		rows, err := c.v.tx.QueryContext(ctx, `FETCH FORWARD `+strconv.Itoa(chunk)+` FROM `+c.name)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			cp, err := scanCheckpoint(rows)
-			if err != nil {
-				rows.Close()
-				return nil, err
-			}
-			c.buf = append(c.buf, *cp)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		c.done = len(c.buf) < chunk
+	return c.next()
+}
+
+// Export calls events for every event in commit order, with its content as
+// hashed, then heads for every signed head by increasing size, all from one
+// snapshot.
+func (l *AuditLog) Export(ctx context.Context, events func(audit.StoredEvent) error, heads func(audit.Head) error) (err error) {
+	defer ledger.Wrap(&err, "AuditLog.Export")
+	tx, err := l.pool.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return err
 	}
-	if len(c.buf) == 0 {
-		return nil, nil
+	defer tx.Rollback()
+	v := &verifier{tx: tx}
+	if err := v.each(ctx, `events.transaction_id, events.position`, events); err != nil {
+		return err
 	}
-	cp := c.buf[0]
-	c.buf = c.buf[1:]
-	return &cp, nil
+	cursor := &headCursor{v: v}
+	for {
+		h, err := cursor.Next(ctx)
+		if err != nil || h == nil {
+			return err
+		}
+		if err := heads(*h); err != nil {
+			return err
+		}
+	}
 }

@@ -33,7 +33,7 @@ func BenchmarkVerifyAudit(b *testing.B) {
 	b.ResetTimer()
 	var events int64
 	for range b.N {
-		report, err := db.Checkpoints.Verify(ctx, postgrestest.AuditKey, nil)
+		report, err := db.Audit.Verify(ctx, postgrestest.AuditKeys, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -127,7 +127,7 @@ func seedChainedEvents(b *testing.B, db *postgres.DB, reimbursements int) {
 			defer tx.Rollback()
 			for len(chunk) > 0 {
 				n := min(batch, len(chunk))
-				if err := db.Checkpoints.Record(ctx, tx, postgrestest.AuditKey, chunk[:n]); err != nil {
+				if err := db.Audit.Append(ctx, tx, postgrestest.AuditSigner, chunk[:n]); err != nil {
 					return err
 				}
 				chunk = chunk[n:]

@@ -56,7 +56,7 @@ func ledgerWithHistory(t *testing.T) (*postgres.DB, ledger.RecordedEvent) {
 	}
 	lone := mustSubmit(t, db, d, "3.00")
 	mustSubmit(t, db, d, "4.00")
-	if err := db.CheckpointAll(ctx, postgrestest.AuditKey); err != nil {
+	if err := db.TreeAll(ctx, postgrestest.AuditSigner); err != nil {
 		t.Fatal(err)
 	}
 	story, _ := postgrestest.App(db).Story(ctx, postgrestest.Auditor, lone.ID)
@@ -65,7 +65,7 @@ func ledgerWithHistory(t *testing.T) (*postgres.DB, ledger.RecordedEvent) {
 
 func mustVerify(t *testing.T, db *postgres.DB, exported audit.Checkpoints) audit.Report {
 	t.Helper()
-	report, err := db.Checkpoints.Verify(context.Background(), postgrestest.AuditKey, exported)
+	report, err := db.Audit.Verify(context.Background(), postgrestest.AuditKeys, exported)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,14 +95,20 @@ func TestVerifyPassesAnIntactLog(t *testing.T) {
 	db, _ := ledgerWithHistory(t)
 	report := mustVerify(t, db, nil)
 	events := int64(len(allEvents(t, db)))
-	if !report.OK() || report.Events != events || report.Checkpoints != events || report.Streams != 5 {
-		t.Fatalf("report %+v (problem %v), want OK over %d events, %d checkpoints, 5 streams", report, report.Problem, events, events)
+	heads := (events + 2) / 3 // TreeAll signs a head every three events
+	if !report.OK() || report.Events != events || report.Heads != heads || report.Streams != 5 {
+		t.Fatalf("report %+v (problem %v), want OK over %d events, %d heads, 5 streams", report, report.Problem, events, heads)
 	}
-	// Another key did not sign these checkpoints.
-	other, _ := audit.NewKey(strings.Repeat("k", 40))
-	bad, err := db.Checkpoints.Verify(context.Background(), other, nil)
-	if err != nil || bad.OK() || !strings.Contains(bad.Problem.Detail, "signature") {
+	// A key of the same name, rotated in, did not sign these heads.
+	rotated := audit.Keys{Public: audit.PublicKeys{postgrestest.RotatedAuditSigner.PublicKey()}}
+	bad, err := db.Audit.Verify(context.Background(), rotated, nil)
+	if err != nil || bad.OK() || !strings.Contains(bad.Problem.Detail, "does not verify") {
 		t.Fatalf("verify with another key: %+v %v", bad.Problem, err)
+	}
+	// With both keys, as during a rotation, they do.
+	both := audit.Keys{Public: append(rotated.Public, postgrestest.AuditSigner.PublicKey())}
+	if r, err := db.Audit.Verify(context.Background(), both, nil); err != nil || !r.OK() || r.Heads != heads {
+		t.Fatalf("verify with the rotated and the old key: %+v %v", r, err)
 	}
 }
 
@@ -152,8 +158,31 @@ func TestVerifyNamesTheTamperedEvent(t *testing.T) {
 	})
 	t.Run("dropped newest events", func(t *testing.T) {
 		db, _ := ledgerWithHistory(t)
+		events := allEvents(t, db)
+		newest := events[len(events)-2].Position
+		superuser(t, db, `DELETE FROM events WHERE position >= `+itoa(newest))
+		report := mustVerify(t, db, nil)
+		if report.OK() || !strings.Contains(report.Problem.Detail, "newest events were removed") {
+			t.Fatalf("problem %+v, want the truncation named", report.Problem)
+		}
+	})
+	// An upgraded ledger's log: HMAC checkpoints recorded before tree heads
+	// keep verifying, and an auditor's exported copy of them still catches
+	// a truncation the database alone no longer shows.
+	t.Run("dropped newest events and their HMAC checkpoints", func(t *testing.T) {
+		db := postgrestest.NewDB(t)
+		d := postgrestest.MustDirectory(t, db)
 		ctx := context.Background()
-		exported, err := db.Checkpoints.Checkpoints(ctx, 0, 1000) // the auditor's copy, kept elsewhere
+		for _, amount := range []string{"1.00", "2.00", "3.00", "4.00"} {
+			mustSubmit(t, db, d, amount)
+		}
+		if err := db.LegacyCheckpointAll(ctx, postgrestest.AuditKey); err != nil {
+			t.Fatal(err)
+		}
+		if report := mustVerify(t, db, nil); !report.OK() || report.Checkpoints != 4 || report.Heads != 0 {
+			t.Fatalf("the log of an upgraded ledger: %+v, want its 4 HMAC checkpoints checked", report)
+		}
+		exported, err := db.Audit.Checkpoints(ctx, 0, 1000) // the auditor's copy, kept elsewhere
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,33 +206,36 @@ func TestVerifyNamesTheTamperedEvent(t *testing.T) {
 	})
 }
 
-func TestCheckpointsAreRecordedOncePerEvent(t *testing.T) {
+func TestTreeHoldsEachEventOnce(t *testing.T) {
 	db, _ := ledgerWithHistory(t)
 	ctx := context.Background()
-	if err := db.CheckpointAll(ctx, postgrestest.AuditKey); err != nil { // redelivered: nothing new
+	if err := db.TreeAll(ctx, postgrestest.AuditSigner); err != nil { // redelivered: nothing new
 		t.Fatal(err)
 	}
-	cps, err := db.Checkpoints.Checkpoints(ctx, 0, 1000)
+	heads, err := db.Audit.Heads(ctx, 0, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
 	events := allEvents(t, db)
-	if len(cps) != len(events) || cps[len(cps)-1].EventCount != int64(len(events)) {
-		t.Fatalf("%d checkpoints for %d events", len(cps), len(events))
+	if len(heads) == 0 || heads[len(heads)-1].TreeSize != int64(len(events)) {
+		t.Fatalf("%d heads for %d events: %+v", len(heads), len(events), heads)
 	}
-	for _, cp := range cps {
-		if !postgrestest.AuditKey.Valid(cp) {
-			t.Fatalf("checkpoint %d has an invalid signature", cp.ID)
+	for _, h := range heads {
+		if _, err := postgrestest.AuditKeys.Public.Open(h.Note); err != nil {
+			t.Fatalf("head of size %d: %v", h.TreeSize, err)
 		}
+	}
+	var leaves int64
+	if err := db.SQL().QueryRow(`SELECT count(*) FROM audit_tree`).Scan(&leaves); err != nil || leaves != int64(len(events)) {
+		t.Fatalf("%d leaves for %d events (%v)", leaves, len(events), err)
 	}
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-// A checkpoint batch that rolls back leaves the worker's copy of the newest
-// checkpoint ahead of the database; the next events are still checkpointed
-// in order, none skipped.
-func TestCheckpointsSurviveARolledBackBatch(t *testing.T) {
+// A tree batch that rolls back leaves nothing behind; the next batch adds
+// the same events in order, none skipped.
+func TestTreeSurvivesARolledBackBatch(t *testing.T) {
 	db, _ := ledgerWithHistory(t)
 	d := postgrestest.MustDirectory(t, db)
 	ctx := context.Background()
@@ -213,15 +245,15 @@ func TestCheckpointsSurviveARolledBackBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Checkpoints.Record(ctx, tx, postgrestest.AuditKey, story[:1]); err != nil {
+	if err := db.Audit.Append(ctx, tx, postgrestest.AuditSigner, story[:1]); err != nil {
 		t.Fatal(err)
 	}
 	tx.Rollback()
 	mustSubmit(t, db, d, "8.00")
-	if err := db.CheckpointAll(ctx, postgrestest.AuditKey); err != nil {
+	if err := db.TreeAll(ctx, postgrestest.AuditSigner); err != nil {
 		t.Fatal(err)
 	}
-	if report := mustVerify(t, db, nil); !report.OK() || report.Checkpoints != int64(len(allEvents(t, db))) {
+	if report := mustVerify(t, db, nil); !report.OK() || report.Events != int64(len(allEvents(t, db))) || report.Heads == 0 {
 		t.Fatalf("after a rolled-back batch: %+v, problem %v", report, report.Problem)
 	}
 }
@@ -236,7 +268,7 @@ func ledgerAfterCheckpoint(t *testing.T) (db *postgres.DB, kept, approval, fresh
 	ctx := context.Background()
 	mustSubmit(t, db, d, "1.00")
 	decided := mustSubmit(t, db, d, "2.00")
-	if err := db.CheckpointAll(ctx, postgrestest.AuditKey); err != nil {
+	if err := db.TreeAll(ctx, postgrestest.AuditSigner); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := postgrestest.App(db).Approve(ctx, app.Administrator(d.Admin.ID, d.Bank.ID), app.DecideCommand{ReimbursementID: decided.ID}); err != nil {
@@ -252,22 +284,22 @@ func ledgerAfterCheckpoint(t *testing.T) (db *postgres.DB, kept, approval, fresh
 
 func mustVerifySince(t *testing.T, db *postgres.DB) audit.Report {
 	t.Helper()
-	report, err := db.Checkpoints.VerifySince(context.Background(), postgrestest.AuditKey)
+	report, err := db.Audit.VerifySince(context.Background(), postgrestest.AuditKeys)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if report.Since == nil {
-		t.Fatalf("report %+v does not name the checkpoint it started from", report)
+		t.Fatalf("report %+v does not name the head it started from", report)
 	}
 	return report
 }
 
-func TestVerifySinceCheckpointChecksOnlyTheNewEvents(t *testing.T) {
+func TestVerifySinceHeadChecksOnlyTheNewEvents(t *testing.T) {
 	t.Run("intact", func(t *testing.T) {
 		db, _, _, _ := ledgerAfterCheckpoint(t)
 		report := mustVerifySince(t, db)
-		if !report.OK() || report.Events != 2 || report.Streams != 2 || report.Checkpoints != 2 || report.Since.EventCount != 2 {
-			t.Fatalf("report %+v (problem %v), want OK over the 2 events after checkpoint 2, in 2 streams", report, report.Problem)
+		if !report.OK() || report.Events != 2 || report.Streams != 2 || report.Heads != 1 || report.Since.TreeSize != 2 {
+			t.Fatalf("report %+v (problem %v), want OK over the 2 events after the head of size 2, in 2 streams", report, report.Problem)
 		}
 	})
 	t.Run("tampered after the checkpoint", func(t *testing.T) {
@@ -290,9 +322,17 @@ func TestVerifySinceCheckpointChecksOnlyTheNewEvents(t *testing.T) {
 	})
 	t.Run("checkpointed event removed", func(t *testing.T) {
 		db, _, _, _ := ledgerAfterCheckpoint(t)
-		superuser(t, db, `DELETE FROM events WHERE position = (SELECT position FROM audit_checkpoints ORDER BY id DESC LIMIT 1)`)
+		superuser(t, db, `DELETE FROM events WHERE position = (SELECT position FROM audit_tree ORDER BY leaf_index DESC LIMIT 1)`)
 		if report := mustVerifySince(t, db); report.OK() || !strings.Contains(report.Problem.Detail, "gone") {
-			t.Fatalf("problem %+v, want the newest checkpoint's event named as gone", report.Problem)
+			t.Fatalf("problem %+v, want the newest head's last event named as gone", report.Problem)
+		}
+	})
+	t.Run("head's last event altered", func(t *testing.T) {
+		db, _, _, _ := ledgerAfterCheckpoint(t)
+		superuser(t, db, `UPDATE events SET data = (data::jsonb || '{"amount": "9999.00"}')::json
+			WHERE position = (SELECT position FROM audit_tree ORDER BY leaf_index DESC LIMIT 1)`)
+		if report := mustVerifySince(t, db); report.OK() || !strings.Contains(report.Problem.Detail, "altered") {
+			t.Fatalf("problem %+v, want the newest head's last event named as altered", report.Problem)
 		}
 	})
 }

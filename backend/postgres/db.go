@@ -51,7 +51,7 @@ type DB struct {
 	Directory      *Directory
 	Reimbursements *ReadModel
 	Idempotency    *IdempotencyKeys
-	Checkpoints    *Checkpoints
+	Audit          *AuditLog
 	Subscriptions  *Subscriptions
 	Rebuilds       *Rebuilds
 	DevKeys        *DevKeys
@@ -120,7 +120,7 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 	db.Directory = &Directory{q: pool, cache: &directoryCache{}}
 	db.Reimbursements = &ReadModel{q: pool}
 	db.Idempotency = &IdempotencyKeys{q: pool}
-	db.Checkpoints = &Checkpoints{pool: pool, now: db.now}
+	db.Audit = &AuditLog{pool: pool, now: db.now}
 	db.Subscriptions = &Subscriptions{pool: pool, url: url, commits: db.commits, now: db.now, logger: opts.Logger}
 	db.Rebuilds = &Rebuilds{db: db}
 	db.DevKeys = &DevKeys{pool: pool}
@@ -132,7 +132,7 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 // Stores returns the stores package app runs its use cases over.
 func (db *DB) Stores() app.Stores {
 	return app.Stores{Transactor: db, Events: db.Events, Directory: db.Directory, Reimbursements: db.Reimbursements,
-		Feed: db.Events, Checkpoints: db.Checkpoints, Idempotency: db.Idempotency, DeadLetters: db.DeadLetters, Webhooks: db.Webhooks}
+		Feed: db.Events, Audit: db.Audit, Idempotency: db.Idempotency, DeadLetters: db.DeadLetters, Webhooks: db.Webhooks}
 }
 
 // Close stops the shared appends and closes the connection pool. Appends

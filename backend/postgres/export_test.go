@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"strconv"
 
 	"github.com/pressly/goose/v3"
 
@@ -26,28 +27,63 @@ func (db *DB) AllEvents(ctx context.Context) ([]ledger.RecordedEvent, error) {
 	return scanEvents(rows)
 }
 
-// CheckpointAll records a checkpoint for every event, in commit order, as
-// the checkpoint subscriber does, batch by batch.
-func (db *DB) CheckpointAll(ctx context.Context, key audit.Key) error {
-	rows, err := db.pool.QueryContext(ctx, `SELECT `+eventColumns+` FROM events ORDER BY transaction_id, position`)
-	if err != nil {
-		return err
-	}
-	events, err := scanEvents(rows)
+// TreeAll adds every event to the audit tree, in commit order, as the
+// audit.tree subscriber does, in batches of three, each with its signed
+// head.
+func (db *DB) TreeAll(ctx context.Context, signer *audit.Signer) error {
+	events, err := db.eventsInCommitOrder(ctx)
 	if err != nil {
 		return err
 	}
 	return db.transact(ctx, func(tx *sql.Tx, _ *[]string) error {
-		// In batches of three, so that small histories chain several.
 		for len(events) > 0 {
 			n := min(3, len(events))
-			if err := db.Checkpoints.Record(ctx, tx, key, events[:n]); err != nil {
+			if err := db.Audit.Append(ctx, tx, signer, events[:n]); err != nil {
 				return err
 			}
 			events = events[n:]
 		}
 		return nil
 	})
+}
+
+// LegacyCheckpointAll records an HMAC checkpoint for every event, in commit
+// order, as the ledger did before tree heads: the log of an upgraded ledger.
+func (db *DB) LegacyCheckpointAll(ctx context.Context, key audit.Key) error {
+	events, err := db.eventsInCommitOrder(ctx)
+	if err != nil {
+		return err
+	}
+	var prev *audit.Checkpoint
+	for _, e := range events {
+		cp := key.Next(prev, e.Position, e.TransactionID, e.Hash, db.now())
+		_, err := db.pool.ExecContext(ctx, `INSERT INTO audit_checkpoints (position, transaction_id, event_count, running_hash, signature, recorded_at)
+			VALUES ($1, $2::text::xid8, $3, $4, $5, $6)`, cp.Position, strconv.FormatUint(cp.TransactionID, 10), cp.EventCount, cp.RunningHash, cp.Signature, cp.RecordedAt)
+		if err != nil {
+			return err
+		}
+		prev = &cp
+	}
+	return nil
+}
+
+// eventsInCommitOrder returns each event's position, transaction id and
+// hash, in commit order.
+func (db *DB) eventsInCommitOrder(ctx context.Context) ([]ledger.RecordedEvent, error) {
+	rows, err := db.pool.QueryContext(ctx, `SELECT position, transaction_id::text, hash FROM events ORDER BY events.transaction_id, events.position`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ledger.RecordedEvent
+	for rows.Next() {
+		var e ledger.RecordedEvent
+		if err := rows.Scan(&e.Position, &e.TransactionID, &e.Hash); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }
 
 // AppendFirstTogether appends first events as one batch of the appenders,

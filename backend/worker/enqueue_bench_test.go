@@ -39,7 +39,7 @@ func BenchmarkEnqueueWebhooks(b *testing.B) {
 		}
 		events = append(events, story...)
 	}
-	w, err := New(Config{DB: db, Logger: quiet, AuditKey: postgrestest.AuditKey,
+	w, err := New(Config{DB: db, Logger: quiet, AuditSigner: postgrestest.AuditSigner,
 		Payments:      saga.NewPayments(postgrestest.Streams(db), &sagatest.Gateway{}, quiet, time.Now),
 		Notifications: saga.NewNotifications(postgrestest.Streams(db), &sagatest.Mailer{}, quiet, nil)})
 	if err != nil {

@@ -258,15 +258,15 @@ func TestCheckpointsHaltInsteadOfSkipping(t *testing.T) {
 		t.Fatal(err)
 	}
 	submit(t, db, d)
-	postgrestest.Eventually(t, "the checkpoints halt", func() bool { return obs.is(obs.halted, worker.GroupAuditCheckpoints) })
-	if err := w.Ready(); err == nil || !strings.Contains(err.Error(), worker.GroupAuditCheckpoints+" is halted") {
+	postgrestest.Eventually(t, "the checkpoints halt", func() bool { return obs.is(obs.halted, worker.GroupAuditTree) })
+	if err := w.Ready(); err == nil || !strings.Contains(err.Error(), worker.GroupAuditTree+" is halted") {
 		t.Fatalf("Ready = %v", err)
 	}
 	if _, err := db.SQL().Exec(`ALTER TABLE audit_checkpoints DROP CONSTRAINT test_refuse`); err != nil {
 		t.Fatal(err)
 	}
 	postgrestest.Eventually(t, "the checkpoints catch up", func() bool {
-		return w.Ready() == nil && status(t, db, worker.GroupAuditCheckpoints).Lag == 0
+		return w.Ready() == nil && status(t, db, worker.GroupAuditTree).Lag == 0
 	})
 	report, err := postgrestest.App(db).Verify(context.Background(), postgrestest.Auditor, nil)
 	if err != nil || !report.OK() || report.Events != 1 {

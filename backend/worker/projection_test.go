@@ -80,7 +80,7 @@ func TestASecondProjectionRunsLiveAndRebuilds(t *testing.T) {
 	}
 	streams := postgrestest.Streams(db)
 	w, err := worker.New(worker.Config{
-		DB: db, Projections: projections, Logger: quiet, AuditKey: postgrestest.AuditKey,
+		DB: db, Projections: projections, Logger: quiet, AuditSigner: postgrestest.AuditSigner,
 		Payments:      saga.NewPayments(streams, &sagatest.Gateway{}, quiet, time.Now),
 		Notifications: saga.NewNotifications(streams, &sagatest.Mailer{}, quiet, time.Now),
 		PollInterval:  10 * time.Millisecond, RetryInterval: 5 * time.Millisecond,

@@ -237,7 +237,7 @@ func TestCheckpointSubscriberSignsEveryEvent(t *testing.T) {
 		decide(t, db, d, id, i%2 == 1)
 	}
 	postgrestest.Eventually(t, "every subscriber caught up", func() bool { return caughtUp(t, db) })
-	report, err := db.Checkpoints.Verify(context.Background(), postgrestest.AuditKey, nil)
+	report, err := db.Audit.Verify(context.Background(), postgrestest.AuditKeys, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

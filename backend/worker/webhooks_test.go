@@ -358,7 +358,7 @@ func TestWorkerRefusesAnUnfollowableWebhookSetup(t *testing.T) {
 			Sender: webhook.NewSender(webhook.SenderConfig{Timeout: 10 * time.Second})},
 	} {
 		// The settings are checked before the database is touched.
-		if _, err := worker.New(worker.Config{Logger: quiet, AuditKey: postgrestest.AuditKey, Webhooks: hooks}); err == nil {
+		if _, err := worker.New(worker.Config{Logger: quiet, AuditSigner: postgrestest.AuditSigner, Webhooks: hooks}); err == nil {
 			t.Errorf("%s: the worker was built", name)
 		}
 	}

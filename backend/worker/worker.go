@@ -27,9 +27,13 @@ import (
 // Consumer groups besides the projections' own. Renaming one restarts it
 // from the first event.
 const (
-	GroupPayments         = "saga.payments"
-	GroupNotifications    = "saga.notifications"
-	GroupAuditCheckpoints = "audit.checkpoints"
+	GroupPayments      = "saga.payments"
+	GroupNotifications = "saga.notifications"
+	// GroupAuditTree builds the Merkle tree over the commit order and
+	// signs its head once per batch. (It replaced audit.checkpoints, the
+	// per-event HMAC checkpoints, and starts from the first event, so the
+	// tree of an upgraded ledger covers its whole log.)
+	GroupAuditTree = "audit.tree"
 )
 
 // GroupTypes names, for each consumer group that reads only some event
@@ -46,7 +50,7 @@ func Groups(projections []*postgres.Projection) []string {
 	for _, p := range projections {
 		groups = append(groups, p.Group)
 	}
-	return append(groups, GroupPayments, GroupNotifications, GroupAuditCheckpoints, GroupWebhooks)
+	return append(groups, GroupPayments, GroupNotifications, GroupAuditTree, GroupWebhooks)
 }
 
 // Config is what the worker needs.
@@ -58,8 +62,8 @@ type Config struct {
 	Logger        *slog.Logger
 	Payments      saga.Handler
 	Notifications saga.Handler
-	// AuditKey signs the audit checkpoints.
-	AuditKey audit.Key
+	// AuditSigner signs the tree heads.
+	AuditSigner *audit.Signer
 	// Observer, when set, is told each handler's outcomes and retries.
 	Observer Observer
 	// PollInterval is how often an idle subscriber looks for new events when
@@ -145,8 +149,8 @@ type Worker struct {
 
 // New builds the router with the projector and both sagas.
 func New(cfg Config) (*Worker, error) {
-	if len(cfg.AuditKey) == 0 {
-		return nil, errors.New("worker: the audit key is required to sign checkpoints")
+	if cfg.AuditSigner == nil {
+		return nil, errors.New("worker: the audit signing key is required to sign tree heads")
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 100 * time.Millisecond
@@ -214,11 +218,11 @@ func New(cfg Config) (*Worker, error) {
 
 	// The sagas take one event at a time: each calls the outside world; an
 	// event they keep failing on is parked. The projector and the
-	// checkpoints write a whole delivered batch at once in the subscriber's
+	// audit tree write a whole delivered batch at once in the subscriber's
 	// transaction, and never skip an event.
 	// The sagas read a few types and are sent only those (types). The
 	// projector and the webhooks read submissions, most of the log, and
-	// the checkpoints every event: for them the filtered query costs more
+	// the audit tree every event: for them the filtered query costs more
 	// to plan than it saves.
 	type handler struct {
 		group string
@@ -233,8 +237,8 @@ func New(cfg Config) (*Worker, error) {
 	handlers = append(handlers,
 		handler{group: GroupPayments, types: GroupTypes[GroupPayments], event: cfg.Payments.Handle},
 		handler{group: GroupNotifications, types: GroupTypes[GroupNotifications], event: cfg.Notifications.Handle},
-		handler{group: GroupAuditCheckpoints, batch: func(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
-			return cfg.DB.Checkpoints.Record(ctx, tx, cfg.AuditKey, events)
+		handler{group: GroupAuditTree, batch: func(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
+			return cfg.DB.Audit.Append(ctx, tx, cfg.AuditSigner, events)
 		}},
 		handler{group: GroupWebhooks, batch: w.enqueueWebhooks},
 	)

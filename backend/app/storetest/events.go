@@ -55,12 +55,15 @@ func testAppendAndLoad(t *testing.T, h Harness) {
 			t.Fatalf("stream version %d, %v; want %d", v, err, want)
 		}
 	}
-	report, err := h.Stores.Checkpoints.Verify(ctx, auditKey, nil)
+	report, err := h.Stores.Audit.Verify(ctx, auditKeys, nil)
 	if err != nil || !report.OK() || report.Events != 4 || report.Streams != 2 {
 		t.Fatalf("verify an intact log: %+v, %v", report, err)
 	}
-	if cps, err := h.Stores.Checkpoints.Checkpoints(ctx, 0, 10); err != nil || len(cps) != 0 {
+	if cps, err := h.Stores.Audit.Checkpoints(ctx, 0, 10); err != nil || len(cps) != 0 {
 		t.Fatalf("checkpoints nobody recorded: %v, %v", cps, err)
+	}
+	if heads, err := h.Stores.Audit.Heads(ctx, 0, 10); err != nil || len(heads) != 0 {
+		t.Fatalf("heads nobody signed: %v, %v", heads, err)
 	}
 }
 

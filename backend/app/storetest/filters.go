@@ -17,7 +17,7 @@ import (
 func testListFilters(t *testing.T, h Harness) {
 	ctx := context.Background()
 	now := time.Date(2026, 2, 1, 9, 0, 0, 0, time.UTC)
-	a := app.New(app.Config{Stores: h.Stores, AuditKey: auditKey, ExportBatch: 2, Now: func() time.Time { return now }})
+	a := app.New(app.Config{Stores: h.Stores, AuditKeys: auditKeys, ExportBatch: 2, Now: func() time.Time { return now }})
 	d := mustDirectory(t, a)
 	submitAt := func(at time.Time, account ledger.Account, amount string) *ledger.Reimbursement {
 		t.Helper()

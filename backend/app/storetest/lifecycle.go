@@ -75,7 +75,7 @@ func oneWins(t *testing.T, what string, errs []error) int {
 
 func testWithdrawal(t *testing.T, h Harness) {
 	ctx := context.Background()
-	a := app.New(app.Config{Stores: h.Stores, AuditKey: auditKey})
+	a := app.New(app.Config{Stores: h.Stores, AuditKeys: auditKeys})
 	d := mustDirectory(t, a)
 	withdraw := func(p app.Principal, id uuid.UUID) (*ledger.Reimbursement, error) {
 		return a.Withdraw(ctx, p, app.WithdrawCommand{ReimbursementID: id, Meta: meta})
@@ -119,7 +119,7 @@ func testWithdrawal(t *testing.T, h Harness) {
 
 func testDualControl(t *testing.T, h Harness) {
 	ctx := context.Background()
-	a := app.New(app.Config{Stores: h.Stores, AuditKey: auditKey})
+	a := app.New(app.Config{Stores: h.Stores, AuditKeys: auditKeys})
 	d := mustDirectory(t, a)
 	second := mustSecondAdmin(t, a, d)
 
@@ -219,7 +219,7 @@ func eventTypes(events []ledger.RecordedEvent) []string {
 
 func testPayoutRetry(t *testing.T, h Harness) {
 	ctx := context.Background()
-	a := app.New(app.Config{Stores: h.Stores, AuditKey: auditKey})
+	a := app.New(app.Config{Stores: h.Stores, AuditKeys: auditKeys})
 	d := mustDirectory(t, a)
 	retry := func(p app.Principal, id uuid.UUID) (*ledger.Reimbursement, error) {
 		return a.RetryPayout(ctx, p, app.RetryPayoutCommand{ReimbursementID: id, Meta: meta})
@@ -358,7 +358,7 @@ func (e interleavedEvents) Append(ctx context.Context, meta ledger.Metadata, eve
 // between its read and its write is decided again on the state that won.
 func testLostRaces(t *testing.T, h Harness) {
 	ctx := context.Background()
-	a := app.New(app.Config{Stores: h.Stores, AuditKey: auditKey})
+	a := app.New(app.Config{Stores: h.Stores, AuditKeys: auditKeys})
 	d := mustDirectory(t, a)
 	second := mustSecondAdmin(t, a, d)
 	_, err := a.SetApprovalPolicy(ctx, operator, app.SetApprovalPolicyCommand{BankID: d.bank.ID, SecondApprovalAbove: "100.00", Currency: "USD"})
@@ -366,7 +366,7 @@ func testLostRaces(t *testing.T, h Harness) {
 	// after returns the use cases over stores where first commits just
 	// before the command's own append.
 	after := func(first func() error) *app.App {
-		return app.New(app.Config{Stores: interleaved(h.Stores, func() { must(t, first()) }), AuditKey: auditKey})
+		return app.New(app.Config{Stores: interleaved(h.Stores, func() { must(t, first()) }), AuditKeys: auditKeys})
 	}
 	approve := func(a *app.App, p app.Principal, id uuid.UUID) func() error {
 		return func() error {

@@ -15,7 +15,7 @@ import (
 // waiting for a read model that lags, or says it could not.
 func testReadYourWrites(t *testing.T, h Harness) {
 	ctx := context.Background()
-	a := app.New(app.Config{Stores: h.Stores, AuditKey: auditKey})
+	a := app.New(app.Config{Stores: h.Stores, AuditKeys: auditKeys})
 	d := mustDirectory(t, a)
 	submitted := mustSubmit(t, a, d, d.account, "8.00")
 	approved, err := a.Approve(ctx, d.admin, app.DecideCommand{ReimbursementID: submitted.ID, Meta: meta})
@@ -45,12 +45,12 @@ func testReadYourWrites(t *testing.T, h Harness) {
 		if reached, err := h.Stores.Reimbursements.Reached(ctx, submitted.Position); err != nil || reached {
 			t.Fatalf("reached the submission before any projection: %v, %v", reached, err)
 		}
-		impatient := app.New(app.Config{Stores: h.Stores, AuditKey: auditKey, ReadWait: time.Millisecond})
+		impatient := app.New(app.Config{Stores: h.Stores, AuditKeys: auditKeys, ReadWait: time.Millisecond})
 		if _, err := list(impatient, ctx, d.admin, approved.Position); !errors.Is(err, app.ErrNotCaughtUp) {
 			t.Fatalf("a list the read model cannot reach in time: %v, want ErrNotCaughtUp", err)
 		}
 		// The caller who leaves ends the wait, however long it may be.
-		patient := app.New(app.Config{Stores: h.Stores, AuditKey: auditKey, ReadWait: time.Hour})
+		patient := app.New(app.Config{Stores: h.Stores, AuditKeys: auditKeys, ReadWait: time.Hour})
 		gone, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 		defer cancel()
 		if _, err := list(patient, gone, d.admin, approved.Position); !errors.Is(err, context.DeadlineExceeded) {

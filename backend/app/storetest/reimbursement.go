@@ -60,7 +60,7 @@ func mustSubmit(t *testing.T, a *app.App, d directory, account ledger.Account, a
 
 func testReadModel(t *testing.T, h Harness) {
 	ctx := context.Background()
-	a := app.New(app.Config{Stores: h.Stores, AuditKey: auditKey})
+	a := app.New(app.Config{Stores: h.Stores, AuditKeys: auditKeys})
 	d := mustDirectory(t, a)
 	var submitted []*ledger.Reimbursement
 	for _, amount := range []string{"1.00", "2.50", "3.00"} {
@@ -126,7 +126,7 @@ func testReadModel(t *testing.T, h Harness) {
 
 func testUseCases(t *testing.T, h Harness) {
 	ctx := context.Background()
-	a := app.New(app.Config{Stores: h.Stores, AuditKey: auditKey})
+	a := app.New(app.Config{Stores: h.Stores, AuditKeys: auditKeys})
 	d := mustDirectory(t, a)
 	r := mustSubmit(t, a, d, d.account, "12.50")
 	if r.Version != 1 || r.Status != ledger.StatusPending || r.MemberID != d.member.ID || r.BankID != d.bank.ID {

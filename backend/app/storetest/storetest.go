@@ -34,9 +34,9 @@ type WebhookLog interface {
 	RecordAttempt(ctx context.Context, deliveryID, endpointID uuid.UUID, o app.WebhookOutcome) error
 }
 
-// auditKey signs nothing here: no checkpoint is recorded, so Verify checks
-// the stream chains.
-var auditKey = audit.Key("storetest-audit-key-that-is-long-enough-0123")
+// auditKeys check nothing here: no head or checkpoint is recorded, so
+// Verify checks the stream chains.
+var auditKeys = audit.Keys{HMAC: audit.Key("storetest-audit-key-that-is-long-enough-0123")}
 
 // Run runs the contract's subtests, each over a harness of its own.
 func Run(t *testing.T, newHarness func(t *testing.T) Harness) {

@@ -40,7 +40,7 @@ func runDeadLetters(ctx context.Context, cfg config, args []string, getenv func(
 			q.Status = ""
 		}
 		return withDB(ctx, cfg, func(ctx context.Context, db *dbHandle) error {
-			a := newApp(cfg, db.DB, nil)
+			a := newApp(cfg, db.DB)
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tGROUP\tPOSITION\tEVENT TYPE\tATTEMPTS\tFIRST FAILED\tLAST FAILED\tSTATUS\tERROR")
 			for {
@@ -65,7 +65,7 @@ func runDeadLetters(ctx context.Context, cfg config, args []string, getenv func(
 			return err
 		}
 		return withDB(ctx, cfg, func(ctx context.Context, db *dbHandle) error {
-			a := newApp(cfg, db.DB, nil)
+			a := newApp(cfg, db.DB)
 			dl, err := a.RetryDeadLetter(ctx, operator, id)
 			if err != nil {
 				return err
@@ -110,7 +110,7 @@ func runDeadLetters(ctx context.Context, cfg config, args []string, getenv func(
 		}
 		p := app.Principal{Role: app.RoleOperator, Subject: *by}
 		return withDB(ctx, cfg, func(ctx context.Context, db *dbHandle) error {
-			a := newApp(cfg, db.DB, nil)
+			a := newApp(cfg, db.DB)
 			dl, err := a.DiscardDeadLetter(ctx, p, app.DiscardDeadLetterCommand{ID: id, Reason: *reason,
 				Meta: ledger.Metadata{CorrelationID: uuid.NewString(), CausationID: "request:" + uuid.NewString()}})
 			if err != nil {

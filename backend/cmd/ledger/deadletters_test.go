@@ -115,7 +115,7 @@ func TestDeadLettersListRetryAndDiscard(t *testing.T) {
 // command line is run by the worker.
 func TestWorkerReadyzReportsAStalledSubscriber(t *testing.T) {
 	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error",
-		"AUDIT_KEY": string(postgrestest.AuditKey), "AUTH_DEV_ISSUER": "true", "WORKER_STALL_AFTER": "1s"}
+		"AUDIT_SIGNING_KEY": postgrestest.AuditSigningKey, "AUTH_DEV_ISSUER": "true", "WORKER_STALL_AFTER": "1s"}
 	db := openDB(t, vars["DATABASE_URL"])
 	base, _ := startServe(t, vars, nil, "--role", "worker")
 	waitForSubscribers(t, vars["DATABASE_URL"], len(worker.Groups(postgres.AllProjections())))

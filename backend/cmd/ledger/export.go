@@ -66,7 +66,7 @@ func runExport(ctx context.Context, cfg config, args []string, stdout, stderr io
 	q.BankID = bankID
 
 	return withDB(ctx, cfg, func(ctx context.Context, db *dbHandle) error {
-		a := newApp(cfg, db.DB, nil)
+		a := newApp(cfg, db.DB)
 		terminal := false
 		if f, ok := stderr.(*os.File); ok {
 			terminal = term.IsTerminal(int(f.Fd()))

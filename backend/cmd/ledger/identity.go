@@ -122,7 +122,7 @@ func devToken(ctx context.Context, cfg config, db *postgres.DB, role app.Role, s
 			return "", fmt.Errorf("token: %q is not a %s id", subject, role)
 		}
 	}
-	_, err = newApp(cfg, db, nil).Identify(ctx, app.Credential{Subject: subject, Issuer: auth.DevIssuerName, Role: string(role)})
+	_, err = newApp(cfg, db).Identify(ctx, app.Credential{Subject: subject, Issuer: auth.DevIssuerName, Role: string(role)})
 	if ledger.ErrorCode(err) == ledger.EUnauthenticated {
 		return "", fmt.Errorf("token: no %s has id %s", role, subject)
 	}

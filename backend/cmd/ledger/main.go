@@ -127,7 +127,10 @@ type config struct {
 	HTTPAddr    string
 	LogLevel    slog.Level
 	MaxConns    int
-	auditSecret string
+	// auditSecret (AUDIT_KEY) checks the HMAC checkpoints recorded before
+	// tree heads; auditSigningKey (AUDIT_SIGNING_KEY) signs tree heads;
+	// auditPublicKeys (AUDIT_PUBLIC_KEYS) are more keys heads may carry.
+	auditSecret, auditSigningKey, auditPublicKeys string
 	// IdempotencyTTL is how long Idempotency-Keys are remembered.
 	IdempotencyTTL time.Duration
 	// ReadWait bounds how long a list waits for the projection to reach
@@ -158,16 +161,44 @@ type config struct {
 	WebhookLease time.Duration
 }
 
-// auditKey returns the checkpoint signing key, required by serve and audit.
-func (c config) auditKey() (audit.Key, error) {
-	if c.auditSecret == "" {
-		return nil, errors.New("AUDIT_KEY is not set: it signs and checks the audit checkpoints")
+// auditKeys returns the keys that check the log: the public keys of tree
+// heads (AUDIT_SIGNING_KEY's, then AUDIT_PUBLIC_KEYS), and AUDIT_KEY for
+// the HMAC checkpoints recorded before heads, when set. The signer is nil
+// unless AUDIT_SIGNING_KEY is set.
+func (c config) auditKeys() (audit.Keys, *audit.Signer, error) {
+	var keys audit.Keys
+	var signer *audit.Signer
+	if c.auditSigningKey != "" {
+		s, err := audit.NewSigner(c.auditSigningKey)
+		if err != nil {
+			return keys, nil, err
+		}
+		signer = s
+		keys.Public = append(keys.Public, s.PublicKey())
 	}
-	return audit.NewKey(c.auditSecret)
+	if c.auditPublicKeys != "" {
+		more, err := audit.ParsePublicKeys(c.auditPublicKeys)
+		if err != nil {
+			return keys, nil, fmt.Errorf("AUDIT_PUBLIC_KEYS: %w", err)
+		}
+		keys.Public = append(keys.Public, more...)
+	}
+	if len(keys.Public) == 0 {
+		return keys, nil, errors.New("AUDIT_SIGNING_KEY is not set: it signs the audit tree heads (`ledger audit keygen` makes one)")
+	}
+	if c.auditSecret != "" {
+		k, err := audit.NewKey(c.auditSecret)
+		if err != nil {
+			return keys, nil, err
+		}
+		keys.HMAC = k
+	}
+	return keys, signer, nil
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
-	cfg := config{DatabaseURL: getenv("DATABASE_URL"), HTTPAddr: getenv("HTTP_ADDR"), MaxConns: postgres.DefaultMaxConns, auditSecret: getenv("AUDIT_KEY")}
+	cfg := config{DatabaseURL: getenv("DATABASE_URL"), HTTPAddr: getenv("HTTP_ADDR"), MaxConns: postgres.DefaultMaxConns, auditSecret: getenv("AUDIT_KEY"),
+		auditSigningKey: getenv("AUDIT_SIGNING_KEY"), auditPublicKeys: getenv("AUDIT_PUBLIC_KEYS")}
 	if cfg.DatabaseURL == "" {
 		return cfg, errors.New("DATABASE_URL is not set (for a local database: go tool task run)")
 	}
@@ -334,6 +365,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if args[0] == "sleep" { // needs no configuration: it runs in a preStop hook
 		return runSleep(ctx, args[1:])
+	}
+	if args[0] == "audit" { // the auditor's own tools need no database and no secret
+		if done, err := runAuditor(ctx, args[1:], getenv, stdout, stderr); done {
+			return err
+		}
 	}
 	cfg, err := loadConfig(getenv)
 	if err != nil {

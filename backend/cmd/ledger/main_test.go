@@ -72,7 +72,7 @@ func startServe(t *testing.T, vars map[string]string, stderr io.Writer, args ...
 // approve over HTTP, watch the stub rail and mailer finish the story, then
 // shut down cleanly on cancellation.
 func TestServeSeedAndShutDown(t *testing.T) {
-	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn", "AUDIT_KEY": string(postgrestest.AuditKey), "AUTH_DEV_ISSUER": "true"}
+	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn", "AUDIT_SIGNING_KEY": postgrestest.AuditSigningKey, "AUTH_DEV_ISSUER": "true"}
 	var out bytes.Buffer
 	for range 2 { // seeding twice changes nothing
 		out.Reset()
@@ -122,7 +122,7 @@ func TestServeSeedAndShutDown(t *testing.T) {
 
 func TestRoleAPIServesNoWorkersAndWorkerServesNoAPI(t *testing.T) {
 	dbURL := postgrestest.NewDatabaseURL(t)
-	vars := map[string]string{"DATABASE_URL": dbURL, "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error", "AUDIT_KEY": string(postgrestest.AuditKey), "AUTH_DEV_ISSUER": "true"}
+	vars := map[string]string{"DATABASE_URL": dbURL, "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error", "AUDIT_SIGNING_KEY": postgrestest.AuditSigningKey, "AUTH_DEV_ISSUER": "true"}
 	for _, tt := range []struct {
 		role        string
 		problemType string // of GET /v1/banks/{unknown id}
@@ -208,7 +208,7 @@ func TestUsageErrors(t *testing.T) {
 
 // The operator's and the auditor's commands, against a ledger with history.
 func TestAuditEventsAndProjectionCommands(t *testing.T) {
-	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error", "AUDIT_KEY": string(postgrestest.AuditKey), "AUTH_DEV_ISSUER": "true"}
+	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error", "AUDIT_SIGNING_KEY": postgrestest.AuditSigningKey, "AUTH_DEV_ISSUER": "true"}
 	if err := run(context.Background(), []string{"seed"}, env(vars), io.Discard, io.Discard, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +406,7 @@ func (b *syncBuffer) lines() []map[string]any {
 // One correlation id follows an approval from the request log through the
 // events' metadata to the saga's log lines; /metrics shows the lag.
 func TestOneCorrelationIDFollowsAnApproval(t *testing.T) {
-	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "info", "AUDIT_KEY": string(postgrestest.AuditKey), "AUTH_DEV_ISSUER": "true"}
+	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "info", "AUDIT_SIGNING_KEY": postgrestest.AuditSigningKey, "AUTH_DEV_ISSUER": "true"}
 	if err := run(context.Background(), []string{"seed"}, env(vars), io.Discard, io.Discard, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -551,7 +551,7 @@ func printedToken(t *testing.T, output, name string) string {
 // The token command mints development tokens only with the development
 // issuer on, and only for people the directory holds.
 func TestTokenCommand(t *testing.T) {
-	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "LOG_LEVEL": "error", "AUDIT_KEY": string(postgrestest.AuditKey), "AUTH_DEV_ISSUER": "true"}
+	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "LOG_LEVEL": "error", "AUDIT_SIGNING_KEY": postgrestest.AuditSigningKey, "AUTH_DEV_ISSUER": "true"}
 	if err := run(context.Background(), []string{"seed"}, env(vars), io.Discard, io.Discard, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -608,7 +608,7 @@ func TestProductionConfigurationKeepsTheDevelopmentIssuerOff(t *testing.T) {
 	// refuses one signed by its own development key.
 	issuer := authtest.NewJWKSServer(t)
 	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error",
-		"AUDIT_KEY": string(postgrestest.AuditKey), "AUTH_ISSUER": issuer.Issuer, "AUTH_AUDIENCE": authtest.Audience, "AUTH_JWKS_URL": issuer.JWKSURL}
+		"AUDIT_SIGNING_KEY": postgrestest.AuditSigningKey, "AUTH_ISSUER": issuer.Issuer, "AUTH_AUDIENCE": authtest.Audience, "AUTH_JWKS_URL": issuer.JWKSURL}
 	dev := maps.Clone(vars)
 	delete(dev, "AUTH_ISSUER")
 	delete(dev, "AUTH_JWKS_URL")
@@ -637,7 +637,7 @@ func TestInterruptStopsServeCleanly(t *testing.T) {
 	var logs syncBuffer
 	cmd := exec.Command(os.Args[0], "serve")
 	cmd.Env = []string{"LEDGER_TEST_RUN_MAIN=1", "DATABASE_URL=" + dbURL, "HTTP_ADDR=127.0.0.1:0", "LOG_LEVEL=info",
-		"AUDIT_KEY=" + string(postgrestest.AuditKey), "AUTH_DEV_ISSUER=true"}
+		"AUDIT_SIGNING_KEY=" + postgrestest.AuditSigningKey, "AUTH_DEV_ISSUER=true"}
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -38,7 +38,7 @@ var (
 // administrator and which account belong to which bank and member) and,
 // with the development issuer on, a token for each person in it.
 func seed(ctx context.Context, cfg config, db *postgres.DB, out io.Writer) error {
-	a, dir := newApp(cfg, db, nil), db.Directory
+	a, dir := newApp(cfg, db), db.Directory
 	ensure := func(what string, id uuid.UUID, get func() error, create func() error) error {
 		err := get()
 		if ledger.ErrorCode(err) == ledger.ENotFound {

@@ -28,9 +28,13 @@ var (
 	auditor  = app.Principal{Role: app.RoleAuditor}
 )
 
-// newApp returns the use cases over db.
-func newApp(cfg config, db *postgres.DB, key audit.Key) *app.App {
-	return app.New(app.Config{Stores: db.Stores(), AuditKey: key, IdempotencyTTL: cfg.IdempotencyTTL, ReadWait: cfg.ReadWait,
+// newApp returns the use cases over db, for commands that check no part of
+// the audit log.
+func newApp(cfg config, db *postgres.DB) *app.App { return newAuditedApp(cfg, db, audit.Keys{}) }
+
+// newAuditedApp returns the use cases over db, checking the audit log with keys.
+func newAuditedApp(cfg config, db *postgres.DB, keys audit.Keys) *app.App {
+	return app.New(app.Config{Stores: db.Stores(), AuditKeys: keys, IdempotencyTTL: cfg.IdempotencyTTL, ReadWait: cfg.ReadWait,
 		Webhooks: app.WebhookConfig{Destinations: webhook.Guard{AllowPrivate: cfg.WebhookAllowPrivate}, NewSecret: webhook.NewSecret,
 			RotationWindow: cfg.WebhookRotationWindow}})
 }
@@ -53,9 +57,12 @@ func withDBOptions(ctx context.Context, cfg config, opts postgres.Options, fn fu
 // requests, lets in-flight ones finish, and stops the workers after their
 // current event: nothing acknowledged is lost.
 func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listening func(string)) error {
-	key, err := cfg.auditKey()
+	keys, signer, err := cfg.auditKeys()
 	if err != nil {
 		return err
+	}
+	if signer == nil && r != roleAPI {
+		return errors.New("AUDIT_SIGNING_KEY is not set: a worker signs the audit tree heads with it (`ledger audit keygen` makes one)")
 	}
 	return withDBOptions(ctx, cfg, postgres.Options{MaxConns: cfg.MaxConns, Timeouts: cfg.Timeouts, Logger: logger}, func(ctx context.Context, db *dbHandle) error {
 		if cfg.MigrateOnStart {
@@ -69,7 +76,7 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		}
 		projections := postgres.AllProjections()
 		m := metrics.New(db.DB, worker.Groups(projections), worker.GroupTypes)
-		ledgerApp := newApp(cfg, db.DB, key)
+		ledgerApp := newAuditedApp(cfg, db.DB, keys)
 		// Subscribers in this process of the types committed here wake at
 		// once; those of other processes on the announcement (see Listen).
 		notifier := postgres.NewNotifier()
@@ -100,7 +107,7 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 					Schedule: cfg.WebhookSchedule,
 					Lease:    cfg.WebhookLease,
 				},
-				AuditKey:    key,
+				AuditSigner: signer,
 				MaxAttempts: cfg.WorkerMaxAttempts,
 				StallAfter:  cfg.WorkerStallAfter,
 			})

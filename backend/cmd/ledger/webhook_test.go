@@ -79,7 +79,7 @@ func TestServeRetriesWebhooksOnTheConfiguredSchedule(t *testing.T) {
 	}))
 	defer rcv.Close()
 	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn",
-		"AUDIT_KEY": string(postgrestest.AuditKey), "AUTH_DEV_ISSUER": "true", "WEBHOOK_ALLOW_PRIVATE": "true",
+		"AUDIT_SIGNING_KEY": postgrestest.AuditSigningKey, "AUTH_DEV_ISSUER": "true", "WEBHOOK_ALLOW_PRIVATE": "true",
 		"WEBHOOK_RETRY_FIRST": "1s", "WEBHOOK_RETRY_MAX_DELAY": "1s", "WEBHOOK_RETRY_WINDOW": "2s", "WEBHOOK_RETRY_JITTER": "0",
 		"WEBHOOK_DELIVERY_LEASE": "30s"}
 	var out bytes.Buffer

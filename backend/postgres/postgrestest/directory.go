@@ -52,14 +52,36 @@ func MustDirectory(t testing.TB, db *postgres.DB) Directory {
 	return d
 }
 
-// AuditKey signs checkpoints in tests.
+// AuditKey is the HMAC key of the checkpoints recorded before tree heads,
+// in tests that store such a log.
 var AuditKey = audit.Key("test-audit-key-that-is-long-enough-0123456789")
 
-// App returns the use cases over db, checking checkpoints with AuditKey.
+// AuditSigningKey is the AUDIT_SIGNING_KEY of tests (a key for tests only).
+const AuditSigningKey = "PRIVATE+KEY+ledger.test/audit+501ffdf2+AYiSVeyDOmgTB+7GaKNxXSrw7NUg8hu1npbDmWLDpW/P"
+
+// AuditSigner signs tree heads in tests with AuditSigningKey.
+var AuditSigner = mustSigner(AuditSigningKey)
+
+// RotatedAuditSigner is a second key of the same name, as a rotation makes.
+var RotatedAuditSigner = mustSigner("PRIVATE+KEY+ledger.test/audit+bb06cf01+AZEwN64pPnNHOXoiTlKU8dple3i+G/1i6Dfqdj4Nbakn")
+
+// AuditKeys check what AuditSigner and AuditKey signed.
+var AuditKeys = audit.Keys{Public: audit.PublicKeys{AuditSigner.PublicKey()}, HMAC: AuditKey}
+
+func mustSigner(skey string) *audit.Signer {
+	s, err := audit.NewSigner(skey)
+	if err != nil {
+		panic(err) // a constant of this file
+	}
+	return s
+}
+
+// App returns the use cases over db, checking heads and checkpoints with
+// AuditKeys.
 // Webhooks may go to the tests' receivers on loopback, as under the
 // development setting.
 func App(db *postgres.DB) *app.App {
-	return app.New(app.Config{Stores: db.Stores(), AuditKey: AuditKey,
+	return app.New(app.Config{Stores: db.Stores(), AuditKeys: AuditKeys,
 		Webhooks: app.WebhookConfig{Destinations: webhook.Guard{AllowPrivate: true}, NewSecret: webhook.NewSecret}})
 }
 

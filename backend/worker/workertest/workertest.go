@@ -20,7 +20,7 @@ import (
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // Config returns cfg with what it leaves empty filled in: a quiet logger,
-// 10 ms polls, 5 ms retries, postgrestest.AuditKey, and the payment and
+// 10 ms polls, 5 ms retries, postgrestest.AuditSigner, and the payment and
 // notification sagas over a sagatest.Gateway and a sagatest.Mailer.
 func Config(cfg worker.Config) worker.Config {
 	if cfg.Logger == nil {
@@ -32,8 +32,8 @@ func Config(cfg worker.Config) worker.Config {
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = 5 * time.Millisecond
 	}
-	if cfg.AuditKey == nil {
-		cfg.AuditKey = postgrestest.AuditKey
+	if cfg.AuditSigner == nil {
+		cfg.AuditSigner = postgrestest.AuditSigner
 	}
 	if cfg.Payments == nil {
 		cfg.Payments = Payments(cfg, &sagatest.Gateway{})
