@@ -116,8 +116,9 @@ func VerifyCommitOrder(ctx context.Context, each func(fn func(StoredEvent) error
 	if err != nil && !errors.Is(err, errStop) {
 		return r, err
 	}
-	if r.Problem == nil {
-		r.Problem, err = tree.finish(ctx)
+	if r.Problem != nil {
+		return r, nil
 	}
+	r.Problem, err = tree.finish(ctx)
 	return r, err
 }

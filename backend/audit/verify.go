@@ -333,7 +333,9 @@ func VerifySince(ctx context.Context, store SinceStore, keys PublicKeys, head He
 	}
 	switch {
 	case e == nil:
-		return headProblem("the head's last leaf is the event at position %d, and it is gone: an event was removed", position)
+		r.Problem = &Problem{Position: position, Detail: fmt.Sprintf(
+			"the newest head's last leaf is the event at position %d, and it is gone: an event was removed", position)}
+		return r, nil
 	case LeafHash(e.Hash) != leaf || !equal(e.Hash, EventHash(e.Content, e.PrevHash)):
 		r.Problem = &Problem{Position: e.Position, StreamID: e.StreamID, Detail: fmt.Sprintf(
 			"the newest head's last leaf does not match this event: the %s event at version %d was altered", e.Type, e.StreamVersion)}

@@ -110,6 +110,11 @@ func TestPayoutFailureAndRetry(t *testing.T) {
 	if failed.str("payment_failure_reason") != "account closed" || failed.body["payment_attempt"] != float64(1) {
 		t.Fatalf("the failed payout: %s", failed.raw)
 	}
+	// The member is told of the failure before an administrator retries,
+	// so the story below has one order.
+	postgrestest.Eventually(t, "the member told of the failure", func() bool {
+		return len(api.get("/v1/reimbursements/"+id+"/events").want(t, http.StatusOK).items()) == 5
+	})
 	retry := "/v1/reimbursements/" + id + "/payout/retry"
 	api.as(api.member()).post(retry, "").wantProblem(t, http.StatusForbidden)
 	api.as(api.otherAdmin()).post(retry, "").wantProblem(t, http.StatusNotFound)

@@ -246,30 +246,30 @@ func TestProjectorHaltsReportsAndResumesWithoutSkipping(t *testing.T) {
 	}
 }
 
-// The audit checkpoints never skip an event either: a checkpoint skipping
-// one would sign a running hash that leaves it out.
-func TestCheckpointsHaltInsteadOfSkipping(t *testing.T) {
+// The audit tree never skips an event either: a head signed over a tree
+// that leaves one out would be a false statement of the log.
+func TestAuditTreeHaltsInsteadOfSkipping(t *testing.T) {
 	db := postgrestest.NewDB(t)
 	d := postgrestest.MustDirectory(t, db)
 	obs := newRecorder()
 	w := runWorker(t, worker.Config{DB: db, Observer: obs, MaxAttempts: 2, HaltedRetryInterval: 200 * time.Millisecond, StallAfter: time.Hour})
-	// A checkpoint cannot be written while the table refuses it.
-	if _, err := db.SQL().Exec(`ALTER TABLE audit_checkpoints ADD CONSTRAINT test_refuse CHECK (false) NOT VALID`); err != nil {
+	// A head cannot be written while the table refuses it.
+	if _, err := db.SQL().Exec(`ALTER TABLE audit_heads ADD CONSTRAINT test_refuse CHECK (false) NOT VALID`); err != nil {
 		t.Fatal(err)
 	}
 	submit(t, db, d)
-	postgrestest.Eventually(t, "the checkpoints halt", func() bool { return obs.is(obs.halted, worker.GroupAuditTree) })
+	postgrestest.Eventually(t, "the audit tree halts", func() bool { return obs.is(obs.halted, worker.GroupAuditTree) })
 	if err := w.Ready(); err == nil || !strings.Contains(err.Error(), worker.GroupAuditTree+" is halted") {
 		t.Fatalf("Ready = %v", err)
 	}
-	if _, err := db.SQL().Exec(`ALTER TABLE audit_checkpoints DROP CONSTRAINT test_refuse`); err != nil {
+	if _, err := db.SQL().Exec(`ALTER TABLE audit_heads DROP CONSTRAINT test_refuse`); err != nil {
 		t.Fatal(err)
 	}
-	postgrestest.Eventually(t, "the checkpoints catch up", func() bool {
+	postgrestest.Eventually(t, "the audit tree catches up", func() bool {
 		return w.Ready() == nil && status(t, db, worker.GroupAuditTree).Lag == 0
 	})
 	report, err := postgrestest.App(db).Verify(context.Background(), postgrestest.Auditor, nil)
-	if err != nil || !report.OK() || report.Events != 1 {
+	if err != nil || !report.OK() || report.Events != 1 || report.Heads != 1 {
 		t.Fatalf("verify after the halt: %+v, %v", report, err)
 	}
 }

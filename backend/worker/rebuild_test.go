@@ -228,7 +228,7 @@ func TestInterruptedRebuildLeavesTheLiveModelAndResumes(t *testing.T) {
 	}
 }
 
-func TestCheckpointSubscriberSignsEveryEvent(t *testing.T) {
+func TestAuditTreeHoldsEveryEventUnderASignedHead(t *testing.T) {
 	db := postgrestest.NewDB(t)
 	d := postgrestest.MustDirectory(t, db)
 	startWorker(t, db, &sagatest.Gateway{}, &sagatest.Mailer{})
@@ -242,10 +242,11 @@ func TestCheckpointSubscriberSignsEveryEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	events := int64(len(eventPositions(t, db)))
-	if !report.OK() || report.Checkpoints != events {
-		t.Fatalf("verify %+v (problem %v): want every one of %d events checkpointed", report, report.Problem, events)
+	latest, err := db.Audit.LatestHead(context.Background())
+	if err != nil || !report.OK() || report.Events != events || report.Heads == 0 || latest == nil || latest.TreeSize != events {
+		t.Fatalf("verify %+v (problem %v), latest head %+v: want every one of %d events under a signed head", report, report.Problem, latest, events)
 	}
-	statuses, err := db.Subscriptions.Statuses(context.Background(), []string{"audit.checkpoints", "projector.reimbursements"}, nil)
+	statuses, err := db.Subscriptions.Statuses(context.Background(), []string{"audit.tree", "projector.reimbursements"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -184,8 +185,14 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"frobnicate"}, map[string]string{"DATABASE_URL": "postgres://x"}, "unknown command"},
 		{[]string{"serve", "--role", "chef"}, map[string]string{"DATABASE_URL": "postgres://x"}, "--role"},
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "LOG_LEVEL": "loud"}, "LOG_LEVEL"},
-		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x"}, "AUDIT_KEY"},
-		{[]string{"audit", "verify"}, map[string]string{"DATABASE_URL": "postgres://x", "AUDIT_KEY": "short"}, "AUDIT_KEY"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x"}, "AUDIT_SIGNING_KEY"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "AUDIT_SIGNING_KEY": "PRIVATE+KEY+x+00000000+AAAA"}, "AUDIT_SIGNING_KEY"},
+		{[]string{"serve", "--role", "worker"}, map[string]string{"DATABASE_URL": "postgres://x", "AUDIT_PUBLIC_KEYS": postgrestest.AuditSigner.PublicKey().NoteKey}, "AUDIT_SIGNING_KEY"},
+		{[]string{"audit", "verify"}, map[string]string{"DATABASE_URL": "postgres://x", "AUDIT_PUBLIC_KEYS": "not-a-key"}, "AUDIT_PUBLIC_KEYS"},
+		{[]string{"audit", "verify"}, map[string]string{"DATABASE_URL": "postgres://x", "AUDIT_SIGNING_KEY": postgrestest.AuditSigningKey, "AUDIT_KEY": "short"}, "AUDIT_KEY"},
+		{[]string{"audit", "keygen"}, nil, "--name"},
+		{[]string{"audit", "verify", "--offline", "/nonexistent"}, nil, "--public-key"},
+		{[]string{"audit", "watch", "--store", "x"}, nil, "--public-key"},
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "MIGRATE_ON_START": "perhaps"}, "MIGRATE_ON_START"},
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "WORKER_MAX_ATTEMPTS": "0"}, "WORKER_MAX_ATTEMPTS"},
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "WORKER_STALL_AFTER": "30"}, "WORKER_STALL_AFTER"},
@@ -247,20 +254,24 @@ func TestAuditEventsAndProjectionCommands(t *testing.T) {
 	if err != nil || !strings.Contains(verified, "OK") || !strings.Contains(verified, "checked 3 events") {
 		t.Fatalf("audit verify: %v\n%s", err, verified)
 	}
-	incremental, err := out("audit", "verify", "--since-checkpoint")
-	if err != nil || !strings.Contains(incremental, "OK") || !strings.Contains(incremental, "incremental: checked checkpoint #3 (3 events up to position 3) and the 0 events after it") {
-		t.Fatalf("audit verify --since-checkpoint: %v\n%s", err, incremental)
+	incremental, err := out("audit", "verify", "--since-head")
+	if err != nil || !strings.Contains(incremental, "OK") || !strings.Contains(incremental, "incremental: checked the newest head (tree size 3) and the 0 events after it") {
+		t.Fatalf("audit verify --since-head: %v\n%s", err, incremental)
 	}
-	exported, err := out("audit", "export")
-	if err != nil || strings.Count(exported, "\n") != 3 {
+	// No HMAC checkpoint is recorded any more: the legacy export is empty.
+	if exported, err := out("audit", "export"); err != nil || exported != "" {
 		t.Fatalf("audit export: %v\n%s", err, exported)
 	}
-	file := t.TempDir() + "/checkpoints.jsonl"
-	if err := os.WriteFile(file, []byte(exported), 0o600); err != nil {
+	// The auditor's copy, checked with the public key alone.
+	dir, keyFile := t.TempDir(), t.TempDir()+"/ledger.pub"
+	if got, err := out("audit", "export", "--to", dir); err != nil || !strings.Contains(got, "exported 3 events") {
+		t.Fatalf("audit export --to: %v\n%s", err, got)
+	}
+	if err := os.WriteFile(keyFile, []byte(postgrestest.AuditSigner.PublicKey().NoteKey+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := out("audit", "verify", "--checkpoints", file); err != nil || !strings.Contains(got, "OK") {
-		t.Fatalf("verify against the exported copy: %v\n%s", err, got)
+	if code, got := runMain(t, map[string]string{}, "audit", "verify", "--offline", dir, "--public-key", keyFile); code != 0 || !strings.Contains(got, "OK") {
+		t.Fatalf("verify --offline: exit %d\n%s", code, got)
 	}
 	tail, err := out("events", "tail", "--after", "1")
 	if err != nil || strings.Count(tail, "\n") != 2 || !strings.Contains(tail, `"type":"ReimbursementSubmitted"`) {
@@ -287,19 +298,19 @@ func TestAuditEventsAndProjectionCommands(t *testing.T) {
 	if code, output := runMain(t, vars, "audit", "verify"); code != 1 || !strings.Contains(output, "BROKEN") {
 		t.Fatalf("audit verify on an altered log exited %d, want 1:\n%s", code, output)
 	}
-	// The incremental run does not read what its checkpoint covers...
-	if code, output := runMain(t, vars, "audit", "verify", "--since-checkpoint"); code != 0 || !strings.Contains(output, "were not checked") {
-		t.Fatalf("audit verify --since-checkpoint after deleting a covered event exited %d, want 0:\n%s", code, output)
+	// The incremental run does not read what its head covers...
+	if code, output := runMain(t, vars, "audit", "verify", "--since-head"); code != 0 || !strings.Contains(output, "were not checked") {
+		t.Fatalf("audit verify --since-head after deleting a covered event exited %d, want 0:\n%s", code, output)
 	}
-	// ...but it does check the newest checkpoint's event.
+	// ...but it does check the newest head's last event.
 	if _, err := db.Exec(`BEGIN; SET LOCAL session_replication_role = replica; DELETE FROM events WHERE position = 3; COMMIT`); err != nil {
 		t.Fatal(err)
 	}
-	if code, output := runMain(t, vars, "audit", "verify", "--since-checkpoint"); code != 1 || !strings.Contains(output, "BROKEN at position 3") {
-		t.Fatalf("audit verify --since-checkpoint without the checkpoint's event exited %d, want 1:\n%s", code, output)
+	if code, output := runMain(t, vars, "audit", "verify", "--since-head"); code != 1 || !strings.Contains(output, "BROKEN at position 3") {
+		t.Fatalf("audit verify --since-head without the head's last event exited %d, want 1:\n%s", code, output)
 	}
-	if code, output := runMain(t, vars, "audit", "verify", "--since-checkpoint", "--checkpoints", file); code != 2 {
-		t.Fatalf("audit verify --since-checkpoint --checkpoints exited %d, want 2:\n%s", code, output)
+	if code, output := runMain(t, vars, "audit", "verify", "--since-head", "--checkpoints", filepath.Join(dir, "checkpoints.jsonl")); code != 2 {
+		t.Fatalf("audit verify --since-head --checkpoints exited %d, want 2:\n%s", code, output)
 	}
 	wrongKey := maps.Clone(vars)
 	wrongKey["AUDIT_KEY"] = "short"
@@ -481,7 +492,7 @@ func TestOneCorrelationIDFollowsAnApproval(t *testing.T) {
 	for _, series := range []string{
 		`ledger_subscriber_lag_events{group="projector.reimbursements"}`,
 		`ledger_subscriber_lag_seconds{group="saga.payments"}`,
-		`ledger_subscriber_position{group="audit.checkpoints"}`,
+		`ledger_subscriber_position{group="audit.tree"}`,
 		`ledger_events_appended_total{type="ReimbursementApproved"} 1`,
 		`ledger_events_appended_total{type="MemberNotified"} 1`,
 		`ledger_subscriber_handled_total{group="saga.notifications"}`,
