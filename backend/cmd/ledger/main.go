@@ -62,9 +62,18 @@ commands:
   serve [--role api|worker|all]       serve the HTTP API and/or run the workers (migrates first unless MIGRATE_ON_START=false)
   migrate                             apply database migrations
   seed                                create a demo bank, members, administrators and accounts
-  audit verify [--checkpoints FILE]   recompute every hash chain and checkpoint; exit 1 naming the first broken event
-  audit verify --since-checkpoint     check only the newest checkpoint and the events after it (fast; not the whole log)
-  audit export                        print every signed checkpoint as JSON lines (keep the copy elsewhere)
+  audit verify [--checkpoints FILE]   recompute every hash chain, the Merkle tree against every signed head, and the
+                                      HMAC checkpoints of an older log; exit 1 naming the first broken event
+  audit verify --since-head           check only the newest signed head and the events after it (fast; not the whole log)
+  audit export --to DIR               write the events (as hashed) and the signed heads into DIR, for an offline verify
+  audit export                        print the HMAC checkpoints an older ledger recorded as JSON lines
+  audit verify --offline DIR --public-key FILE [--head FILE]
+                                      check an export with the public key alone (no database, no secret); --head: a
+                                      head stored earlier, which the export must extend
+  audit watch --store FILE --public-key FILE [--url URL] [--once] [--interval D]
+                                      follow the signed heads over the API (LEDGER_TOKEN: an auditor's token), accept each
+                                      only with a consistency proof from the stored one; exit 1 on a fork or rewrite
+  audit keygen --name NAME            print a new signing key (first line, for AUDIT_SIGNING_KEY) and its public key
   events tail [--follow] [--after N]  print the event feed as JSON lines
   projections status                  each projector and saga: its position, the head, the lag
   projections rebuild NAME            rebuild a read model from the events while the live one serves
@@ -84,7 +93,12 @@ environment:
   HTTP_ADDR      listen address (default :8080)
   LOG_LEVEL      debug, info, warn or error (default info)
   DB_MAX_CONNS   connection pool size (default 20)
-  AUDIT_KEY      secret of at least 32 characters that signs audit checkpoints (serve, audit)
+  AUDIT_SIGNING_KEY  the Ed25519 key that signs the audit tree heads, from ` + "`ledger audit keygen`" + ` (serve, audit); a
+                 rotated key keeps its name
+  AUDIT_PUBLIC_KEYS  more public keys heads may be signed with (retired keys after a rotation), comma-separated;
+                 without AUDIT_SIGNING_KEY, enough for serve --role api and audit verify
+  AUDIT_KEY      the secret that signed the HMAC checkpoints of a ledger older than tree heads; set, audit
+                 verify checks them too (optional)
   IDEMPOTENCY_TTL  how long Idempotency-Keys are remembered (default 24h)
   READ_WAIT_MAX  how long a list sent min_position waits for the projection before 503 (default 2s, at most 5s)
   MIGRATE_ON_START  false leaves migrations to ` + "`ledger migrate`" + ` (default true)

@@ -137,8 +137,9 @@ resource "kubernetes_secret_v1" "runtime" {
 
   type = "Opaque"
   data_wo = {
-    DATABASE_URL = local.database_urls.runtime
-    AUDIT_KEY    = var.audit_key
+    DATABASE_URL      = local.database_urls.runtime
+    AUDIT_KEY         = var.audit_key
+    AUDIT_SIGNING_KEY = var.audit_signing_key
   }
   data_wo_revision = var.secrets_revision
 }

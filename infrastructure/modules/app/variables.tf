@@ -112,8 +112,20 @@ variable "migrator_password" {
   ephemeral   = true
 }
 
+variable "audit_signing_key" {
+  description = "The Ed25519 key that signs the audit tree heads (AUDIT_SIGNING_KEY), as `ledger audit keygen` prints it. Ephemeral. Rotate by a new key of the same name; give auditors the new public key."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+
+  validation {
+    condition     = startswith(var.audit_signing_key, "PRIVATE+KEY+")
+    error_message = "The audit signing key must be the PRIVATE+KEY+... line of `ledger audit keygen`."
+  }
+}
+
 variable "audit_key" {
-  description = "Secret HMAC key for audit checkpoints (AUDIT_KEY). Ephemeral. Keep it stable: checkpoints signed with a previous key no longer verify."
+  description = "Secret HMAC key that checks the audit checkpoints recorded before signed tree heads (AUDIT_KEY). Ephemeral. Keep it stable: checkpoints signed with a previous key no longer verify."
   type        = string
   sensitive   = true
   ephemeral   = true

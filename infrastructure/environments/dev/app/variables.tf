@@ -21,6 +21,13 @@ variable "migrator_password" {
   ephemeral   = true
 }
 
+variable "audit_signing_key" {
+  description = "The Ed25519 key that signs the audit tree heads (AUDIT_SIGNING_KEY), from `ledger audit keygen`, kept in the team's secret store. Never stored: written to Kubernetes only."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+}
+
 variable "audit_key" {
   description = "Secret HMAC key for audit checkpoints (AUDIT_KEY), at least 32 characters, from the team's secret store. Never stored: written to Kubernetes only."
   type        = string

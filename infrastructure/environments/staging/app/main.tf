@@ -56,6 +56,7 @@ module "app" {
   database_password = var.database_password
   migrator_password = var.migrator_password
   audit_key         = var.audit_key
+  audit_signing_key = var.audit_signing_key
   # Raise by one after rotating a database password or the audit key.
   secrets_revision = 1
 

@@ -23,6 +23,7 @@ variables {
   database_password = "runtime-password"
   migrator_password = "migrator-password"
   audit_key         = "test-audit-key-test-audit-key-test-audit-key"
+  audit_signing_key = "PRIVATE+KEY+ledger.test/audit+501ffdf2+AYiSVeyDOmgTB+7GaKNxXSrw7NUg8hu1npbDmWLDpW/P"
   secrets_revision  = 1
 
   auth = {
