@@ -98,7 +98,20 @@ func TestWritesOutsideTheLedgerHoldNothingBack(t *testing.T) {
 // Read the other way round, the same interleaving skips it for good; the
 // second half shows that, so the first half is known to force it.
 func TestHorizonIsReadBeforeTheSnapshot(t *testing.T) {
-	db := postgrestest.NewDB(t)
+	horizonIsReadBeforeTheSnapshot(t, postgrestest.NewDB(t))
+}
+
+// The same, with the late appender's transaction id the last below 1,000,
+// 100,000 or 2^32 and the younger ones above it.
+func TestHorizonIsReadBeforeTheSnapshotAcrossTransactionIDBoundaries(t *testing.T) {
+	postgrestest.AcrossXIDBoundaries(t, func(t *testing.T, db *postgres.DB) {
+		postgrestest.SpendXIDsUntilBoundary(t, db, 1)
+		horizonIsReadBeforeTheSnapshot(t, db)
+	})
+}
+
+func horizonIsReadBeforeTheSnapshot(t *testing.T, db *postgres.DB) {
+	t.Helper()
 	ctx := context.Background()
 	begin := func() (*sql.Tx, uuid.UUID) {
 		t.Helper()
@@ -256,7 +269,30 @@ func TestRestoreReBasesDelivery(t *testing.T) {
 // its 32-bit id the wrong way once made the horizon wrap around to the top
 // of the xid8 range, holding nothing back.)
 func TestHorizonHoldsAnAppenderAboveTheSnapshotsXmax(t *testing.T) {
-	db := postgrestest.NewDB(t)
+	horizonHoldsAnAppenderAboveTheSnapshotsXmax(t, postgrestest.NewDB(t))
+}
+
+// The same with the older transaction's id the last below 1,000, 100,000
+// or 2^32 and the appender's above it:
+// at 2^32 the appender's 32-bit id has wrapped to a small number, and its
+// widening must still put it above the xmax.
+func TestHorizonHoldsAnAppenderAboveTheSnapshotsXmaxAcrossTransactionIDBoundaries(t *testing.T) {
+	postgrestest.AcrossXIDBoundaries(t, func(t *testing.T, db *postgres.DB) {
+		postgrestest.SpendXIDsUntilBoundary(t, db, 2)
+		if err := postgrestest.Streams(db).Append(context.Background(), ledger.Metadata{}, pendingSubmission(uuid.New())); err != nil {
+			t.Fatal(err)
+		}
+		horizonHoldsAnAppenderAboveTheSnapshotsXmax(t, db)
+		// The appender rolled back: an event above the boundary, for the
+		// check that the log spans it.
+		if err := postgrestest.Streams(db).Append(context.Background(), ledger.Metadata{}, pendingSubmission(uuid.New())); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func horizonHoldsAnAppenderAboveTheSnapshotsXmax(t *testing.T, db *postgres.DB) {
+	t.Helper()
 	ctx := context.Background()
 	// An older transaction writes something and stays open: the snapshot's
 	// xmax cannot pass its id.

@@ -471,3 +471,38 @@ func ensureBaseCluster(t testing.TB, pg pgTools) (base string, next uint64) {
 	}
 	return base, next
 }
+
+// SpendXIDsUntilBoundary spends transaction ids of db's cluster, writing
+// nothing, until the next one to be assigned is left below the nearest
+// boundary of XIDBoundaries above it. A test that writes only a few
+// transactions then crosses the boundary with its own: run under
+// AcrossXIDBoundaries, its interleavings happen right at the boundary.
+func SpendXIDsUntilBoundary(t testing.TB, db *postgres.DB, left uint64) {
+	t.Helper()
+	ctx := context.Background()
+	nextXID := func() uint64 {
+		t.Helper()
+		var next uint64
+		if err := db.SQL().QueryRowContext(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&next); err != nil {
+			t.Fatal(err)
+		}
+		return next
+	}
+	next := nextXID()
+	i := slices.IndexFunc(XIDBoundaries, func(b uint64) bool { return b > next })
+	if i < 0 || XIDBoundaries[i]-left < next {
+		t.Fatalf("next transaction id %d: no boundary of %v lies %d or more above it", next, XIDBoundaries, left)
+	}
+	target := XIDBoundaries[i] - left
+	for next < target {
+		// Each iteration's transaction takes an id and commits.
+		_, err := db.SQL().ExecContext(ctx, fmt.Sprintf(`DO $$ BEGIN FOR i IN 1..%d LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP; END $$`, target-next))
+		if err != nil {
+			t.Fatalf("spend transaction ids: %v", err)
+		}
+		next = nextXID()
+	}
+	if next != target {
+		t.Fatalf("spent transaction ids up to %d, want %d", next, target)
+	}
+}
