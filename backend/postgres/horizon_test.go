@@ -330,3 +330,53 @@ func horizonHoldsAnAppenderAboveTheSnapshotsXmax(t *testing.T, db *postgres.DB) 
 		t.Fatalf("horizon %s is above the open appender's transaction %s: its events could be skipped", horizon, appenderID)
 	}
 }
+
+// An appender that took its transaction id just below 2^32 and then wrote
+// in a subtransaction (a handler's savepoint) after younger transactions
+// crossed 2^32 holds two ids in pg_locks, 32 bits each: its own, near the
+// top, and its subtransaction's, wrapped to a small number. The horizon
+// must stay at its own id: taken past it, the younger events would be
+// delivered and the offset moved past the appender's events for good.
+func TestHorizonHoldsAnAppenderWhoseSubtransactionCrossesTheBoundary(t *testing.T) {
+	postgrestest.AcrossXIDBoundaries(t, func(t *testing.T, db *postgres.DB) {
+		ctx := context.Background()
+		postgrestest.SpendXIDsUntilBoundary(t, db, 2)
+		if err := postgrestest.Streams(db).Append(ctx, ledger.Metadata{}, pendingSubmission(uuid.New())); err != nil {
+			t.Fatal(err)
+		}
+		appender, err := db.SQL().BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer appender.Rollback()
+		if err := postgres.LockAppenders(ctx, appender); err != nil {
+			t.Fatal(err)
+		}
+		var own string
+		if err := appender.QueryRowContext(ctx, `SELECT pg_current_xact_id()::text`).Scan(&own); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 { // younger appenders commit, across the boundary
+			if err := postgrestest.Streams(db).Append(ctx, ledger.Metadata{}, pendingSubmission(uuid.New())); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := appender.ExecContext(ctx, `SAVEPOINT handler`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.AppendInTx(ctx, appender, ledger.Metadata{}, pendingSubmission(uuid.New())); err != nil {
+			t.Fatal(err)
+		}
+		horizon, err := postgres.ReadHorizon(ctx, db.SQL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var below bool
+		if err := db.SQL().QueryRowContext(ctx, `SELECT $1::xid8 <= $2::xid8`, horizon, own).Scan(&below); err != nil {
+			t.Fatal(err)
+		}
+		if !below {
+			t.Fatalf("horizon %s is above the open appender's transaction %s: its events could be skipped", horizon, own)
+		}
+	})
+}
