@@ -126,7 +126,37 @@ func NewDatabaseURLBelowXID(t testing.TB, boundary uint64) string {
 	pg.run(t, "pg_resetwal", "-x", strconv.FormatUint(target%(1<<32), 10), "-e", strconv.FormatUint(target>>32, 10), "-D", data)
 	pg.ensureXactPage(t, data, target)
 	pg.start(t, dir, data)
+	if target-next >= 1<<31 {
+		moveFrozenXIDs(t, dir, target)
+	}
 	return socketURL(dir, baseDatabase)
+}
+
+// moveFrozenXIDs sets every table's and database's oldest unfrozen
+// transaction id to target, the cluster's next one. The jump of pg_resetwal
+// past 2^31 ids leaves them behind, where 32-bit comparisons take them for
+// ids of the future: a VACUUM would then refuse every row written since
+// ("found xmin ... from before relfrozenxid"). Every row of the base is
+// frozen, so target is true of them all. A cluster that really aged has
+// vacuumed its way there.
+func moveFrozenXIDs(t testing.TB, dir string, target uint64) {
+	t.Helper()
+	xid := strconv.FormatUint(target%(1<<32), 10)
+	for _, name := range []string{"template1", "postgres", baseDatabase} {
+		conn, err := sql.Open("postgres", socketURL(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmt := `UPDATE pg_class SET relfrozenxid = $1::text::xid WHERE relfrozenxid <> '0'::xid`
+		if name == baseDatabase {
+			stmt = `WITH d AS (UPDATE pg_database SET datfrozenxid = $1::text::xid) ` + stmt
+		}
+		_, err = conn.Exec(stmt, xid)
+		conn.Close()
+		if err != nil {
+			t.Fatalf("move the frozen transaction ids of %s: %v", name, err)
+		}
+	}
 }
 
 // clusterPrefix starts the name of a private cluster's directory, followed
@@ -299,8 +329,7 @@ func (pg pgTools) startServer(dir, data string) (stop func(sig syscall.Signal) e
 	}
 	defer logFile.Close()
 	cmd := pg.command("postgres", "-D", data, "-c", "listen_addresses=", "-c", "unix_socket_directories="+dir, "-c", "port=5432",
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "autovacuum=off",
-		"-c", "max_connections=60", "-c", "shared_buffers=16MB")
+		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "autovacuum=off")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
