@@ -434,7 +434,7 @@ func ensureBaseCluster(t testing.TB, pg pgTools) (base string, next uint64) {
 		}
 	}
 
-	dir, err := os.MkdirTemp("/tmp", "lxidbase")
+	dir, err := os.MkdirTemp("/tmp", clusterPrefix+strconv.Itoa(os.Getpid())+"-base")
 	if err != nil {
 		t.Fatal(err)
 	}
