@@ -38,9 +38,18 @@ func TestEventsAreAppendOnly(t *testing.T) {
 func ledgerWithHistory(t *testing.T) (*postgres.DB, ledger.RecordedEvent) {
 	t.Helper()
 	db := postgrestest.NewDB(t)
+	return db, writeHistory(t, db, 3)
+}
+
+// writeHistory submits and decides n reimbursements, then submits two
+// more, each command in a transaction of its own as the API runs it, and
+// records a checkpoint for every event. It returns the submission of the
+// first of the two (a stream of one event).
+func writeHistory(t *testing.T, db *postgres.DB, n int) ledger.RecordedEvent {
+	t.Helper()
 	d := postgrestest.MustDirectory(t, db)
 	ctx := context.Background()
-	for i := range 3 {
+	for i := range n {
 		r := mustSubmit(t, db, d, "10.00")
 		cmd := app.DecideCommand{ReimbursementID: r.ID, Reason: "no receipt"}
 		admin := app.Administrator(d.Admin.ID, d.Bank.ID)
@@ -60,7 +69,7 @@ func ledgerWithHistory(t *testing.T) (*postgres.DB, ledger.RecordedEvent) {
 		t.Fatal(err)
 	}
 	story, _ := postgrestest.App(db).Story(ctx, postgrestest.Auditor, lone.ID)
-	return db, story[0]
+	return story[0]
 }
 
 func mustVerify(t *testing.T, db *postgres.DB, exported audit.Checkpoints) audit.Report {
@@ -92,12 +101,29 @@ func superuser(t *testing.T, db *postgres.DB, stmts ...string) {
 }
 
 func TestVerifyPassesAnIntactLog(t *testing.T) {
-	db, _ := ledgerWithHistory(t)
+	db := postgrestest.NewDB(t)
+	writeHistory(t, db, 3)
+	verifyPassesAnIntactLog(t, db, 5)
+}
+
+// The commit-order walk once sorted transaction ids as text, so "1000"
+// came before "999" and every log whose ids crossed a power of ten failed
+// its verify. These logs are written by transactions on both sides of
+// 1,000, 100,000 and 2^32.
+func TestVerifyPassesAnIntactLogAcrossTransactionIDBoundaries(t *testing.T) {
+	postgrestest.AcrossXIDBoundaries(t, func(t *testing.T, db *postgres.DB) {
+		writeHistory(t, db, 20)
+		verifyPassesAnIntactLog(t, db, 22)
+	})
+}
+
+func verifyPassesAnIntactLog(t *testing.T, db *postgres.DB, streams int) {
+	t.Helper()
 	report := mustVerify(t, db, nil)
 	events := int64(len(allEvents(t, db)))
 	heads := (events + 2) / 3 // TreeAll signs a head every three events
-	if !report.OK() || report.Events != events || report.Heads != heads || report.Streams != 5 {
-		t.Fatalf("report %+v (problem %v), want OK over %d events, %d heads, 5 streams", report, report.Problem, events, heads)
+	if !report.OK() || report.Events != events || report.Heads != heads || report.Streams != int64(streams) {
+		t.Fatalf("report %+v (problem %v), want OK over %d events, %d heads, %d streams", report, report.Problem, events, heads, streams)
 	}
 	// A key of the same name, rotated in, did not sign these heads.
 	rotated := audit.Keys{Public: audit.PublicKeys{postgrestest.RotatedAuditSigner.PublicKey()}}
@@ -264,22 +290,36 @@ func TestTreeSurvivesARolledBackBatch(t *testing.T) {
 func ledgerAfterCheckpoint(t *testing.T) (db *postgres.DB, kept, approval, fresh ledger.RecordedEvent) {
 	t.Helper()
 	db = postgrestest.NewDB(t)
+	kept, approval, fresh = writeAfterCheckpoint(t, db, 2, 2)
+	return db, kept, approval, fresh
+}
+
+// writeAfterCheckpoint submits before reimbursements, kept the first and
+// decided the last, and checkpoints them; after them it approves decided
+// (a stream that continues past the checkpoint) and submits after-1 new
+// ones, fresh the newest. Each command runs in a transaction of its own.
+func writeAfterCheckpoint(t *testing.T, db *postgres.DB, before, after int) (kept, approval, fresh ledger.RecordedEvent) {
+	t.Helper()
 	d := postgrestest.MustDirectory(t, db)
 	ctx := context.Background()
-	mustSubmit(t, db, d, "1.00")
-	decided := mustSubmit(t, db, d, "2.00")
+	var decided *ledger.Reimbursement
+	for range before {
+		decided = mustSubmit(t, db, d, "1.00")
+	}
 	if err := db.TreeAll(ctx, postgrestest.AuditSigner); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := postgrestest.App(db).Approve(ctx, app.Administrator(d.Admin.ID, d.Bank.ID), app.DecideCommand{ReimbursementID: decided.ID}); err != nil {
 		t.Fatal(err)
 	}
-	mustSubmit(t, db, d, "3.00")
-	events := allEvents(t, db)
-	if len(events) != 4 {
-		t.Fatalf("premise: %d events, want 4", len(events))
+	for range after - 1 {
+		mustSubmit(t, db, d, "3.00")
 	}
-	return db, events[0], events[2], events[3]
+	events := allEvents(t, db)
+	if len(events) != before+after {
+		t.Fatalf("premise: %d events, want %d", len(events), before+after)
+	}
+	return events[0], events[before], events[len(events)-1]
 }
 
 func mustVerifySince(t *testing.T, db *postgres.DB) audit.Report {
@@ -297,10 +337,7 @@ func mustVerifySince(t *testing.T, db *postgres.DB) audit.Report {
 func TestVerifySinceHeadChecksOnlyTheNewEvents(t *testing.T) {
 	t.Run("intact", func(t *testing.T) {
 		db, _, _, _ := ledgerAfterCheckpoint(t)
-		report := mustVerifySince(t, db)
-		if !report.OK() || report.Events != 2 || report.Streams != 2 || report.Heads != 1 || report.Since.TreeSize != 2 {
-			t.Fatalf("report %+v (problem %v), want OK over the 2 events after the head of size 2, in 2 streams", report, report.Problem)
-		}
+		verifySinceChecksTheNewEvents(t, db, 2, 2)
 	})
 	t.Run("tampered after the checkpoint", func(t *testing.T) {
 		db, _, approval, _ := ledgerAfterCheckpoint(t)
@@ -335,4 +372,26 @@ func TestVerifySinceHeadChecksOnlyTheNewEvents(t *testing.T) {
 			t.Fatalf("problem %+v, want the newest head's last event named as altered", report.Problem)
 		}
 	})
+}
+
+// The checkpoint lies a few transactions below 1,000, 100,000 or 2^32, and
+// the events after it cross that id.
+func TestVerifySinceCheckpointAcrossTransactionIDBoundaries(t *testing.T) {
+	postgrestest.AcrossXIDBoundaries(t, func(t *testing.T, db *postgres.DB) {
+		writeAfterCheckpoint(t, db, 10, 30)
+		verifySinceChecksTheNewEvents(t, db, 10, 30)
+		if report := mustVerify(t, db, nil); !report.OK() || report.Events != 40 {
+			t.Fatalf("full verify: %+v (problem %v), want OK over 40 events", report, report.Problem)
+		}
+	})
+}
+
+// verifySinceChecksTheNewEvents checks a log that writeAfterCheckpoint
+// wrote: only the after events that follow the checkpoint are read.
+func verifySinceChecksTheNewEvents(t *testing.T, db *postgres.DB, before, after int) {
+	t.Helper()
+	report := mustVerifySince(t, db)
+	if !report.OK() || report.Events != int64(after) || report.Streams != int64(after) || report.Heads != 1 || report.Since.TreeSize != int64(before) {
+		t.Fatalf("report %+v (problem %v), want OK over the %d events after the head of size %d, in %d streams", report, report.Problem, after, before, after)
+	}
 }

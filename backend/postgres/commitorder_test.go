@@ -22,7 +22,20 @@ func pendingSubmission(id uuid.UUID) ledger.PendingEvent {
 // position than one already committed. Readers of the feed and subscribers
 // must still see it: neither skips an event that commits late.
 func TestLateCommitIsNeverSkipped(t *testing.T) {
-	db := postgrestest.NewDB(t)
+	lateCommitIsNeverSkipped(t, postgrestest.NewDB(t))
+}
+
+// The same with the late event's transaction id the last below 1,000,
+// 100,000 or 2^32, and the fast one's above it.
+func TestLateCommitIsNeverSkippedAcrossTransactionIDBoundaries(t *testing.T) {
+	postgrestest.AcrossXIDBoundaries(t, func(t *testing.T, db *postgres.DB) {
+		postgrestest.SpendXIDsUntilBoundary(t, db, 1)
+		lateCommitIsNeverSkipped(t, db)
+	})
+}
+
+func lateCommitIsNeverSkipped(t *testing.T, db *postgres.DB) {
+	t.Helper()
 	ctx := context.Background()
 
 	// The slow transaction takes its transaction id first: as every

@@ -56,7 +56,9 @@ func lockAppenders(ctx context.Context, tx querier) error {
 // still running may hold an id above it (ids are assigned in one order and
 // completed in another), and an appender's transaction id (32 bits in
 // pg_locks) is widened to 64 bits by its signed distance from s.nxt,
-// whichever side it is on.
+// whichever side it is on. Each id is widened before the smallest of a
+// session's is taken: a subtransaction's id is above its parent's, but its
+// 32 bits may have wrapped past 2^32 to a small number.
 //
 // The appenders and their ids both come from pg_locks, which copies the
 // lock table in one consistent step: a session holds the appenders' lock,
@@ -71,13 +73,12 @@ func lockAppenders(ctx context.Context, tx querier) error {
 // prepared 0.14 ms (pgbench, idle server). Its plan depends on the size of
 // no table.
 const horizonQuery = `
-	SELECT (greatest(0, least(s.nxt, coalesce(min(s.nxt +
-			((x.xid - s.nxt % 4294967296) % 4294967296 + 4294967296 + 2147483648) % 4294967296 - 2147483648),
-		s.nxt))) + b.base)::text
+	SELECT (greatest(0, least(s.nxt, coalesce(min(x.xid), s.nxt))) + b.base)::text
 	FROM (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS nxt) s
 	CROSS JOIN delivery_base b
-	LEFT JOIN (
-		SELECT min(transactionid::text::bigint) FILTER (WHERE locktype = 'transactionid') AS xid
+	LEFT JOIN LATERAL (
+		SELECT min(s.nxt + ((transactionid::text::bigint - s.nxt % 4294967296) % 4294967296 + 4294967296 + 2147483648) % 4294967296 - 2147483648)
+			FILTER (WHERE locktype = 'transactionid') AS xid
 		FROM pg_locks
 		WHERE (locktype = 'transactionid' AND mode = 'ExclusiveLock' AND granted)
 		   OR (locktype = 'advisory' AND classid = $1::int8::oid AND objid = $2::int8::oid AND objsubid = 2

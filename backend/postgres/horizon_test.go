@@ -98,7 +98,20 @@ func TestWritesOutsideTheLedgerHoldNothingBack(t *testing.T) {
 // Read the other way round, the same interleaving skips it for good; the
 // second half shows that, so the first half is known to force it.
 func TestHorizonIsReadBeforeTheSnapshot(t *testing.T) {
-	db := postgrestest.NewDB(t)
+	horizonIsReadBeforeTheSnapshot(t, postgrestest.NewDB(t))
+}
+
+// The same, with the late appender's transaction id the last below 1,000,
+// 100,000 or 2^32 and the younger ones above it.
+func TestHorizonIsReadBeforeTheSnapshotAcrossTransactionIDBoundaries(t *testing.T) {
+	postgrestest.AcrossXIDBoundaries(t, func(t *testing.T, db *postgres.DB) {
+		postgrestest.SpendXIDsUntilBoundary(t, db, 1)
+		horizonIsReadBeforeTheSnapshot(t, db)
+	})
+}
+
+func horizonIsReadBeforeTheSnapshot(t *testing.T, db *postgres.DB) {
+	t.Helper()
 	ctx := context.Background()
 	begin := func() (*sql.Tx, uuid.UUID) {
 		t.Helper()
@@ -256,7 +269,30 @@ func TestRestoreReBasesDelivery(t *testing.T) {
 // its 32-bit id the wrong way once made the horizon wrap around to the top
 // of the xid8 range, holding nothing back.)
 func TestHorizonHoldsAnAppenderAboveTheSnapshotsXmax(t *testing.T) {
-	db := postgrestest.NewDB(t)
+	horizonHoldsAnAppenderAboveTheSnapshotsXmax(t, postgrestest.NewDB(t))
+}
+
+// The same with the older transaction's id the last below 1,000, 100,000
+// or 2^32 and the appender's above it:
+// at 2^32 the appender's 32-bit id has wrapped to a small number, and its
+// widening must still put it above the xmax.
+func TestHorizonHoldsAnAppenderAboveTheSnapshotsXmaxAcrossTransactionIDBoundaries(t *testing.T) {
+	postgrestest.AcrossXIDBoundaries(t, func(t *testing.T, db *postgres.DB) {
+		postgrestest.SpendXIDsUntilBoundary(t, db, 2)
+		if err := postgrestest.Streams(db).Append(context.Background(), ledger.Metadata{}, pendingSubmission(uuid.New())); err != nil {
+			t.Fatal(err)
+		}
+		horizonHoldsAnAppenderAboveTheSnapshotsXmax(t, db)
+		// The appender rolled back: an event above the boundary, for the
+		// check that the log spans it.
+		if err := postgrestest.Streams(db).Append(context.Background(), ledger.Metadata{}, pendingSubmission(uuid.New())); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func horizonHoldsAnAppenderAboveTheSnapshotsXmax(t *testing.T, db *postgres.DB) {
+	t.Helper()
 	ctx := context.Background()
 	// An older transaction writes something and stays open: the snapshot's
 	// xmax cannot pass its id.
@@ -293,4 +329,54 @@ func TestHorizonHoldsAnAppenderAboveTheSnapshotsXmax(t *testing.T) {
 	if !below {
 		t.Fatalf("horizon %s is above the open appender's transaction %s: its events could be skipped", horizon, appenderID)
 	}
+}
+
+// An appender that took its transaction id just below 2^32 and then wrote
+// in a subtransaction (a handler's savepoint) after younger transactions
+// crossed 2^32 holds two ids in pg_locks, 32 bits each: its own, near the
+// top, and its subtransaction's, wrapped to a small number. The horizon
+// must stay at its own id: taken past it, the younger events would be
+// delivered and the offset moved past the appender's events for good.
+func TestHorizonHoldsAnAppenderWhoseSubtransactionCrossesTheBoundary(t *testing.T) {
+	postgrestest.AcrossXIDBoundaries(t, func(t *testing.T, db *postgres.DB) {
+		ctx := context.Background()
+		postgrestest.SpendXIDsUntilBoundary(t, db, 2)
+		if err := postgrestest.Streams(db).Append(ctx, ledger.Metadata{}, pendingSubmission(uuid.New())); err != nil {
+			t.Fatal(err)
+		}
+		appender, err := db.SQL().BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer appender.Rollback()
+		if err := postgres.LockAppenders(ctx, appender); err != nil {
+			t.Fatal(err)
+		}
+		var own string
+		if err := appender.QueryRowContext(ctx, `SELECT pg_current_xact_id()::text`).Scan(&own); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 { // younger appenders commit, across the boundary
+			if err := postgrestest.Streams(db).Append(ctx, ledger.Metadata{}, pendingSubmission(uuid.New())); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := appender.ExecContext(ctx, `SAVEPOINT handler`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.AppendInTx(ctx, appender, ledger.Metadata{}, pendingSubmission(uuid.New())); err != nil {
+			t.Fatal(err)
+		}
+		horizon, err := postgres.ReadHorizon(ctx, db.SQL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var below bool
+		if err := db.SQL().QueryRowContext(ctx, `SELECT $1::xid8 <= $2::xid8`, horizon, own).Scan(&below); err != nil {
+			t.Fatal(err)
+		}
+		if !below {
+			t.Fatalf("horizon %s is above the open appender's transaction %s: its events could be skipped", horizon, own)
+		}
+	})
 }

@@ -21,9 +21,22 @@ import (
 // failed, is retried with the same events on a usable transaction, and every
 // event is applied exactly once, in commit order.
 func TestApplyBatchAppliesEachDeliveredBatchOnce(t *testing.T) {
-	db := postgrestest.NewDB(t)
+	applyBatchAppliesEachDeliveredBatchOnce(t, postgrestest.NewDB(t), 25)
+}
+
+// The same over events whose transaction ids cross 1,000, 100,000 and 2^32.
+func TestApplyBatchAppliesEachDeliveredBatchOnceAcrossTransactionIDBoundaries(t *testing.T) {
+	postgrestest.AcrossXIDBoundaries(t, func(t *testing.T, db *postgres.DB) {
+		applyBatchAppliesEachDeliveredBatchOnce(t, db, 45)
+	})
+}
+
+// applyBatchAppliesEachDeliveredBatchOnce submits n reimbursements, one
+// transaction each, and delivers them in batches of 10.
+func applyBatchAppliesEachDeliveredBatchOnce(t *testing.T, db *postgres.DB, n int) {
+	t.Helper()
 	d := postgrestest.MustDirectory(t, db)
-	for range 25 {
+	for range n {
 		mustSubmit(t, db, d, "1.00")
 	}
 	var want []int64
@@ -75,8 +88,16 @@ func TestApplyBatchAppliesEachDeliveredBatchOnce(t *testing.T) {
 			t.Fatalf("delivered %d of %d; calls %v", acked, len(want), calls)
 		}
 	}
-	if len(calls) != 4 || !slices.Equal(calls[0], calls[1]) || len(calls[1]) != 10 || len(calls[2]) != 10 || len(calls[3]) != 5 {
-		t.Fatalf("calls %v, want a failed batch of 10, its retry, then 10 and 5", calls)
+	sizes := []int{10} // the failed batch; then its retry and the rest
+	for left := n; left > 0; left -= 10 {
+		sizes = append(sizes, min(left, 10))
+	}
+	var got []int
+	for _, c := range calls {
+		got = append(got, len(c))
+	}
+	if !slices.Equal(got, sizes) || !slices.Equal(calls[0], calls[1]) {
+		t.Fatalf("calls %v, want a failed batch of 10, its retry, then batches of %v", calls, sizes[2:])
 	}
 	if !slices.Equal(applied, want) {
 		t.Fatalf("applied %v, want %v", applied, want)

@@ -190,10 +190,26 @@ func TestRebuildUnderLoadMatchesTheEvents(t *testing.T) {
 }
 
 func TestInterruptedRebuildLeavesTheLiveModelAndResumes(t *testing.T) {
-	db := postgrestest.NewDB(t)
+	interruptedRebuildLeavesTheLiveModelAndResumes(t, postgrestest.NewDB(t), 60)
+}
+
+// The same over a log whose transaction ids cross 1,000, 100,000 and
+// 2^32: the rebuild's saved cursor, a transaction id, lies on one side and
+// the events it resumes with on the other.
+func TestInterruptedRebuildAcrossTransactionIDBoundaries(t *testing.T) {
+	postgrestest.AcrossXIDBoundaries(t, func(t *testing.T, db *postgres.DB) {
+		interruptedRebuildLeavesTheLiveModelAndResumes(t, db, 18)
+	})
+}
+
+// interruptedRebuildLeavesTheLiveModelAndResumes plays n claims' lives
+// with the worker running, then interrupts a rebuild after two batches of
+// 10 events and resumes it.
+func interruptedRebuildLeavesTheLiveModelAndResumes(t *testing.T, db *postgres.DB, n int) {
+	t.Helper()
 	d := postgrestest.MustDirectory(t, db)
 	stop := startWorker(t, db, &saga.StubPaymentGateway{Logger: quiet}, &sagatest.Mailer{})
-	ids := lifecycle(t, db, d, 60)
+	ids := lifecycle(t, db, d, n)
 	postgrestest.Eventually(t, "every subscriber caught up", func() bool { return caughtUp(t, db) })
 	stop()
 	before := listAll(t, db, d)
@@ -229,10 +245,24 @@ func TestInterruptedRebuildLeavesTheLiveModelAndResumes(t *testing.T) {
 }
 
 func TestAuditTreeHoldsEveryEventUnderASignedHead(t *testing.T) {
-	db := postgrestest.NewDB(t)
+	auditTreeHoldsEveryEvent(t, postgrestest.NewDB(t), 5)
+}
+
+// The same with the worker running while the transaction ids cross 1,000,
+// 100,000 and 2^32.
+func TestAuditTreeAcrossTransactionIDBoundaries(t *testing.T) {
+	postgrestest.AcrossXIDBoundaries(t, func(t *testing.T, db *postgres.DB) {
+		auditTreeHoldsEveryEvent(t, db, 16)
+	})
+}
+
+// auditTreeHoldsEveryEvent submits and decides n reimbursements with the
+// worker running, then verifies the log against the signed heads.
+func auditTreeHoldsEveryEvent(t *testing.T, db *postgres.DB, n int) {
+	t.Helper()
 	d := postgrestest.MustDirectory(t, db)
 	startWorker(t, db, &sagatest.Gateway{}, &sagatest.Mailer{})
-	for i := range 5 {
+	for i := range n {
 		id := submit(t, db, d)
 		decide(t, db, d, id, i%2 == 1)
 	}
