@@ -11,7 +11,9 @@
 # ledger runs with its development token issuer on (AUTH_DEV_ISSUER=true;
 # AUTH_ISSUER and AUTH_JWKS_URL cleared, since a ledger that trusts a real
 # issuer refuses it), so that tests fetch tokens from POST /v1/dev/tokens. It
-# signs its audit checkpoints with $AUDIT_KEY, or a random key for this run.
+# signs its audit tree heads with $AUDIT_SIGNING_KEY, or the local
+# development key below, and checks older HMAC checkpoints with $AUDIT_KEY,
+# or a random key for this run.
 # An EXIT trap stops the ledger, drops the database and removes the build.
 # Needs postgres.sh sourced first.
 
@@ -82,6 +84,10 @@ start_fresh_ledger() {
 
   say "starting the ledger on $base_url (log: $fresh_work/ledger.log)"
   local audit_key="${AUDIT_KEY:-$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')}"
+  # A local development key only, not a secret: production sets its own
+  # AUDIT_SIGNING_KEY (`ledger audit keygen`).
+  AUDIT_SIGNING_KEY="${AUDIT_SIGNING_KEY:-PRIVATE+KEY+localhost/reimbursement-ledger+00e7b219+AdGePFnJeHTyDACO5wCSZZz5ajffd0oqLkP1w1d1z7oE}"
+  export AUDIT_SIGNING_KEY
   DATABASE_URL="$db_url" HTTP_ADDR="127.0.0.1:$port" AUDIT_KEY="$audit_key" \
     AUTH_DEV_ISSUER=true AUTH_ISSUER="" AUTH_JWKS_URL="" \
     "$fresh_work/ledger" serve >"$fresh_work/ledger.log" 2>&1 &
