@@ -72,7 +72,12 @@ var accessTable = []struct {
 	{"POST", "/v1/reimbursements/:id/payout/retry", same(403), pair{202, 404}, 403, 403, "once the last payout attempt failed"},
 	{"GET", "/v1/reimbursements/:id/events", pair{200, 404}, pair{200, 404}, 200, 403, ""},
 	{"GET", "/v1/events", same(403), same(403), 200, 403, ""},
-	{"GET", "/v1/audit/checkpoints", same(403), same(403), 200, 403, ""},
+	{"GET", "/v1/events/:position/proof", same(403), same(403), 200, 403, "an inclusion proof against a signed tree head"},
+	{"GET", "/v1/audit/public-key", same(403), same(403), 200, 403, "the key that checks the tree heads"},
+	{"GET", "/v1/audit/heads", same(403), same(403), 200, 403, ""},
+	{"GET", "/v1/audit/heads/latest", same(403), same(403), 200, 403, ""},
+	{"GET", "/v1/audit/consistency", same(403), same(403), 200, 403, "needs from and to"},
+	{"GET", "/v1/audit/checkpoints", same(403), same(403), 200, 403, "the HMAC checkpoints recorded before tree heads"},
 	{"GET", "/v1/audit/verify", same(403), same(403), 200, 403, ""},
 	{"GET", "/metrics", same(403), same(403), 403, 200, ""},
 	{"GET", "/v1/openapi.yaml", same(200), same(200), 200, 200, "public"},
@@ -156,9 +161,11 @@ func TestAccessTable(t *testing.T) {
 	// request returns the path and body of an operation on the side's resources.
 	request := func(method, pattern string, s side) (string, string) {
 		path := strings.NewReplacer(":bank_id", s.bank.String(), ":member_id", s.member.String(), ":administrator_id", s.admin.String(),
-			":account_id", s.account.String(), ":endpoint_id", s.endpoint.String(), ":delivery_id", s.delivery.String(), ":id", s.reimbursement.String(), ":file", "swagger-ui.css").Replace(pattern)
+			":account_id", s.account.String(), ":endpoint_id", s.endpoint.String(), ":delivery_id", s.delivery.String(), ":id", s.reimbursement.String(), ":file", "swagger-ui.css", ":position", "1").Replace(pattern)
 		i := n.Add(1)
 		switch {
+		case pattern == "/v1/audit/consistency":
+			return path + "?from=1&to=1", ""
 		case method == http.MethodPut:
 			return path, `{"second_approval_above":"1000.00","currency":"USD"}`
 		case method != http.MethodPost:
