@@ -317,7 +317,7 @@ func sizes(ctx context.Context, q querier) (stored, headed int64, err error) {
 
 func invalidSize(field, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
-	return &ledger.Error{Code: ledger.EInvalid, Message: field + " " + msg, Fields: []ledger.FieldError{{Field: field, Message: msg}}}
+	return &ledger.Error{Code: ledger.EInvalid, Message: field + ": " + msg, Fields: []ledger.FieldError{{Field: field, Message: msg}}}
 }
 
 // nullInt scans a nullable bigint, leaving the target alone on NULL.
