@@ -54,6 +54,15 @@ type rebuild struct {
 // it resumes where it stopped.
 func (r *Rebuilds) Run(ctx context.Context, p *Projection, opts RebuildOptions) (res RebuildResult, err error) {
 	defer ledger.Wrap(&err, "rebuild %s", p.Name)
+	defer func() {
+		// A statement the context interrupted may fail with the server's
+		// "canceling statement due to user request" instead of the
+		// context's error, depending on which lib/pq sees first; either
+		// way the caller's context ended, and the caller looks for that.
+		if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w: %v", ctx.Err(), err)
+		}
+	}()
 	db := r.db
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 50000
