@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -74,51 +73,16 @@ func (e *StoredEvent) UnmarshalJSON(b []byte) error {
 }
 
 // VerifyCommitOrder checks a log read in commit order in one pass, as an
-// export holds it: that the order is the commit order, every stream chain,
-// and the tree over the events against every head (the export's and the
-// ones an auditor stored, merged by size). each calls its argument for
-// every event in order.
+// export holds it: see Verify. heads are the export's heads and the ones an
+// auditor stored, merged by size. each calls its argument for every event
+// in order.
 func VerifyCommitOrder(ctx context.Context, each func(fn func(StoredEvent) error) error, keys PublicKeys, heads Heads) (Report, error) {
-	var r Report
-	tree := newTreeChecker(keys, heads, &r)
-	// The last event of each stream, trimmed to what the next one is
-	// checked against.
-	last := map[uuid.UUID]StoredEvent{}
-	var prev *StoredEvent
-	err := each(func(e StoredEvent) error {
-		if prev != nil && (e.TransactionID < prev.TransactionID || (e.TransactionID == prev.TransactionID && e.Position <= prev.Position)) {
-			r.Problem = &Problem{Position: e.Position, StreamID: e.StreamID, Detail: fmt.Sprintf(
-				"it follows the event at position %d (transaction %d) but is not after it in commit order: events were reordered",
-				prev.Position, prev.TransactionID)}
-			return errStop
-		}
-		streams := streamChecker{report: &r}
-		if p, ok := last[e.StreamID]; ok {
-			streams.prev = &p
-		}
-		if p := streams.check(e); p != nil {
-			r.Problem = p
-			return errStop
-		}
-		p, err := tree.leaf(ctx, e)
-		if err != nil {
-			return err
-		}
-		if p != nil {
-			r.Problem = p
-			return errStop
-		}
-		trimmed := StoredEvent{Content: Content{StreamID: e.StreamID, StreamVersion: e.StreamVersion},
-			Position: e.Position, TransactionID: e.TransactionID, Hash: e.Hash}
-		last[e.StreamID], prev = trimmed, &trimmed
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStop) {
-		return r, err
-	}
-	if r.Problem != nil {
-		return r, nil
-	}
-	r.Problem, err = tree.finish(ctx)
-	return r, err
+	return Verify(ctx, commitOrder(each), Keys{Public: keys}, Sources{Heads: heads})
+}
+
+// commitOrder is a Store over a function that reads events in commit order.
+type commitOrder func(fn func(StoredEvent) error) error
+
+func (c commitOrder) EachEventInCommitOrder(_ context.Context, fn func(StoredEvent) error) error {
+	return c(fn)
 }

@@ -32,10 +32,12 @@ func FrontierIndexes(n int64) []int64 {
 }
 
 // Appended is what appending leaves to a tree gives: for each leaf, the
-// hashes to store from tlog.StoredHashIndex(0, leaf) on, and the new root.
+// hashes to store from tlog.StoredHashIndex(0, leaf) on, the new root, and
+// the new tree's frontier (the hashes at FrontierIndexes of its size).
 type Appended struct {
-	Stored [][]tlog.Hash
-	Root   tlog.Hash
+	Stored   [][]tlog.Hash
+	Root     tlog.Hash
+	Frontier []tlog.Hash
 }
 
 // Append appends leaves to a tree of size n whose frontier hashes
@@ -72,11 +74,15 @@ func Append(n int64, frontier []tlog.Hash, leaves []tlog.Hash) (Appended, error)
 		}
 		out.Stored[i] = hashes
 	}
-	root, err := tlog.TreeHash(n+int64(len(leaves)), read)
+	size := n + int64(len(leaves))
+	root, err := tlog.TreeHash(size, read)
 	if err != nil {
 		return Appended{}, err
 	}
 	out.Root = root
+	if out.Frontier, err = read.ReadHashes(FrontierIndexes(size)); err != nil {
+		return Appended{}, err
+	}
 	return out, nil
 }
 
@@ -233,8 +239,10 @@ func (c *treeChecker) compare(e StoredEvent, leaf tlog.Hash, s *StoredLeaf) *Pro
 	case s.Index != int64(c.rng.End()):
 		return problem("the stored tree has no leaf %d: the tree was altered", c.rng.End())
 	case s.Position != e.Position:
-		return problem("leaf %d of the tree is the event at position %d, but here the event at position %d stands there: "+
-			"the event at position %d was removed, or events were inserted or reordered", s.Index, s.Position, e.Position, s.Position)
+		// Named by the position the tree holds: the event that is gone or
+		// was moved.
+		return &Problem{Position: s.Position, Detail: fmt.Sprintf("leaf %d of the tree is the event at position %d, but the event at position %d stands there: "+
+			"the event at position %d was removed, or events were inserted or reordered", s.Index, s.Position, e.Position, s.Position)}
 	case s.Hash != leaf:
 		return problem("the event differs from leaf %d of the tree: the %s event at version %d was altered after the tree took it in",
 			s.Index, e.Type, e.StreamVersion)

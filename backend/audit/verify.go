@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/google/uuid"
 	"golang.org/x/mod/sumdb/tlog"
@@ -50,11 +49,8 @@ func (r Report) OK() bool { return r.Problem == nil }
 
 // Store reads the event log for verification.
 type Store interface {
-	// EachEventByStream calls fn for every event ordered by stream, then version.
-	EachEventByStream(ctx context.Context, fn func(StoredEvent) error) error
-	// EachEventInCommitOrder calls fn for every event by transaction id,
-	// then position. The walk reads only each event's position,
-	// transaction id, stream and hash; a store may leave the rest empty.
+	// EachEventInCommitOrder calls fn for every event, with its content,
+	// by transaction id, then position.
 	EachEventInCommitOrder(ctx context.Context, fn func(StoredEvent) error) error
 }
 
@@ -87,75 +83,75 @@ type Sources struct {
 	Leaves StoredLeaves
 }
 
-// Verify recomputes every stream's hash chain, the Merkle tree over the
-// commit order against every signed head, and every HMAC checkpoint. It
-// stops at the first problem and names the event. The two walks run at once (a
-// store must allow that; PostgreSQL's gives each its own connection on one
-// snapshot); a problem in a stream chain is reported before one in the
-// commit order, as if the stream walk had run first.
+// Verify reads the log once, in commit order, and checks as it goes: that
+// the order is the commit order, every stream's hash chain (keeping each
+// stream's last version, position and hash), the Merkle tree against every
+// signed head, the stored tree's leaves, and every HMAC checkpoint. It stops
+// at the first problem in commit order and names the event.
 func Verify(ctx context.Context, store Store, keys Keys, src Sources) (Report, error) {
-	var streamsReport, commitsReport Report
-	var streamsErr, commitsErr error
-	commitCtx, cancelCommits := context.WithCancel(ctx)
-	defer cancelCommits()
-	var walks sync.WaitGroup
-	walks.Go(func() {
-		streams := streamChecker{report: &streamsReport}
-		streamsErr = store.EachEventByStream(ctx, func(e StoredEvent) error {
-			if p := streams.check(e); p != nil {
-				streamsReport.Problem = p
-				return errStop
-			}
-			return nil
-		})
-		if streamsReport.Problem != nil || (streamsErr != nil && !errors.Is(streamsErr, errStop)) {
-			cancelCommits() // its outcome no longer counts
-		}
-	})
-	walks.Go(func() {
-		commits := commitChecker{key: keys.HMAC, source: src.Checkpoints, running: GenesisHash, report: &commitsReport}
-		heads := src.Heads
-		if heads == nil {
-			heads = NewHeadList(nil)
-		}
-		tree := newTreeChecker(keys.Public, heads, &commitsReport)
-		tree.stored = src.Leaves
-		commitsErr = store.EachEventInCommitOrder(commitCtx, func(e StoredEvent) error {
-			p, err := tree.leaf(commitCtx, e)
-			if err == nil && p == nil && src.Checkpoints != nil {
-				p, err = commits.check(commitCtx, e)
-			}
-			if err != nil {
-				return err
-			}
-			if p != nil {
-				commitsReport.Problem = p
-				return errStop
-			}
-			return nil
-		})
-		if commitsErr == nil && commitsReport.Problem == nil {
-			commitsReport.Problem, commitsErr = tree.finish(commitCtx)
-		}
-		if commitsErr == nil && commitsReport.Problem == nil && src.Checkpoints != nil {
-			commitsReport.Problem, commitsErr = commits.finish(commitCtx)
-		}
-	})
-	walks.Wait()
-
-	r := Report{Events: streamsReport.Events, Streams: streamsReport.Streams}
-	if streamsErr != nil && !errors.Is(streamsErr, errStop) {
-		return r, streamsErr
+	var r Report
+	heads := src.Heads
+	if heads == nil {
+		heads = NewHeadList(nil)
 	}
-	if streamsReport.Problem != nil {
-		r.Problem = streamsReport.Problem
+	tree := newTreeChecker(keys.Public, heads, &r)
+	tree.stored = src.Leaves
+	commits := commitChecker{key: keys.HMAC, source: src.Checkpoints, running: GenesisHash, report: &r}
+	// The last event of each stream, as little of it as the next is
+	// checked against.
+	type last struct {
+		version, position int64
+		hash              [HashSize]byte
+	}
+	streams := map[uuid.UUID]last{}
+	var prevTx uint64
+	var prevPos int64
+	err := store.EachEventInCommitOrder(ctx, func(e StoredEvent) error {
+		if r.Events > 0 && (e.TransactionID < prevTx || (e.TransactionID == prevTx && e.Position <= prevPos)) {
+			r.Problem = &Problem{Position: e.Position, StreamID: e.StreamID, Detail: fmt.Sprintf(
+				"it follows the event at position %d (transaction %d) but is not after it in commit order: events were reordered",
+				prevPos, prevTx)}
+			return errStop
+		}
+		prevTx, prevPos = e.TransactionID, e.Position
+		chain := streamChecker{report: &r}
+		if l, ok := streams[e.StreamID]; ok {
+			chain.prev = &StoredEvent{Content: Content{StreamID: e.StreamID, StreamVersion: l.version}, Position: l.position, Hash: l.hash[:]}
+		}
+		if p := chain.check(e); p != nil {
+			r.Problem = p
+			return errStop
+		}
+		var l last
+		l.version, l.position = e.StreamVersion, e.Position
+		copy(l.hash[:], e.Hash)
+		streams[e.StreamID] = l
+		p, err := tree.leaf(ctx, e)
+		if err == nil && p == nil && src.Checkpoints != nil {
+			p, err = commits.check(ctx, e)
+		}
+		if err != nil {
+			return err
+		}
+		if p != nil {
+			r.Problem = p
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return r, err
+	}
+	if r.Problem != nil {
 		return r, nil
 	}
-	if commitsErr != nil && !errors.Is(commitsErr, errStop) {
-		return r, commitsErr
+	if r.Problem, err = tree.finish(ctx); err != nil || r.Problem != nil {
+		return r, err
 	}
-	r.Checkpoints, r.Heads, r.Problem = commitsReport.Checkpoints, commitsReport.Heads, commitsReport.Problem
-	return r, nil
+	if src.Checkpoints != nil {
+		r.Problem, err = commits.finish(ctx)
+	}
+	return r, err
 }
 
 // streamChecker walks events by stream and version.

@@ -1,7 +1,6 @@
 package inmem
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"slices"
@@ -105,12 +104,6 @@ func (c *AuditLog) VerifySince(ctx context.Context, keys audit.Keys) (audit.Repo
 
 // snapshot is the events committed at one moment, read as audit.Verify needs.
 type snapshot []audit.StoredEvent
-
-func (s snapshot) EachEventByStream(ctx context.Context, fn func(audit.StoredEvent) error) error {
-	return s.each(func(a, b audit.StoredEvent) int {
-		return cmp.Or(bytes.Compare(a.StreamID[:], b.StreamID[:]), cmp.Compare(a.StreamVersion, b.StreamVersion))
-	}, fn)
-}
 
 func (s snapshot) EachEventInCommitOrder(ctx context.Context, fn func(audit.StoredEvent) error) error {
 	return s.each(func(a, b audit.StoredEvent) int {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/lib/pq"
@@ -22,6 +23,21 @@ import (
 type AuditLog struct {
 	pool *sql.DB
 	now  func() time.Time
+	// tree is the tree as this process last appended to it, kept between
+	// batches so that a batch costs one statement. It may be stale (a
+	// batch that rolled back, another worker that took over): the append
+	// then writes nothing, and the tree is read again.
+	tree atomic.Pointer[treeState]
+}
+
+// treeState is what appending to the tree needs: its size, the hashes of
+// the perfect subtrees covering it (audit.FrontierIndexes), and the commit
+// order of its last leaf.
+type treeState struct {
+	size     int64
+	frontier []tlog.Hash
+	lastTx   uint64
+	lastPos  int64
 }
 
 var _ app.AuditLog = (*AuditLog)(nil)
@@ -30,104 +46,152 @@ var _ app.AuditLog = (*AuditLog)(nil)
 // and stores the tree's head signed by signer, all in tx (the audit.tree
 // subscriber's batch transaction), so the leaves, the head and the
 // subscriber's position commit together: one signed head per batch.
-// Events already leaves are skipped, which makes redelivery harmless; the
-// subscriber's batches of one group never run at once, so the tree read
-// here is the tree this batch extends.
+// Events already leaves are skipped, which makes redelivery harmless. The
+// statement names the size of the tree it extends and writes nothing
+// unless that is still the stored tree's size, so a stale copy in memory is
+// read again instead of being extended.
 func (l *AuditLog) Append(ctx context.Context, tx *sql.Tx, signer *audit.Signer, events []ledger.RecordedEvent) (err error) {
 	defer ledger.Wrap(&err, "AuditLog.Append")
-	positions := make([]int64, len(events))
-	for i, rec := range events {
-		positions[i] = rec.Position
-	}
-	// Leaves already in the tree, and the hashes of events delivered
-	// without them, in one statement.
-	rows, err := tx.QueryContext(ctx, `
-		SELECT e.position, e.hash, t.leaf_index IS NOT NULL
-		FROM unnest($1::bigint[]) AS p(position)
-		JOIN events e ON e.position = p.position
-		LEFT JOIN audit_tree t ON t.position = p.position`, pq.Array(positions))
-	if err != nil {
+	if err := completeEvents(ctx, tx, events); err != nil {
 		return err
 	}
-	type known struct {
-		hash   []byte
-		inTree bool
-	}
-	byPosition := make(map[int64]known, len(events))
-	for rows.Next() {
-		var pos int64
-		var k known
-		if err := rows.Scan(&pos, &k.hash, &k.inTree); err != nil {
-			rows.Close()
-			return err
+	st, reloaded := l.tree.Load(), false
+	for {
+		if st == nil || reloaded {
+			if st, err = loadTree(ctx, tx); err != nil {
+				return err
+			}
 		}
-		byPosition[pos] = k
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	var leaves []tlog.Hash
-	var newPositions []int64
-	for _, rec := range events {
-		k, ok := byPosition[rec.Position]
-		if !ok {
-			return fmt.Errorf("event %d is not stored", rec.Position)
+		pending := events
+		for len(pending) > 0 && st.size > 0 && (st.lastTx > pending[0].TransactionID ||
+			(st.lastTx == pending[0].TransactionID && st.lastPos >= pending[0].Position)) {
+			pending = pending[1:]
 		}
-		if k.inTree {
+		if len(pending) < len(events) && !reloaded {
+			reloaded = true // only the stored tree can say an event is a leaf
 			continue
 		}
-		leaves = append(leaves, audit.LeafHash(k.hash))
-		newPositions = append(newPositions, rec.Position)
-	}
-	if len(leaves) == 0 {
+		if len(pending) == 0 {
+			return nil
+		}
+		next, stored, err := l.store(ctx, tx, signer, st, pending)
+		if err != nil {
+			l.tree.Store(nil)
+			return err
+		}
+		if !stored {
+			if reloaded {
+				l.tree.Store(nil)
+				return fmt.Errorf("the tree changed while %d leaves were added to it", len(pending))
+			}
+			reloaded = true
+			continue
+		}
+		l.tree.Store(next)
 		return nil
 	}
-	size, err := treeSize(ctx, tx)
-	if err != nil {
-		return err
+}
+
+// store appends the events to the tree st and signs its head, in one
+// statement that writes nothing unless st is the stored tree.
+func (l *AuditLog) store(ctx context.Context, tx *sql.Tx, signer *audit.Signer, st *treeState, events []ledger.RecordedEvent) (*treeState, bool, error) {
+	leaves := make([]tlog.Hash, len(events))
+	for i, e := range events {
+		leaves[i] = audit.LeafHash(e.Hash)
 	}
-	frontier, err := readHashes(ctx, tx, audit.FrontierIndexes(size))
+	appended, err := audit.Append(st.size, st.frontier, leaves)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
-	appended, err := audit.Append(size, frontier, leaves)
+	size := st.size + int64(len(leaves))
+	head, err := signer.Sign(size, appended.Root, l.now())
 	if err != nil {
-		return err
+		return nil, false, err
 	}
-	head, err := signer.Sign(size+int64(len(leaves)), appended.Root, l.now())
-	if err != nil {
-		return err
-	}
-	indexes, stored := make([]int64, len(leaves)), make([][]byte, len(leaves))
+	indexes, positions, stored := make([]int64, len(leaves)), make([]int64, len(leaves)), make([][]byte, len(leaves))
 	for i, hashes := range appended.Stored {
-		indexes[i] = size + int64(i)
+		indexes[i], positions[i] = st.size+int64(i), events[i].Position
 		b := make([]byte, 0, len(hashes)*audit.HashSize)
 		for _, h := range hashes {
 			b = append(b, h[:]...)
 		}
 		stored[i] = b
 	}
-	// A concurrent writer of the tree (there should be none) makes the
-	// primary keys collide and the batch roll back, to be tried again.
-	_, err = tx.ExecContext(ctx, `
-		WITH leaves AS (
+	var n int
+	err = tx.QueryRowContext(ctx, `
+		WITH guard AS (SELECT coalesce(max(leaf_index), -1) = $8 - 1 AS current FROM audit_tree),
+		leaves AS (
 			INSERT INTO audit_tree (leaf_index, position, hashes)
-			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[]))
-		INSERT INTO audit_heads (tree_size, root_hash, note, recorded_at) VALUES ($4, $5, $6, $7)`,
-		pq.Array(indexes), pq.Array(newPositions), pq.Array(stored),
-		head.TreeSize, head.RootHash[:], string(head.Note), head.Timestamp)
+			SELECT u.* FROM unnest($1::bigint[], $2::bigint[], $3::bytea[]) AS u, guard WHERE guard.current
+			RETURNING 1),
+		head AS (
+			INSERT INTO audit_heads (tree_size, root_hash, note, recorded_at)
+			SELECT $4, $5, $6, $7 FROM guard WHERE guard.current
+			RETURNING 1)
+		SELECT (SELECT count(*) FROM leaves) + (SELECT count(*) FROM head)`,
+		pq.Array(indexes), pq.Array(positions), pq.Array(stored),
+		head.TreeSize, head.RootHash[:], string(head.Note), head.Timestamp, st.size).Scan(&n)
 	if err != nil {
-		return fmt.Errorf("store leaves %d to %d and their head: %w", size, head.TreeSize-1, err)
+		return nil, false, fmt.Errorf("store leaves %d to %d and their head: %w", st.size, size-1, err)
+	}
+	last := events[len(events)-1]
+	return &treeState{size: size, frontier: appended.Frontier, lastTx: last.TransactionID, lastPos: last.Position}, n > 0, nil
+}
+
+// completeEvents reads the transaction id and hash of events delivered
+// without them.
+func completeEvents(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
+	var missing []int64
+	for _, e := range events {
+		if e.TransactionID == 0 || len(e.Hash) == 0 {
+			missing = append(missing, e.Position)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT position, transaction_id::text, hash FROM events WHERE position = ANY ($1::bigint[])`, pq.Array(missing))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	found := map[int64]ledger.RecordedEvent{}
+	for rows.Next() {
+		var e ledger.RecordedEvent
+		if err := rows.Scan(&e.Position, &e.TransactionID, &e.Hash); err != nil {
+			return err
+		}
+		found[e.Position] = e
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for i, e := range events {
+		if e.TransactionID == 0 || len(e.Hash) == 0 {
+			f, ok := found[e.Position]
+			if !ok {
+				return fmt.Errorf("event %d is not stored", e.Position)
+			}
+			events[i].TransactionID, events[i].Hash = f.TransactionID, f.Hash
+		}
 	}
 	return nil
 }
 
-// treeSize is the number of leaves stored.
-func treeSize(ctx context.Context, q querier) (int64, error) {
-	var size int64
-	err := q.QueryRowContext(ctx, `SELECT coalesce(max(leaf_index) + 1, 0) FROM audit_tree`).Scan(&size)
-	return size, err
+// loadTree reads the stored tree's state.
+func loadTree(ctx context.Context, q querier) (*treeState, error) {
+	st := &treeState{}
+	err := q.QueryRowContext(ctx, `
+		SELECT t.leaf_index + 1, t.position, e.transaction_id::text
+		FROM audit_tree t JOIN events e ON e.position = t.position
+		ORDER BY t.leaf_index DESC LIMIT 1`).Scan(&st.size, &st.lastPos, &st.lastTx)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("read the tree: %w", err)
+	}
+	if st.frontier, err = readHashes(ctx, q, audit.FrontierIndexes(st.size)); err != nil {
+		return nil, fmt.Errorf("read the tree: %w", err)
+	}
+	return st, nil
 }
 
 // readHashes reads stored hashes by index (tlog's layout): each is kept with
@@ -367,15 +431,17 @@ func (l *AuditLog) Checkpoints(ctx context.Context, after int64, limit int) (_ [
 }
 
 // Verify checks every stream chain, the tree over the commit order against
-// every signed head, and the HMAC checkpoints (when keys.HMAC is set), in
-// one consistent snapshot. With exported == nil it checks the database's
-// own checkpoints; otherwise the ones given (an auditor's copy).
+// every signed head and the stored tree's leaves, and the HMAC checkpoints
+// (when keys.HMAC is set), in one consistent snapshot. With exported == nil
+// it checks the database's own checkpoints; otherwise the ones given (an
+// auditor's copy).
 func (l *AuditLog) Verify(ctx context.Context, keys audit.Keys, exported audit.Checkpoints) (_ audit.Report, err error) {
 	defer ledger.Wrap(&err, "AuditLog.Verify")
 	// A read-only transaction takes no transaction id, so it holds back no
-	// subscriber however long it reads. The two walks run at once, each on
-	// a connection of its own, in one snapshot: the second transaction
-	// imports the first one's.
+	// subscriber however long it reads. The events are read on one
+	// connection while the heads, leaves and checkpoints are read on
+	// another, in one snapshot: the second transaction imports the first
+	// one's.
 	opts := &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 	tx, err := l.pool.BeginTx(ctx, opts)
 	if err != nil {
@@ -394,24 +460,12 @@ func (l *AuditLog) Verify(ctx context.Context, keys audit.Keys, exported audit.C
 	if _, err := tx2.ExecContext(ctx, `SET TRANSACTION SNAPSHOT `+pq.QuoteLiteral(snapshot)); err != nil {
 		return audit.Report{}, err
 	}
-	byStream, inCommitOrder := &verifier{tx: tx}, &verifier{tx: tx2}
-	src := audit.Sources{Heads: &headCursor{v: inCommitOrder}, Checkpoints: exported, Leaves: &leafCursor{v: inCommitOrder}}
+	events, beside := &verifier{tx: tx}, &verifier{tx: tx2}
+	src := audit.Sources{Heads: &headCursor{v: beside}, Checkpoints: exported, Leaves: &leafCursor{v: beside}}
 	if exported == nil && keys.HMAC != nil {
-		src.Checkpoints = &checkpointCursor{v: inCommitOrder}
+		src.Checkpoints = &checkpointCursor{v: beside}
 	}
-	return audit.Verify(ctx, walks{byStream: byStream, inCommitOrder: inCommitOrder}, keys, src)
-}
-
-// walks reads the log for audit.Verify's two walks, each on its own
-// verifier, so that they can run at once.
-type walks struct{ byStream, inCommitOrder *verifier }
-
-func (w walks) EachEventByStream(ctx context.Context, fn func(audit.StoredEvent) error) error {
-	return w.byStream.EachEventByStream(ctx, fn)
-}
-
-func (w walks) EachEventInCommitOrder(ctx context.Context, fn func(audit.StoredEvent) error) error {
-	return w.inCommitOrder.EachEventInCommitOrder(ctx, fn)
+	return audit.Verify(ctx, events, keys, src)
 }
 
 // VerifySince checks only what follows the newest signed head, in one
@@ -427,11 +481,8 @@ func (l *AuditLog) VerifySince(ctx context.Context, keys audit.Keys) (_ audit.Re
 	v := &verifier{tx: tx}
 	head, err := scanHead(tx.QueryRowContext(ctx, `SELECT `+headColumns+` FROM audit_heads ORDER BY tree_size DESC LIMIT 1`))
 	if errors.Is(err, sql.ErrNoRows) {
-		src := audit.Sources{Heads: audit.NewHeadList(nil)}
-		if keys.HMAC != nil {
-			src.Checkpoints = &checkpointCursor{v: v}
-		}
-		return audit.Verify(ctx, v, keys, src)
+		tx.Rollback()
+		return l.Verify(ctx, keys, nil)
 	}
 	if err != nil {
 		return audit.Report{}, err
@@ -485,21 +536,8 @@ func fetchAll[T any](ctx context.Context, v *verifier, query string, scan func(*
 		return err
 	}
 	for {
-		rows, err := v.tx.QueryContext(ctx, `FETCH FORWARD `+strconv.Itoa(chunk)+` FROM `+cursor)
+		batch, err := fetchChunk(ctx, v, cursor, scan)
 		if err != nil {
-			return err
-		}
-		var batch []T
-		for rows.Next() {
-			item, err := scan(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			batch = append(batch, item)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		for _, item := range batch {
@@ -523,22 +561,81 @@ func scanStoredEvent(row interface{ Scan(...any) error }) (audit.StoredEvent, bo
 	return e, flag, err
 }
 
-func (v *verifier) EachEventByStream(ctx context.Context, fn func(audit.StoredEvent) error) error {
-	return v.each(ctx, `stream_id, stream_version`, fn)
-}
-
-// EachEventInCommitOrder reads only what the commit-order walk checks (see
-// audit.Store): the content was checked against its hash by stream, so
-// reading data and metadata a second time would double the work of a
-// full verify.
+// EachEventInCommitOrder reads every event with its content in commit
+// order, reading the next chunk while fn checks the one before: fn must not
+// use v's transaction.
 func (v *verifier) EachEventInCommitOrder(ctx context.Context, fn func(audit.StoredEvent) error) error {
 	// Ordered by the qualified column: unqualified, transaction_id would name
 	// the text output column and sort "1000" before "786".
-	return fetchAll(ctx, v, `SELECT position, transaction_id::text, stream_id, hash FROM events ORDER BY events.transaction_id, events.position`,
-		func(rows *sql.Rows) (e audit.StoredEvent, err error) {
-			err = rows.Scan(&e.Position, &e.TransactionID, &e.StreamID, &e.Hash)
+	return prefetchAll(ctx, v, `SELECT `+storedEventColumns+`, false FROM events ORDER BY events.transaction_id, events.position`,
+		func(rows *sql.Rows) (audit.StoredEvent, error) {
+			e, _, err := scanStoredEvent(rows)
 			return e, err
 		}, fn)
+}
+
+// prefetchAll is fetchAll with the next chunk read while fn handles the
+// rows of the one before, so that the database and this process work at
+// once: fn must not use v's transaction.
+func prefetchAll[T any](ctx context.Context, v *verifier, query string, scan func(*sql.Rows) (T, error), fn func(T) error) error {
+	cursor, err := v.declare(ctx, query)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	type chunkOf struct {
+		items []T
+		err   error
+	}
+	chunks := make(chan chunkOf, 1)
+	go func() {
+		defer close(chunks)
+		for {
+			items, err := fetchChunk(ctx, v, cursor, scan)
+			select {
+			case chunks <- chunkOf{items, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(items) < chunk {
+				return
+			}
+		}
+	}()
+	defer func() {
+		cancel()
+		for range chunks { // the reader is done with the transaction once it closes chunks
+		}
+	}()
+	for c := range chunks {
+		if c.err != nil {
+			return c.err
+		}
+		for _, item := range c.items {
+			if err := fn(item); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fetchChunk fetches the next chunk rows of cursor.
+func fetchChunk[T any](ctx context.Context, v *verifier, cursor string, scan func(*sql.Rows) (T, error)) ([]T, error) {
+	rows, err := v.tx.QueryContext(ctx, `FETCH FORWARD `+strconv.Itoa(chunk)+` FROM `+cursor)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := make([]T, 0, chunk)
+	for rows.Next() {
+		item, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, item)
+	}
+	return items, rows.Err()
 }
 
 func (v *verifier) EventAt(ctx context.Context, position int64) (*audit.StoredEvent, error) {
@@ -623,20 +720,8 @@ func cursorOf[T any](ctx context.Context, v *verifier, query string, scan func(*
 			}
 		}
 		if len(buf) == 0 && !done {
-			rows, err := v.tx.QueryContext(ctx, `FETCH FORWARD `+strconv.Itoa(chunk)+` FROM `+name)
-			if err != nil {
-				return nil, err
-			}
-			for rows.Next() {
-				item, err := scan(rows)
-				if err != nil {
-					rows.Close()
-					return nil, err
-				}
-				buf = append(buf, item)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+			var err error
+			if buf, err = fetchChunk(ctx, v, name, scan); err != nil {
 				return nil, err
 			}
 			done = len(buf) < chunk

@@ -4,7 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/lib/pq"
 
 	"github.com/pressly/goose/v3"
 
@@ -165,4 +171,118 @@ func (db *DB) MigrateTo(ctx context.Context, version int64) error {
 		_, err = provider.UpTo(ctx, version)
 	}
 	return err
+}
+
+// LegacyCheckpoints is the per-event HMAC checkpoint writer the audit.tree
+// subscriber replaced, kept here as the baseline its benchmark measures
+// signed heads against (BenchmarkAuditPerEvent). It is the code as it was.
+type LegacyCheckpoints struct {
+	now    func() time.Time
+	newest atomic.Pointer[audit.Checkpoint]
+}
+
+// NewLegacyCheckpoints returns the former checkpoint writer over db.
+func (db *DB) NewLegacyCheckpoints() *LegacyCheckpoints { return &LegacyCheckpoints{now: db.now} }
+
+// Record signs the checkpoints that extend the running hash by
+// each event of events, in order, and stores them with one statement in tx
+// (the checkpoint subscriber's batch transaction), so the checkpoints and the
+// subscriber's position commit together. Events already covered are skipped,
+// which makes redelivery harmless.
+//
+// The newest checkpoint is kept in memory between batches. The INSERT names
+// the checkpoint it extends and writes nothing unless that one is still the
+// newest stored, so a stale copy (a rolled-back batch, another replica that
+// took over) is reloaded instead of being chained onto.
+func (c *LegacyCheckpoints) Record(ctx context.Context, tx *sql.Tx, key audit.Key, events []ledger.RecordedEvent) (err error) {
+	defer ledger.Wrap(&err, "LegacyCheckpoints.Record")
+	for i, rec := range events {
+		if rec.TransactionID == 0 || len(rec.Hash) == 0 {
+			err := tx.QueryRowContext(ctx, `SELECT transaction_id::text, hash FROM events WHERE position = $1`, rec.Position).
+				Scan(&events[i].TransactionID, &events[i].Hash)
+			if err != nil {
+				return fmt.Errorf("checkpoint event %d: %w", rec.Position, err)
+			}
+		}
+	}
+	reload := false
+	for {
+		var last *audit.Checkpoint
+		last, err = c.last(ctx, tx, reload)
+		if err != nil {
+			return err
+		}
+		pending := events
+		for len(pending) > 0 && last != nil && (last.TransactionID > pending[0].TransactionID ||
+			(last.TransactionID == pending[0].TransactionID && last.Position >= pending[0].Position)) {
+			pending = pending[1:]
+		}
+		if len(pending) < len(events) && !reload {
+			reload = true // only the stored checkpoints can say an event is covered
+			continue
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		cps := make([]audit.Checkpoint, len(pending))
+		positions, counts := make([]int64, len(pending)), make([]int64, len(pending))
+		txids, recordedAt := make([]string, len(pending)), make([]time.Time, len(pending))
+		running, signatures := make([][]byte, len(pending)), make([][]byte, len(pending))
+		prev, now := last, c.now()
+		for i, rec := range pending {
+			cps[i] = key.Next(prev, rec.Position, rec.TransactionID, rec.Hash, now)
+			prev = &cps[i]
+			positions[i], txids[i], counts[i] = cps[i].Position, strconv.FormatUint(cps[i].TransactionID, 10), cps[i].EventCount
+			running[i], signatures[i], recordedAt[i] = cps[i].RunningHash, cps[i].Signature, cps[i].RecordedAt
+		}
+		prevCount, prevHash := int64(0), []byte(nil)
+		if last != nil {
+			prevCount, prevHash = last.EventCount, last.RunningHash
+		}
+		var newest sql.NullInt64
+		var stored int
+		err = tx.QueryRowContext(ctx, `
+			WITH inserted AS (
+				INSERT INTO audit_checkpoints (position, transaction_id, event_count, running_hash, signature, recorded_at)
+				SELECT u.position, u.txid::xid8, u.event_count, u.running_hash, u.signature, u.recorded_at
+				FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bytea[], $5::bytea[], $6::timestamptz[])
+					WITH ORDINALITY AS u(position, txid, event_count, running_hash, signature, recorded_at, n)
+				WHERE coalesce((SELECT event_count FROM audit_checkpoints ORDER BY id DESC LIMIT 1), 0) = $7
+					AND (SELECT running_hash FROM audit_checkpoints ORDER BY id DESC LIMIT 1) IS NOT DISTINCT FROM $8::bytea
+				ORDER BY u.n
+				RETURNING id)
+			SELECT max(id), count(*) FROM inserted`,
+			pq.Array(positions), pq.Array(txids), pq.Array(counts), pq.Array(running), pq.Array(signatures), pq.Array(recordedAt),
+			prevCount, prevHash).Scan(&newest, &stored)
+		if err == nil && stored == 0 && !reload {
+			reload = true
+			continue // the copy in memory was stale: reload and try again
+		}
+		if err == nil && stored != len(cps) {
+			err = fmt.Errorf("%d of %d stored", stored, len(cps))
+		}
+		if err != nil {
+			c.newest.Store(nil)
+			return fmt.Errorf("record checkpoints for events %d to %d: %w", pending[0].Position, pending[len(pending)-1].Position, err)
+		}
+		newestCP := cps[len(cps)-1]
+		newestCP.ID = newest.Int64
+		c.newest.Store(&newestCP)
+		return nil
+	}
+}
+
+// lastCheckpoint returns the newest checkpoint, from memory unless reload.
+func (c *LegacyCheckpoints) last(ctx context.Context, tx *sql.Tx, reload bool) (*audit.Checkpoint, error) {
+	if cp := c.newest.Load(); cp != nil && !reload {
+		return cp, nil
+	}
+	last, err := scanCheckpoint(tx.QueryRowContext(ctx, `SELECT `+checkpointColumns+` FROM audit_checkpoints ORDER BY id DESC LIMIT 1`))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("last checkpoint: %w", err)
+	}
+	return last, nil
 }
