@@ -77,11 +77,14 @@ func TestRenderResultsJudgesTargets(t *testing.T) {
 		"query.p50_ms": "1", "query.p99_ms": "3", "query.errors": "0", "query.rps": "900", "query.conns": "4", "query.seconds": "10", "query.view_rows": "1000000",
 		"rss.peak_kb": "50000", "machine.commit": "abc123",
 		"scale.events": "1000000", "scale.rebuild_events_per_s": "104321.5", "scale.verify_events_per_s": "150000",
+		"scale.proof_p50_ms": "1.2", "scale.proof_p99_ms": "3.4", "audit.batch": "16", "audit.heads_cpu_us": "60.5", "audit.hmac_cpu_us": "82.1",
 	}
 	out := renderResults(res, machine{Cores: 2, CPU: "test CPU", MemoryGiB: 4, PostgreSQL: "15.0", Go: "1.26"}, time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC))
-	for _, want := range []string{"0.50x the pgbench baseline", "p99 30.0 ms", "8 of 10 targets met",
+	for _, want := range []string{"0.50x the pgbench baseline", "p99 30.0 ms", "10 of 12 targets met",
 		"projection rebuild (reimbursements) over 1,000,000 events | 104,322 events/s | at least 100,000 events/s | pass",
-		"full audit verify (every stream chain and checkpoint) over 1,000,000 events | 150,000 events/s | at least 200,000 events/s | " + failed,
+		"full audit verify (every stream chain, the tree against every signed head) over 1,000,000 events | 150,000 events/s | at least 200,000 events/s | " + failed,
+		"inclusion proof against the newest head at 1,000,000 events, p99 (p50 1.20 ms) | 3.40 ms | at most 10 ms | pass",
+		"a signed head per batch of 16, against the former HMAC checkpoint per event | 60.5 µs against 82.1 µs | less than the HMAC checkpoint's | pass",
 		"projector.reimbursements held; lag over 1 s for 4200 ms at most", "p99 35.0 ms at most, over audit.checkpoints, saga.payments", "2 cores (test CPU)", "2026-01-02", "of commit abc123"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
