@@ -342,7 +342,7 @@ func renderResults(res results, m machine, now time.Time) string {
 			msf(res.num("submit.p999_ms")), msf(res.num("submit.max_ms")))
 	}
 	if res.has("catchup.submit_s") {
-		fmt.Fprintf(&b, "- After step 2 the subscribers (projector, sagas, audit checkpoints) needed %.1f s more to catch up with its %s events.\n",
+		fmt.Fprintf(&b, "- After step 2 the subscribers (projector, sagas, audit tree, webhooks) needed %.1f s more to catch up with its %s events.\n",
 			res.num("catchup.submit_s"), thousands(res.num("catchup.submit_events")))
 	}
 	if res.has("fresh.rate") {
