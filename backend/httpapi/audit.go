@@ -13,6 +13,15 @@ import (
 )
 
 func (s *Server) listCheckpoints(c echo.Context) error {
+	return pageAfter(c, func(after int64, limit int) ([]audit.Checkpoint, error) {
+		return s.app.Checkpoints(c.Request().Context(), principal(c), after, limit)
+	}, func(cp audit.Checkpoint) int64 { return cp.ID })
+}
+
+// pageAfter answers a page of a list keyed by a growing number: the items
+// after ?after=, ?limit= at most, and the last one's key as the next cursor
+// when the page is full.
+func pageAfter[T any](c echo.Context, read func(after int64, limit int) ([]T, error), key func(T) int64) error {
 	after, err := queryInt(c, "after")
 	if err != nil {
 		return err
@@ -21,13 +30,13 @@ func (s *Server) listCheckpoints(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cps, err := s.app.Checkpoints(c.Request().Context(), principal(c), after, limit)
+	items, err := read(after, limit)
 	if err != nil {
 		return err
 	}
-	out := list[audit.Checkpoint]{Items: cps}
-	if len(cps) == limit {
-		next := strconv.FormatInt(cps[len(cps)-1].ID, 10)
+	out := list[T]{Items: items}
+	if len(items) == limit {
+		next := strconv.FormatInt(key(items[len(items)-1]), 10)
 		out.NextCursor = &next
 	}
 	return c.JSON(http.StatusOK, out)
@@ -77,24 +86,9 @@ func (s *Server) latestHead(c echo.Context) error {
 // listHeads pages the signed heads by increasing tree size; after and the
 // cursor are a tree size.
 func (s *Server) listHeads(c echo.Context) error {
-	after, err := queryInt(c, "after")
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(c, maxEventLimit)
-	if err != nil {
-		return err
-	}
-	heads, err := s.app.Heads(c.Request().Context(), principal(c), after, limit)
-	if err != nil {
-		return err
-	}
-	out := list[audit.Head]{Items: heads}
-	if len(heads) == limit {
-		next := strconv.FormatInt(heads[len(heads)-1].TreeSize, 10)
-		out.NextCursor = &next
-	}
-	return c.JSON(http.StatusOK, out)
+	return pageAfter(c, func(after int64, limit int) ([]audit.Head, error) {
+		return s.app.Heads(c.Request().Context(), principal(c), after, limit)
+	}, func(h audit.Head) int64 { return h.TreeSize })
 }
 
 func (s *Server) inclusionProof(c echo.Context) error {
