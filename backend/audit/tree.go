@@ -316,14 +316,6 @@ type InclusionProof struct {
 	Hashes    []tlog.Hash
 }
 
-// Check checks the proof against a head of its tree size.
-func (p InclusionProof) Check(head Head) error {
-	if head.TreeSize != p.TreeSize {
-		return fmt.Errorf("%w: the proof is for a tree of %d leaves, the head has %d", ErrProof, p.TreeSize, head.TreeSize)
-	}
-	return CheckInclusion(head, p.LeafIndex, p.LeafHash, p.Hashes)
-}
-
 type inclusionJSON struct {
 	LeafIndex int64    `json:"leaf_index"`
 	TreeSize  int64    `json:"tree_size"`

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
 )
@@ -56,21 +55,7 @@ func signHeads(b *testing.B, db *postgres.DB) {
 	b.Helper()
 	ctx := context.Background()
 	start := time.Now()
-	rows, err := db.SQL().QueryContext(ctx, `SELECT position, transaction_id::text, hash FROM events ORDER BY events.transaction_id, events.position`)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var events []ledger.RecordedEvent
-	for rows.Next() {
-		var rec ledger.RecordedEvent
-		if err := rows.Scan(&rec.Position, &rec.TransactionID, &rec.Hash); err != nil {
-			b.Fatal(err)
-		}
-		events = append(events, rec)
-	}
-	if err := rows.Err(); err != nil {
-		b.Fatal(err)
-	}
+	events := eventsInCommitOrder(b, db)
 	const batch, perTx = 100, 10_000
 	for len(events) > 0 {
 		chunk := events[:min(perTx, len(events))]

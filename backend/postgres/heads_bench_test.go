@@ -128,6 +128,9 @@ func eventsInCommitOrder(b *testing.B, db *postgres.DB) []ledger.RecordedEvent {
 		}
 		out = append(out, e)
 	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
 	return out
 }
 
