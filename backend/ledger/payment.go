@@ -88,18 +88,24 @@ func FoldPayment(id uuid.UUID, stream []RecordedEvent) (*Payment, error) {
 		if err != nil {
 			return nil, err
 		}
-		switch e := e.(type) {
-		case PaymentRequested:
-			p.ReimbursementID, p.BankID, p.MemberID, p.AccountID = e.ReimbursementID, e.BankID, e.BankMemberID, e.BankAccountID
-			p.Request, p.Attempt, p.Status, p.FailureReason = e, e.Attempt, PaymentStatusRequested, ""
-		case PaymentSettled:
-			p.Status = PaymentStatusSettled
-		case PaymentFailed:
-			p.Status, p.FailureReason = PaymentStatusFailed, e.Reason
-		}
+		p.apply(e)
 		p.Version = rec.StreamVersion
 	}
 	return &p, nil
+}
+
+// apply folds one event of the payment's stream; Reimbursement.ApplyEvent
+// folds the payout's status with it too.
+func (p *Payment) apply(e Event) {
+	switch e := e.(type) {
+	case PaymentRequested:
+		p.ReimbursementID, p.BankID, p.MemberID, p.AccountID = e.ReimbursementID, e.BankID, e.BankMemberID, e.BankAccountID
+		p.Request, p.Attempt, p.Status, p.FailureReason = e, e.Attempt, PaymentStatusRequested, ""
+	case PaymentSettled:
+		p.Status = PaymentStatusSettled
+	case PaymentFailed:
+		p.Status, p.FailureReason = PaymentStatusFailed, e.Reason
+	}
 }
 
 // Notify decides the one e-mail an outcome earns: a denial (attempt 0), or

@@ -223,6 +223,15 @@ func (r *Reimbursement) Apply(rec RecordedEvent) error {
 	if err != nil {
 		return err
 	}
+	r.ApplyEvent(rec, e)
+	return nil
+}
+
+// ApplyEvent is Apply of an event already decoded from rec: the one
+// transition function of a reimbursement, which the read models fold with
+// too. It does not check the order: a caller that may see an event twice
+// skips those at or below the versions it holds.
+func (r *Reimbursement) ApplyEvent(rec RecordedEvent, e Event) {
 	switch e := e.(type) {
 	case ReimbursementSubmitted:
 		*r = Reimbursement{
@@ -240,18 +249,16 @@ func (r *Reimbursement) Apply(rec RecordedEvent) error {
 		r.Status, r.DecidedAt, r.DecidedBy, r.DenialReason = StatusDenied, &e.DeniedAt, &e.AdministratorID, e.Reason
 	case ReimbursementWithdrawn:
 		r.Status, r.WithdrawnAt = StatusWithdrawn, &e.WithdrawnAt
-	case PaymentRequested:
-		r.PaymentStatus, r.PaymentAttempt, r.PaymentFailureReason = PaymentStatusRequested, e.Attempt, ""
-	case PaymentSettled:
-		r.PaymentStatus, r.PaymentAttempt, r.PaymentFailureReason = PaymentStatusSettled, e.Attempt, ""
-	case PaymentFailed:
-		r.PaymentStatus, r.PaymentAttempt, r.PaymentFailureReason = PaymentStatusFailed, e.Attempt, e.Reason
+	case PaymentRequested, PaymentSettled, PaymentFailed:
+		// The payment's own fold says where the payout stands.
+		p := Payment{Attempt: r.PaymentAttempt, Status: r.PaymentStatus, FailureReason: r.PaymentFailureReason}
+		p.apply(e)
+		r.PaymentStatus, r.PaymentAttempt, r.PaymentFailureReason = p.Status, p.Attempt, p.FailureReason
 	}
 	if rec.StreamType == StreamReimbursement {
 		r.Version = rec.StreamVersion
 	}
 	r.Position = max(r.Position, rec.Position)
-	return nil
 }
 
 // FoldReimbursement rebuilds a reimbursement from its story, oldest first.
@@ -267,4 +274,31 @@ func FoldReimbursement(id uuid.UUID, story []RecordedEvent) (*Reimbursement, err
 		}
 	}
 	return &r, nil
+}
+
+// ReimbursementOf returns the reimbursement whose story an event belongs to
+// (its own stream, its payment's and its notifications'); false for any
+// other event.
+func ReimbursementOf(e Event) (uuid.UUID, bool) {
+	switch e := e.(type) {
+	case ReimbursementSubmitted:
+		return e.ReimbursementID, true
+	case ReimbursementApprovalRecorded:
+		return e.ReimbursementID, true
+	case ReimbursementApproved:
+		return e.ReimbursementID, true
+	case ReimbursementDenied:
+		return e.ReimbursementID, true
+	case ReimbursementWithdrawn:
+		return e.ReimbursementID, true
+	case PaymentRequested:
+		return e.ReimbursementID, true
+	case PaymentSettled:
+		return e.ReimbursementID, true
+	case PaymentFailed:
+		return e.ReimbursementID, true
+	case MemberNotified:
+		return e.ReimbursementID, true
+	}
+	return uuid.Nil, false
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/lib/pq"
-	"github.com/shopspring/decimal"
 
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
@@ -96,47 +95,58 @@ var ReimbursementsProjection = &Projection{
 	Fold: func(bulk bool) ProjectionBatch { return newViewBatch(bulk) },
 }
 
-// The reimbursements read model is built by one fold, used both by the live
-// projector (a delivered batch at a time, in the subscriber's transaction)
-// and by a rebuild (thousands at a time): events fold into new rows and into
-// patches for rows already stored; applying them is idempotent because every
-// patch is guarded by the version it brings.
+// The reimbursements read model is folded by the domain: each row is a
+// ledger.Reimbursement, and the batch moves it with Reimbursement.ApplyEvent,
+// the transitions the commands decide on, so the lists and a claim's story
+// cannot disagree. The live projector (a delivered batch at a time, in the
+// subscriber's transaction) and a rebuild (thousands at a time) share it:
+// the batch reads the rows its events concern, applies the events each row
+// does not show yet, and writes back the rows that moved.
 
+// viewRow is one row of reimbursements_view: the reimbursement as the
+// domain folds it, and where its stored story ends.
 type viewRow struct {
-	id, bankID, memberID, accountID uuid.UUID
-	amount                          decimal.Decimal
-	currency, description           string
-	submittedAt                     time.Time
-	submittedPosition               int64
-	approvalsRequired               int
-	// state is what the reimbursement's own stream says after the
-	// submission; its version is the row's version.
-	state   viewState
-	payment *viewPayment
+	r ledger.Reimbursement
+	// submittedPosition orders the lists; paymentVersion is the version of
+	// the payment's stream the row shows (r.Version is its own stream's).
+	submittedPosition int64
+	paymentVersion    int64
+	stored, changed   bool
 }
 
-// viewState is what the events of a reimbursement's stream after its
-// submission change. In a patch, fields no event of the batch set are
-// left as the row has them.
-type viewState struct {
-	status      ledger.Status // "" in a patch: unchanged
-	decidedAt   *time.Time
-	decidedBy   *uuid.UUID
-	reason      *string
-	withdrawnAt *time.Time
-	// approvals are those the events brought, each with its version.
-	approvals []viewApproval
-	version   int64
+// apply folds one event unless the row shows it already: an event at or
+// below the version the row holds of its stream changes nothing, so a
+// redelivered batch leaves the row as it is.
+func (row *viewRow) apply(ev viewEvent) {
+	rec := ev.rec
+	switch {
+	case rec.StreamType == ledger.StreamPayment:
+		if rec.StreamVersion <= row.paymentVersion {
+			return
+		}
+		row.paymentVersion = rec.StreamVersion
+	case rec.StreamVersion <= row.r.Version:
+		return
+	}
+	if _, submitted := ev.e.(ledger.ReimbursementSubmitted); submitted {
+		row.submittedPosition = rec.Position
+	} else if row.r.ID == uuid.Nil {
+		return // no submission to fold onto: nothing to show
+	}
+	row.r.ApplyEvent(rec, ev.e)
+	row.r.Position, row.changed = 0, true
 }
 
+// viewApproval is an approval as the approvals column holds it. Rows
+// written before the domain folded them also hold each approval's version,
+// which nothing reads now.
 type viewApproval struct {
 	AdministratorID uuid.UUID `json:"administrator_id"`
 	ApprovedAt      time.Time `json:"approved_at"`
 	Note            string    `json:"note"`
-	Version         int64     `json:"version"`
 }
 
-// scanApprovals reads the approvals column, oldest first, for ReadModel.
+// scanApprovals reads the approvals column, oldest first.
 func scanApprovals(column []byte) ([]ledger.Approval, error) {
 	var stored []viewApproval
 	if err := json.Unmarshal(column, &stored); err != nil {
@@ -149,189 +159,195 @@ func scanApprovals(column []byte) ([]ledger.Approval, error) {
 	return approvals, nil
 }
 
-// fold applies one event of the reimbursement's stream at version; an
-// event the state already shows changes nothing.
-func (s *viewState) fold(version int64, e ledger.Event) {
-	if version <= s.version {
-		return
-	}
-	s.version = version
-	switch e := e.(type) {
-	case ledger.ReimbursementApprovalRecorded:
-		s.approvals = append(s.approvals, viewApproval{e.AdministratorID, e.ApprovedAt, e.Note, version})
-	case ledger.ReimbursementApproved:
-		s.approvals = append(s.approvals, viewApproval{e.AdministratorID, e.ApprovedAt, e.Note, version})
-		s.status, s.decidedAt, s.decidedBy = ledger.StatusApproved, &e.ApprovedAt, &e.AdministratorID
-	case ledger.ReimbursementDenied:
-		s.status, s.decidedAt, s.decidedBy, s.reason = ledger.StatusDenied, &e.DeniedAt, &e.AdministratorID, &e.Reason
-	case ledger.ReimbursementWithdrawn:
-		s.status, s.withdrawnAt = ledger.StatusWithdrawn, &e.WithdrawnAt
-	}
-}
-
 // approvalsJSON is the approvals as the approvals column holds them.
-func (s *viewState) approvalsJSON() string {
-	if len(s.approvals) == 0 {
-		return "[]"
+func approvalsJSON(approvals []ledger.Approval) string {
+	stored := make([]viewApproval, len(approvals))
+	for i, a := range approvals {
+		stored[i] = viewApproval{AdministratorID: a.AdministratorID, ApprovedAt: a.ApprovedAt, Note: a.Note}
 	}
-	b, err := json.Marshal(s.approvals)
+	b, err := json.Marshal(stored)
 	if err != nil {
 		panic(err) // ids, times and strings always encode
 	}
 	return string(b)
 }
 
-// viewPayment is the payment's latest event: it alone says where the
-// payout stands.
-type viewPayment struct {
-	status  ledger.PaymentStatus
-	attempt int
-	reason  *string
-	version int64
+// viewEvent is an event of the batch, decoded.
+type viewEvent struct {
+	rec ledger.RecordedEvent
+	e   ledger.Event
 }
 
-// viewBatch is a fold of events not yet written.
+// viewBatch is the events of a batch, by reimbursement, not yet folded.
 type viewBatch struct {
-	// bulk is set for a rebuild, whose table holds no row of the batch yet:
-	// later events fold into the batch's new rows, which are copied in.
-	// Live, a redelivered batch may find its rows stored already (by an
-	// earlier write of the same events), so new rows are inserted unless
-	// present and every later event is applied as a guarded patch after
-	// them.
-	bulk     bool
-	rows     map[uuid.UUID]*viewRow
-	order    []uuid.UUID
-	patches  map[uuid.UUID]*viewState
-	payments map[uuid.UUID]*viewPayment
+	// bulk is set for a rebuild, whose table holds no row submitted in the
+	// batch: those rows are folded from nothing and copied in. Live, a
+	// redelivered batch may find any of its rows stored already, so every
+	// row is read first.
+	bulk   bool
+	events map[uuid.UUID][]viewEvent
+	order  []uuid.UUID
 }
 
 func newViewBatch(bulk bool) *viewBatch {
-	return &viewBatch{bulk: bulk, rows: map[uuid.UUID]*viewRow{}, patches: map[uuid.UUID]*viewState{}, payments: map[uuid.UUID]*viewPayment{}}
+	return &viewBatch{bulk: bulk, events: map[uuid.UUID][]viewEvent{}}
 }
 
-// Add folds an event decoded from rec; types the read model ignores change nothing.
+// Add keeps an event decoded from rec for Apply; events of no
+// reimbursement's story change nothing.
 func (b *viewBatch) Add(rec ledger.RecordedEvent, e ledger.Event) {
-	switch e := e.(type) {
-	case ledger.ReimbursementSubmitted:
-		if _, seen := b.rows[e.ReimbursementID]; !seen {
-			b.rows[e.ReimbursementID] = &viewRow{
-				id: e.ReimbursementID, bankID: e.BankID, memberID: e.BankMemberID, accountID: e.BankAccountID,
-				amount: e.Amount.Decimal, currency: e.Currency, description: e.Description, approvalsRequired: e.ApprovalsRequired,
-				submittedAt: e.SubmittedAt, submittedPosition: rec.Position,
-				state: viewState{status: ledger.StatusPending, version: rec.StreamVersion},
-			}
-			b.order = append(b.order, e.ReimbursementID)
-		}
-	case ledger.ReimbursementApprovalRecorded:
-		b.change(e.ReimbursementID, rec.StreamVersion, e)
-	case ledger.ReimbursementApproved:
-		b.change(e.ReimbursementID, rec.StreamVersion, e)
-	case ledger.ReimbursementDenied:
-		b.change(e.ReimbursementID, rec.StreamVersion, e)
-	case ledger.ReimbursementWithdrawn:
-		b.change(e.ReimbursementID, rec.StreamVersion, e)
-	case ledger.PaymentRequested:
-		b.pay(e.ReimbursementID, &viewPayment{status: ledger.PaymentStatusRequested, attempt: e.Attempt, version: rec.StreamVersion})
-	case ledger.PaymentSettled:
-		b.pay(e.ReimbursementID, &viewPayment{status: ledger.PaymentStatusSettled, attempt: e.Attempt, version: rec.StreamVersion})
-	case ledger.PaymentFailed:
-		b.pay(e.ReimbursementID, &viewPayment{status: ledger.PaymentStatusFailed, attempt: e.Attempt, reason: &e.Reason, version: rec.StreamVersion})
-	}
-}
-
-// change folds an event of a reimbursement's stream after its submission.
-func (b *viewBatch) change(id uuid.UUID, version int64, e ledger.Event) {
-	if row, ok := b.rows[id]; ok && b.bulk {
-		row.state.fold(version, e)
-		return
-	}
-	patch, ok := b.patches[id]
+	id, ok := ledger.ReimbursementOf(e)
 	if !ok {
-		patch = &viewState{}
-		b.patches[id] = patch
-	}
-	patch.fold(version, e)
-}
-
-func (b *viewBatch) pay(id uuid.UUID, p *viewPayment) {
-	if row, ok := b.rows[id]; ok && b.bulk {
-		if row.payment == nil || p.version > row.payment.version {
-			row.payment = p
-		}
 		return
 	}
-	if cur, ok := b.payments[id]; !ok || p.version > cur.version {
-		b.payments[id] = p
+	if _, seen := b.events[id]; !seen {
+		b.order = append(b.order, id)
 	}
+	rec.Data = nil // decoded already: a rebuild's batch need not hold it twice
+	b.events[id] = append(b.events[id], viewEvent{rec, e})
 }
 
-// Apply writes the batch to table: new rows first, then the patches. It is
-// idempotent: a row moves only for an event newer than the version it
-// shows, and gains only the approvals newer than it.
+// Apply reads the rows the batch concerns, folds their events onto them and
+// writes those that moved: new rows of a rebuild are copied in, the others
+// written with one upsert. It is idempotent: a row shows each event once.
 func (b *viewBatch) Apply(ctx context.Context, tx *sql.Tx, table string) error {
-	if len(b.rows) > 0 {
-		if err := b.insertRows(ctx, tx, table); err != nil {
+	var read []uuid.UUID
+	for _, id := range b.order {
+		if _, submitted := b.events[id][0].e.(ledger.ReimbursementSubmitted); !b.bulk || !submitted {
+			read = append(read, id)
+		}
+	}
+	rows, err := readViewRows(ctx, tx, table, read)
+	if err != nil {
+		return err
+	}
+	var copied, upserted []*viewRow
+	for _, id := range b.order {
+		row := rows[id]
+		if row == nil {
+			row = &viewRow{}
+		}
+		for _, ev := range b.events[id] {
+			row.apply(ev)
+		}
+		switch {
+		case !row.changed:
+		case b.bulk && !row.stored:
+			copied = append(copied, row)
+		default:
+			upserted = append(upserted, row)
+		}
+	}
+	if len(copied) > 0 {
+		if err := copyViewRows(ctx, tx, table, copied); err != nil {
 			return err
 		}
 	}
-	if len(b.patches) > 0 {
-		n := len(b.patches)
-		ids, statuses, reasons, approvals := make([]string, 0, n), make([]sql.NullString, 0, n), make([]sql.NullString, 0, n), make([]string, 0, n)
-		decidedAt, decidedBy, withdrawnAt := make([]sql.NullTime, 0, n), make([]sql.NullString, 0, n), make([]sql.NullTime, 0, n)
-		versions := make([]int64, 0, n)
-		for id, p := range b.patches {
-			ids, versions, approvals = append(ids, id.String()), append(versions, p.version), append(approvals, p.approvalsJSON())
-			statuses = append(statuses, sql.NullString{String: string(p.status), Valid: p.status != ""})
-			reasons = append(reasons, nullString(p.reason))
-			decidedAt, withdrawnAt = append(decidedAt, nullTime(p.decidedAt)), append(withdrawnAt, nullTime(p.withdrawnAt))
-			by := sql.NullString{}
-			if p.decidedBy != nil {
-				by = sql.NullString{String: p.decidedBy.String(), Valid: true}
-			}
-			decidedBy = append(decidedBy, by)
-		}
-		_, err := tx.ExecContext(ctx, `
-			UPDATE `+table+` AS t SET status = coalesce(u.status, t.status),
-				decided_at = coalesce(u.decided_at, t.decided_at), decided_by = coalesce(u.decided_by, t.decided_by),
-				denial_reason = coalesce(u.reason, t.denial_reason), withdrawn_at = coalesce(u.withdrawn_at, t.withdrawn_at),
-				approvals = t.approvals || coalesce((SELECT jsonb_agg(a ORDER BY (a->>'version')::bigint)
-					FROM jsonb_array_elements(u.approvals) AS a WHERE (a->>'version')::bigint > t.version), '[]'),
-				version = u.version
-			FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::uuid[], $5::text[], $6::timestamptz[], $7::jsonb[], $8::bigint[])
-				AS u(id, status, decided_at, decided_by, reason, withdrawn_at, approvals, version)
-			WHERE t.id = u.id AND t.version < u.version`,
-			pq.Array(ids), pq.Array(statuses), pq.Array(decidedAt), pq.Array(decidedBy), pq.Array(reasons), pq.Array(withdrawnAt),
-			pq.Array(approvals), pq.Array(versions))
-		if err != nil {
-			return fmt.Errorf("project decisions: %w", err)
-		}
-	}
-	if len(b.payments) > 0 {
-		var ids, statuses []string
-		var reasons []sql.NullString
-		var attempts, versions []int64
-		for id, p := range b.payments {
-			ids, statuses, versions = append(ids, id.String()), append(statuses, string(p.status)), append(versions, p.version)
-			attempts, reasons = append(attempts, int64(p.attempt)), append(reasons, nullString(p.reason))
-		}
-		_, err := tx.ExecContext(ctx, `
-			UPDATE `+table+` AS t SET payment_status = u.status, payment_attempt = u.attempt,
-				payment_failure_reason = u.reason, payment_version = u.version
-			FROM unnest($1::uuid[], $2::text[], $3::integer[], $4::text[], $5::bigint[]) AS u(id, status, attempt, reason, version)
-			WHERE t.id = u.id AND t.payment_version < u.version`,
-			pq.Array(ids), pq.Array(statuses), pq.Array(attempts), pq.Array(reasons), pq.Array(versions))
-		if err != nil {
-			return fmt.Errorf("project payments: %w", err)
+	if len(upserted) > 0 {
+		if err := upsertViewRows(ctx, tx, table, upserted); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-func nullString(s *string) sql.NullString {
-	if s == nil {
-		return sql.NullString{}
+var viewColumns = []string{"id", "bank_id", "bank_member_id", "bank_account_id", "amount", "currency", "description", "status",
+	"submitted_at", "submitted_position", "decided_at", "decided_by", "denial_reason", "payment_status", "version", "payment_version",
+	"approvals_required", "approvals", "withdrawn_at", "payment_attempt", "payment_failure_reason"}
+
+// readViewRows reads the stored rows of ids.
+func readViewRows(ctx context.Context, tx *sql.Tx, table string, ids []uuid.UUID) (map[uuid.UUID]*viewRow, error) {
+	found := map[uuid.UUID]*viewRow{}
+	if len(ids) == 0 {
+		return found, nil
 	}
-	return sql.NullString{String: *s, Valid: true}
+	rows, err := tx.QueryContext(ctx, `SELECT `+strings.Join(viewColumns, ", ")+` FROM `+table+` WHERE id = ANY($1::uuid[])`, pq.Array(ids))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", table, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		row := &viewRow{stored: true}
+		r := &row.r
+		var decidedAt, withdrawnAt sql.NullTime
+		var decidedBy uuid.NullUUID
+		var reason, failure sql.NullString
+		var approvals []byte
+		if err := rows.Scan(&r.ID, &r.BankID, &r.MemberID, &r.AccountID, &r.Amount, &r.Currency, &r.Description, &r.Status,
+			&r.SubmittedAt, &row.submittedPosition, &decidedAt, &decidedBy, &reason, &r.PaymentStatus, &r.Version, &row.paymentVersion,
+			&r.ApprovalsRequired, &approvals, &withdrawnAt, &r.PaymentAttempt, &failure); err != nil {
+			return nil, fmt.Errorf("read %s: %w", table, err)
+		}
+		if r.Approvals, err = scanApprovals(approvals); err != nil {
+			return nil, err
+		}
+		r.SubmittedAt = r.SubmittedAt.UTC()
+		r.DecidedAt, r.WithdrawnAt = utcTime(decidedAt), utcTime(withdrawnAt)
+		if decidedBy.Valid {
+			r.DecidedBy = &decidedBy.UUID
+		}
+		r.DenialReason, r.PaymentFailureReason = reason.String, failure.String
+		found[r.ID] = row
+	}
+	return found, rows.Err()
+}
+
+func utcTime(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	u := t.Time.UTC()
+	return &u
+}
+
+// values are the row's columns, in viewColumns' order.
+func (row *viewRow) values() []any {
+	r := &row.r
+	var decidedBy any
+	if r.DecidedBy != nil {
+		decidedBy = r.DecidedBy.String()
+	}
+	return []any{r.ID.String(), r.BankID.String(), r.MemberID.String(), r.AccountID.String(), r.Amount.String(), r.Currency,
+		r.Description, string(r.Status), r.SubmittedAt, row.submittedPosition, nullTime(r.DecidedAt), decidedBy, nullIfEmpty(r.DenialReason),
+		string(r.PaymentStatus), r.Version, row.paymentVersion,
+		r.ApprovalsRequired, approvalsJSON(r.Approvals), nullTime(r.WithdrawnAt), r.PaymentAttempt, nullIfEmpty(r.PaymentFailureReason)}
+}
+
+// upsertViewRows writes rows with one statement: a new row is inserted,
+// a stored one takes the columns that events move. A row never moves back
+// to an older version of either stream.
+func upsertViewRows(ctx context.Context, tx *sql.Tx, table string, rows []*viewRow) error {
+	columns := make([][]any, len(viewColumns))
+	for _, row := range rows {
+		for i, v := range row.values() {
+			columns[i] = append(columns[i], v)
+		}
+	}
+	args := make([]any, len(columns))
+	for i, c := range columns {
+		args[i] = pq.GenericArray{A: c}
+	}
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO `+table+` AS t (`+strings.Join(viewColumns, ", ")+`)
+		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::numeric[], $6::text[], $7::text[], $8::text[],
+			$9::timestamptz[], $10::bigint[], $11::timestamptz[], $12::uuid[], $13::text[], $14::text[], $15::bigint[], $16::bigint[],
+			$17::smallint[], $18::jsonb[], $19::timestamptz[], $20::integer[], $21::text[])
+		ON CONFLICT (id) DO UPDATE SET status = excluded.status, decided_at = excluded.decided_at, decided_by = excluded.decided_by,
+			denial_reason = excluded.denial_reason, withdrawn_at = excluded.withdrawn_at, approvals = excluded.approvals,
+			version = excluded.version, payment_status = excluded.payment_status, payment_attempt = excluded.payment_attempt,
+			payment_failure_reason = excluded.payment_failure_reason, payment_version = excluded.payment_version
+		WHERE t.version <= excluded.version AND t.payment_version <= excluded.payment_version`, args...)
+	if err != nil {
+		return fmt.Errorf("project into %s: %w", table, err)
+	}
+	return nil
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 func nullTime(t *time.Time) sql.NullTime {
@@ -341,67 +357,14 @@ func nullTime(t *time.Time) sql.NullTime {
 	return sql.NullTime{Time: *t, Valid: true}
 }
 
-var viewColumns = []string{"id", "bank_id", "bank_member_id", "bank_account_id", "amount", "currency", "description", "status",
-	"submitted_at", "submitted_position", "decided_at", "decided_by", "denial_reason", "payment_status", "version", "payment_version",
-	"approvals_required", "approvals", "withdrawn_at", "payment_attempt", "payment_failure_reason"}
-
-func (r *viewRow) values() []any {
-	var decidedBy, reason any
-	if s := r.state; s.decidedBy != nil {
-		decidedBy = s.decidedBy.String()
-	}
-	if r.state.reason != nil {
-		reason = *r.state.reason
-	}
-	paymentStatus, paymentVersion, attempt := ledger.PaymentStatusNone, int64(0), 0
-	var failure any
-	if p := r.payment; p != nil {
-		paymentStatus, paymentVersion, attempt = p.status, p.version, p.attempt
-		if p.reason != nil {
-			failure = *p.reason
-		}
-	}
-	return []any{r.id.String(), r.bankID.String(), r.memberID.String(), r.accountID.String(), r.amount.String(), r.currency,
-		r.description, string(r.state.status), r.submittedAt, r.submittedPosition, nullTime(r.state.decidedAt), decidedBy, reason,
-		string(paymentStatus), r.state.version, paymentVersion,
-		r.approvalsRequired, r.state.approvalsJSON(), nullTime(r.state.withdrawnAt), attempt, failure}
-}
-
-// insertRows copies the new rows in when bulk, and otherwise inserts them
-// with one statement, skipping rows already there.
-func (b *viewBatch) insertRows(ctx context.Context, tx *sql.Tx, table string) error {
-	if !b.bulk {
-		n := len(b.order)
-		ids, banks, members, accounts := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		amounts, currencies, descriptions := make([]string, n), make([]string, n), make([]string, n)
-		submittedAt, positions, versions, required := make([]time.Time, n), make([]int64, n), make([]int64, n), make([]int64, n)
-		for i, id := range b.order {
-			r := b.rows[id]
-			ids[i], banks[i], members[i], accounts[i] = r.id.String(), r.bankID.String(), r.memberID.String(), r.accountID.String()
-			amounts[i], currencies[i], descriptions[i] = r.amount.String(), r.currency, r.description
-			submittedAt[i], positions[i], versions[i], required[i] = r.submittedAt, r.submittedPosition, r.state.version, int64(r.approvalsRequired)
-		}
-		_, err := tx.ExecContext(ctx, `
-			INSERT INTO `+table+` (id, bank_id, bank_member_id, bank_account_id, amount, currency, description,
-				submitted_at, submitted_position, version, approvals_required, status, payment_status)
-			SELECT u.*, $12, $13
-			FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::numeric[], $6::text[], $7::text[],
-				$8::timestamptz[], $9::bigint[], $10::bigint[], $11::smallint[]) AS u
-			ON CONFLICT (id) DO NOTHING`,
-			pq.Array(ids), pq.Array(banks), pq.Array(members), pq.Array(accounts), pq.Array(amounts), pq.Array(currencies),
-			pq.Array(descriptions), pq.Array(submittedAt), pq.Array(positions), pq.Array(versions), pq.Array(required),
-			string(ledger.StatusPending), string(ledger.PaymentStatusNone))
-		if err != nil {
-			return fmt.Errorf("project submissions: %w", err)
-		}
-		return nil
-	}
+// copyViewRows copies a rebuild's new rows in.
+func copyViewRows(ctx context.Context, tx *sql.Tx, table string, rows []*viewRow) error {
 	stmt, err := tx.PrepareContext(ctx, `COPY `+table+` (`+strings.Join(viewColumns, ", ")+`) FROM STDIN`)
 	if err != nil {
 		return fmt.Errorf("copy into %s: %w", table, err)
 	}
-	for _, id := range b.order {
-		if _, err := stmt.ExecContext(ctx, b.rows[id].values()...); err != nil {
+	for _, row := range rows {
+		if _, err := stmt.ExecContext(ctx, row.values()...); err != nil {
 			stmt.Close()
 			return fmt.Errorf("copy into %s: %w", table, err)
 		}
