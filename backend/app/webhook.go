@@ -12,11 +12,9 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
-// WebhookEventTypes are the event types an endpoint may subscribe to.
-var WebhookEventTypes = []string{
-	"reimbursement.submitted", "reimbursement.approved", "reimbursement.denied",
-	"reimbursement.withdrawn", "reimbursement.payout_settled", "reimbursement.payout_failed",
-}
+// WebhookEventTypes are the event types an endpoint may subscribe to: the
+// webhook types of the ledger's event table.
+var WebhookEventTypes = ledger.WebhookTypes()
 
 // WebhookEndpoint is where a bank hears about its reimbursements.
 type WebhookEndpoint struct {

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -42,13 +44,120 @@ type Event interface {
 	EventType() string
 }
 
-// EventTypes lists every event type: a reimbursement's, in the order its
-// story meets them, then the operators'. DecodeEvent decodes each of them,
-// and only them.
-var EventTypes = []string{
-	TypeReimbursementSubmitted, TypeReimbursementApprovalRecorded, TypeReimbursementApproved, TypeReimbursementDenied,
-	TypeReimbursementWithdrawn, TypePaymentRequested, TypePaymentSettled, TypePaymentFailed, TypeMemberNotified,
-	TypeApprovalPolicySet, TypeDeadLetterDiscarded,
+// eventKind is one event type as the ledger stores, decodes and announces
+// it. Adding an event type is its struct (with its EventType method), its
+// Type constant, one entry in eventKinds and its fold; everything else
+// (EventTypes, DecodeEvent, the schema versions, the webhook types) is
+// derived from the table.
+type eventKind struct {
+	// Type is the stored name: never rename one.
+	Type string
+	// Stream is the type of the streams its events are written to.
+	Stream string
+	// decode reads data already in the newest shape; decodeAs[T] for a T.
+	decode func(data []byte) (Event, error)
+	// upcasters turn each older schema version into the next, from
+	// version 1 on: upcasters[v-1] turns version v into version v+1. None
+	// while the type is at version 1 (see schema.go).
+	upcasters []upcaster
+	// Webhook is the webhook type that announces its events to the banks;
+	// "" when no webhook does.
+	Webhook string
+}
+
+// eventKinds lists every event type: a reimbursement's, in the order its
+// story meets them, then the operators'.
+var eventKinds = []eventKind{
+	{Type: TypeReimbursementSubmitted, Stream: StreamReimbursement, decode: decodeAs[ReimbursementSubmitted],
+		Webhook: "reimbursement.submitted", upcasters: []upcaster{
+			// v2 records how many approvals the claim needs; before dual
+			// control every claim needed one.
+			setDefault("approvals_required", "1"),
+		}},
+	{Type: TypeReimbursementApprovalRecorded, Stream: StreamReimbursement, decode: decodeAs[ReimbursementApprovalRecorded]},
+	{Type: TypeReimbursementApproved, Stream: StreamReimbursement, decode: decodeAs[ReimbursementApproved],
+		Webhook: "reimbursement.approved", upcasters: []upcaster{
+			// v2 may carry the administrator's note; none before.
+			setDefault("note", `""`),
+		}},
+	{Type: TypeReimbursementDenied, Stream: StreamReimbursement, decode: decodeAs[ReimbursementDenied], Webhook: "reimbursement.denied"},
+	{Type: TypeReimbursementWithdrawn, Stream: StreamReimbursement, decode: decodeAs[ReimbursementWithdrawn], Webhook: "reimbursement.withdrawn"},
+	// v2 of the payment events numbers the attempt; before retries there
+	// was only the first.
+	{Type: TypePaymentRequested, Stream: StreamPayment, decode: decodeAs[PaymentRequested],
+		upcasters: []upcaster{setDefault("attempt", "1")}},
+	{Type: TypePaymentSettled, Stream: StreamPayment, decode: decodeAs[PaymentSettled],
+		Webhook: "reimbursement.payout_settled", upcasters: []upcaster{setDefault("attempt", "1")}},
+	{Type: TypePaymentFailed, Stream: StreamPayment, decode: decodeAs[PaymentFailed],
+		Webhook: "reimbursement.payout_failed", upcasters: []upcaster{setDefault("attempt", "1")}},
+	{Type: TypeMemberNotified, Stream: StreamNotification, decode: decodeAs[MemberNotified], upcasters: []upcaster{
+		// v2 names the payment attempt an approval e-mail reports: before
+		// retries, the first; a denial e-mail reports none.
+		func(fields map[string]json.RawMessage) {
+			if string(fields["kind"]) == strconv.Quote(NotificationApproval) {
+				setDefault("attempt", "1")(fields)
+			}
+		},
+	}},
+	{Type: TypeApprovalPolicySet, Stream: StreamApprovalPolicy, decode: decodeAs[ApprovalPolicySet]},
+	{Type: TypeDeadLetterDiscarded, Stream: StreamDeadLetter, decode: decodeAs[DeadLetterDiscarded]},
+}
+
+// decodeAs decodes data as an E.
+func decodeAs[E Event](data []byte) (Event, error) {
+	var e E
+	err := json.Unmarshal(data, &e)
+	return e, err
+}
+
+// kindOf returns the entry of an event type.
+func kindOf(eventType string) (*eventKind, bool) {
+	for i := range eventKinds {
+		if eventKinds[i].Type == eventType {
+			return &eventKinds[i], true
+		}
+	}
+	return nil, false
+}
+
+// EventTypes lists every event type, in the order of eventKinds.
+// DecodeEvent decodes each of them, and only them.
+var EventTypes = TypesOf()
+
+// TypesOf returns the event types written to streams of the given types,
+// in the order of EventTypes; every event type when none is given.
+func TypesOf(streamTypes ...string) []string {
+	var types []string
+	for _, k := range eventKinds {
+		if len(streamTypes) == 0 || slices.Contains(streamTypes, k.Stream) {
+			types = append(types, k.Type)
+		}
+	}
+	return types
+}
+
+// WebhookTypes lists the webhook types, the names under which the banks'
+// endpoints hear of events, in the order of EventTypes.
+func WebhookTypes() []string {
+	var types []string
+	for _, k := range eventKinds {
+		if k.Webhook != "" {
+			types = append(types, k.Webhook)
+		}
+	}
+	return types
+}
+
+// WebhookTypesByEvent maps each event type a webhook announces to its
+// webhook type.
+func WebhookTypesByEvent() map[string]string {
+	m := map[string]string{}
+	for _, k := range eventKinds {
+		if k.Webhook != "" {
+			m[k.Type] = k.Webhook
+		}
+	}
+	return m
 }
 
 // ReimbursementSubmitted records a member's claim. Schema version 2 added
@@ -201,71 +310,19 @@ func (DeadLetterDiscarded) EventType() string           { return TypeDeadLetterD
 // DecodeEvent turns a stored event's type and JSON data back into its
 // Event, in the type's newest shape whatever schema version was stored.
 func DecodeEvent(eventType string, data []byte) (Event, error) {
-	var e Event
-	switch eventType {
-	case TypeReimbursementSubmitted:
-		e = new(ReimbursementSubmitted)
-	case TypeReimbursementApprovalRecorded:
-		e = new(ReimbursementApprovalRecorded)
-	case TypeReimbursementApproved:
-		e = new(ReimbursementApproved)
-	case TypeReimbursementDenied:
-		e = new(ReimbursementDenied)
-	case TypeReimbursementWithdrawn:
-		e = new(ReimbursementWithdrawn)
-	case TypePaymentRequested:
-		e = new(PaymentRequested)
-	case TypePaymentSettled:
-		e = new(PaymentSettled)
-	case TypePaymentFailed:
-		e = new(PaymentFailed)
-	case TypeMemberNotified:
-		e = new(MemberNotified)
-	case TypeApprovalPolicySet:
-		e = new(ApprovalPolicySet)
-	case TypeDeadLetterDiscarded:
-		e = new(DeadLetterDiscarded)
-	default:
+	k, ok := kindOf(eventType)
+	if !ok {
 		return nil, fmt.Errorf("unknown event type %q", eventType)
 	}
-	data, err := upcast(eventType, data)
+	data, err := upcast(k, data)
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", eventType, err)
 	}
-	if err := json.Unmarshal(data, e); err != nil {
+	e, err := k.decode(data)
+	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", eventType, err)
 	}
-	return derefEvent(e), nil
-}
-
-// derefEvent returns the value an event pointer points to, so that callers
-// switch on value types only.
-func derefEvent(e Event) Event {
-	switch e := e.(type) {
-	case *ReimbursementSubmitted:
-		return *e
-	case *ReimbursementApprovalRecorded:
-		return *e
-	case *ReimbursementApproved:
-		return *e
-	case *ReimbursementDenied:
-		return *e
-	case *ReimbursementWithdrawn:
-		return *e
-	case *PaymentRequested:
-		return *e
-	case *PaymentSettled:
-		return *e
-	case *PaymentFailed:
-		return *e
-	case *MemberNotified:
-		return *e
-	case *ApprovalPolicySet:
-		return *e
-	case *DeadLetterDiscarded:
-		return *e
-	}
-	return e
+	return e, nil
 }
 
 // Metadata travels with every event: who caused it and as part of what.

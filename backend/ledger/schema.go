@@ -16,40 +16,12 @@ import (
 // version 1.
 //
 // To change a type's shape: add the upcaster from the current newest
-// version to the list below, give the type a MarshalJSON that calls
-// withSchema, and document the version in docs/events.md.
+// version to the type's upcasters in eventKinds (event.go), give the type a
+// MarshalJSON that calls withSchema, and document the version in
+// docs/events.md.
 
 // upcaster turns one version's data, as JSON fields, into the next version's.
 type upcaster func(fields map[string]json.RawMessage)
-
-// upcasters lists, per event type, the upcasters from version 1 on:
-// upcasters[t][v-1] turns version v into version v+1. A type absent here is
-// at version 1.
-var upcasters = map[string][]upcaster{
-	TypeReimbursementSubmitted: {
-		// v2 records how many approvals the claim needs; before dual
-		// control every claim needed one.
-		setDefault("approvals_required", "1"),
-	},
-	TypeReimbursementApproved: {
-		// v2 may carry the administrator's note; none before.
-		setDefault("note", `""`),
-	},
-	// v2 of the payment events numbers the attempt; before retries there
-	// was only the first.
-	TypePaymentRequested: {setDefault("attempt", "1")},
-	TypePaymentSettled:   {setDefault("attempt", "1")},
-	TypePaymentFailed:    {setDefault("attempt", "1")},
-	TypeMemberNotified: {
-		// v2 names the payment attempt an approval e-mail reports: before
-		// retries, the first; a denial e-mail reports none.
-		func(fields map[string]json.RawMessage) {
-			if string(fields["kind"]) == strconv.Quote(NotificationApproval) {
-				setDefault("attempt", "1")(fields)
-			}
-		},
-	},
-}
 
 // setDefault returns an upcaster that sets a field the older version lacks.
 func setDefault(field, value string) upcaster {
@@ -62,7 +34,13 @@ func setDefault(field, value string) upcaster {
 
 // SchemaVersion returns the version of an event type's shape that this code
 // writes.
-func SchemaVersion(eventType string) int { return len(upcasters[eventType]) + 1 }
+func SchemaVersion(eventType string) int {
+	k, ok := kindOf(eventType)
+	if !ok {
+		return 1
+	}
+	return len(k.upcasters) + 1
+}
 
 // schemaField is how an event's data starts when it names its version.
 const schemaField = `{"schema_version":`
@@ -126,8 +104,8 @@ func (e MemberNotified) MarshalJSON() ([]byte, error) {
 // already (the common case, recognised without parsing), otherwise through
 // the upcasters from its stored version on. A version newer than this code
 // knows is an error: the event must not be read with fields missing.
-func upcast(eventType string, data []byte) ([]byte, error) {
-	ups := upcasters[eventType]
+func upcast(k *eventKind, data []byte) ([]byte, error) {
+	ups := k.upcasters
 	current := len(ups) + 1
 	if current == 1 && !bytes.HasPrefix(data, []byte(schemaField)) {
 		return data, nil

@@ -89,10 +89,8 @@ var ReimbursementsProjection = &Projection{
 	Name:  "reimbursements",
 	Group: "projector.reimbursements",
 	Table: "reimbursements_view",
-	Types: []string{ledger.TypeReimbursementSubmitted, ledger.TypeReimbursementApprovalRecorded, ledger.TypeReimbursementApproved,
-		ledger.TypeReimbursementDenied, ledger.TypeReimbursementWithdrawn,
-		ledger.TypePaymentRequested, ledger.TypePaymentSettled, ledger.TypePaymentFailed},
-	Fold: func(bulk bool) ProjectionBatch { return newViewBatch(bulk) },
+	Types: ledger.TypesOf(ledger.StreamReimbursement, ledger.StreamPayment),
+	Fold:  func(bulk bool) ProjectionBatch { return newViewBatch(bulk) },
 }
 
 // The reimbursements read model is folded by the domain: each row is a
@@ -119,14 +117,18 @@ type viewRow struct {
 // redelivered batch leaves the row as it is.
 func (row *viewRow) apply(ev viewEvent) {
 	rec := ev.rec
-	switch {
-	case rec.StreamType == ledger.StreamPayment:
+	switch rec.StreamType {
+	case ledger.StreamPayment:
 		if rec.StreamVersion <= row.paymentVersion {
 			return
 		}
 		row.paymentVersion = rec.StreamVersion
-	case rec.StreamVersion <= row.r.Version:
-		return
+	case ledger.StreamReimbursement:
+		if rec.StreamVersion <= row.r.Version {
+			return
+		}
+	default:
+		return // its notifications move nothing the row shows
 	}
 	if _, submitted := ev.e.(ledger.ReimbursementSubmitted); submitted {
 		row.submittedPosition = rec.Position

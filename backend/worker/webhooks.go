@@ -47,14 +47,7 @@ type WebhookConfig struct {
 const DefaultWebhookLease = 2 * time.Minute
 
 // webhookTypes maps the ledger's events to the webhooks' types.
-var webhookTypes = map[string]string{
-	ledger.TypeReimbursementSubmitted: "reimbursement.submitted",
-	ledger.TypeReimbursementApproved:  "reimbursement.approved",
-	ledger.TypeReimbursementDenied:    "reimbursement.denied",
-	ledger.TypeReimbursementWithdrawn: "reimbursement.withdrawn",
-	ledger.TypePaymentSettled:         "reimbursement.payout_settled",
-	ledger.TypePaymentFailed:          "reimbursement.payout_failed",
-}
+var webhookTypes = ledger.WebhookTypesByEvent()
 
 // enqueueWebhooks writes a delivery for each event of the batch a bank's
 // endpoints subscribe to, in the subscriber's transaction. The body holds

@@ -1,0 +1,112 @@
+package ledger
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// The event table is the one list of event types: each entry decodes as
+// its own type, names a stream, and is written with the schema version
+// its upcasters reach.
+func TestEventTable(t *testing.T) {
+	seen, webhooks := map[string]bool{}, map[string]bool{}
+	streams := []string{StreamReimbursement, StreamPayment, StreamNotification, StreamApprovalPolicy, StreamDeadLetter}
+	for _, k := range eventKinds {
+		if seen[k.Type] {
+			t.Fatalf("%s is listed twice", k.Type)
+		}
+		seen[k.Type] = true
+		e, err := DecodeEvent(k.Type, []byte(`{}`))
+		if err != nil || e.EventType() != k.Type {
+			t.Fatalf("%s decodes as %T (%v), whose EventType is %q", k.Type, e, err, e.EventType())
+		}
+		if !slices.Contains(streams, k.Stream) {
+			t.Errorf("%s: stream type %q", k.Type, k.Stream)
+		}
+		data, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if versioned := strings.HasPrefix(string(data), schemaField); versioned != (SchemaVersion(k.Type) > 1) {
+			t.Errorf("%s is at schema version %d but encodes as %s: a type with upcasters needs a MarshalJSON that calls withSchema",
+				k.Type, SchemaVersion(k.Type), data)
+		}
+		if k.Webhook != "" {
+			if webhooks[k.Webhook] || !strings.HasPrefix(k.Webhook, "reimbursement.") {
+				t.Errorf("%s: webhook type %q (listed twice: %v)", k.Type, k.Webhook, webhooks[k.Webhook])
+			}
+			webhooks[k.Webhook] = true
+		}
+	}
+	if !slices.Equal(EventTypes, TypesOf()) || len(EventTypes) != len(eventKinds) {
+		t.Fatalf("EventTypes %v", EventTypes)
+	}
+	byEvent := WebhookTypesByEvent()
+	if len(byEvent) != len(WebhookTypes()) {
+		t.Fatalf("WebhookTypesByEvent %v, WebhookTypes %v", byEvent, WebhookTypes())
+	}
+	for typ, hook := range byEvent {
+		if !slices.Contains(WebhookTypes(), hook) || !seen[typ] {
+			t.Fatalf("WebhookTypesByEvent maps %s to %s", typ, hook)
+		}
+	}
+}
+
+// Every event of a reimbursement's story says whose it is, and the
+// projection reads exactly those its fold moves.
+func TestReimbursementOf(t *testing.T) {
+	id := uuid.New()
+	data := []byte(`{"reimbursement_id":"` + id.String() + `"}`)
+	story := TypesOf(StreamReimbursement, StreamPayment, StreamNotification)
+	for _, typ := range EventTypes {
+		e, err := DecodeEvent(typ, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := ReimbursementOf(e)
+		if want := slices.Contains(story, typ); ok != want || (ok && got != id) {
+			t.Errorf("ReimbursementOf(%s) = %s, %v; want it %v", typ, got, ok, want)
+		}
+	}
+}
+
+// The payout fields of a reimbursement are the payment's own fold.
+func TestReimbursementFoldsItsPaymentAsThePaymentDoes(t *testing.T) {
+	id := uuid.New()
+	pay := PaymentID(id)
+	story := []RecordedEvent{
+		mustRecord(t, id, StreamReimbursement, 1, ReimbursementSubmitted{ReimbursementID: id, Currency: "USD", ApprovalsRequired: 1}),
+		mustRecord(t, id, StreamReimbursement, 2, ReimbursementApproved{ReimbursementID: id}),
+		mustRecord(t, pay, StreamPayment, 1, PaymentRequested{PaymentID: pay, ReimbursementID: id, Attempt: 1}),
+		mustRecord(t, pay, StreamPayment, 2, PaymentFailed{PaymentID: pay, ReimbursementID: id, Reason: "account closed", Attempt: 1}),
+		mustRecord(t, pay, StreamPayment, 3, PaymentRequested{PaymentID: pay, ReimbursementID: id, Attempt: 2}),
+		mustRecord(t, pay, StreamPayment, 4, PaymentSettled{PaymentID: pay, ReimbursementID: id, Attempt: 2}),
+	}
+	for n := 3; n <= len(story); n++ {
+		r, err := FoldReimbursement(id, story[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := FoldPayment(pay, story[2:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.PaymentStatus != p.Status || r.PaymentAttempt != p.Attempt || r.PaymentFailureReason != p.FailureReason || r.Version != 2 {
+			t.Fatalf("after %d events: reimbursement %s/%d/%q (version %d), payment %s/%d/%q",
+				n, r.PaymentStatus, r.PaymentAttempt, r.PaymentFailureReason, r.Version, p.Status, p.Attempt, p.FailureReason)
+		}
+	}
+}
+
+func mustRecord(t *testing.T, stream uuid.UUID, streamType string, version int64, e Event) RecordedEvent {
+	t.Helper()
+	data, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return RecordedEvent{StreamID: stream, StreamType: streamType, StreamVersion: version, Type: e.EventType(), Data: data}
+}
