@@ -43,14 +43,14 @@ func ParseListFilters(value func(name string) string) (ListQuery, error) {
 	if raw := value(FilterStatus); raw != "" {
 		status, ok := ledger.ParseStatus(raw)
 		if !ok {
-			fail(FilterStatus, "must be pending, approved, denied or withdrawn")
+			fail(FilterStatus, "must be "+OneOf(ledger.Statuses))
 		}
 		q.Status = status
 	}
 	if raw := value(FilterPaymentStatus); raw != "" {
 		status, ok := ledger.ParsePaymentStatus(raw)
 		if !ok {
-			fail(FilterPaymentStatus, "must be none, requested, settled or failed")
+			fail(FilterPaymentStatus, "must be "+OneOf(ledger.PaymentStatuses))
 		}
 		q.PaymentStatus = status
 	}
@@ -97,6 +97,22 @@ func ParseListFilters(value func(name string) string) (ListQuery, error) {
 		return ListQuery{}, &ledger.Error{Code: ledger.EInvalid, Message: strings.Join(msgs, "; "), Fields: bad}
 	}
 	return q, nil
+}
+
+// OneOf names values as alternatives in words: "a, b or c".
+func OneOf[S ~string](values []S) string {
+	var b strings.Builder
+	for i, v := range values {
+		switch {
+		case i == 0:
+		case i == len(values)-1:
+			b.WriteString(" or ")
+		default:
+			b.WriteString(", ")
+		}
+		b.WriteString(string(v))
+	}
+	return b.String()
 }
 
 // maxInstantLength bounds a time before it is parsed; no RFC 3339 time

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,10 +20,13 @@ const (
 	StatusWithdrawn Status = "withdrawn"
 )
 
+// Statuses lists every status, in the order a claim may reach them: the
+// one list the lists' filters, the export and the API description follow.
+var Statuses = []Status{StatusPending, StatusApproved, StatusDenied, StatusWithdrawn}
+
 // ParseStatus accepts the statuses a client may filter on.
 func ParseStatus(s string) (Status, bool) {
-	switch st := Status(s); st {
-	case StatusPending, StatusApproved, StatusDenied, StatusWithdrawn:
+	if st := Status(s); slices.Contains(Statuses, st) {
 		return st, true
 	}
 	return "", false
@@ -38,10 +42,13 @@ const (
 	PaymentStatusFailed    PaymentStatus = "failed"
 )
 
+// PaymentStatuses lists every payment status, in the order a payout may
+// reach them.
+var PaymentStatuses = []PaymentStatus{PaymentStatusNone, PaymentStatusRequested, PaymentStatusSettled, PaymentStatusFailed}
+
 // ParsePaymentStatus accepts the payment statuses a client may filter on.
 func ParsePaymentStatus(s string) (PaymentStatus, bool) {
-	switch st := PaymentStatus(s); st {
-	case PaymentStatusNone, PaymentStatusRequested, PaymentStatusSettled, PaymentStatusFailed:
+	if st := PaymentStatus(s); slices.Contains(PaymentStatuses, st) {
 		return st, true
 	}
 	return "", false

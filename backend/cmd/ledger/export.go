@@ -23,8 +23,8 @@ import (
 // exportFilters are the export's filter flags: the API's query parameters,
 // with dashes.
 var exportFilters = [...]struct{ name, usage string }{
-	{app.FilterStatus, "only those with this status: pending, approved, denied or withdrawn"},
-	{app.FilterPaymentStatus, "only those whose payment is none, requested, settled or failed"},
+	{app.FilterStatus, "only those with this status: " + app.OneOf(ledger.Statuses)},
+	{app.FilterPaymentStatus, "only those whose payment is " + app.OneOf(ledger.PaymentStatuses)},
 	{app.FilterSubmittedFrom, "only those submitted at or after this RFC 3339 time, or on or after this date (UTC), such as 2026-03-01"},
 	{app.FilterSubmittedTo, "only those submitted before this RFC 3339 time, or on or before this date (UTC)"},
 	{app.FilterAmountMin, "only amounts of at least this decimal, such as 100.00"},
