@@ -110,3 +110,38 @@ func mustRecord(t *testing.T, stream uuid.UUID, streamType string, version int64
 	}
 	return RecordedEvent{StreamID: stream, StreamType: streamType, StreamVersion: version, Type: e.EventType(), Data: data}
 }
+
+// The banks hear of every event that moves a claim's status or ends a
+// payout attempt, and only of those: such an event without a webhook type
+// (or a webhook type for one that moves nothing) fails here.
+func TestEventsThatMoveAClaimHaveAWebhookType(t *testing.T) {
+	hooks := WebhookTypesByEvent()
+	for _, k := range eventKinds {
+		if k.Stream != StreamReimbursement && k.Stream != StreamPayment {
+			if hooks[k.Type] != "" {
+				t.Errorf("%s moves no claim but has webhook type %s", k.Type, hooks[k.Type])
+			}
+			continue
+		}
+		e, err := DecodeEvent(k.Type, []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A claim where its stream's events may move it: pending, or
+		// approved with a payout attempt under way; a submission starts
+		// from nothing.
+		var r Reimbursement
+		switch {
+		case k.Type == TypeReimbursementSubmitted:
+		case k.Stream == StreamReimbursement:
+			r = Reimbursement{Status: StatusPending, PaymentStatus: PaymentStatusNone}
+		default:
+			r = Reimbursement{Status: StatusApproved, PaymentStatus: PaymentStatusRequested}
+		}
+		status, payment := r.Status, r.PaymentStatus
+		r.ApplyEvent(RecordedEvent{StreamType: k.Stream, Type: k.Type}, e)
+		if moved := r.Status != status || r.PaymentStatus != payment; moved != (hooks[k.Type] != "") {
+			t.Errorf("%s moves the claim from %s/%s to %s/%s, and its webhook type is %q", k.Type, status, payment, r.Status, r.PaymentStatus, hooks[k.Type])
+		}
+	}
+}
