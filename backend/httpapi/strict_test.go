@@ -221,6 +221,18 @@ func TestHeadIsAnsweredWhereGetIs(t *testing.T) {
 		t.Fatalf("HEAD without a token: %q, WWW-Authenticate %q", r.raw, r.header.Get("WWW-Authenticate"))
 	}
 	api.do(http.MethodHead, "/v1/events?type=Nope", "").want(t, http.StatusBadRequest)
+	// A refusal's HEAD carries the Content-Type and Content-Length its GET has.
+	for _, p := range []string{"/v1/reimbursements/0193a000-0000-7000-8000-00000000dead", "/v1/events?type=Nope", "/v1/no-such-route"} {
+		get, head := api.do(http.MethodGet, p, ""), api.do(http.MethodHead, p, "")
+		if head.status != get.status || head.raw != "" {
+			t.Errorf("HEAD %s: %d %q, want GET's %d and no body", p, head.status, head.raw, get.status)
+		}
+		for _, h := range []string{"Content-Type", "Content-Length"} {
+			if head.header.Get(h) != get.header.Get(h) || get.header.Get(h) == "" {
+				t.Errorf("HEAD %s: %s %q, want GET's %q", p, h, head.header.Get(h), get.header.Get(h))
+			}
+		}
+	}
 	// A command has no HEAD.
 	api.do(http.MethodHead, "/v1/reimbursements", "").want(t, http.StatusMethodNotAllowed)
 
