@@ -178,6 +178,47 @@ func TestSpecNamesWhoMayCallEachOperation(t *testing.T) {
 	}
 }
 
+// Two Authorization headers answer 400 on every operation that takes a
+// token, before anything else is looked at: each such operation describes
+// that answer, and the answer fits the description.
+func TestTwoAuthorizationHeadersAreDescribed(t *testing.T) {
+	api := newAPI(t)
+	token := "Bearer " + api.member()
+	ids := strings.NewReplacer(":position", "1", ":file", "swagger-ui.css")
+	seen := 0
+	for _, rule := range httpapi.Access() {
+		if rule.Public() {
+			continue
+		}
+		seen++
+		path := ids.Replace(rule.Path)
+		for _, part := range strings.Split(path, "/") {
+			if strings.HasPrefix(part, ":") {
+				path = strings.Replace(path, part, "0193a000-0000-7000-8000-00000000dead", 1)
+			}
+		}
+		req, err := http.NewRequest(rule.Method, api.url+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header["Authorization"] = []string{token, token}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s %s with two Authorization headers: %d, want 400", rule.Method, path, res.StatusCode)
+			continue
+		}
+		checkAgainstSpec(t, req, res, body)
+	}
+	if seen < 20 {
+		t.Fatalf("only %d operations with a token seen", seen)
+	}
+}
+
 func TestDescriptionAndReferenceAreServed(t *testing.T) {
 	api := newAPI(t)
 	get := func(path string, header ...string) (*http.Response, []byte) {
