@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -174,6 +175,25 @@ func TestSpecNamesWhoMayCallEachOperation(t *testing.T) {
 		}
 		if !rule.Public() && (op.Responses.Status(401) == nil || op.Responses.Status(403) == nil) {
 			t.Errorf("%s %s: describes no 401 or 403", rule.Method, path)
+		}
+	}
+}
+
+// The README's route table names every operation the API serves.
+func TestReadmeListsEveryRoute(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rule := range httpapi.Access() {
+		path := rule.Path
+		for _, part := range strings.Split(path, "/") {
+			if strings.HasPrefix(part, ":") {
+				path = strings.Replace(path, part, "{"+part[1:]+"}", 1)
+			}
+		}
+		if !bytes.Contains(readme, []byte(rule.Method+" "+path+" |")) && !bytes.Contains(readme, []byte(rule.Method+" "+path+",")) {
+			t.Errorf("README.md's route table does not list %s %s", rule.Method, path)
 		}
 	}
 }
