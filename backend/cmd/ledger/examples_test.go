@@ -65,8 +65,9 @@ var curlStatus = regexp.MustCompile(`(?m)^examples-test: (\d{3}) (\S+)$`)
 // binary as the ledger. An example fails the test when a command fails
 // (bash runs with errexit, nounset and pipefail, so an unset variable or a
 // missing program fails too), when the ledger cannot be reached, or when an
-// answer is 400, 415, 422 or 5xx: the examples show refusals of access
-// (401, 403, 404), never a malformed request.
+// answer is 400, 415, 422 or a 5xx other than 503 (a list not caught up
+// yet, which the README says to expect): the examples show refusals of
+// access (401, 403, 404), never a malformed request.
 func TestDocumentedExamplesRun(t *testing.T) {
 	for _, program := range []string{"bash", "curl"} {
 		if _, err := exec.LookPath(program); err != nil {
@@ -180,7 +181,9 @@ exit 127
 	}
 	for _, a := range answers {
 		code, _ := strconv.Atoi(a[1])
-		if code == 0 || code == 400 || code == 415 || code == 422 || code >= 500 {
+		// 503 is a list that did not catch up with min_position within
+		// READ_WAIT_MAX, which the README shows as an answer to expect.
+		if code == 0 || code == 400 || code == 415 || code == 422 || (code >= 500 && code != http.StatusServiceUnavailable) {
 			t.Errorf("an example got %d from %s\nstandard error:\n%s\nstandard output:\n%s", code, a[2], stderr.String(), stdout.String())
 		}
 	}
