@@ -243,6 +243,29 @@ func bodyID(fields *[]ledger.FieldError, name, value string) uuid.UUID {
 	return id
 }
 
+// requiredFields names each of the body's required fields that it left out
+// or sent as null: "is required", in every command alike. A field sent as
+// "" is there, and its rules answer for it ("must not be empty"). Keys
+// match fields as encoding/json matches them, in any letter case.
+func requiredFields(c echo.Context, names ...string) error {
+	raw, _ := c.Get(rawBodyKey).([]byte)
+	var body map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &body) // decodeJSON has read it as one object
+	present := map[string]bool{}
+	for k, v := range body {
+		if string(v) != "null" {
+			present[foldKey(k)] = true
+		}
+	}
+	var fields []ledger.FieldError
+	for _, name := range names {
+		if !present[foldKey(name)] {
+			fields = append(fields, ledger.FieldError{Field: name, Message: "is required"})
+		}
+	}
+	return invalidFields(fields)
+}
+
 // deref is the string p points to, or "" for nil (a field left out or null).
 func deref(p *string) string {
 	if p == nil {

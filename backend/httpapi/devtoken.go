@@ -38,6 +38,9 @@ func (s *Server) issueDevToken(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	if err := requiredFields(c, "role"); err != nil {
+		return err
+	}
 	role := app.Role(req.Role)
 	switch role {
 	case app.RoleMember, app.RoleAdministrator:

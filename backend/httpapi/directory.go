@@ -21,6 +21,9 @@ func (s *Server) createBank(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	if err := requiredFields(c, "name", "location"); err != nil {
+		return err
+	}
 	bank := ledger.Bank{ID: newID(), Name: req.Name, Location: req.Location}
 	p := principal(c)
 	return s.command(c, p, func(ctx context.Context, a *app.App) (reply, error) {
@@ -52,6 +55,9 @@ func (s *Server) createMember(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	if err := requiredFields(c, "first_name", "last_name", "email"); err != nil {
+		return err
+	}
 	member := ledger.Member{ID: newID(), FirstName: req.FirstName, LastName: req.LastName, Email: req.Email}
 	p := principal(c)
 	return s.command(c, p, func(ctx context.Context, a *app.App) (reply, error) {
@@ -79,6 +85,9 @@ func (s *Server) createAdministrator(c echo.Context) error {
 	}
 	var req personRequest
 	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if err := requiredFields(c, "first_name", "last_name", "email"); err != nil {
 		return err
 	}
 	admin := ledger.Administrator{ID: newID(), BankID: bankID, FirstName: req.FirstName, LastName: req.LastName, Email: req.Email}

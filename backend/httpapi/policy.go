@@ -38,6 +38,9 @@ func (s *Server) setApprovalPolicy(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	if err := requiredFields(c, "second_approval_above", "currency"); err != nil {
+		return err
+	}
 	p := principal(c)
 	cmd := app.SetApprovalPolicyCommand{BankID: id, SecondApprovalAbove: req.SecondApprovalAbove, Currency: req.Currency, Meta: metadata(c)}
 	return s.command(c, p, func(ctx context.Context, a *app.App) (reply, error) {

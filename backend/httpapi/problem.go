@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -122,6 +123,10 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		c.Response().Header().Set(k, v)
 	}
 	if c.Request().Method == http.MethodHead {
+		// GET's headers without its body: net/http sends a Content-Length
+		// set here, and drops the body of a HEAD.
+		c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
+		c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(len(body)))
 		err = c.NoContent(p.Status)
 	} else {
 		err = c.Blob(p.Status, "application/problem+json", body)

@@ -130,6 +130,9 @@ func (s *Server) decide(c echo.Context, deny bool) error {
 	if !deny && req.Reason != nil {
 		fields = append(fields, ledger.FieldError{Field: "reason", Message: "is only for denials"})
 	}
+	if deny && req.Reason == nil {
+		fields = append(fields, ledger.FieldError{Field: "reason", Message: "is required"})
+	}
 	if deny && req.Note != nil {
 		fields = append(fields, ledger.FieldError{Field: "note", Message: "is only for approvals: a denial gives its reason"})
 	}

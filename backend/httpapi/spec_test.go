@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -175,6 +176,66 @@ func TestSpecNamesWhoMayCallEachOperation(t *testing.T) {
 		if !rule.Public() && (op.Responses.Status(401) == nil || op.Responses.Status(403) == nil) {
 			t.Errorf("%s %s: describes no 401 or 403", rule.Method, path)
 		}
+	}
+}
+
+// The README's route table names every operation the API serves.
+func TestReadmeListsEveryRoute(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rule := range httpapi.Access() {
+		path := rule.Path
+		for _, part := range strings.Split(path, "/") {
+			if strings.HasPrefix(part, ":") {
+				path = strings.Replace(path, part, "{"+part[1:]+"}", 1)
+			}
+		}
+		if !bytes.Contains(readme, []byte(rule.Method+" "+path+" |")) && !bytes.Contains(readme, []byte(rule.Method+" "+path+",")) {
+			t.Errorf("README.md's route table does not list %s %s", rule.Method, path)
+		}
+	}
+}
+
+// Two Authorization headers answer 400 on every operation that takes a
+// token, before anything else is looked at: each such operation describes
+// that answer, and the answer fits the description.
+func TestTwoAuthorizationHeadersAreDescribed(t *testing.T) {
+	api := newAPI(t)
+	token := "Bearer " + api.member()
+	ids := strings.NewReplacer(":position", "1", ":file", "swagger-ui.css")
+	seen := 0
+	for _, rule := range httpapi.Access() {
+		if rule.Public() {
+			continue
+		}
+		seen++
+		path := ids.Replace(rule.Path)
+		for _, part := range strings.Split(path, "/") {
+			if strings.HasPrefix(part, ":") {
+				path = strings.Replace(path, part, "0193a000-0000-7000-8000-00000000dead", 1)
+			}
+		}
+		req, err := http.NewRequest(rule.Method, api.url+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header["Authorization"] = []string{token, token}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s %s with two Authorization headers: %d, want 400", rule.Method, path, res.StatusCode)
+			continue
+		}
+		checkAgainstSpec(t, req, res, body)
+	}
+	if seen < 20 {
+		t.Fatalf("only %d operations with a token seen", seen)
 	}
 }
 

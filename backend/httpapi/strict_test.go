@@ -146,6 +146,62 @@ func TestSpecListsTheEventTypes(t *testing.T) {
 	}
 }
 
+// Every command words a missing field alike: each required field of its
+// body (as docs/openapi.yaml lists them) left out or sent as null "is
+// required", all named at once; a text field sent empty "must not be empty".
+func TestEveryCommandSaysIsRequired(t *testing.T) {
+	api := newAPI(t)
+	doc, _ := loadSpec(t)
+	ids := strings.NewReplacer("{bank_id}", api.dir.Bank.ID.String(), "{id}", api.submit("5.00").str("id"))
+	seen := 0
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.RequestBody == nil || op.RequestBody.Value.Content.Get("application/json") == nil {
+				continue
+			}
+			required := op.RequestBody.Value.Content.Get("application/json").Schema.Value.Required
+			if len(required) == 0 || path == "/v1/dev/tokens" { // the development issuer is off here
+				continue
+			}
+			seen++
+			target := ids.Replace(path)
+			if strings.Contains(target, "{") {
+				t.Fatalf("%s %s: no id for its path", method, path)
+			}
+			nulls := make([]string, len(required))
+			for i, f := range required {
+				nulls[i] = `"` + f + `":null`
+			}
+			for _, body := range []string{`{}`, "{" + strings.Join(nulls, ",") + "}"} {
+				r := api.do(method, target, body).wantProblem(t, http.StatusUnprocessableEntity)
+				for _, f := range required {
+					if got := r.fieldError(f); got != "is required" {
+						t.Errorf("%s %s %s: %s %q, want \"is required\": %s", method, path, body, f, got, r.raw)
+					}
+				}
+				if errs, _ := r.body["errors"].([]any); len(errs) != len(required) {
+					t.Errorf("%s %s %s: %d field errors, want %d: %s", method, path, body, len(errs), len(required), r.raw)
+				}
+			}
+		}
+	}
+	if seen < 6 {
+		t.Fatalf("only %d commands with required fields seen", seen)
+	}
+	empty := []struct{ method, path, body, field string }{
+		{http.MethodPost, "/v1/reimbursements/" + api.submit("6.00").str("id") + "/deny", `{"reason":""}`, "reason"},
+		{http.MethodPost, "/v1/members", `{"first_name":"","last_name":"Lovelace","email":"ada2@example.com"}`, "first_name"},
+		{http.MethodPost, "/v1/banks", `{"name":"Bank","location":""}`, "location"},
+		{http.MethodPost, "/v1/reimbursements", `{"bank_account_id":"` + api.dir.Account.ID.String() + `","amount":"","description":""}`, "description"},
+		{http.MethodPut, "/v1/banks/" + api.dir.Bank.ID.String() + "/approval-policy", `{"second_approval_above":"","currency":"USD"}`, "second_approval_above"},
+	}
+	for _, tt := range empty {
+		if got := api.do(tt.method, tt.path, tt.body).wantProblem(t, http.StatusUnprocessableEntity).fieldError(tt.field); got != "must not be empty" {
+			t.Errorf("%s %s %s: %s %q, want \"must not be empty\"", tt.method, tt.path, tt.body, tt.field, got)
+		}
+	}
+}
+
 // Each missing field is named at once, and an amount says what is wrong
 // with it in words a client can act on.
 func TestSubmissionNamesWhatIsMissing(t *testing.T) {
@@ -159,7 +215,7 @@ func TestSubmissionNamesWhatIsMissing(t *testing.T) {
 		{"empty object", `{}`, map[string]string{"bank_account_id": "is required", "amount": "is required", "description": "is required"}},
 		{"no amount", `{"bank_account_id":"` + acct + `","description":"Taxi"}`, map[string]string{"amount": "is required"}},
 		{"null amount", `{"bank_account_id":"` + acct + `","amount":null,"description":"Taxi"}`, map[string]string{"amount": "is required"}},
-		{"empty amount", `{"bank_account_id":"` + acct + `","amount":"","description":"Taxi"}`, map[string]string{"amount": "is required"}},
+		{"empty amount", `{"bank_account_id":"` + acct + `","amount":"","description":"Taxi"}`, map[string]string{"amount": "must not be empty"}},
 		{"negative amount", `{"bank_account_id":"` + acct + `","amount":"-5.00","description":"Taxi"}`, map[string]string{"amount": "must be greater than 0"}},
 		{"zero amount and no description", `{"bank_account_id":"` + acct + `","amount":"0.00","description":""}`, map[string]string{"amount": "must be greater than 0", "description": "must not be empty"}},
 		{"bad account, no amount", `{"bank_account_id":"123","description":"Taxi"}`, map[string]string{"bank_account_id": "must be a UUID", "amount": "is required"}},
@@ -221,6 +277,18 @@ func TestHeadIsAnsweredWhereGetIs(t *testing.T) {
 		t.Fatalf("HEAD without a token: %q, WWW-Authenticate %q", r.raw, r.header.Get("WWW-Authenticate"))
 	}
 	api.do(http.MethodHead, "/v1/events?type=Nope", "").want(t, http.StatusBadRequest)
+	// A refusal's HEAD carries the Content-Type and Content-Length its GET has.
+	for _, p := range []string{"/v1/reimbursements/0193a000-0000-7000-8000-00000000dead", "/v1/events?type=Nope", "/v1/no-such-route"} {
+		get, head := api.do(http.MethodGet, p, ""), api.do(http.MethodHead, p, "")
+		if head.status != get.status || head.raw != "" {
+			t.Errorf("HEAD %s: %d %q, want GET's %d and no body", p, head.status, head.raw, get.status)
+		}
+		for _, h := range []string{"Content-Type", "Content-Length"} {
+			if head.header.Get(h) != get.header.Get(h) || get.header.Get(h) == "" {
+				t.Errorf("HEAD %s: %s %q, want GET's %q", p, h, head.header.Get(h), get.header.Get(h))
+			}
+		}
+	}
 	// A command has no HEAD.
 	api.do(http.MethodHead, "/v1/reimbursements", "").want(t, http.StatusMethodNotAllowed)
 

@@ -65,6 +65,9 @@ func (s *Server) createWebhookEndpoint(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	if err := requiredFields(c, "url", "event_types"); err != nil {
+		return err
+	}
 	e, err := s.app.CreateWebhookEndpoint(c.Request().Context(), principal(c), app.CreateWebhookEndpointCommand{
 		ID: newID(), BankID: bankID, URL: req.URL, EventTypes: req.EventTypes, Description: req.Description})
 	if err != nil {

@@ -70,7 +70,7 @@ func ParseAmount(s string, cur Currency) (decimal.Decimal, error) {
 // more decimal places than the currency allows; zero included.
 func parseDecimal(s string, cur Currency) (decimal.Decimal, error) {
 	if s == "" {
-		return decimal.Decimal{}, fmt.Errorf("is required")
+		return decimal.Decimal{}, fmt.Errorf("must not be empty")
 	}
 	if len(s) > maxAmountLength || !amountPattern.MatchString(s) {
 		return decimal.Decimal{}, fmt.Errorf(`must be a decimal string such as "125.50"`)

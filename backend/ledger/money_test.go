@@ -36,7 +36,7 @@ func TestParseAmount(t *testing.T) {
 		{".5", usd, "", "decimal string"},
 		{"007.50", usd, "", "decimal string"},
 		{"NaN", usd, "", "decimal string"},
-		{"", usd, "", "is required"},
+		{"", usd, "", "must not be empty"},
 		{strings.Repeat("9", 40), usd, "", "decimal string"},
 		{"500", jpy, "500", ""},
 		{"500.5", jpy, "", "whole number"},

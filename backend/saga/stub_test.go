@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
 	"testing"
 
@@ -32,6 +34,37 @@ func TestStubPaymentGatewayLogsAmountsAsTheAPIShowsThem(t *testing.T) {
 		}
 		if line["amount"] != tt.want || line["currency"] != tt.currency {
 			t.Errorf("%s %s logged as %v %v, want %s", tt.amount, tt.currency, line["amount"], line["currency"], tt.want)
+		}
+	}
+}
+
+// The stub rail refuses the first attempt of an amount whose minor units
+// end in 13, as the README and docs/architecture.md say, and settles its
+// retry; other amounts settle at once.
+func TestStubPaymentGatewayRefusesAmountsEndingIn13Once(t *testing.T) {
+	g := &StubPaymentGateway{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, tt := range []struct {
+		amount, currency string
+		refused          bool
+	}{
+		{"10.13", "USD", true},
+		{"0.13", "USD", true},
+		{"513", "JPY", true},
+		{"1.013", "KWD", true},
+		{"10.12", "USD", false},
+		{"13.00", "USD", false},
+		{"10.31", "USD", false},
+		{"13", "JPY", true},
+	} {
+		order := PaymentOrder{PaymentID: uuid.New(), Attempt: 1, IdempotencyKey: uuid.New(), Amount: decimal.RequireFromString(tt.amount), Currency: tt.currency}
+		_, err := g.Pay(context.Background(), order)
+		var rejected *RejectedError
+		if got := errors.As(err, &rejected) && rejected.Reason == StubRejection; got != tt.refused {
+			t.Errorf("%s %s, attempt 1: %v, want refused %v", tt.amount, tt.currency, err, tt.refused)
+		}
+		order.Attempt, order.IdempotencyKey = 2, uuid.New()
+		if _, err := g.Pay(context.Background(), order); err != nil {
+			t.Errorf("%s %s, attempt 2: %v, want it settled", tt.amount, tt.currency, err)
 		}
 	}
 }

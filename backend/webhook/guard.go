@@ -22,8 +22,11 @@ type Resolver interface {
 // Guard decides which destinations may receive deliveries. The zero value
 // is the production setting: https only, public addresses only.
 type Guard struct {
-	// AllowPrivate is the development setting: plain http, and loopback,
-	// private and link-local destinations (a receiver on the laptop).
+	// AllowPrivate is the development setting: loopback, private and
+	// link-local destinations (a receiver on the laptop), over https or, to
+	// those addresses only, plain http. A public destination needs https
+	// whatever the setting, so a delivery never crosses the internet in
+	// the clear.
 	AllowPrivate bool
 	// Resolver defaults to net.DefaultResolver.
 	Resolver Resolver
@@ -46,33 +49,48 @@ var sharedOrMetadata = []netip.Prefix{
 // not reach: loopback, private, link-local (169.254.169.254, the cloud
 // metadata service, is one), multicast, unspecified or shared.
 func (g Guard) CheckAddr(a netip.Addr) error {
-	if g.AllowPrivate {
+	if g.AllowPrivate || isPublic(a) {
 		return nil
 	}
+	return fmt.Errorf("%w: %s is not a public address", ErrRefusedDestination, a.Unmap())
+}
+
+// checkPlainAddr is CheckAddr for plain http: only under the development
+// setting, and only to an address that is not public.
+func (g Guard) checkPlainAddr(a netip.Addr) error {
+	if !g.AllowPrivate {
+		return fmt.Errorf("%w: the URL must use https", ErrRefusedDestination)
+	}
+	if isPublic(a) {
+		return fmt.Errorf("%w: %s is a public address: plain http goes to loopback or private addresses only, use https", ErrRefusedDestination, a.Unmap())
+	}
+	return nil
+}
+
+func isPublic(a netip.Addr) bool {
 	a = a.Unmap()
 	refused := !a.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() ||
 		a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified()
 	for _, p := range sharedOrMetadata {
 		refused = refused || p.Contains(a)
 	}
-	if refused {
-		return fmt.Errorf("%w: %s is not a public address", ErrRefusedDestination, a)
-	}
-	return nil
+	return !refused
 }
 
 // CheckURL refuses, when an endpoint is registered, a URL that is not https
-// (http too under the development setting), carries credentials, or whose
-// host resolves to any refused address. Delivery checks again at dial time,
-// since DNS can change.
+// (under the development setting, http to a loopback or private address
+// too), carries credentials, or whose host resolves to any refused
+// address. Delivery checks again at dial time, since DNS can change.
 func (g Guard) CheckURL(ctx context.Context, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.Hostname() == "" {
 		return fmt.Errorf("%w: not an absolute URL", ErrRefusedDestination)
 	}
+	check := g.CheckAddr
 	switch {
 	case u.Scheme == "https":
 	case u.Scheme == "http" && g.AllowPrivate:
+		check = g.checkPlainAddr
 	default:
 		return fmt.Errorf("%w: the URL must use https", ErrRefusedDestination)
 	}
@@ -81,7 +99,7 @@ func (g Guard) CheckURL(ctx context.Context, raw string) error {
 	}
 	host := u.Hostname()
 	if a, err := netip.ParseAddr(host); err == nil {
-		return g.CheckAddr(a)
+		return check(a)
 	}
 	r := g.Resolver
 	if r == nil {
@@ -92,7 +110,7 @@ func (g Guard) CheckURL(ctx context.Context, raw string) error {
 		return fmt.Errorf("%w: %s does not resolve", ErrRefusedDestination, host)
 	}
 	for _, a := range addrs {
-		if err := g.CheckAddr(a); err != nil {
+		if err := check(a); err != nil {
 			return err
 		}
 	}
@@ -109,4 +127,15 @@ func (g Guard) control(network, address string, _ syscall.RawConn) error {
 		return fmt.Errorf("%w: %s", ErrRefusedDestination, address)
 	}
 	return g.CheckAddr(ap.Addr())
+}
+
+// controlPlain is control for plain http: a name that resolved to a
+// private address at registration and to a public one now is not sent to
+// in the clear.
+func (g Guard) controlPlain(network, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: %s", ErrRefusedDestination, address)
+	}
+	return g.checkPlainAddr(ap.Addr())
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -79,20 +80,24 @@ func NewSender(cfg SenderConfig) *Sender {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "reimbursement-ledger-webhooks/1"
 	}
-	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, Control: cfg.Guard.control}
-	transport := &http.Transport{
-		// No proxy: a proxy would dial for us, past the guard.
-		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
-		TLSHandshakeTimeout:   cfg.ConnectTimeout,
-		ResponseHeaderTimeout: cfg.Timeout,
-		MaxIdleConnsPerHost:   2,
-		IdleConnTimeout:       90 * time.Second,
-		ForceAttemptHTTP2:     true,
+	newTransport := func(control func(string, string, syscall.RawConn) error) *http.Transport {
+		dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, Control: control}
+		return &http.Transport{
+			// No proxy: a proxy would dial for us, past the guard.
+			Proxy:                 nil,
+			DialContext:           dialer.DialContext,
+			TLSHandshakeTimeout:   cfg.ConnectTimeout,
+			ResponseHeaderTimeout: cfg.Timeout,
+			MaxIdleConnsPerHost:   2,
+			IdleConnTimeout:       90 * time.Second,
+			ForceAttemptHTTP2:     true,
+		}
 	}
 	return &Sender{
 		client: &http.Client{
-			Transport: transport,
+			// Plain http dials through its own guard: loopback and private
+			// addresses only.
+			Transport: byScheme{https: newTransport(cfg.Guard.control), plain: newTransport(cfg.Guard.controlPlain)},
 			Timeout:   cfg.Timeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse
@@ -103,6 +108,16 @@ func NewSender(cfg SenderConfig) *Sender {
 		userAgent: cfg.UserAgent,
 		now:       time.Now,
 	}
+}
+
+// byScheme sends https and plain http through different transports.
+type byScheme struct{ https, plain http.RoundTripper }
+
+func (b byScheme) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme == "http" {
+		return b.plain.RoundTrip(r)
+	}
+	return b.https.RoundTrip(r)
 }
 
 // Timeout is the longest one attempt may take.

@@ -229,6 +229,14 @@ func TestCheckURL(t *testing.T) {
 		{"https to a public name", webhook.Guard{Resolver: public}, "https://hooks.example.com/in", false},
 		{"plain http", webhook.Guard{Resolver: public}, "http://hooks.example.com/in", true},
 		{"plain http in development", webhook.Guard{AllowPrivate: true}, "http://localhost:9000/in", false},
+		{"plain http to a private address in development", webhook.Guard{AllowPrivate: true}, "http://10.0.0.7/in", false},
+		{"https to loopback in development", webhook.Guard{AllowPrivate: true}, "https://127.0.0.1:9000/in", false},
+		// The development setting lets deliveries reach the laptop, never
+		// cross the internet in the clear.
+		{"plain http to a public name in development", webhook.Guard{AllowPrivate: true, Resolver: public}, "http://hooks.example.com/in", true},
+		{"plain http to a public address in development", webhook.Guard{AllowPrivate: true}, "http://93.184.215.14/in", true},
+		{"plain http to a name with one public address in development", webhook.Guard{AllowPrivate: true, Resolver: rebinding}, "http://hooks.example.com/in", true},
+		{"plain http to loopback in production", webhook.Guard{}, "http://127.0.0.1:9000/in", true},
 		{"a name with one private address", webhook.Guard{Resolver: rebinding}, "https://hooks.example.com/in", true},
 		{"localhost", webhook.Guard{}, "https://localhost/in", true},
 		{"credentials", webhook.Guard{Resolver: public}, "https://u:p@hooks.example.com/in", true},
@@ -260,6 +268,24 @@ func TestTheSenderRefusesAtDialTime(t *testing.T) {
 	}
 	if reached.Load() {
 		t.Fatal("the receiver on loopback was reached")
+	}
+}
+
+// Under the development setting plain http reaches loopback, and is still
+// refused at dial time for a public address (a name that resolved to a
+// private one at registration may resolve elsewhere now).
+func TestPlainHTTPOnlyToPrivateAddresses(t *testing.T) {
+	var reached atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached.Add(1) }))
+	defer srv.Close()
+	s := webhook.NewSender(webhook.SenderConfig{Guard: webhook.Guard{AllowPrivate: true}})
+	if res := s.Send(context.Background(), message(srv.URL, mustSecret(t))); !res.OK() || reached.Load() != 1 {
+		t.Fatalf("Send(%s) = %+v, want the loopback receiver reached", srv.URL, res)
+	}
+	// 192.0.2.1 is public to the guard: the dial is refused before any packet is sent.
+	res := s.Send(context.Background(), message("http://192.0.2.1:9/in", mustSecret(t)))
+	if !errors.Is(res.Err, webhook.ErrRefusedDestination) || res.StatusCode != 0 {
+		t.Fatalf("plain http to a public address: %+v, want ErrRefusedDestination", res)
 	}
 }
 

@@ -112,9 +112,10 @@ environment:
                  halts (it never skips one) and is reported (default 10)
   WORKER_STALL_AFTER  how long a subscriber's position may stay put while events wait before the worker reports
                  it stalled in /readyz and ledger_subscriber_stalled (default 30s)
-  WEBHOOK_ALLOW_PRIVATE  true lets webhook endpoints use plain http and loopback or private addresses (a receiver
-                 on a developer's machine); never in production (default false)
-  WEBHOOK_ROTATION_WINDOW  how long a rotated webhook secret still signs deliveries (default 24h)
+  WEBHOOK_ALLOW_PRIVATE  true lets webhook endpoints use loopback or private addresses (a receiver on a
+                 developer's machine), over https or, to those addresses only, plain http; a public
+                 address needs https whatever the setting; never in production (default false)
+  WEBHOOK_ROTATION_WINDOW  how long a rotated webhook secret still signs deliveries, at least 1m (default 24h)
   WEBHOOK_RETRY_FIRST, WEBHOOK_RETRY_MAX_DELAY, WEBHOOK_RETRY_WINDOW
                  when a failed webhook delivery is tried again: after the first delay, doubling up to the
                  longest delay, until the window has passed since the first attempt; then it has failed and

@@ -59,6 +59,9 @@ func TestWebhookDeliverySettings(t *testing.T) {
 		{map[string]string{"WEBHOOK_DELIVERY_LEASE": "2"}, "WEBHOOK_DELIVERY_LEASE"},
 		{map[string]string{"WEBHOOK_DELIVERY_LEASE": "15s"}, "longer than an attempt may take (15s)"},
 		{map[string]string{"WEBHOOK_DELIVERY_LEASE": "-2m"}, "WEBHOOK_DELIVERY_LEASE"},
+		{map[string]string{"WEBHOOK_ROTATION_WINDOW": "59s"}, "WEBHOOK_ROTATION_WINDOW \"59s\": want a duration of at least 1m"},
+		{map[string]string{"WEBHOOK_ROTATION_WINDOW": "24"}, "WEBHOOK_ROTATION_WINDOW"}, // no unit
+		{map[string]string{"WEBHOOK_ALLOW_PRIVATE": "yes"}, "WEBHOOK_ALLOW_PRIVATE"},
 	} {
 		_, err := loadConfig(env(withDB(tt.vars)))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
