@@ -374,7 +374,7 @@ func (a *App) ExportReimbursements(ctx context.Context, p Principal, q ListQuery
 			return nil, err
 		}
 	}
-	q.MemberID, q.Limit, q.Before, q.MinPosition = uuid.Nil, a.exportBatch, 0, 0
+	q.MemberID, q.Limit, q.Before, q.MinPosition = uuid.Nil, a.exportBatch, PageKey{}, 0
 	return func(yield func([]ledger.Reimbursement, error) bool) {
 		for {
 			page, err := a.stores.Reimbursements.ListReimbursements(ctx, q)
@@ -382,7 +382,7 @@ func (a *App) ExportReimbursements(ctx context.Context, p Principal, q ListQuery
 				yield(nil, err)
 				return
 			}
-			if len(page.Items) > 0 && !yield(page.Items, nil) || page.NextBefore == 0 {
+			if len(page.Items) > 0 && !yield(page.Items, nil) || page.NextBefore.IsZero() {
 				return
 			}
 			q.Before = page.NextBefore

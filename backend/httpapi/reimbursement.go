@@ -272,12 +272,12 @@ func (s *Server) listReimbursements(c echo.Context, q app.ListQuery) error {
 		return err
 	}
 	if raw := c.QueryParam("cursor"); raw != "" {
-		position, ok := decodeCursor(raw)
+		key, ok := decodeKey(reimbursementCursorPrefix, raw)
 		if !ok {
 			return badRequest("cursor must be a next_cursor value from a previous page",
 				ledger.FieldError{Field: "cursor", Message: "is not a cursor this API handed out"})
 		}
-		q.Before = position
+		q.Before = key
 	}
 	if q.MinPosition, err = queryInt(c, "min_position"); err != nil {
 		return err
@@ -286,7 +286,7 @@ func (s *Server) listReimbursements(c echo.Context, q app.ListQuery) error {
 	if err != nil {
 		return err
 	}
-	out := list[wire.Reimbursement]{Items: make([]wire.Reimbursement, 0, len(page.Items)), NextCursor: encodeCursor(page.NextBefore)}
+	out := list[wire.Reimbursement]{Items: make([]wire.Reimbursement, 0, len(page.Items)), NextCursor: encodeKey(reimbursementCursorPrefix, page.NextBefore)}
 	for _, r := range page.Items {
 		out.Items = append(out.Items, wire.NewReimbursement(r))
 	}
