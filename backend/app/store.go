@@ -151,10 +151,10 @@ type ListQuery struct {
 	// the previous page, whose CreatedAt is the submission time; the zero
 	// key for the first page. The page holds the items ordered after it.
 	Before PageKey
-	// MinPosition, when above 0, is an event the page must reflect: the use
-	// case waits a bounded time for the read model to reach it. The stores
-	// ignore it.
-	MinPosition int64
+	// MinPosition, when set, is a position token (App.PositionToken) of an
+	// event the page must reflect: the use case waits a bounded time for
+	// the read model to reach it. The stores ignore it.
+	MinPosition string
 }
 
 // ListPage is a page of reimbursements, newest submission first.
