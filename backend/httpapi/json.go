@@ -87,7 +87,9 @@ func approvalPolicyOut(p ledger.ApprovalPolicy) approvalPolicyJSON {
 }
 
 type eventJSON struct {
-	Position      int64           `json:"position"`
+	// Position is left out of what members and administrators read: the
+	// global position would tell them how many events the ledger holds.
+	Position      *int64          `json:"position,omitempty"`
 	EventID       uuid.UUID       `json:"event_id"`
 	StreamID      uuid.UUID       `json:"stream_id"`
 	StreamType    string          `json:"stream_type"`
@@ -104,7 +106,8 @@ type eventJSON struct {
 func EventJSON(e ledger.RecordedEvent) any { return eventOut(e) }
 
 func eventOut(e ledger.RecordedEvent) eventJSON {
-	out := eventJSON{Position: e.Position, EventID: e.EventID, StreamID: e.StreamID, StreamType: e.StreamType,
+	position := e.Position
+	out := eventJSON{Position: &position, EventID: e.EventID, StreamID: e.StreamID, StreamType: e.StreamType,
 		StreamVersion: e.StreamVersion, Type: e.Type, Data: e.Data, Metadata: e.Metadata, RecordedAt: e.RecordedAt,
 		Hash: hex.EncodeToString(e.Hash)}
 	if e.PrevHash != nil {

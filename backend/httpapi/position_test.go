@@ -224,3 +224,26 @@ func TestListRefusesABadMinPosition(t *testing.T) {
 	// Every administrator of the bank may wait on the bank's token.
 	admin.get(bankList+"?min_position="+theBanks).want(t, http.StatusOK)
 }
+
+// A reimbursement's story shows its member and its bank's administrators
+// the events in order without their global positions; auditors, who read
+// the whole feed anyway, see them.
+func TestStoryShowsPositionsToAuditorsOnly(t *testing.T) {
+	api := newAPI(t)
+	id := api.submit("16.00").str("id")
+	api.as(api.admin()).post("/v1/reimbursements/"+id+"/approve", "").want(t, http.StatusOK)
+	for _, c := range []struct {
+		token     string
+		positions bool
+	}{{api.member(), false}, {api.admin(), false}, {api.auditor(), true}} {
+		story := api.as(c.token).get("/v1/reimbursements/"+id+"/events").want(t, http.StatusOK).items()
+		if len(story) < 2 || story[0]["type"] != "ReimbursementSubmitted" || story[1]["type"] != "ReimbursementApproved" {
+			t.Fatalf("story %v", story)
+		}
+		for _, e := range story {
+			if _, shown := e["position"]; shown != c.positions {
+				t.Fatalf("a story event shows position %v, want shown=%v: %v", e["position"], c.positions, e)
+			}
+		}
+	}
+}

@@ -226,7 +226,11 @@ func (s *Server) reimbursementEvents(c echo.Context) error {
 	}
 	out := list[eventJSON]{Items: make([]eventJSON, 0, len(story))}
 	for _, e := range story {
-		out.Items = append(out.Items, eventOut(e))
+		j := eventOut(e)
+		if principal(c).Role != app.RoleAuditor {
+			j.Position = nil // the story's order is its own; the ledger's count is not theirs to know
+		}
+		out.Items = append(out.Items, j)
 	}
 	return c.JSON(http.StatusOK, out)
 }
