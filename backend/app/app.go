@@ -25,6 +25,7 @@ type App struct {
 	readWait       time.Duration
 	exportBatch    int
 	webhooks       WebhookConfig
+	positions      positionTokens
 }
 
 // Config is what the use cases need.
@@ -45,6 +46,11 @@ type Config struct {
 	Webhooks WebhookConfig
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
+	// PositionKey seals the position tokens commands answer and lists
+	// wait on (PositionKeySize bytes, see ParsePositionKey); every
+	// process of a deployment needs the same one. Empty: a random key,
+	// whose tokens open only in this process (for tests).
+	PositionKey []byte
 }
 
 // DefaultIdempotencyTTL is how long Idempotency-Keys live unless configured.
@@ -80,7 +86,11 @@ func New(cfg Config) *App {
 	// PostgreSQL keeps microseconds: so does every time the ledger records,
 	// so an answer never shows a time that reads back differently.
 	now := cfg.Now
-	return &App{stores: cfg.Stores, auditKeys: cfg.AuditKeys, idempotencyTTL: cfg.IdempotencyTTL, readWait: cfg.ReadWait, exportBatch: cfg.ExportBatch, webhooks: cfg.Webhooks,
+	positions, err := newPositionTokens(cfg.PositionKey)
+	if err != nil {
+		panic("app.New: " + err.Error()) // the configuration checks the key (ParsePositionKey)
+	}
+	return &App{positions: positions, stores: cfg.Stores, auditKeys: cfg.AuditKeys, idempotencyTTL: cfg.IdempotencyTTL, readWait: cfg.ReadWait, exportBatch: cfg.ExportBatch, webhooks: cfg.Webhooks,
 		now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }}
 }
 

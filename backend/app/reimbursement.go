@@ -307,7 +307,8 @@ func (a *App) Story(ctx context.Context, p Principal, id uuid.UUID) (story []led
 // see the part at their bank. ENotFound when the bank or member does not
 // exist or is not the principal's to list. With q.MinPosition, once the
 // principal may list, it first waits for the read model to reach that
-// event (see awaitReadModel): ErrUnknownPosition, ErrNotCaughtUp.
+// event (see awaitReadModel): ErrBadPositionToken for a token not sealed
+// for the principal's tenant, ErrUnknownPosition, ErrNotCaughtUp.
 func (a *App) ListReimbursements(ctx context.Context, p Principal, q ListQuery) (page ListPage, err error) {
 	defer ledger.Wrap(&err, "ListReimbursements")
 	switch {
@@ -330,10 +331,8 @@ func (a *App) ListReimbursements(ctx context.Context, p Principal, q ListQuery) 
 	default:
 		return ListPage{}, p.must(RoleMember, RoleAdministrator)
 	}
-	if q.MinPosition > 0 {
-		if err := a.awaitReadModel(ctx, q.MinPosition); err != nil {
-			return ListPage{}, err
-		}
+	if err := a.awaitToken(ctx, p, q.MinPosition); err != nil {
+		return ListPage{}, err
 	}
 	if page, err = a.stores.Reimbursements.ListReimbursements(ctx, q); err != nil {
 		return ListPage{}, err
@@ -369,12 +368,10 @@ func (a *App) ExportReimbursements(ctx context.Context, p Principal, q ListQuery
 	if err := a.exporter(ctx, p, q.BankID); err != nil {
 		return nil, err
 	}
-	if q.MinPosition > 0 {
-		if err := a.awaitReadModel(ctx, q.MinPosition); err != nil {
-			return nil, err
-		}
+	if err := a.awaitToken(ctx, p, q.MinPosition); err != nil {
+		return nil, err
 	}
-	q.MemberID, q.Limit, q.Before, q.MinPosition = uuid.Nil, a.exportBatch, 0, 0
+	q.MemberID, q.Limit, q.Before, q.MinPosition = uuid.Nil, a.exportBatch, PageKey{}, ""
 	return func(yield func([]ledger.Reimbursement, error) bool) {
 		for {
 			page, err := a.stores.Reimbursements.ListReimbursements(ctx, q)
@@ -382,7 +379,7 @@ func (a *App) ExportReimbursements(ctx context.Context, p Principal, q ListQuery
 				yield(nil, err)
 				return
 			}
-			if len(page.Items) > 0 && !yield(page.Items, nil) || page.NextBefore == 0 {
+			if len(page.Items) > 0 && !yield(page.Items, nil) || page.NextBefore.IsZero() {
 				return
 			}
 			q.Before = page.NextBefore

@@ -105,8 +105,9 @@ type PageQuery struct {
 	After PageKey
 }
 
-// PageKey orders the directory's lists: creation time, then id (byte by
-// byte, as PostgreSQL orders uuids).
+// PageKey orders the directory's lists, the webhook deliveries and the
+// reimbursement lists: a time (creation, or for a reimbursement its
+// submission), then id (byte by byte, as PostgreSQL orders uuids).
 type PageKey struct {
 	CreatedAt time.Time
 	ID        uuid.UUID
@@ -117,8 +118,9 @@ func (k PageKey) IsZero() bool { return k.CreatedAt.IsZero() && k.ID == uuid.Nil
 
 // ReadModel is the reimbursements read model the projector keeps.
 type ReadModel interface {
-	// ListReimbursements reads a page, newest submission first. An unknown
-	// bank or member is an empty page.
+	// ListReimbursements reads a page, newest submission first: by
+	// submitted_at, then id, both descending. An unknown bank or member is
+	// an empty page.
 	ListReimbursements(ctx context.Context, q ListQuery) (ListPage, error)
 	// CountReimbursements counts what q selects, every page of it (q.Limit
 	// and q.Before are ignored).
@@ -145,20 +147,28 @@ type ListQuery struct {
 	// currency.
 	AmountMin, AmountMax decimal.NullDecimal
 	Limit                int
-	// Before is the cursor: the submission position of the last item of the
-	// previous page; 0 for the first page.
-	Before int64
-	// MinPosition, when above 0, is an event the page must reflect: the use
-	// case waits a bounded time for the read model to reach it. The stores
-	// ignore it.
-	MinPosition int64
+	// Before is the cursor: the key (submitted_at, id) of the last item of
+	// the previous page, whose CreatedAt is the submission time; the zero
+	// key for the first page. The page holds the items ordered after it.
+	Before PageKey
+	// MinPosition, when set, is a position token (App.PositionToken) of an
+	// event the page must reflect: the use case waits a bounded time for
+	// the read model to reach it. The stores ignore it.
+	MinPosition string
 }
 
-// ListPage is a page of reimbursements, newest first.
+// ListPage is a page of reimbursements, newest submission first.
 type ListPage struct {
 	Items []ledger.Reimbursement
-	// NextBefore is the cursor of the next page, 0 when this is the last.
-	NextBefore int64
+	// NextBefore is the cursor of the next page, the zero key when this is
+	// the last.
+	NextBefore PageKey
+}
+
+// SubmissionKey is a reimbursement's place in the lists: its submission
+// time, then its id.
+func SubmissionKey(r ledger.Reimbursement) PageKey {
+	return PageKey{CreatedAt: r.SubmittedAt, ID: r.ID}
 }
 
 // Feed reads the global event feed.

@@ -108,9 +108,7 @@ func (s *Server) exportReimbursements(c echo.Context) error {
 		return err
 	}
 	q.BankID = id
-	if q.MinPosition, err = queryInt(c, "min_position"); err != nil {
-		return err
-	}
+	q.MinPosition = c.QueryParam("min_position")
 	ctx := c.Request().Context()
 	batches, err := s.app.ExportReimbursements(ctx, principal(c), q)
 	if err != nil {

@@ -6,9 +6,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
@@ -47,29 +49,34 @@ func FuzzDecodeSubmit(f *testing.F) {
 }
 
 // FuzzCursor: any cursor string is decoded or refused without panicking,
-// and every position round-trips through the cursor the API hands out.
+// and every key round-trips through the cursor the API hands out; one
+// list's cursor is refused by the others.
 func FuzzCursor(f *testing.F) {
-	f.Add("djE6MTIz", int64(123))
-	f.Add("", int64(1))
-	f.Add("djE6MDEy", int64(9223372036854775807))
-	f.Add("bm90LWEtY3Vyc29y", int64(42))
-	f.Add("djE6LTE", int64(-1))
-	f.Fuzz(func(t *testing.T, cursor string, position int64) {
-		if p, ok := decodeCursor(cursor); ok && p <= 0 {
-			t.Fatalf("cursor %q decoded to position %d", cursor, p)
+	f.Add("cjE6MTc2NTEzNjAwMDAwMDAwMDowMTkzYTAwMC0wMDAwLTcwMDAtODAwMC0wMDAwMDAwMDAxMDE", int64(1765136000000000), []byte("0123456789abcdef"))
+	f.Add("", int64(1), []byte{})
+	f.Add("djE6MTIz", int64(-1), []byte("0123456789abcdef"))
+	f.Add("bm90LWEtY3Vyc29y", int64(0), []byte{1})
+	f.Fuzz(func(t *testing.T, cursor string, micros int64, id []byte) {
+		if k, ok := decodeKey(reimbursementCursorPrefix, cursor); ok {
+			if again := encodeKey(reimbursementCursorPrefix, k); again == nil {
+				t.Fatalf("cursor %q decoded to the zero key", cursor)
+			}
 		}
-		if position <= 0 {
-			if encodeCursor(position) != nil {
-				t.Fatalf("position %d got a cursor", position)
+		var key app.PageKey
+		key.CreatedAt = time.UnixMicro(max(micros, 0)).UTC() // the ledger's times are after 1970
+		copy(key.ID[:], id)
+		c := encodeKey(reimbursementCursorPrefix, key)
+		if c == nil {
+			if !key.IsZero() {
+				t.Fatalf("key %v got no cursor", key)
 			}
 			return
 		}
-		c := encodeCursor(position)
-		if c == nil {
-			t.Fatalf("position %d got no cursor", position)
+		if back, ok := decodeKey(reimbursementCursorPrefix, *c); !ok || !back.CreatedAt.Equal(key.CreatedAt) || back.ID != key.ID {
+			t.Fatalf("key %v -> %q -> %v, %v", key, *c, back, ok)
 		}
-		if back, ok := decodeCursor(*c); !ok || back != position {
-			t.Fatalf("position %d -> %q -> %d, %v", position, *c, back, ok)
+		if _, ok := decodeKey(directoryCursorPrefix, *c); ok {
+			t.Fatalf("a directory list took the reimbursement cursor %q", *c)
 		}
 	})
 }

@@ -87,7 +87,9 @@ func approvalPolicyOut(p ledger.ApprovalPolicy) approvalPolicyJSON {
 }
 
 type eventJSON struct {
-	Position      int64           `json:"position"`
+	// Position is left out of what members and administrators read: the
+	// global position would tell them how many events the ledger holds.
+	Position      *int64          `json:"position,omitempty"`
 	EventID       uuid.UUID       `json:"event_id"`
 	StreamID      uuid.UUID       `json:"stream_id"`
 	StreamType    string          `json:"stream_type"`
@@ -104,7 +106,8 @@ type eventJSON struct {
 func EventJSON(e ledger.RecordedEvent) any { return eventOut(e) }
 
 func eventOut(e ledger.RecordedEvent) eventJSON {
-	out := eventJSON{Position: e.Position, EventID: e.EventID, StreamID: e.StreamID, StreamType: e.StreamType,
+	position := e.Position
+	out := eventJSON{Position: &position, EventID: e.EventID, StreamID: e.StreamID, StreamType: e.StreamType,
 		StreamVersion: e.StreamVersion, Type: e.Type, Data: e.Data, Metadata: e.Metadata, RecordedAt: e.RecordedAt,
 		Hash: hex.EncodeToString(e.Hash)}
 	if e.PrevHash != nil {
@@ -120,42 +123,18 @@ type list[T any] struct {
 	NextCursor *string `json:"next_cursor"`
 }
 
-// Cursors are opaque to clients: a versioned prefix and a position, base64url.
-const cursorPrefix = "v1:"
-
-func encodeCursor(position int64) *string {
-	if position <= 0 {
-		return nil
-	}
-	c := base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + strconv.FormatInt(position, 10)))
-	return &c
-}
-
-// decodeCursor returns the position a cursor holds; ok is false for anything
-// the API did not hand out.
-func decodeCursor(cursor string) (position int64, ok bool) {
-	if len(cursor) > 64 {
-		return 0, false
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || !strings.HasPrefix(string(raw), cursorPrefix) {
-		return 0, false
-	}
-	digits := strings.TrimPrefix(string(raw), cursorPrefix)
-	if digits == "" || digits[0] == '0' || strings.Trim(digits, "0123456789") != "" {
-		return 0, false
-	}
-	position, err = strconv.ParseInt(digits, 10, 64)
-	return position, err == nil && position > 0
-}
-
-// Key cursors hold the creation time (in microseconds, as stored) and id
-// of the previous page's last item, under a prefix of each kind of list: a
-// reimbursement list's cursor is refused by a directory list or the
-// delivery log, and each of theirs by the others.
+// Cursors are opaque to clients: base64url of a versioned prefix, then the
+// time (in microseconds, as stored) and id of the previous page's last
+// item, the key its list is ordered by (creation time for the directory and
+// the delivery log, submission time for the reimbursement lists). Each kind
+// of list has its prefix: a reimbursement list's cursor is refused by a
+// directory list or the delivery log, and each of theirs by the others.
+// (r1: is the reimbursement lists' key; their former cursors, v1:, held an
+// event position and are refused.)
 const (
-	directoryCursorPrefix = "d1:"
-	deliveryCursorPrefix  = "w1:"
+	reimbursementCursorPrefix = "r1:"
+	directoryCursorPrefix     = "d1:"
+	deliveryCursorPrefix      = "w1:"
 )
 
 func encodeKey(prefix string, k app.PageKey) *string {

@@ -111,7 +111,8 @@ func reimbursementCursor(t *testing.T, api *ledgerAPI) string {
 	t.Helper()
 	api.submit("1.00")
 	at := api.submit("2.00").header.Get("Ledger-Position")
-	page := api.as(api.admin()).get("/v1/banks/"+api.dir.Bank.ID.String()+"/reimbursements?limit=1&min_position="+at).want(t, http.StatusOK)
+	api.get("/v1/members/"+api.dir.Member.ID.String()+"/reimbursements?limit=1&min_position="+at).want(t, http.StatusOK)
+	page := api.as(api.admin()).get("/v1/banks/"+api.dir.Bank.ID.String()+"/reimbursements?limit=1").want(t, http.StatusOK)
 	c := page.str("next_cursor")
 	if c == "" {
 		t.Fatalf("a reimbursement list of two has no next_cursor: %s", page.raw)

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"net/http"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -48,7 +47,7 @@ func (s *Server) setApprovalPolicy(c echo.Context) error {
 		if err != nil {
 			return reply{}, err
 		}
-		return reply{status: http.StatusOK, headers: map[string]string{headerLedgerPosition: strconv.FormatInt(policy.Position, 10)},
+		return reply{status: http.StatusOK, headers: map[string]string{headerLedgerPosition: a.PositionToken(p, policy.Position)},
 			body: approvalPolicyOut(policy)}, nil
 	})
 }

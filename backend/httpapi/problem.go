@@ -68,10 +68,10 @@ func toProblem(err error) (*Problem, bool) {
 		return p, true
 	}
 	switch {
-	case errors.Is(err, app.ErrUnknownPosition):
+	case errors.Is(err, app.ErrBadPositionToken), errors.Is(err, app.ErrUnknownPosition):
 		// A query value that names nothing, like a cursor never handed out.
-		return badRequest("min_position must be the position of an event the ledger recorded: a Ledger-Position a command answered",
-			app.ErrUnknownPosition.Fields...), true
+		return badRequest("min_position must be a Ledger-Position a command answered you, as it was handed out",
+			ledger.FieldError{Field: "min_position", Message: "is not a Ledger-Position handed out to you"}), true
 	case errors.Is(err, app.ErrNotCaughtUp):
 		p := newProblem(http.StatusServiceUnavailable, "/problems/not-caught-up",
 			"the lists have not caught up with min_position yet; the event is recorded: retry after the time Retry-After gives")

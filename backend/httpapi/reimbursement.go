@@ -53,7 +53,7 @@ func (s *Server) submitReimbursement(c echo.Context) error {
 		if err != nil {
 			return reply{}, err
 		}
-		out := commandReply(http.StatusCreated, r)
+		out := commandReply(a, p, http.StatusCreated, r)
 		out.headers[echo.HeaderLocation] = "/v1/reimbursements/" + r.ID.String()
 		return out, nil
 	})
@@ -64,15 +64,17 @@ func reimbursementReply(status int, r *ledger.Reimbursement) reply {
 }
 
 // headerLedgerPosition carries the position of the last event a command
-// appended; a list sent it back as min_position shows the command's effect.
+// appended, as an opaque token sealed for the caller's tenant
+// (App.PositionToken); a list sent it back as min_position shows the
+// command's effect.
 const headerLedgerPosition = "Ledger-Position"
 
-// commandReply is the answer to a command that appended the reimbursement's
-// newest event. Its headers are stored with an Idempotency-Key, so a replay
-// carries the same position.
-func commandReply(status int, r *ledger.Reimbursement) reply {
+// commandReply is the answer to p's command that appended the
+// reimbursement's newest event. Its headers are stored with an
+// Idempotency-Key, so a replay carries the same token.
+func commandReply(a *app.App, p app.Principal, status int, r *ledger.Reimbursement) reply {
 	out := reimbursementReply(status, r)
-	out.headers[headerLedgerPosition] = strconv.FormatInt(r.Position, 10)
+	out.headers[headerLedgerPosition] = a.PositionToken(p, r.Position)
 	return out
 }
 
@@ -158,7 +160,7 @@ func (s *Server) decide(c echo.Context, deny bool) error {
 		if err != nil {
 			return reply{}, err
 		}
-		return commandReply(http.StatusOK, r), nil
+		return commandReply(a, p, http.StatusOK, r), nil
 	})
 }
 
@@ -191,7 +193,7 @@ func (s *Server) withdrawReimbursement(c echo.Context) error {
 		if err != nil {
 			return reply{}, err
 		}
-		return commandReply(http.StatusOK, r), nil
+		return commandReply(a, p, http.StatusOK, r), nil
 	})
 }
 
@@ -212,7 +214,7 @@ func (s *Server) retryPayout(c echo.Context) error {
 		if err != nil {
 			return reply{}, err
 		}
-		return commandReply(http.StatusAccepted, r), nil
+		return commandReply(a, p, http.StatusAccepted, r), nil
 	})
 }
 
@@ -227,7 +229,11 @@ func (s *Server) reimbursementEvents(c echo.Context) error {
 	}
 	out := list[eventJSON]{Items: make([]eventJSON, 0, len(story))}
 	for _, e := range story {
-		out.Items = append(out.Items, eventOut(e))
+		j := eventOut(e)
+		if principal(c).Role != app.RoleAuditor {
+			j.Position = nil // the story's order is its own; the ledger's count is not theirs to know
+		}
+		out.Items = append(out.Items, j)
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -275,21 +281,19 @@ func (s *Server) listReimbursements(c echo.Context, q app.ListQuery) error {
 		return err
 	}
 	if raw := c.QueryParam("cursor"); raw != "" {
-		position, ok := decodeCursor(raw)
+		key, ok := decodeKey(reimbursementCursorPrefix, raw)
 		if !ok {
 			return badRequest("cursor must be a next_cursor value from a previous page",
 				ledger.FieldError{Field: "cursor", Message: "is not a cursor this API handed out"})
 		}
-		q.Before = position
+		q.Before = key
 	}
-	if q.MinPosition, err = queryInt(c, "min_position"); err != nil {
-		return err
-	}
+	q.MinPosition = c.QueryParam("min_position")
 	page, err := s.app.ListReimbursements(c.Request().Context(), principal(c), q)
 	if err != nil {
 		return err
 	}
-	out := list[wire.Reimbursement]{Items: make([]wire.Reimbursement, 0, len(page.Items)), NextCursor: encodeCursor(page.NextBefore)}
+	out := list[wire.Reimbursement]{Items: make([]wire.Reimbursement, 0, len(page.Items)), NextCursor: encodeKey(reimbursementCursorPrefix, page.NextBefore)}
 	for _, r := range page.Items {
 		out.Items = append(out.Items, wire.NewReimbursement(r))
 	}

@@ -20,14 +20,8 @@ type ReadModel struct {
 
 var _ app.ReadModel = (*ReadModel)(nil)
 
-// row is a reimbursement as the read model lists it, with the position of
-// its submission.
-type row struct {
-	r        *ledger.Reimbursement
-	position int64
-}
-
-// ListReimbursements reads a page, newest submission first.
+// ListReimbursements reads a page, newest submission first: by
+// submitted_at, then id, both descending.
 func (m *ReadModel) ListReimbursements(ctx context.Context, q app.ListQuery) (page app.ListPage, err error) {
 	defer ledger.Wrap(&err, "ReadModel.ListReimbursements")
 	rows, err := m.selected(ctx, q)
@@ -36,12 +30,12 @@ func (m *ReadModel) ListReimbursements(ctx context.Context, q app.ListQuery) (pa
 	}
 	page = app.ListPage{Items: []ledger.Reimbursement{}}
 	for _, r := range rows[:min(len(rows), max(q.Limit, 0))] {
-		item := *r.r
+		item := *r
 		item.Position = 0 // PostgreSQL's read model keeps versions, not positions
 		page.Items = append(page.Items, item)
 	}
 	if len(rows) > q.Limit && q.Limit > 0 {
-		page.NextBefore = rows[q.Limit-1].position
+		page.NextBefore = app.SubmissionKey(*rows[q.Limit-1])
 	}
 	return page, nil
 }
@@ -49,7 +43,7 @@ func (m *ReadModel) ListReimbursements(ctx context.Context, q app.ListQuery) (pa
 // CountReimbursements counts the reimbursements q selects.
 func (m *ReadModel) CountReimbursements(ctx context.Context, q app.ListQuery) (n int64, err error) {
 	defer ledger.Wrap(&err, "ReadModel.CountReimbursements")
-	q.Before = 0
+	q.Before = app.PageKey{}
 	rows, err := m.selected(ctx, q)
 	return int64(len(rows)), err
 }
@@ -65,13 +59,13 @@ func selects(q app.ListQuery, r *ledger.Reimbursement) bool {
 		(!q.AmountMax.Valid || r.Amount.LessThanOrEqual(q.AmountMax.Decimal))
 }
 
-// selected folds every committed reimbursement submitted before q.Before
-// and returns those q selects, newest first.
-func (m *ReadModel) selected(ctx context.Context, q app.ListQuery) ([]row, error) {
-	var rows []row
+// selected folds every committed reimbursement and returns those q selects
+// that come after q.Before, newest submission first.
+func (m *ReadModel) selected(ctx context.Context, q app.ListQuery) ([]*ledger.Reimbursement, error) {
+	var rows []*ledger.Reimbursement
 	err := m.db.read(ctx, nil, func() error {
 		for _, e := range m.db.log {
-			if e.Type != ledger.TypeReimbursementSubmitted || (q.Before > 0 && e.Position >= q.Before) {
+			if e.Type != ledger.TypeReimbursementSubmitted {
 				continue
 			}
 			story := append(slices.Clone(m.db.streams[e.StreamID]), m.db.streams[ledger.PaymentID(e.StreamID)]...)
@@ -84,13 +78,15 @@ func (m *ReadModel) selected(ctx context.Context, q app.ListQuery) ([]row, error
 			if err != nil {
 				return err
 			}
-			if selects(q, r) {
-				rows = append(rows, row{r, e.Position})
+			if selects(q, r) && (q.Before.IsZero() || compareKeys(app.SubmissionKey(*r), q.Before) < 0) {
+				rows = append(rows, r)
 			}
 		}
 		return nil
 	})
-	slices.Reverse(rows) // the log is in position order
+	slices.SortFunc(rows, func(x, y *ledger.Reimbursement) int {
+		return compareKeys(app.SubmissionKey(*y), app.SubmissionKey(*x))
+	})
 	return rows, err
 }
 

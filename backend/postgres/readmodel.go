@@ -22,7 +22,8 @@ type ReadModel struct {
 var _ app.ReadModel = (*ReadModel)(nil)
 
 // ListReimbursements reads a page from the read model, newest submission
-// first.
+// first: (submitted_at, id) descending, the order of the indexes of
+// migration 00018, which a page after a cursor enters at its key.
 func (m *ReadModel) ListReimbursements(ctx context.Context, q app.ListQuery) (_ app.ListPage, err error) {
 	defer ledger.Wrap(&err, "ReadModel.ListReimbursements")
 	args := []any{q.Limit + 1}
@@ -30,24 +31,23 @@ func (m *ReadModel) ListReimbursements(ctx context.Context, q app.ListQuery) (_ 
 	if err != nil {
 		return app.ListPage{}, err
 	}
-	if q.Before > 0 {
-		args = append(args, q.Before)
-		where += fmt.Sprintf(` AND submitted_position < $%d`, len(args))
+	if !q.Before.IsZero() {
+		args = append(args, q.Before.CreatedAt, q.Before.ID)
+		where += fmt.Sprintf(` AND (submitted_at, id) < ($%d, $%d)`, len(args)-1, len(args))
 	}
 	rows, err := m.q.QueryContext(ctx, `
 		SELECT id, bank_id, bank_member_id, bank_account_id, amount, currency, description, status, submitted_at,
-			submitted_position, decided_at, decided_by, coalesce(denial_reason, ''), payment_status, version,
+			decided_at, decided_by, coalesce(denial_reason, ''), payment_status, version,
 			approvals_required, approvals, withdrawn_at, payment_attempt, coalesce(payment_failure_reason, '')
-		FROM reimbursements_view WHERE `+where+` ORDER BY submitted_position DESC LIMIT $1`, args...)
+		FROM reimbursements_view WHERE `+where+` ORDER BY submitted_at DESC, id DESC LIMIT $1`, args...)
 	if err != nil {
 		return app.ListPage{}, err
 	}
 	defer rows.Close()
 	page := app.ListPage{Items: []ledger.Reimbursement{}}
-	var lastPosition int64
 	for rows.Next() {
 		if len(page.Items) == q.Limit {
-			page.NextBefore = lastPosition
+			page.NextBefore = app.SubmissionKey(page.Items[len(page.Items)-1])
 			break
 		}
 		var r ledger.Reimbursement
@@ -56,7 +56,7 @@ func (m *ReadModel) ListReimbursements(ctx context.Context, q app.ListQuery) (_ 
 		var decidedBy uuid.NullUUID
 		var approvals []byte
 		if err := rows.Scan(&r.ID, &r.BankID, &r.MemberID, &r.AccountID, &amount, &r.Currency, &r.Description, &r.Status,
-			&r.SubmittedAt, &lastPosition, &decidedAt, &decidedBy, &r.DenialReason, &r.PaymentStatus, &r.Version,
+			&r.SubmittedAt, &decidedAt, &decidedBy, &r.DenialReason, &r.PaymentStatus, &r.Version,
 			&r.ApprovalsRequired, &approvals, &withdrawnAt, &r.PaymentAttempt, &r.PaymentFailureReason); err != nil {
 			return app.ListPage{}, err
 		}

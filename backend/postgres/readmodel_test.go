@@ -104,7 +104,7 @@ func TestListPagesNewestFirstWithFilters(t *testing.T) {
 		for _, r := range page.Items {
 			seen = append(seen, r.ID)
 		}
-		if page.NextBefore == 0 {
+		if page.NextBefore.IsZero() {
 			break
 		}
 		q.Before = page.NextBefore

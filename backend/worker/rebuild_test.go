@@ -49,7 +49,7 @@ func assertReadModelMatches(t *testing.T, db *postgres.DB, d postgrestest.Direct
 			}
 			rows[r.ID] = r
 		}
-		if page.NextBefore == 0 {
+		if page.NextBefore.IsZero() {
 			break
 		}
 		q.Before = page.NextBefore

@@ -53,6 +53,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"IdempotencyKeys", testIdempotencyKeys},
 		{"ReadModel", testReadModel},
 		{"ListFilters", testListFilters},
+		{"SubmissionOrder", testSubmissionOrder},
 		{"ReadYourWrites", testReadYourWrites},
 		{"Feed", testFeed},
 		{"UseCases", testUseCases},

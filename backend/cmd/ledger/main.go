@@ -101,6 +101,9 @@ environment:
                  verify checks them too (optional)
   IDEMPOTENCY_TTL  how long Idempotency-Keys are remembered (default 24h)
   READ_WAIT_MAX  how long a list sent min_position waits for the projection before 503 (default 2s, at most 5s)
+  POSITION_KEY   32 random bytes in base64 (openssl rand -base64 32) that encrypt the Ledger-Position tokens;
+                 one per deployment, the same in every API process (serve, unless AUTH_DEV_ISSUER=true: then
+                 a random key of the process's own when unset)
   MIGRATE_ON_START  false leaves migrations to ` + "`ledger migrate`" + ` (default true)
   AUTH_ISSUER    issuer (iss) of the bearer tokens the API accepts (serve)
   AUTH_AUDIENCE  audience (aud) the tokens must carry (serve)
@@ -151,6 +154,9 @@ type config struct {
 	// ReadWait bounds how long a list waits for the projection to reach
 	// the min_position it was sent.
 	ReadWait time.Duration
+	// PositionKey (POSITION_KEY) seals the Ledger-Position tokens; nil
+	// when unset.
+	PositionKey []byte
 	// MigrateOnStart lets serve apply pending migrations before it serves.
 	MigrateOnStart bool
 	Auth           authConfig
@@ -316,6 +322,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return cfg, fmt.Errorf("READ_WAIT_MAX %q: want a duration above 0 and at most %s, such as 2s", raw, maxReadWait)
 		}
 		cfg.ReadWait = d
+	}
+	if raw := getenv("POSITION_KEY"); raw != "" {
+		if cfg.PositionKey, err = app.ParsePositionKey(raw); err != nil {
+			return cfg, fmt.Errorf("POSITION_KEY: %w", err)
+		}
 	}
 	if raw := getenv("DB_MAX_CONNS"); raw != "" {
 		n, err := strconv.Atoi(raw)

@@ -34,7 +34,7 @@ func newApp(cfg config, db *postgres.DB) *app.App { return newAuditedApp(cfg, db
 
 // newAuditedApp returns the use cases over db, checking the audit log with keys.
 func newAuditedApp(cfg config, db *postgres.DB, keys audit.Keys) *app.App {
-	return app.New(app.Config{Stores: db.Stores(), AuditKeys: keys, IdempotencyTTL: cfg.IdempotencyTTL, ReadWait: cfg.ReadWait,
+	return app.New(app.Config{Stores: db.Stores(), AuditKeys: keys, IdempotencyTTL: cfg.IdempotencyTTL, ReadWait: cfg.ReadWait, PositionKey: cfg.PositionKey,
 		Webhooks: app.WebhookConfig{Destinations: webhook.Guard{AllowPrivate: cfg.WebhookAllowPrivate}, NewSecret: webhook.NewSecret,
 			RotationWindow: cfg.WebhookRotationWindow}})
 }
@@ -63,6 +63,14 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 	}
 	if signer == nil && r != roleAPI {
 		return errors.New("AUDIT_SIGNING_KEY is not set: a worker signs the audit tree heads with it (`ledger audit keygen` makes one)")
+	}
+	// Every API process must open the tokens the others sealed, so a
+	// deployment sets one key; only a development ledger may do without.
+	if cfg.PositionKey == nil && r != roleWorker {
+		if !cfg.Auth.DevIssuer {
+			return errors.New("POSITION_KEY is not set: it encrypts the Ledger-Position tokens, the same key in every API process (openssl rand -base64 32 makes one)")
+		}
+		logger.Warn("POSITION_KEY is not set: Ledger-Position tokens open only in this process, until it stops")
 	}
 	return withDBOptions(ctx, cfg, postgres.Options{MaxConns: cfg.MaxConns, Timeouts: cfg.Timeouts, Logger: logger}, func(ctx context.Context, db *dbHandle) error {
 		if cfg.MigrateOnStart {

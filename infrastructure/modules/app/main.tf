@@ -140,6 +140,7 @@ resource "kubernetes_secret_v1" "runtime" {
     DATABASE_URL      = local.database_urls.runtime
     AUDIT_KEY         = var.audit_key
     AUDIT_SIGNING_KEY = var.audit_signing_key
+    POSITION_KEY      = var.position_key
   }
   data_wo_revision = var.secrets_revision
 }

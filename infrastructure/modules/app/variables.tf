@@ -136,6 +136,18 @@ variable "audit_key" {
   }
 }
 
+variable "position_key" {
+  description = "32 random bytes in base64 (`openssl rand -base64 32`) that encrypt the Ledger-Position tokens the API answers (POSITION_KEY). Ephemeral. The same in every API pod; a new key makes the tokens already handed out answer 400, so rotate when few are in flight."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+
+  validation {
+    condition     = can(base64decode(var.position_key)) && length(var.position_key) == 44 && endswith(var.position_key, "=")
+    error_message = "The position key must be 32 bytes in padded base64, as `openssl rand -base64 32` prints it."
+  }
+}
+
 variable "secrets_revision" {
   description = "Revision of the secrets' write-only data. Terraform writes the passwords and the audit key to Kubernetes when the secrets are created and whenever this number grows; the pods restart with it."
   type        = number

@@ -57,6 +57,7 @@ module "app" {
   migrator_password = var.migrator_password
   audit_key         = var.audit_key
   audit_signing_key = var.audit_signing_key
+  position_key      = var.position_key
   # Raise by one after rotating a database password or the audit key.
   secrets_revision = 1
 

@@ -28,6 +28,13 @@ variable "audit_signing_key" {
   ephemeral   = true
 }
 
+variable "position_key" {
+  description = "The key of the Ledger-Position tokens (POSITION_KEY), `openssl rand -base64 32`, from the team's secret store. Never stored: written to Kubernetes only."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+}
+
 variable "audit_key" {
   description = "Secret HMAC key for audit checkpoints (AUDIT_KEY), at least 32 characters, from the team's secret store. Never stored: written to Kubernetes only."
   type        = string

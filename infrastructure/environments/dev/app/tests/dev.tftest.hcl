@@ -63,6 +63,7 @@ variables {
   migrator_password = "migrator-password"
   audit_key         = "test-audit-key-test-audit-key-test-audit-key"
   audit_signing_key = "PRIVATE+KEY+ledger.test/audit+501ffdf2+AYiSVeyDOmgTB+7GaKNxXSrw7NUg8hu1npbDmWLDpW/P"
+  position_key      = "q3T9n0v8XJ2m5Kp1c7Wd4Ls6Hf0Rb2Ye8Ua1Zg3Mx5o="
 }
 
 run "dev_budget_leaves_room_for_a_rebuild_and_an_operator" {
