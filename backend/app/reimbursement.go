@@ -253,6 +253,19 @@ func (a *App) Reimbursement(ctx context.Context, p Principal, id uuid.UUID) (*le
 	return r, err
 }
 
+// Claim is Reimbursement with its sequence: how many events of the claim
+// (its own and its payment's) the state folds, as its webhooks carry it.
+func (a *App) Claim(ctx context.Context, p Principal, id uuid.UUID) (Claim, error) {
+	if err := p.must(RoleMember, RoleAdministrator, RoleAuditor); err != nil {
+		return Claim{}, err
+	}
+	c, err := a.streams().Claim(ctx, id)
+	if err == nil && !p.sees(c.Reimbursement) {
+		return Claim{}, notFound(id)
+	}
+	return c, err
+}
+
 // Story returns every event of a reimbursement, its payment and its
 // notifications, in position order, to those who may read the
 // reimbursement; ENotFound otherwise.

@@ -42,7 +42,19 @@ type treeState struct {
 
 var _ app.AuditLog = (*AuditLog)(nil)
 
-// Append adds the events, delivered in commit order, as leaves of the tree
+// auditTree is the tree bound to a transaction (app.Tx.AuditTree).
+type auditTree struct {
+	log *AuditLog
+	tx  *sql.Tx
+}
+
+var _ app.AuditTree = auditTree{}
+
+func (t auditTree) AppendLeaves(ctx context.Context, signer *audit.Signer, events []ledger.RecordedEvent) error {
+	return t.log.append(ctx, t.tx, signer, events)
+}
+
+// append adds the events, delivered in commit order, as leaves of the tree
 // and stores the tree's head signed by signer, all in tx (the audit.tree
 // subscriber's batch transaction), so the leaves, the head and the
 // subscriber's position commit together: one signed head per batch.
@@ -50,7 +62,7 @@ var _ app.AuditLog = (*AuditLog)(nil)
 // statement names the size of the tree it extends and writes nothing
 // unless that is still the stored tree's size, so a stale copy in memory is
 // read again instead of being extended.
-func (l *AuditLog) Append(ctx context.Context, tx *sql.Tx, signer *audit.Signer, events []ledger.RecordedEvent) (err error) {
+func (l *AuditLog) append(ctx context.Context, tx *sql.Tx, signer *audit.Signer, events []ledger.RecordedEvent) (err error) {
 	defer ledger.Wrap(&err, "AuditLog.Append")
 	if err := completeEvents(ctx, tx, events); err != nil {
 		return err

@@ -40,7 +40,7 @@ func (l webhookLog) EnqueueDeliveries(ctx context.Context, e app.WebhookEnqueue)
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it does nothing
-	if err := l.db.Webhooks.EnqueueDeliveries(ctx, tx, e); err != nil {
+	if err := l.db.BindTx(tx).Deliveries.EnqueueDeliveries(ctx, e); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -121,7 +121,9 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 	db.Reimbursements = &ReadModel{q: pool}
 	db.Idempotency = &IdempotencyKeys{q: pool}
 	db.Audit = &AuditLog{pool: pool, now: db.now}
-	db.Subscriptions = &Subscriptions{pool: pool, url: url, commits: db.commits, now: db.now, logger: opts.Logger}
+	db.Subscriptions = &Subscriptions{pool: pool, url: url, commits: db.commits, now: db.now, logger: opts.Logger,
+		// A batch handler appends no events: none are announced.
+		bind: func(tx *sql.Tx) app.Tx { return db.bind(tx, new([]string)) }}
 	db.Rebuilds = &Rebuilds{db: db}
 	db.DevKeys = &DevKeys{pool: pool}
 	db.DeadLetters = &DeadLetters{q: pool}
@@ -132,7 +134,8 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 // Stores returns the stores package app runs its use cases over.
 func (db *DB) Stores() app.Stores {
 	return app.Stores{Transactor: db, Events: db.Events, Directory: db.Directory, Reimbursements: db.Reimbursements,
-		Feed: db.Events, Audit: db.Audit, Idempotency: db.Idempotency, DeadLetters: db.DeadLetters, Webhooks: db.Webhooks}
+		Feed: db.Events, Audit: db.Audit, Idempotency: db.Idempotency, DeadLetters: db.DeadLetters, Webhooks: db.Webhooks,
+		Deliveries: db.Webhooks}
 }
 
 // Close stops the shared appends and closes the connection pool. Appends
@@ -178,13 +181,22 @@ func (db *DB) Migrate(ctx context.Context) (err error) {
 // transaction, and commits when fn returns nil.
 func (db *DB) Transact(ctx context.Context, fn func(app.Tx) error) error {
 	return db.transact(ctx, func(tx *sql.Tx, appended *[]string) error {
-		return fn(app.Tx{
-			Events:      &EventStore{q: tx, db: db, appended: appended},
-			Directory:   &Directory{q: tx, cache: db.Directory.cache, inTx: true},
-			Idempotency: &IdempotencyKeys{q: tx},
-			DeadLetters: &DeadLetters{q: tx},
-		})
+		return fn(db.bind(tx, appended))
 	})
+}
+
+// bind returns every store bound to tx. appended collects the types of the
+// events appended in tx (see commits).
+func (db *DB) bind(tx *sql.Tx, appended *[]string) app.Tx {
+	return app.Tx{
+		Events:      &EventStore{q: tx, db: db, appended: appended},
+		Directory:   &Directory{q: tx, cache: db.Directory.cache, inTx: true},
+		Idempotency: &IdempotencyKeys{q: tx},
+		DeadLetters: &DeadLetters{q: tx},
+		AuditTree:   auditTree{log: db.Audit, tx: tx},
+		Deliveries:  &Webhooks{q: tx, pool: db.pool},
+		Projections: projectionWriter{tx: tx},
+	}
 }
 
 // transact runs fn in a new transaction and commits when fn returns nil.
@@ -269,12 +281,16 @@ func (c *commits) announce() {
 	}
 }
 
-// querier is what both *sql.DB and *sql.Tx offer.
-type querier interface {
+// Querier runs statements: a connection pool or a transaction, both of
+// which offer it.
+type Querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }
+
+type querier = Querier
 
 // constraintViolated reports whether err is a unique or foreign key violation
 // of the named constraint.

@@ -88,15 +88,15 @@ func (s *EventStore) Load(ctx context.Context, streamIDs ...uuid.UUID) (_ []ledg
 }
 
 // ReimbursementBanks returns the bank of each of the reimbursements, read
-// in tx from its submission, the first event of its stream. A
-// reimbursement without one is an error.
-func (s *EventStore) ReimbursementBanks(ctx context.Context, tx *sql.Tx, ids []uuid.UUID) (_ map[uuid.UUID]uuid.UUID, err error) {
+// from its submission, the first event of its stream. A reimbursement
+// without one is an error.
+func (s *EventStore) ReimbursementBanks(ctx context.Context, ids []uuid.UUID) (_ map[uuid.UUID]uuid.UUID, err error) {
 	defer ledger.Wrap(&err, "EventStore.ReimbursementBanks")
 	text := make([]string, len(ids))
 	for i, id := range ids {
 		text[i] = id.String()
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE stream_id = ANY($1::uuid[]) AND stream_version = 1`, pq.Array(text))
+	rows, err := s.q.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE stream_id = ANY($1::uuid[]) AND stream_version = 1`, pq.Array(text))
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
@@ -22,6 +23,13 @@ import (
 func (db *DB) AppendInTx(ctx context.Context, tx *sql.Tx, meta ledger.Metadata, events ...ledger.PendingEvent) ([]ledger.RecordedEvent, error) {
 	return (&EventStore{q: tx, db: db, appended: new([]string)}).Append(ctx, meta, events...)
 }
+
+// BindTx returns the stores bound to a transaction the test controls, as a
+// subscriber's batch handler gets them.
+func (db *DB) BindTx(tx *sql.Tx) app.Tx { return db.bind(tx, new([]string)) }
+
+// SQLTx returns the transaction stores bound by BindTx or a subscriber run in.
+func SQLTx(tx app.Tx) *sql.Tx { return tx.Projections.(projectionWriter).tx }
 
 // AllEvents returns every committed event in position order, whatever else
 // is running (the feed holds back events while older transactions run).
@@ -44,7 +52,7 @@ func (db *DB) TreeAll(ctx context.Context, signer *audit.Signer) error {
 	return db.transact(ctx, func(tx *sql.Tx, _ *[]string) error {
 		for len(events) > 0 {
 			n := min(3, len(events))
-			if err := db.Audit.Append(ctx, tx, signer, events[:n]); err != nil {
+			if err := db.Audit.append(ctx, tx, signer, events[:n]); err != nil {
 				return err
 			}
 			events = events[n:]

@@ -13,6 +13,7 @@ import (
 	"github.com/lib/pq"
 	"github.com/shopspring/decimal"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
@@ -44,9 +45,10 @@ type ProjectionBatch interface {
 	// carries the event's envelope (ids, stream, version, type, data,
 	// recording time); its metadata only live.
 	Add(rec ledger.RecordedEvent, e ledger.Event)
-	// Apply writes the changes to table in tx. Live it must be idempotent:
-	// a redelivered batch brings events the table may already show.
-	Apply(ctx context.Context, tx *sql.Tx, table string) error
+	// Apply writes the changes to table in tx, a transaction. Live it must
+	// be idempotent: a redelivered batch brings events the table may
+	// already show.
+	Apply(ctx context.Context, tx Querier, table string) error
 }
 
 // AllProjections lists the ledger's projections, for the worker and the
@@ -65,12 +67,30 @@ func FindProjection(projections []*Projection, name string) (*Projection, error)
 	return nil, ledger.Errorf(ledger.ENotFound, "no projection named %q (known: %s)", name, strings.Join(names, ", "))
 }
 
+// ConsumerGroup names the live projector's consumer group.
+func (p *Projection) ConsumerGroup() string { return p.Group }
+
+var _ app.Projection = (*Projection)(nil)
+
+// projectionWriter writes projections in a transaction (app.Tx.Projections).
+type projectionWriter struct{ tx *sql.Tx }
+
+var _ app.ProjectionWriter = projectionWriter{}
+
+func (w projectionWriter) Project(ctx context.Context, p app.Projection, events []ledger.RecordedEvent) error {
+	proj, ok := p.(*Projection)
+	if !ok {
+		return fmt.Errorf("projection %s is not a PostgreSQL projection", p.ConsumerGroup())
+	}
+	return proj.project(ctx, w.tx, events)
+}
+
 // handles reports whether the projection folds events of the type.
 func (p *Projection) handles(eventType string) bool { return slices.Contains(p.Types, eventType) }
 
-// Project applies a delivered batch of events in tx, the subscriber's batch
+// project applies a delivered batch of events in tx, the subscriber's batch
 // transaction, so the rows and the subscriber's position commit together.
-func (p *Projection) Project(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
+func (p *Projection) project(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
 	b := p.Fold(false)
 	for _, rec := range events {
 		if !p.handles(rec.Type) {
@@ -268,7 +288,7 @@ func (b *viewBatch) pay(id uuid.UUID, p *viewPayment) {
 // Apply writes the batch to table: new rows first, then the patches. It is
 // idempotent: a row moves only for an event newer than the version it
 // shows, and gains only the approvals newer than it.
-func (b *viewBatch) Apply(ctx context.Context, tx *sql.Tx, table string) error {
+func (b *viewBatch) Apply(ctx context.Context, tx Querier, table string) error {
 	if len(b.rows) > 0 {
 		if err := b.insertRows(ctx, tx, table); err != nil {
 			return err
@@ -369,7 +389,7 @@ func (r *viewRow) values() []any {
 
 // insertRows copies the new rows in when bulk, and otherwise inserts them
 // with one statement, skipping rows already there.
-func (b *viewBatch) insertRows(ctx context.Context, tx *sql.Tx, table string) error {
+func (b *viewBatch) insertRows(ctx context.Context, tx Querier, table string) error {
 	if !b.bulk {
 		n := len(b.order)
 		ids, banks, members, accounts := make([]string, n), make([]string, n), make([]string, n), make([]string, n)

@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/lib/pq"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
@@ -71,6 +72,8 @@ type Subscriptions struct {
 	commits *commits
 	now     func() time.Time
 	logger  *slog.Logger
+	// bind gives a batch handler the stores bound to its batch's transaction.
+	bind func(*sql.Tx) app.Tx
 
 	horizonsOnce sync.Once
 	horizons     *horizons
@@ -87,30 +90,20 @@ func (s *Subscriptions) close() {
 	}
 }
 
-// SubscriberStatus is where one consumer group stands.
-type SubscriberStatus struct {
-	Group    string
-	Position int64 // the last event it acknowledged; 0 before the first
-	Head     int64 // the newest event's position
-	Lag      int64 // events committed after its position
-	// LagSeconds is the age of the oldest event it has not handled yet.
-	LagSeconds float64
-}
-
 // Statuses reports every consumer group's position and lag. A group that
 // never ran reports position 0 and the whole log as lag. reads names, for a
 // group that reads only some event types (SubscriberConfig.Types), those
 // types: its lag counts only events of them, since it passes over the
 // others unread (its position reaches them at its next poll).
-func (s *Subscriptions) Statuses(ctx context.Context, groups []string, reads map[string][]string) (_ []SubscriberStatus, err error) {
+func (s *Subscriptions) Statuses(ctx context.Context, groups []string, reads map[string][]string) (_ []app.SubscriberStatus, err error) {
 	defer ledger.Wrap(&err, "Subscriptions.Statuses")
 	var head int64
 	if err := s.pool.QueryRowContext(ctx, `SELECT coalesce(max(position), 0) FROM events`).Scan(&head); err != nil {
 		return nil, err
 	}
-	out := make([]SubscriberStatus, 0, len(groups))
+	out := make([]app.SubscriberStatus, 0, len(groups))
 	for _, g := range groups {
-		st := SubscriberStatus{Group: g, Head: head}
+		st := app.SubscriberStatus{Group: g, Head: head}
 		var oldest sql.NullTime
 		var types any // NULL: every type
 		if t, ok := reads[g]; ok {
@@ -142,6 +135,7 @@ func (s *Subscriptions) Statuses(ctx context.Context, groups []string, reads map
 type Subscriber struct {
 	*wsql.Subscriber
 	batch *deliveredBatch
+	bind  func(*sql.Tx) app.Tx
 }
 
 // NewSubscriber returns a Watermill subscriber that delivers the events table
@@ -173,7 +167,7 @@ func (s *Subscriptions) NewSubscriber(cfg SubscriberConfig, logger watermill.Log
 	if err != nil {
 		return nil, err
 	}
-	return &Subscriber{Subscriber: sub, batch: batch}, nil
+	return &Subscriber{Subscriber: sub, batch: batch, bind: s.bind}, nil
 }
 
 // deliveredBatch holds the events of the batch the subscriber read last.
@@ -193,15 +187,15 @@ type deliveredBatch struct {
 
 // ApplyBatch lets a handler write a whole delivered batch with a few
 // statements instead of a few per event. At a batch's first message it calls
-// apply with msg's transaction (the subscriber's batch transaction, so the
-// writes commit with the batch's position or not at all) and every event of
-// the batch; at the batch's later messages it calls nothing, since their
+// apply with the stores bound to msg's transaction (the subscriber's batch
+// transaction, so the writes commit with the batch's position or not at
+// all) and every event of the batch; at the batch's later messages it calls nothing, since their
 // events are applied already. apply runs inside a savepoint: Watermill
 // retries a failed message inside the same transaction, which a failed
 // statement would otherwise leave aborted, so the retry calls apply again,
 // with the same events, on a usable transaction. A message of a batch no
 // longer held (which the sequence above rules out) is applied alone.
-func (s *Subscriber) ApplyBatch(msg *message.Message, apply func(tx *sql.Tx, events []ledger.RecordedEvent) error) error {
+func (s *Subscriber) ApplyBatch(msg *message.Message, apply func(tx app.Tx, events []ledger.RecordedEvent) error) error {
 	tx, ok := wsql.TxFromContext(msg.Context())
 	if !ok {
 		return errors.New("a batch handler needs the subscriber's transaction")
@@ -210,7 +204,7 @@ func (s *Subscriber) ApplyBatch(msg *message.Message, apply func(tx *sql.Tx, eve
 	if err != nil || len(events) == 0 {
 		return err
 	}
-	if err := withSavepoint(msg.Context(), tx, func() error { return apply(tx, events) }); err != nil {
+	if err := withSavepoint(msg.Context(), tx, func() error { return apply(s.bind(tx), events) }); err != nil {
 		return err
 	}
 	s.batch.markApplied(seq, end)

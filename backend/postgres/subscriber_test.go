@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -60,7 +59,8 @@ func applyBatchAppliesEachDeliveredBatchOnce(t *testing.T, db *postgres.DB, n in
 	for acked := 0; acked < len(want); {
 		select {
 		case msg := <-msgs:
-			err := sub.ApplyBatch(msg, func(tx *sql.Tx, events []ledger.RecordedEvent) error {
+			err := sub.ApplyBatch(msg, func(stores app.Tx, events []ledger.RecordedEvent) error {
+				tx := postgres.SQLTx(stores)
 				var positions []int64
 				for _, e := range events {
 					positions = append(positions, e.Position)

@@ -63,6 +63,9 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"WebhookEndpoints", testWebhookEndpoints},
 		{"WebhookDeliveries", testWebhookDeliveries},
 		{"WebhookDeliveryPages", testWebhookDeliveryPages},
+		{"EnqueueWebhooks", testEnqueueWebhooks},
+		{"DeadLetters", testDeadLetters},
+		{"AuditTree", testAuditTree},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, newHarness(t)) })

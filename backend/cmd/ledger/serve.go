@@ -74,8 +74,13 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		} else if rebased {
 			logger.Warn("the server's transaction ids were below the stored ones (a restore into a new cluster): delivery re-based")
 		}
-		projections := postgres.AllProjections()
-		m := metrics.New(db.DB, worker.Groups(projections), worker.GroupTypes)
+		var projections []app.Projection
+		for _, p := range postgres.AllProjections() {
+			projections = append(projections, p)
+		}
+		stores := db.Stores()
+		m := metrics.New(metrics.Sources{Pool: db.SQL(), Subscriptions: db.Subscriptions, Deliveries: stores.Deliveries,
+			DeadLetters: stores.DeadLetters}, worker.Groups(projections), worker.GroupTypes)
 		ledgerApp := newAuditedApp(cfg, db.DB, keys)
 		// Subscribers in this process of the types committed here wake at
 		// once; those of other processes on the announcement (see Listen).
@@ -94,9 +99,9 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		if r != roleAPI {
 			streams := app.Streams{Events: db.Events, Directory: db.Directory}
 			w, err = worker.New(worker.Config{
-				DB:            db.DB,
+				Stores:        stores,
+				Bus:           db.Subscriptions.Bus(notifier),
 				Projections:   projections,
-				Notifier:      notifier,
 				Observer:      m,
 				PollInterval:  time.Second,
 				Logger:        logger,
