@@ -29,7 +29,7 @@ func (db *DB) AppendInTx(ctx context.Context, tx *sql.Tx, meta ledger.Metadata, 
 func (db *DB) BindTx(tx *sql.Tx) app.Tx { return db.bind(tx, new([]string)) }
 
 // SQLTx returns the transaction stores bound by BindTx or a subscriber run in.
-func SQLTx(tx app.Tx) *sql.Tx { return tx.Projections.(projectionWriter).tx }
+func SQLTx(tx app.Tx) *sql.Tx { return tx.Projections.(projectionWriter).tx.(*sql.Tx) }
 
 // AllEvents returns every committed event in position order, whatever else
 // is running (the feed holds back events while older transactions run).
@@ -118,28 +118,6 @@ func (db *DB) AppendFirstTogether(meta ledger.Metadata, events ...ledger.Pending
 		recs[i], errs[i] = a.rec, <-a.done
 	}
 	return recs, errs
-}
-
-// LockAppenders takes the appenders' lock in a transaction a test controls.
-var LockAppenders = lockAppenders
-
-// BeforeSnapshot sets a function the subscribers run between reading a
-// batch's horizon and reading the batch; set it before NewSubscriber.
-func (s *Subscriptions) BeforeSnapshot(fn func()) { s.beforeSnapshot = fn }
-
-// ReadHorizon reads the delivery horizon on q.
-var ReadHorizon = readHorizon
-
-// BatchQuery returns the query a subscriber of group reads its next batch
-// with, and its arguments.
-func (s *Subscriptions) BatchQuery(t interface{ Fatal(...any) }, group string) (string, []any) {
-	h, err := newHorizons(s.url, s.logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.close()
-	q := eventsSchema{batch: &deliveredBatch{}, horizons: h}.SelectQuery(EventsTopic, group, offsetsAdapter)
-	return q.Query, q.Args
 }
 
 // AckAll stores group's offset at the last committed event in commit order,

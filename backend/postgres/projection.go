@@ -73,7 +73,7 @@ func (p *Projection) ConsumerGroup() string { return p.Group }
 var _ app.Projection = (*Projection)(nil)
 
 // projectionWriter writes projections in a transaction (app.Tx.Projections).
-type projectionWriter struct{ tx *sql.Tx }
+type projectionWriter struct{ tx Querier }
 
 var _ app.ProjectionWriter = projectionWriter{}
 
@@ -90,7 +90,7 @@ func (p *Projection) handles(eventType string) bool { return slices.Contains(p.T
 
 // project applies a delivered batch of events in tx, the subscriber's batch
 // transaction, so the rows and the subscriber's position commit together.
-func (p *Projection) project(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
+func (p *Projection) project(ctx context.Context, tx Querier, events []ledger.RecordedEvent) error {
 	b := p.Fold(false)
 	for _, rec := range events {
 		if !p.handles(rec.Type) {

@@ -2,7 +2,7 @@
 // projectors that keep the read models, the sagas that pay and e-mail, the
 // audit tree and the webhooks' deliveries. Each runs in its own consumer
 // group, so each has its own position. It calls package app for what the
-// groups write, and reads the events through a Bus (backend/postgres's).
+// groups write, and reads the events through a Bus (backend/postgres/bus's).
 package worker
 
 import (
@@ -55,7 +55,7 @@ func Groups[P app.Projection](projections []P) []string {
 }
 
 // Bus delivers the committed events to the consumer groups
-// (backend/postgres's Bus implements it).
+// (backend/postgres/bus's Bus implements it).
 type Bus interface {
 	// Subscribe returns the subscriber of one consumer group, which reads
 	// only types when some are given, and polls every pollInterval when

@@ -14,6 +14,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/bus"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
 	"github.com/reimbursement-ledger/ledger/backend/saga"
 	"github.com/reimbursement-ledger/ledger/backend/saga/sagatest"
@@ -328,7 +329,7 @@ func differences(x, y ledger.Reimbursement) []string {
 func TestNotificationsWakeIdleSubscribers(t *testing.T) {
 	db := postgrestest.NewDB(t)
 	d := postgrestest.MustDirectory(t, db)
-	notifier := postgres.NewNotifier()
+	notifier := bus.NewNotifier()
 	ctx, cancel := context.WithCancel(context.Background())
 	go db.Subscriptions.Listen(ctx, notifier, quiet)
 	go db.Subscriptions.AnnounceCommits(ctx, quiet)

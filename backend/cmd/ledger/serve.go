@@ -14,6 +14,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/httpapi"
 	"github.com/reimbursement-ledger/ledger/backend/metrics"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/bus"
 	"github.com/reimbursement-ledger/ledger/backend/saga"
 	"github.com/reimbursement-ledger/ledger/backend/webhook"
 	"github.com/reimbursement-ledger/ledger/backend/worker"
@@ -84,7 +85,7 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		ledgerApp := newAuditedApp(cfg, db.DB, keys)
 		// Subscribers in this process of the types committed here wake at
 		// once; those of other processes on the announcement (see Listen).
-		notifier := postgres.NewNotifier()
+		notifier := bus.NewNotifier()
 		db.OnCommit(func(types []string) {
 			m.EventsAppended(types)
 			if r != roleAPI {

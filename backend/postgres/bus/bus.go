@@ -1,4 +1,4 @@
-package postgres
+package bus
 
 import (
 	"context"
@@ -50,10 +50,12 @@ func (b *Bus) EventFromMessage(msg *message.Message) (ledger.RecordedEvent, erro
 	return EventFromMessage(msg)
 }
 
-// TouchDelivery is TouchDelivery.
+// TouchDelivery runs a no-op in the transaction of the batch that
+// delivered msg (see the function TouchDelivery).
 func (b *Bus) TouchDelivery(msg *message.Message) error { return TouchDelivery(msg) }
 
-// Statuses is Subscriptions.Statuses.
+// Statuses reports every consumer group's position and lag
+// (Subscriptions.Statuses).
 func (b *Bus) Statuses(ctx context.Context, groups []string, reads map[string][]string) ([]app.SubscriberStatus, error) {
 	return b.subs.Statuses(ctx, groups, reads)
 }

@@ -1,4 +1,9 @@
-package postgres
+// Package bus delivers the events table to the ledger's consumer groups:
+// Watermill subscribers that read it in commit-safe order below the
+// delivery horizon (horizon.go), the notifications that wake them
+// (notify.go), each group's position and lag, and the Bus the worker
+// subscribes through (bus.go). backend/postgres opens it over its pool.
+package bus
 
 import (
 	"context"
@@ -69,11 +74,11 @@ type SubscriberConfig struct {
 type Subscriptions struct {
 	pool    *sql.DB
 	url     string // for the listener's and the horizons' own connections
-	commits *commits
+	commits Commits
 	now     func() time.Time
 	logger  *slog.Logger
 	// bind gives a batch handler the stores bound to its batch's transaction.
-	bind func(*sql.Tx) app.Tx
+	bind func(Querier) app.Tx
 
 	horizonsOnce sync.Once
 	horizons     *horizons
@@ -83,11 +88,60 @@ type Subscriptions struct {
 	beforeSnapshot func()
 }
 
-// close closes the horizons' connection, if one was opened.
-func (s *Subscriptions) close() {
+// Config is what Subscriptions need.
+type Config struct {
+	// Pool is the ledger's connection pool; URL opens the listener's and
+	// the horizons' own connections.
+	Pool *sql.DB
+	URL  string
+	// Commits tells AnnounceCommits what committed.
+	Commits Commits
+	// Bind returns the stores bound to a batch's transaction, for the
+	// batch handlers (Subscriber.ApplyBatch).
+	Bind   func(Querier) app.Tx
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Commits is told, by the event store, which event types each of its
+// transactions appended once it committed (postgres.DB keeps it).
+type Commits interface {
+	// Pending is signalled when events committed since the last Take.
+	Pending() <-chan struct{}
+	// Take returns the types committed since the last Take, sorted; empty
+	// when any type may have been.
+	Take() []string
+	// Again puts types back for the next announcement, and asks for one.
+	Again(types []string)
+}
+
+// New returns the subscriptions over cfg's pool.
+func New(cfg Config) *Subscriptions {
+	return &Subscriptions{pool: cfg.Pool, url: cfg.URL, commits: cfg.Commits, bind: cfg.Bind, now: cfg.Now, logger: cfg.Logger}
+}
+
+// Close closes the horizons' connection, if one was opened.
+func (s *Subscriptions) Close() {
 	if s.horizons != nil {
 		s.horizons.close()
 	}
+}
+
+// BeforeSnapshot sets a function the subscribers run between reading a
+// batch's horizon and reading the batch, for a test that forces an
+// interleaving there; set it before NewSubscriber.
+func (s *Subscriptions) BeforeSnapshot(fn func()) { s.beforeSnapshot = fn }
+
+// BatchQuery returns the statement a subscriber of group reads its next
+// batch with, and its arguments, as it would read it now: to EXPLAIN it.
+func (s *Subscriptions) BatchQuery(group string) (string, []any, error) {
+	h, err := newHorizons(s.url, s.logger)
+	if err != nil {
+		return "", nil, err
+	}
+	defer h.close()
+	q := eventsSchema{batch: &deliveredBatch{}, horizons: h}.SelectQuery(EventsTopic, group, offsetsAdapter)
+	return q.Query, q.Args, nil
 }
 
 // Statuses reports every consumer group's position and lag. A group that
@@ -135,7 +189,7 @@ func (s *Subscriptions) Statuses(ctx context.Context, groups []string, reads map
 type Subscriber struct {
 	*wsql.Subscriber
 	batch *deliveredBatch
-	bind  func(*sql.Tx) app.Tx
+	bind  func(Querier) app.Tx
 }
 
 // NewSubscriber returns a Watermill subscriber that delivers the events table
