@@ -39,9 +39,9 @@ type Transactor interface {
 	Transact(ctx context.Context, fn func(Tx) error) error
 }
 
-// Tx holds the stores bound to one transaction. Transact gives the first
-// four; a subscriber's batch transaction (backend/worker's batch handlers)
-// gives every one.
+// Tx holds the stores bound to one transaction: Transact's, or a
+// subscriber's batch transaction, which backend/worker's batch handlers
+// get. The last three are what the batch handlers write through.
 type Tx struct {
 	Events      EventStore
 	Directory   Directory
