@@ -209,6 +209,22 @@ func testDeadLetters(t *testing.T, h Harness) {
 	if err != nil || len(list) != 1 || list[0].ID != other {
 		t.Fatalf("parked: %+v, %v", list, err)
 	}
+
+	// An operator gives up on the other one: recorded as an event.
+	discarded, err := a.DiscardDeadLetter(ctx, op, app.DiscardDeadLetterCommand{ID: other, Reason: "the member left", Meta: meta})
+	if err != nil || discarded.Status != app.DeadLetterDiscarded {
+		t.Fatalf("discarded: %+v, %v", discarded, err)
+	}
+	if dl, err := h.Stores.DeadLetters.Get(ctx, other); err != nil || dl.Status != app.DeadLetterDiscarded || dl.Reason != "the member left" {
+		t.Fatalf("after the discard: %+v, %v", dl, err)
+	}
+	if story := mustLoad(t, h.Stores.Events, ledger.DeadLetterStreamID("saga.notifications", rec.EventID)); len(story) != 1 ||
+		story[0].Type != ledger.TypeDeadLetterDiscarded {
+		t.Fatalf("the discard's stream: %+v", story)
+	}
+	if w := waiting(); len(w) != 0 {
+		t.Fatalf("waiting after the discard: %v", w)
+	}
 }
 
 type errString string
