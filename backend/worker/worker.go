@@ -221,6 +221,9 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Bus == nil {
 		return nil, errors.New("worker: a bus to subscribe to is required")
 	}
+	if cfg.Stores.DeadLetters == nil || cfg.Stores.Deliveries == nil {
+		return nil, errors.New("worker: the stores of dead letters and webhook deliveries are required")
+	}
 	logger := quietWaits{watermill.NewSlogLoggerWithLevelMapping(cfg.Logger.With("component", "watermill"), map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug, // Watermill's per-message info lines are debug detail here
 	})}
