@@ -1,9 +1,10 @@
 // Package app holds the ledger's use cases: submitting and deciding
 // reimbursements, the directory of banks, members, administrators and
-// accounts, and the queries the API serves. Every use case receives the
-// Principal who acts, decides with the domain (package ledger) and stores
-// through the interfaces in store.go, which backend/postgres implements. It
-// does no I/O of its own.
+// accounts, the queries the API serves, and what the worker's consumer
+// groups write (batch.go, webhookqueue.go). Every use case of a caller
+// receives the Principal who acts, decides with the domain (package
+// ledger) and stores through the interfaces in store.go, which
+// backend/postgres and backend/inmem implement. It does no I/O of its own.
 package app
 
 import (

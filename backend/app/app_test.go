@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 
@@ -197,5 +198,35 @@ func TestTenancy(t *testing.T) {
 	}
 	if _, err := a.CreateBank(ctx, postgrestest.Auditor, ledger.Bank{ID: uuid.New(), Name: "X", Location: "Y"}); ledger.ErrorCode(err) != ledger.EForbidden {
 		t.Errorf("an auditor creates a bank: %v, want forbidden", err)
+	}
+}
+
+// TestNestedIdempotentlyIsRefused: Idempotently inside another's run would
+// join the outer transaction and record its key with a command it does not
+// describe; it is refused, and the outer run's error rolls back both.
+func TestNestedIdempotentlyIsRefused(t *testing.T) {
+	a, d := newApp(t)
+	ctx := context.Background()
+	member := app.Member(d.Member.ID)
+	var inner error
+	_, _, err := a.Idempotently(ctx, member, "outer", []byte("outer"), func(ctx context.Context, bound *app.App) (app.StoredResponse, error) {
+		_, _, inner = bound.Idempotently(ctx, member, "inner", []byte("inner"), func(context.Context, *app.App) (app.StoredResponse, error) {
+			t.Error("the nested run ran")
+			return app.StoredResponse{Status: 201}, nil
+		})
+		return app.StoredResponse{}, inner
+	})
+	if !errors.Is(inner, app.ErrNestedTransaction) || !errors.Is(err, app.ErrNestedTransaction) {
+		t.Fatalf("nested Idempotently: %v; the outer: %v", inner, err)
+	}
+	// Neither key was taken: both run afresh.
+	for _, key := range []string{"outer", "inner"} {
+		ran := false
+		if _, replayed, err := a.Idempotently(ctx, member, key, []byte(key), func(context.Context, *app.App) (app.StoredResponse, error) {
+			ran = true
+			return app.StoredResponse{Status: 201, Body: []byte("{}")}, nil
+		}); err != nil || replayed || !ran {
+			t.Fatalf("key %s afterwards: replayed %v, ran %v, %v", key, replayed, ran, err)
+		}
 	}
 }

@@ -107,7 +107,7 @@ func (a *App) decide(ctx context.Context, p Principal, cmd DecideCommand, decide
 	if err := p.must(RoleAdministrator); err != nil {
 		return nil, err
 	}
-	return a.onReimbursement(ctx, p, cmd.ReimbursementID, cmd.IfMatch, cmd.Meta, func(r *ledger.Reimbursement) (ledger.PendingEvent, error) {
+	return a.onReimbursement(ctx, p, cmd.ReimbursementID, cmd.IfMatch, cmd.Meta, func(_ Streams, r *ledger.Reimbursement) (ledger.PendingEvent, error) {
 		return decide(r, ledger.Administrator{ID: p.ID, BankID: p.BankID})
 	})
 }
@@ -129,7 +129,7 @@ func (a *App) Withdraw(ctx context.Context, p Principal, cmd WithdrawCommand) (r
 	if err := p.must(RoleMember); err != nil {
 		return nil, err
 	}
-	return a.onReimbursement(ctx, p, cmd.ReimbursementID, cmd.IfMatch, cmd.Meta, func(r *ledger.Reimbursement) (ledger.PendingEvent, error) {
+	return a.onReimbursement(ctx, p, cmd.ReimbursementID, cmd.IfMatch, cmd.Meta, func(_ Streams, r *ledger.Reimbursement) (ledger.PendingEvent, error) {
 		return r.Withdraw(p.ID, a.now())
 	})
 }
@@ -138,11 +138,12 @@ func (a *App) Withdraw(ctx context.Context, p Principal, cmd WithdrawCommand) (r
 // appends the event, in one transaction: load it, check that p may see it
 // and that If-Match names its version, decide, append.
 func (a *App) onReimbursement(ctx context.Context, p Principal, id uuid.UUID, ifMatch []int64, meta ledger.Metadata,
-	decide func(r *ledger.Reimbursement) (ledger.PendingEvent, error)) (*ledger.Reimbursement, error) {
+	decide func(s Streams, r *ledger.Reimbursement) (ledger.PendingEvent, error)) (*ledger.Reimbursement, error) {
 	var r *ledger.Reimbursement
 	err := a.transactDecided(ctx, func(tx Tx) error {
+		streams := Streams{Events: tx.Events, Directory: tx.Directory}
 		var err error
-		if r, err = (Streams{Events: tx.Events}).Reimbursement(ctx, id); err != nil {
+		if r, err = streams.Reimbursement(ctx, id); err != nil {
 			return err
 		}
 		if !p.sees(r) {
@@ -152,7 +153,7 @@ func (a *App) onReimbursement(ctx context.Context, p Principal, id uuid.UUID, if
 			return &ledger.Error{Code: ledger.EPreconditionFailed, CurrentVersion: r.Version,
 				Message: fmt.Sprintf("reimbursement %s is at version %d, which If-Match does not name", r.ID, r.Version)}
 		}
-		event, err := decide(r)
+		event, err := decide(streams, r)
 		if err != nil {
 			return err
 		}
@@ -204,33 +205,16 @@ func (a *App) RetryPayout(ctx context.Context, p Principal, cmd RetryPayoutComma
 	if err := p.must(RoleAdministrator); err != nil {
 		return nil, err
 	}
-	err = a.transactDecided(ctx, func(tx Tx) error {
-		streams := Streams{Events: tx.Events}
-		var err error
-		if r, err = streams.Reimbursement(ctx, cmd.ReimbursementID); err != nil {
-			return err
-		}
-		if !p.sees(r) {
-			return notFound(cmd.ReimbursementID)
-		}
+	return a.onReimbursement(ctx, p, cmd.ReimbursementID, nil, cmd.Meta, func(streams Streams, r *ledger.Reimbursement) (ledger.PendingEvent, error) {
 		if r.PaymentStatus == ledger.PaymentStatusNone {
-			return ledger.Errorf(ledger.EConflict, "reimbursement %s is %s and has no payout to retry", r.ID, r.Status)
+			return ledger.PendingEvent{}, ledger.Errorf(ledger.EConflict, "reimbursement %s is %s and has no payout to retry", r.ID, r.Status)
 		}
 		payment, err := streams.Payment(ctx, ledger.PaymentID(r.ID))
 		if err != nil {
-			return err
+			return ledger.PendingEvent{}, err
 		}
-		event, err := payment.Retry(a.now())
-		if err != nil {
-			return err
-		}
-		recorded, err := tx.Events.Append(ctx, p.metadata(cmd.Meta), event)
-		if err != nil {
-			return err
-		}
-		return r.Apply(recorded[0])
+		return payment.Retry(a.now())
 	})
-	return r, err
 }
 
 // notFound is the answer for a reimbursement that does not exist or that
@@ -251,6 +235,19 @@ func (a *App) Reimbursement(ctx context.Context, p Principal, id uuid.UUID) (*le
 		return nil, notFound(id)
 	}
 	return r, err
+}
+
+// Claim is Reimbursement with its sequence: how many events of the claim
+// (its own and its payment's) the state folds, as its webhooks carry it.
+func (a *App) Claim(ctx context.Context, p Principal, id uuid.UUID) (Claim, error) {
+	if err := p.must(RoleMember, RoleAdministrator, RoleAuditor); err != nil {
+		return Claim{}, err
+	}
+	c, err := a.streams().Claim(ctx, id)
+	if err == nil && !p.sees(c.Reimbursement) {
+		return Claim{}, notFound(id)
+	}
+	return c, err
 }
 
 // Story returns every event of a reimbursement, its payment and its

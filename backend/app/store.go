@@ -29,6 +29,7 @@ type Stores struct {
 	Idempotency    IdempotencyKeys
 	DeadLetters    DeadLetters
 	Webhooks       WebhookEndpoints
+	Deliveries     WebhookQueue
 }
 
 // Transactor runs work in one transaction.
@@ -38,12 +39,53 @@ type Transactor interface {
 	Transact(ctx context.Context, fn func(Tx) error) error
 }
 
-// Tx holds the stores bound to one transaction.
+// Tx holds the stores bound to one transaction: Transact's, or a
+// subscriber's batch transaction, which backend/worker's batch handlers
+// get. The last three are what the batch handlers write through.
 type Tx struct {
 	Events      EventStore
 	Directory   Directory
 	Idempotency IdempotencyKeys
 	DeadLetters DeadLetters
+	// AuditTree appends to the Merkle tree over the commit order.
+	AuditTree AuditTree
+	// Deliveries is the webhooks' delivery queue.
+	Deliveries WebhookQueue
+	// Projections writes the read models a projector keeps.
+	Projections ProjectionWriter
+}
+
+// AuditTree is the Merkle tree over the commit order, written by the
+// audit tree's consumer group in its batch transaction.
+type AuditTree interface {
+	// AppendLeaves adds events, delivered in commit order, as leaves of the
+	// tree and stores the tree's head signed by signer. Events that are
+	// leaves already are skipped, so a redelivered batch adds nothing.
+	AppendLeaves(ctx context.Context, signer *audit.Signer, events []ledger.RecordedEvent) error
+}
+
+// ProjectionWriter writes a projection's read model in a batch transaction.
+type ProjectionWriter interface {
+	// Project folds events into p's read model. It is idempotent: a
+	// redelivered batch changes nothing.
+	Project(ctx context.Context, p Projection, events []ledger.RecordedEvent) error
+}
+
+// Projection is a read model a projector keeps live in its own consumer
+// group (backend/postgres's projections).
+type Projection interface {
+	// ConsumerGroup names the projector's consumer group.
+	ConsumerGroup() string
+}
+
+// SubscriberStatus is where one consumer group stands.
+type SubscriberStatus struct {
+	Group    string
+	Position int64 // the last event it acknowledged; 0 before the first
+	Head     int64 // the newest event's position
+	Lag      int64 // events committed after its position
+	// LagSeconds is the age of the oldest event it has not handled yet.
+	LagSeconds float64
 }
 
 // EventStore reads and appends event streams.
@@ -56,6 +98,9 @@ type EventStore interface {
 	Append(ctx context.Context, meta ledger.Metadata, events ...ledger.PendingEvent) ([]ledger.RecordedEvent, error)
 	// StreamVersion returns the version of a stream, 0 when it has no events.
 	StreamVersion(ctx context.Context, streamID uuid.UUID) (int64, error)
+	// ReimbursementBanks returns the bank of each of the reimbursements,
+	// read from its submission. A reimbursement without one is an error.
+	ReimbursementBanks(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]uuid.UUID, error)
 }
 
 // Directory stores the reference data: banks, members, administrators and
@@ -260,6 +305,43 @@ type DeadLetters interface {
 	// SetStatus moves a dead letter to status; reason is an operator's
 	// reason for discarding it, "" otherwise.
 	SetStatus(ctx context.Context, id int64, status DeadLetterStatus, reason string, at time.Time) error
+	// Park records p as a parked dead letter and returns its id. The same
+	// group's event parked again is the same dead letter, parked again,
+	// with the attempts added up.
+	Park(ctx context.Context, p Parked) (int64, error)
+	// ClaimRetry takes up the oldest retry asked for of a dead letter of
+	// one of groups that no live worker has taken up (or whose claim is
+	// older than RetryClaimTimeout), and returns it with its event; false
+	// when there is none.
+	ClaimRetry(ctx context.Context, groups []string, now time.Time) (DeadLetter, ledger.RecordedEvent, bool, error)
+	// Resolve marks a retrying dead letter resolved: its saga handled it.
+	Resolve(ctx context.Context, id int64, at time.Time) error
+	// RetryFailed parks a retrying dead letter again with the retry's error.
+	RetryFailed(ctx context.Context, id int64, failure string, at time.Time) error
+	// Waiting counts the dead letters that wait for an operator or a
+	// worker (parked or retrying), by group and status.
+	Waiting(ctx context.Context) ([]DeadLetterCount, error)
+}
+
+// RetryClaimTimeout is how long a worker's claim on a dead letter's retry
+// holds: one whose worker died is taken up again after it.
+const RetryClaimTimeout = 5 * time.Minute
+
+// Parked is an event a consumer group gave up on, as the worker parks it.
+type Parked struct {
+	Group         string
+	Event         ledger.RecordedEvent // its position, id and type are kept
+	Error         string
+	Attempts      int
+	FirstFailedAt time.Time
+	LastFailedAt  time.Time
+}
+
+// DeadLetterCount is how many of a group's dead letters have a status.
+type DeadLetterCount struct {
+	Group  string
+	Status DeadLetterStatus
+	Count  int64
 }
 
 // DeadLetter is a consumer group's event parked after repeated failures.

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"slices"
 
 	"github.com/google/uuid"
 
@@ -25,6 +26,49 @@ func (s Streams) Reimbursement(ctx context.Context, id uuid.UUID) (r *ledger.Rei
 		return nil, err
 	}
 	return ledger.FoldReimbursement(id, story)
+}
+
+// Claim is a reimbursement as of one of its events, with its sequence: how
+// many events of the claim (its own and its payment's) it folds. Each
+// event of a claim has a higher sequence than the one before it.
+type Claim struct {
+	*ledger.Reimbursement
+	Sequence int64
+}
+
+// Claim returns a reimbursement's current state with its sequence;
+// ENotFound for an unknown id.
+func (s Streams) Claim(ctx context.Context, id uuid.UUID) (c Claim, err error) {
+	defer ledger.Wrap(&err, "Streams.Claim(%s)", id)
+	story, err := s.Events.Load(ctx, id, ledger.PaymentID(id))
+	if err != nil {
+		return Claim{}, err
+	}
+	r, err := ledger.FoldReimbursement(id, story)
+	if err != nil {
+		return Claim{}, err
+	}
+	return Claim{Reimbursement: r, Sequence: int64(len(story))}, nil
+}
+
+// ClaimAt returns a reimbursement as of its event eventID: folded from its
+// stream and its payment's up to and including that event, whatever came
+// after it. ENotFound for an unknown reimbursement or an event not of it.
+func (s Streams) ClaimAt(ctx context.Context, id, eventID uuid.UUID) (c Claim, err error) {
+	defer ledger.Wrap(&err, "Streams.ClaimAt(%s, %s)", id, eventID)
+	story, err := s.Events.Load(ctx, id, ledger.PaymentID(id))
+	if err != nil {
+		return Claim{}, err
+	}
+	at := slices.IndexFunc(story, func(rec ledger.RecordedEvent) bool { return rec.EventID == eventID })
+	if at < 0 {
+		return Claim{}, ledger.Errorf(ledger.ENotFound, "reimbursement %s has no event %s", id, eventID)
+	}
+	r, err := ledger.FoldReimbursement(id, story[:at+1])
+	if err != nil {
+		return Claim{}, err
+	}
+	return Claim{Reimbursement: r, Sequence: int64(at + 1)}, nil
 }
 
 // Payment returns a payment folded from its stream; ENotFound for an unknown id.

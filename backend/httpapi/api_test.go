@@ -63,13 +63,13 @@ func newAPIWith(t *testing.T, limit httpapi.RateLimit, metrics http.Handler, gat
 	t.Cleanup(srv.Close)
 	a.url = srv.URL
 
-	cfg := worker.Config{DB: db,
+	cfg := workertest.On(db, worker.Config{
 		// The tests' webhook receivers listen on loopback.
 		Webhooks: worker.WebhookConfig{
 			Sender:   webhook.NewSender(webhook.SenderConfig{Guard: webhook.Guard{AllowPrivate: true}, Timeout: 2 * time.Second}),
 			Schedule: webhook.Schedule{First: 20 * time.Millisecond, MaxDelay: 100 * time.Millisecond, Window: time.Minute},
 		},
-	}
+	})
 	cfg.Payments, cfg.Notifications = workertest.Payments(cfg, a.gateway), workertest.Notifications(cfg, a.mailer)
 	workertest.Start(t, cfg)
 	return a

@@ -142,6 +142,9 @@ func TestAuditorsCheckHeadsAndProofsWithThePublicKey(t *testing.T) {
 		if p.status == http.StatusBadRequest && p.fieldError("tree_size") != "" {
 			continue // a newer event than the head
 		}
+		if p.status == http.StatusNotFound {
+			continue // newer still: the audit tree has not reached it (the count below checks the head's leaves)
+		}
 		p.want(t, http.StatusOK)
 		proved++
 		leaf := decode64(t, p.str("leaf_hash"))

@@ -27,8 +27,11 @@ func TestSubmitListApprovePayNotify(t *testing.T) {
 	if created.header.Get("X-Correlation-ID") != "flow-approve-1" {
 		t.Fatalf("correlation id not echoed: %q", created.header.Get("X-Correlation-ID"))
 	}
-	if got := api.get("/v1/reimbursements/"+id).want(t, http.StatusOK); got.str("description") != "Taxi to the branch" {
+	if got := api.get("/v1/reimbursements/"+id).want(t, http.StatusOK); got.str("description") != "Taxi to the branch" || got.body["sequence"] != float64(1) {
 		t.Fatalf("read back %s", got.raw)
+	}
+	if _, ok := created.body["sequence"]; ok {
+		t.Fatalf("a command's answer carries a sequence: %s", created.raw)
 	}
 
 	// The member and the bank see it in their lists, asked for its position.
@@ -74,7 +77,9 @@ func TestSubmitListApprovePayNotify(t *testing.T) {
 		items := api.get("/v1/banks/"+d.Bank.ID.String()+"/reimbursements?status=approved").want(t, http.StatusOK).items()
 		return len(items) == 1 && items[0]["payment_status"] == "settled"
 	})
-	if got := api.get("/v1/reimbursements/"+id).want(t, http.StatusOK); got.str("payment_status") != "settled" {
+	// Submitted, approved, payment requested and settled: the e-mail is
+	// not the claim's.
+	if got := api.get("/v1/reimbursements/"+id).want(t, http.StatusOK); got.str("payment_status") != "settled" || got.body["sequence"] != float64(4) {
 		t.Fatalf("reimbursement after payment %s", got.raw)
 	}
 }

@@ -83,11 +83,13 @@ func (s *Server) getReimbursement(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.app.Reimbursement(c.Request().Context(), principal(c), id)
+	claim, err := s.app.Claim(c.Request().Context(), principal(c), id)
 	if err != nil {
 		return err
 	}
-	return reimbursementReply(http.StatusOK, r).write(c)
+	out := reimbursementReply(http.StatusOK, claim.Reimbursement)
+	out.body = wire.NewClaim(claim.Reimbursement, claim.Sequence)
+	return out.write(c)
 }
 
 type decisionRequest struct {

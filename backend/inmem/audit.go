@@ -3,7 +3,9 @@ package inmem
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
+	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -12,31 +14,137 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
-// AuditLog verifies the log. It builds no tree and records no checkpoints
-// (PostgreSQL's audit.tree subscriber does that), so Verify checks the
-// stream chains, and the commit order against an auditor's checkpoints when
-// given some.
+// AuditLog keeps the Merkle tree over the commit order that the audit tree's
+// consumer group appends to (AppendLeaves), its signed heads and their
+// proofs, and verifies the log. It records no HMAC checkpoints, and Verify
+// checks the stream chains, and the commit order against an auditor's
+// checkpoints when given some, not the heads. Like PostgreSQL's tree
+// outside the group's batch, it is written outside the ledger's
+// transactions: an append is seen at once.
 type AuditLog struct {
 	db *DB
+
+	mu     sync.Mutex
+	hashes []tlog.Hash      // the tree's stored hashes (tlog.StoredHashIndex)
+	leaves map[int64]int64  // event position -> leaf index
+	leaf   map[int64][]byte // leaf index -> event hash
+	size   int64
+	heads  []audit.Head
 }
 
-var _ app.AuditLog = (*AuditLog)(nil)
+var (
+	_ app.AuditLog  = (*AuditLog)(nil)
+	_ app.AuditTree = (*AuditLog)(nil)
+)
+
+// AppendLeaves adds events, in commit order, as leaves of the tree and
+// signs the tree's head; events that are leaves already are skipped.
+func (c *AuditLog) AppendLeaves(ctx context.Context, signer *audit.Signer, events []ledger.RecordedEvent) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.leaves == nil {
+		c.leaves, c.leaf = map[int64]int64{}, map[int64][]byte{}
+	}
+	added := false
+	for _, e := range events {
+		if _, ok := c.leaves[e.Position]; ok {
+			continue
+		}
+		stored, err := tlog.StoredHashes(c.size, e.Hash, c.reader())
+		if err != nil {
+			return err
+		}
+		c.hashes = append(c.hashes, stored...)
+		c.leaves[e.Position], c.leaf[c.size] = c.size, e.Hash
+		c.size++
+		added = true
+	}
+	if !added {
+		return ctx.Err()
+	}
+	root, err := tlog.TreeHash(c.size, c.reader())
+	if err != nil {
+		return err
+	}
+	head, err := signer.Sign(c.size, root, c.db.now())
+	if err != nil {
+		return err
+	}
+	c.heads = append(c.heads, head)
+	return ctx.Err()
+}
+
+// reader reads the tree's stored hashes; c.mu is held.
+func (c *AuditLog) reader() tlog.HashReaderFunc {
+	return func(indexes []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(indexes))
+		for i, x := range indexes {
+			if x < 0 || x >= int64(len(c.hashes)) {
+				return nil, fmt.Errorf("no stored hash %d", x)
+			}
+			out[i] = c.hashes[x]
+		}
+		return out, nil
+	}
+}
 
 // Checkpoints returns none: no checkpoint is recorded in memory.
 func (c *AuditLog) Checkpoints(ctx context.Context, after int64, limit int) ([]audit.Checkpoint, error) {
 	return []audit.Checkpoint{}, ctx.Err()
 }
 
-// Heads returns none: no head is signed in memory.
+// Heads lists signed heads by increasing tree size, after size after.
 func (c *AuditLog) Heads(ctx context.Context, after int64, limit int) ([]audit.Head, error) {
-	return []audit.Head{}, ctx.Err()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := []audit.Head{}
+	for _, h := range c.heads {
+		if h.TreeSize > after && len(out) < limit {
+			out = append(out, h)
+		}
+	}
+	return out, ctx.Err()
 }
 
-// LatestHead returns nil: no head is signed in memory.
-func (c *AuditLog) LatestHead(ctx context.Context) (*audit.Head, error) { return nil, ctx.Err() }
+// LatestHead returns the newest signed head, nil before the first.
+func (c *AuditLog) LatestHead(ctx context.Context) (*audit.Head, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.heads) == 0 {
+		return nil, ctx.Err()
+	}
+	h := c.heads[len(c.heads)-1]
+	return &h, ctx.Err()
+}
 
-// InclusionProof finds the event, which is in no tree.
+// InclusionProof proves the event at position is in the tree of treeSize
+// leaves (the newest head's when 0).
 func (c *AuditLog) InclusionProof(ctx context.Context, position, treeSize int64) (audit.InclusionProof, error) {
+	c.mu.Lock()
+	leaf, inTree := c.leaves[position]
+	if inTree {
+		defer c.mu.Unlock()
+		size := treeSize
+		switch {
+		case size == 0 && len(c.heads) == 0:
+			return audit.InclusionProof{}, ledger.Errorf(ledger.ENotFound, "no tree head is signed yet")
+		case size == 0:
+			size = c.heads[len(c.heads)-1].TreeSize
+		case size < 0:
+			return audit.InclusionProof{}, invalidSize("tree_size", "must be positive")
+		case size > c.size:
+			return audit.InclusionProof{}, invalidSize("tree_size", fmt.Sprintf("the tree has %d leaves; %d is beyond it", c.size, size))
+		}
+		if leaf >= size {
+			return audit.InclusionProof{}, invalidSize("tree_size", fmt.Sprintf("the event at position %d is leaf %d: a tree of %d leaves does not hold it", position, leaf, size))
+		}
+		proof, err := tlog.ProveRecord(size, leaf, c.reader())
+		if err != nil {
+			return audit.InclusionProof{}, err
+		}
+		return audit.InclusionProof{LeafIndex: leaf, TreeSize: size, LeafHash: audit.LeafHash(c.leaf[leaf]), Hashes: proof}, nil
+	}
+	c.mu.Unlock()
 	var found bool
 	err := c.db.read(ctx, nil, func() error {
 		for _, e := range c.db.log {
@@ -53,10 +161,26 @@ func (c *AuditLog) InclusionProof(ctx context.Context, position, treeSize int64)
 	return audit.InclusionProof{}, ledger.Errorf(ledger.ENotFound, "the event at position %d is not in the tree yet", position)
 }
 
-// ConsistencyProof refuses every range: the tree is empty.
+// ConsistencyProof proves the tree of from leaves is a prefix of the tree
+// of to leaves; EInvalid naming from or to unless 1 <= from <= to <= the
+// tree's size.
 func (c *AuditLog) ConsistencyProof(ctx context.Context, from, to int64) ([]tlog.Hash, error) {
-	return nil, &ledger.Error{Code: ledger.EInvalid, Message: "to: the tree has 0 leaves",
-		Fields: []ledger.FieldError{{Field: "to", Message: "the tree has 0 leaves"}}}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case from < 1:
+		return nil, invalidSize("from", "must be at least 1: every tree holds the empty one")
+	case to < from:
+		return nil, invalidSize("to", fmt.Sprintf("must be at least from (%d)", from))
+	case to > c.size:
+		return nil, invalidSize("to", fmt.Sprintf("the tree has %d leaves; %d is beyond it", c.size, to))
+	}
+	return tlog.ProveTree(to, from, c.reader())
+}
+
+func invalidSize(field, message string) error {
+	return &ledger.Error{Code: ledger.EInvalid, Message: field + ": " + message,
+		Fields: []ledger.FieldError{{Field: field, Message: message}}}
 }
 
 // Verify checks every stream chain, and every checkpoint of exported, over

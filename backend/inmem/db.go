@@ -58,6 +58,7 @@ type DB struct {
 	Idempotency    *IdempotencyKeys
 	Audit          *AuditLog
 	Webhooks       *Webhooks
+	DeadLetters    *DeadLetters
 }
 
 // New returns empty stores whose clock is now (time.Now when nil).
@@ -78,7 +79,8 @@ func New(now func() time.Time) *DB {
 	db.Reimbursements = &ReadModel{db: db}
 	db.Idempotency = &IdempotencyKeys{db: db}
 	db.Audit = &AuditLog{db: db}
-	db.Webhooks = &Webhooks{endpoints: map[uuid.UUID]app.WebhookEndpoint{}, deliveries: map[uuid.UUID]*app.WebhookDelivery{}}
+	db.Webhooks = newWebhooks()
+	db.DeadLetters = &DeadLetters{db: db}
 	return db
 }
 
@@ -87,7 +89,8 @@ var _ app.Transactor = (*DB)(nil)
 // Stores returns the stores package app runs its use cases over.
 func (db *DB) Stores() app.Stores {
 	return app.Stores{Transactor: db, Events: db.Events, Directory: db.Directory, Reimbursements: db.Reimbursements,
-		Feed: db.Events, Audit: db.Audit, Idempotency: db.Idempotency, Webhooks: db.Webhooks}
+		Feed: db.Events, Audit: db.Audit, Idempotency: db.Idempotency, Webhooks: db.Webhooks, Deliveries: db.Webhooks,
+		DeadLetters: db.DeadLetters}
 }
 
 // Transact runs fn with stores bound to one new transaction, and commits
@@ -103,7 +106,11 @@ func (db *DB) Transact(ctx context.Context, fn func(app.Tx) error) error {
 			db.end(tx, false)
 		}
 	}()
-	err := fn(app.Tx{Events: &EventStore{db: db, tx: tx}, Directory: &Directory{db: db, tx: tx}, Idempotency: &IdempotencyKeys{db: db, tx: tx}})
+	// The dead letters, the webhooks' delivery log and the audit tree are
+	// kept outside the transactions (see each), and the read model folds
+	// the committed log by itself: their writes are seen at once.
+	err := fn(app.Tx{Events: &EventStore{db: db, tx: tx}, Directory: &Directory{db: db, tx: tx}, Idempotency: &IdempotencyKeys{db: db, tx: tx},
+		DeadLetters: db.DeadLetters, AuditTree: db.Audit, Deliveries: db.Webhooks, Projections: projections{}})
 	finished = true
 	if err != nil {
 		db.end(tx, false)

@@ -147,6 +147,46 @@ func (s *EventStore) Load(ctx context.Context, streamIDs ...uuid.UUID) (out []le
 	return out, err
 }
 
+// ReimbursementBanks returns the bank of each of the reimbursements, read
+// from its submission; a reimbursement without one is an error.
+func (s *EventStore) ReimbursementBanks(ctx context.Context, ids []uuid.UUID) (_ map[uuid.UUID]uuid.UUID, err error) {
+	defer ledger.Wrap(&err, "EventStore.ReimbursementBanks")
+	banks := make(map[uuid.UUID]uuid.UUID, len(ids))
+	err = s.db.read(ctx, s.tx, func() error {
+		for _, id := range ids {
+			stream := s.db.stream(s.tx, id)
+			if len(stream) == 0 || stream[0].StreamType != ledger.StreamReimbursement {
+				return fmt.Errorf("reimbursement %s has no submission", id)
+			}
+			e, err := stream[0].Decode()
+			if err != nil {
+				return err
+			}
+			sub, ok := e.(ledger.ReimbursementSubmitted)
+			if !ok {
+				return fmt.Errorf("reimbursement %s has no submission", id)
+			}
+			banks[id] = sub.BankID
+		}
+		return nil
+	})
+	return banks, err
+}
+
+// eventByID returns the committed event with the id.
+func (db *DB) eventByID(ctx context.Context, id uuid.UUID) (rec ledger.RecordedEvent, err error) {
+	err = db.read(ctx, nil, func() error {
+		for _, e := range db.log {
+			if e.EventID == id {
+				rec = e.out()
+				return nil
+			}
+		}
+		return fmt.Errorf("event %s not found", id)
+	})
+	return rec, err
+}
+
 // StreamVersion returns the version of a stream, 0 when it has no events.
 func (s *EventStore) StreamVersion(ctx context.Context, streamID uuid.UUID) (v int64, err error) {
 	defer ledger.Wrap(&err, "EventStore.StreamVersion(%s)", streamID)

@@ -19,7 +19,7 @@ import (
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Harness {
 		db := inmem.New(nil)
-		return storetest.Harness{Stores: db.Stores(), WebhookLog: db.Webhooks}
+		return storetest.Harness{Stores: db.Stores()}
 	})
 }
 

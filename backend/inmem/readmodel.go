@@ -103,3 +103,13 @@ func (m *ReadModel) Reached(ctx context.Context, position int64) (reached bool, 
 	})
 	return err == nil, err
 }
+
+// projections writes no read model: ReadModel folds the committed log
+// itself, so a projector has nothing to write.
+type projections struct{}
+
+var _ app.ProjectionWriter = projections{}
+
+func (projections) Project(ctx context.Context, p app.Projection, events []ledger.RecordedEvent) error {
+	return ctx.Err()
+}

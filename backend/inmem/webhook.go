@@ -21,9 +21,21 @@ type Webhooks struct {
 	mu         sync.Mutex
 	endpoints  map[uuid.UUID]app.WebhookEndpoint
 	deliveries map[uuid.UUID]*app.WebhookDelivery
+	// payloads and claims are each delivery's body and, while a worker
+	// sends it, until when it holds it.
+	payloads map[uuid.UUID][]byte
+	claims   map[uuid.UUID]time.Time
 }
 
-var _ app.WebhookEndpoints = (*Webhooks)(nil)
+var (
+	_ app.WebhookEndpoints = (*Webhooks)(nil)
+	_ app.WebhookQueue     = (*Webhooks)(nil)
+)
+
+func newWebhooks() *Webhooks {
+	return &Webhooks{endpoints: map[uuid.UUID]app.WebhookEndpoint{}, deliveries: map[uuid.UUID]*app.WebhookDelivery{},
+		payloads: map[uuid.UUID][]byte{}, claims: map[uuid.UUID]time.Time{}}
+}
 
 // AddEndpoint stores a validated endpoint.
 func (w *Webhooks) AddEndpoint(ctx context.Context, e app.WebhookEndpoint) error {
@@ -131,8 +143,73 @@ func (w *Webhooks) EnqueueDeliveries(ctx context.Context, e app.WebhookEnqueue) 
 		d := &app.WebhookDelivery{ID: uuid.New(), EndpointID: ep.ID, EventID: e.EventID, EventType: e.EventType,
 			Status: app.WebhookPending, NextAttemptAt: at, CreatedAt: at}
 		w.deliveries[d.ID] = d
+		w.payloads[d.ID] = slices.Clone(e.Payload)
 	}
 	return nil
+}
+
+// Listeners reports which banks have an enabled endpoint subscribing to
+// each of types.
+func (w *Webhooks) Listeners(ctx context.Context, types []string) (app.WebhookListeners, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := app.WebhookListeners{}
+	for _, ep := range w.endpoints {
+		if !ep.DisabledAt.IsZero() {
+			continue
+		}
+		for _, typ := range ep.EventTypes {
+			if slices.Contains(types, typ) {
+				if out[typ] == nil {
+					out[typ] = map[uuid.UUID]bool{}
+				}
+				out[typ][ep.BankID] = true
+			}
+		}
+	}
+	return out, ctx.Err()
+}
+
+// ClaimDue claims up to limit due deliveries of enabled endpoints not in
+// busy, the ones due first first, and holds them until lease has passed.
+func (w *Webhooks) ClaimDue(ctx context.Context, now time.Time, busy []uuid.UUID, limit int, lease time.Duration) ([]app.DueDelivery, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now = timestamptz(now)
+	var due []*app.WebhookDelivery
+	for _, d := range w.deliveries {
+		ep := w.endpoints[d.EndpointID]
+		if d.Status == app.WebhookPending && !d.NextAttemptAt.After(now) && w.claims[d.ID].Before(now) &&
+			ep.ID != uuid.Nil && ep.DisabledAt.IsZero() && !slices.Contains(busy, d.EndpointID) {
+			due = append(due, d)
+		}
+	}
+	slices.SortFunc(due, func(a, b *app.WebhookDelivery) int { return a.NextAttemptAt.Compare(b.NextAttemptAt) })
+	out := make([]app.DueDelivery, 0, min(len(due), max(limit, 0)))
+	for _, d := range due[:min(len(due), max(limit, 0))] {
+		w.claims[d.ID] = now.Add(lease)
+		if d.FirstAttemptAt.IsZero() {
+			d.FirstAttemptAt = now
+		}
+		c := *d
+		c.Attempts = nil
+		out = append(out, app.DueDelivery{WebhookDelivery: c, Endpoint: w.endpoints[d.EndpointID], Payload: slices.Clone(w.payloads[d.ID])})
+	}
+	return out, ctx.Err()
+}
+
+// OldestPending is, for each endpoint with pending deliveries, when the
+// oldest was created.
+func (w *Webhooks) OldestPending(ctx context.Context) (map[uuid.UUID]time.Time, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := map[uuid.UUID]time.Time{}
+	for _, d := range w.deliveries {
+		if at, ok := out[d.EndpointID]; d.Status == app.WebhookPending && (!ok || d.CreatedAt.Before(at)) {
+			out[d.EndpointID] = d.CreatedAt
+		}
+	}
+	return out, ctx.Err()
 }
 
 // delivering reports whether the endpoint has a delivery of the event.
@@ -159,6 +236,7 @@ func (w *Webhooks) RecordAttempt(ctx context.Context, deliveryID, endpointID uui
 	d.Attempts = append(d.Attempts, a)
 	d.AttemptCount++
 	d.Status, d.NextAttemptAt = o.Status, time.Time{}
+	delete(w.claims, deliveryID)
 	if o.Status == app.WebhookPending {
 		d.NextAttemptAt = timestamptz(o.NextAttemptAt)
 	}

@@ -5,6 +5,7 @@ package metrics
 
 import (
 	"context"
+	"database/sql"
 	"net/http"
 	"strconv"
 	"time"
@@ -14,8 +15,27 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/reimbursement-ledger/ledger/backend/app"
-	"github.com/reimbursement-ledger/ledger/backend/postgres"
 )
+
+// Sources are what the metrics read at each scrape (cmd/ledger wires
+// backend/postgres's stores into them).
+type Sources struct {
+	// Pool is the connection pool whose statistics are reported.
+	Pool *sql.DB
+	// Subscriptions report each consumer group's position and lag.
+	Subscriptions Subscriptions
+	// Deliveries report the oldest webhook delivery waiting per endpoint.
+	Deliveries app.WebhookQueue
+	// DeadLetters count the dead letters waiting.
+	DeadLetters app.DeadLetters
+}
+
+// Subscriptions report where the consumer groups stand.
+type Subscriptions interface {
+	// Statuses reports every consumer group's position and lag; reads
+	// names, for a group that reads only some types, those types.
+	Statuses(ctx context.Context, groups []string, reads map[string][]string) ([]app.SubscriberStatus, error)
+}
 
 // Metrics holds the ledger's collectors and their registry.
 type Metrics struct {
@@ -31,9 +51,9 @@ type Metrics struct {
 	webhooks        *prometheus.CounterVec
 }
 
-// New registers the ledger's metrics; groups are the consumer groups whose
-// position and lag are reported at each scrape.
-func New(db *postgres.DB, groups []string, reads map[string][]string) *Metrics {
+// New registers the ledger's metrics over src; groups are the consumer
+// groups whose position and lag are reported at each scrape.
+func New(src Sources, groups []string, reads map[string][]string) *Metrics {
 	m := &Metrics{
 		registry: prometheus.NewRegistry(),
 		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -75,9 +95,9 @@ func New(db *postgres.DB, groups []string, reads map[string][]string) *Metrics {
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewDBStatsCollector(db.SQL(), "ledger"),
+		collectors.NewDBStatsCollector(src.Pool, "ledger"),
 		m.requestDuration, m.eventsAppended, m.handled, m.failed, m.retried, m.parked, m.halted, m.stalled, m.webhooks,
-		&subscribers{db: db, groups: groups, reads: reads},
+		&subscribers{src: src, groups: groups, reads: reads},
 	)
 	return m
 }
@@ -142,7 +162,7 @@ func gauge(b bool) float64 {
 
 // subscribers reports each consumer group's position and lag at scrape time.
 type subscribers struct {
-	db     *postgres.DB
+	src    Sources
 	groups []string
 	reads  map[string][]string // the groups that read only some types: theirs
 }
@@ -168,7 +188,7 @@ func (s *subscribers) Describe(ch chan<- *prometheus.Desc) {
 func (s *subscribers) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	statuses, err := s.db.Subscriptions.Statuses(ctx, s.groups, s.reads)
+	statuses, err := s.src.Subscriptions.Statuses(ctx, s.groups, s.reads)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(positionDesc, err)
 		return
@@ -181,14 +201,14 @@ func (s *subscribers) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(lagEventsDesc, prometheus.GaugeValue, float64(st.Lag), st.Group)
 		ch <- prometheus.MustNewConstMetric(lagSecondsDesc, prometheus.GaugeValue, st.LagSeconds, st.Group)
 	}
-	oldest, err := s.db.Webhooks.OldestPending(ctx)
+	oldest, err := s.src.Deliveries.OldestPending(ctx)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(webhookAgeDesc, err)
 	}
 	for endpoint, at := range oldest {
 		ch <- prometheus.MustNewConstMetric(webhookAgeDesc, prometheus.GaugeValue, time.Since(at).Seconds(), endpoint.String())
 	}
-	waiting, err := s.db.DeadLetters.Waiting(ctx)
+	waiting, err := s.src.DeadLetters.Waiting(ctx)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(deadLetterDesc, err)
 		return

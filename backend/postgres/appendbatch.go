@@ -13,6 +13,7 @@ import (
 
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/bus"
 )
 
 // Concurrent submissions share commits. Each new stream's first event is
@@ -157,7 +158,7 @@ func (s *sharedAppends) inTx(ctx context.Context, fn func(tx *sql.Tx) error) err
 	if err != nil {
 		return err
 	}
-	if err := lockAppenders(ctx, tx); err != nil {
+	if err := bus.LockAppenders(ctx, tx); err != nil {
 		tx.Rollback()
 		return err
 	}

@@ -42,7 +42,19 @@ type treeState struct {
 
 var _ app.AuditLog = (*AuditLog)(nil)
 
-// Append adds the events, delivered in commit order, as leaves of the tree
+// auditTree is the tree bound to a transaction (app.Tx.AuditTree).
+type auditTree struct {
+	log *AuditLog
+	tx  Querier
+}
+
+var _ app.AuditTree = auditTree{}
+
+func (t auditTree) AppendLeaves(ctx context.Context, signer *audit.Signer, events []ledger.RecordedEvent) error {
+	return t.log.append(ctx, t.tx, signer, events)
+}
+
+// append adds the events, delivered in commit order, as leaves of the tree
 // and stores the tree's head signed by signer, all in tx (the audit.tree
 // subscriber's batch transaction), so the leaves, the head and the
 // subscriber's position commit together: one signed head per batch.
@@ -50,7 +62,7 @@ var _ app.AuditLog = (*AuditLog)(nil)
 // statement names the size of the tree it extends and writes nothing
 // unless that is still the stored tree's size, so a stale copy in memory is
 // read again instead of being extended.
-func (l *AuditLog) Append(ctx context.Context, tx *sql.Tx, signer *audit.Signer, events []ledger.RecordedEvent) (err error) {
+func (l *AuditLog) append(ctx context.Context, tx Querier, signer *audit.Signer, events []ledger.RecordedEvent) (err error) {
 	defer ledger.Wrap(&err, "AuditLog.Append")
 	if err := completeEvents(ctx, tx, events); err != nil {
 		return err
@@ -94,7 +106,7 @@ func (l *AuditLog) Append(ctx context.Context, tx *sql.Tx, signer *audit.Signer,
 
 // store appends the events to the tree st and signs its head, in one
 // statement that writes nothing unless st is the stored tree.
-func (l *AuditLog) store(ctx context.Context, tx *sql.Tx, signer *audit.Signer, st *treeState, events []ledger.RecordedEvent) (*treeState, bool, error) {
+func (l *AuditLog) store(ctx context.Context, tx Querier, signer *audit.Signer, st *treeState, events []ledger.RecordedEvent) (*treeState, bool, error) {
 	leaves := make([]tlog.Hash, len(events))
 	for i, e := range events {
 		leaves[i] = audit.LeafHash(e.Hash)
@@ -140,7 +152,7 @@ func (l *AuditLog) store(ctx context.Context, tx *sql.Tx, signer *audit.Signer, 
 
 // completeEvents reads the transaction id and hash of events delivered
 // without them.
-func completeEvents(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
+func completeEvents(ctx context.Context, tx Querier, events []ledger.RecordedEvent) error {
 	var missing []int64
 	for _, e := range events {
 		if e.TransactionID == 0 || len(e.Hash) == 0 {

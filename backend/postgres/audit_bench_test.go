@@ -68,7 +68,7 @@ func signHeads(b *testing.B, db *postgres.DB) {
 			defer tx.Rollback()
 			for len(chunk) > 0 {
 				n := min(batch, len(chunk))
-				if err := db.Audit.Append(ctx, tx, postgrestest.AuditSigner, chunk[:n]); err != nil {
+				if err := db.BindTx(tx).AuditTree.AppendLeaves(ctx, postgrestest.AuditSigner, chunk[:n]); err != nil {
 					return err
 				}
 				chunk = chunk[n:]

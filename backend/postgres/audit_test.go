@@ -271,7 +271,7 @@ func TestTreeSurvivesARolledBackBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Audit.Append(ctx, tx, postgrestest.AuditSigner, story[:1]); err != nil {
+	if err := db.BindTx(tx).AuditTree.AppendLeaves(ctx, postgrestest.AuditSigner, story[:1]); err != nil {
 		t.Fatal(err)
 	}
 	tx.Rollback()

@@ -10,6 +10,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/bus"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
 )
 
@@ -45,7 +46,7 @@ func lateCommitIsNeverSkipped(t *testing.T, db *postgres.DB) {
 		t.Fatal(err)
 	}
 	defer slow.Rollback()
-	if err := postgres.LockAppenders(ctx, slow); err != nil {
+	if err := bus.LockAppenders(ctx, slow); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := slow.ExecContext(ctx, `SELECT pg_current_xact_id()`); err != nil {
@@ -92,21 +93,21 @@ func lateCommitIsNeverSkipped(t *testing.T, db *postgres.DB) {
 	}
 
 	// A subscriber delivers both, in the same order.
-	sub, err := db.Subscriptions.NewSubscriber(postgres.SubscriberConfig{ConsumerGroup: "test", PollInterval: 10 * time.Millisecond}, nil)
+	sub, err := db.Subscriptions.NewSubscriber(bus.SubscriberConfig{ConsumerGroup: "test", PollInterval: 10 * time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Close()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	msgs, err := sub.Subscribe(ctx, postgres.EventsTopic)
+	msgs, err := sub.Subscribe(ctx, bus.EventsTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []uuid.UUID{late, fast} {
 		select {
 		case msg := <-msgs:
-			rec, err := postgres.EventFromMessage(msg)
+			rec, err := bus.EventFromMessage(msg)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,8 +1,9 @@
 // Package postgres stores the ledger in PostgreSQL: the event store, the
-// directory, the read models and their projections, the audit checkpoints,
-// the idempotency keys, and the Watermill adapter that delivers events to
-// subscribers. It is the one place that knows the ledger's SQL, and it
-// implements the stores of package app.
+// directory, the read models and their projections, the audit tree and
+// checkpoints, the idempotency keys, the dead letters and the webhooks. With
+// its package bus, which delivers the events to the consumer groups, it is
+// the one place that knows the ledger's SQL, and it implements the stores
+// of package app.
 package postgres
 
 import (
@@ -26,6 +27,7 @@ import (
 
 	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/bus"
 )
 
 //go:embed migrations/*.sql
@@ -52,7 +54,7 @@ type DB struct {
 	Reimbursements *ReadModel
 	Idempotency    *IdempotencyKeys
 	Audit          *AuditLog
-	Subscriptions  *Subscriptions
+	Subscriptions  *bus.Subscriptions
 	Rebuilds       *Rebuilds
 	DevKeys        *DevKeys
 	DeadLetters    *DeadLetters
@@ -121,7 +123,9 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 	db.Reimbursements = &ReadModel{q: pool}
 	db.Idempotency = &IdempotencyKeys{q: pool}
 	db.Audit = &AuditLog{pool: pool, now: db.now}
-	db.Subscriptions = &Subscriptions{pool: pool, url: url, commits: db.commits, now: db.now, logger: opts.Logger}
+	db.Subscriptions = bus.New(bus.Config{Pool: pool, URL: url, Commits: db.commits, Now: db.now, Logger: opts.Logger,
+		// A batch handler appends no events: none are announced.
+		Bind: func(tx bus.Querier) app.Tx { return db.bind(tx, new([]string)) }})
 	db.Rebuilds = &Rebuilds{db: db}
 	db.DevKeys = &DevKeys{pool: pool}
 	db.DeadLetters = &DeadLetters{q: pool}
@@ -132,7 +136,8 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 // Stores returns the stores package app runs its use cases over.
 func (db *DB) Stores() app.Stores {
 	return app.Stores{Transactor: db, Events: db.Events, Directory: db.Directory, Reimbursements: db.Reimbursements,
-		Feed: db.Events, Audit: db.Audit, Idempotency: db.Idempotency, DeadLetters: db.DeadLetters, Webhooks: db.Webhooks}
+		Feed: db.Events, Audit: db.Audit, Idempotency: db.Idempotency, DeadLetters: db.DeadLetters, Webhooks: db.Webhooks,
+		Deliveries: db.Webhooks}
 }
 
 // Close stops the shared appends and closes the connection pool. Appends
@@ -140,7 +145,7 @@ func (db *DB) Stores() app.Stores {
 // learns its outcome.
 func (db *DB) Close() error {
 	db.Events.shared.close()
-	db.Subscriptions.close()
+	db.Subscriptions.Close()
 	return db.pool.Close()
 }
 
@@ -178,13 +183,22 @@ func (db *DB) Migrate(ctx context.Context) (err error) {
 // transaction, and commits when fn returns nil.
 func (db *DB) Transact(ctx context.Context, fn func(app.Tx) error) error {
 	return db.transact(ctx, func(tx *sql.Tx, appended *[]string) error {
-		return fn(app.Tx{
-			Events:      &EventStore{q: tx, db: db, appended: appended},
-			Directory:   &Directory{q: tx, cache: db.Directory.cache, inTx: true},
-			Idempotency: &IdempotencyKeys{q: tx},
-			DeadLetters: &DeadLetters{q: tx},
-		})
+		return fn(db.bind(tx, appended))
 	})
+}
+
+// bind returns every store bound to tx. appended collects the types of the
+// events appended in tx (see commits).
+func (db *DB) bind(tx Querier, appended *[]string) app.Tx {
+	return app.Tx{
+		Events:      &EventStore{q: tx, db: db, appended: appended},
+		Directory:   &Directory{q: tx, cache: db.Directory.cache, inTx: true},
+		Idempotency: &IdempotencyKeys{q: tx},
+		DeadLetters: &DeadLetters{q: tx},
+		AuditTree:   auditTree{log: db.Audit, tx: tx},
+		Deliveries:  &Webhooks{q: tx, pool: db.pool},
+		Projections: projectionWriter{tx: tx},
+	}
 }
 
 // transact runs fn in a new transaction and commits when fn returns nil.
@@ -214,7 +228,7 @@ func (db *DB) transact(ctx context.Context, fn func(tx *sql.Tx, appended *[]stri
 type commits struct {
 	onCommit func(eventTypes []string)
 	// pending holds a signal when events committed since
-	// Subscriptions.AnnounceCommits last announced.
+	// bus.Subscriptions.AnnounceCommits last announced.
 	pending chan struct{}
 	// types are the types of the events committed since, for the
 	// announcement; nil when one commit did not say (then it names none,
@@ -222,6 +236,20 @@ type commits struct {
 	mu    sync.Mutex
 	types map[string]bool
 	all   bool
+}
+
+var _ bus.Commits = (*commits)(nil)
+
+// Pending is signalled when events committed since the last Take.
+func (c *commits) Pending() <-chan struct{} { return c.pending }
+
+// Take returns the types committed since the last Take.
+func (c *commits) Take() []string { return c.take() }
+
+// Again puts types back for the next announcement, and asks for one.
+func (c *commits) Again(types []string) {
+	c.add(types)
+	c.announce()
 }
 
 func (c *commits) committed(types []string) {
@@ -261,7 +289,8 @@ func (c *commits) take() []string {
 	return types
 }
 
-// announce asks AnnounceCommits for an announcement; it never blocks.
+// announce asks bus.Subscriptions.AnnounceCommits for an announcement; it
+// never blocks.
 func (c *commits) announce() {
 	select {
 	case c.pending <- struct{}{}:
@@ -269,12 +298,16 @@ func (c *commits) announce() {
 	}
 }
 
-// querier is what both *sql.DB and *sql.Tx offer.
-type querier interface {
+// Querier runs statements: a connection pool or a transaction, both of
+// which offer it.
+type Querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }
+
+type querier = Querier
 
 // constraintViolated reports whether err is a unique or foreign key violation
 // of the named constraint.

@@ -76,16 +76,6 @@ func (d *DeadLetters) SetStatus(ctx context.Context, id int64, status app.DeadLe
 	return nil
 }
 
-// Parked is a saga's event the worker gives up on.
-type Parked struct {
-	Group         string
-	Event         ledger.RecordedEvent // its position, id and type are kept
-	Error         string
-	Attempts      int
-	FirstFailedAt time.Time
-	LastFailedAt  time.Time
-}
-
 // maxErrorLength bounds the error text kept: a handler's error can quote a
 // whole answer from the outside world.
 const maxErrorLength = 2000
@@ -94,7 +84,7 @@ const maxErrorLength = 2000
 // group's event parked again (after a replay, a failed retry, or an
 // acknowledgement that did not commit) is the same dead letter, parked
 // again, with the attempts added up.
-func (d *DeadLetters) Park(ctx context.Context, p Parked) (id int64, err error) {
+func (d *DeadLetters) Park(ctx context.Context, p app.Parked) (id int64, err error) {
 	defer ledger.Wrap(&err, "DeadLetters.Park(%s, %d)", p.Group, p.Event.Position)
 	err = d.q.QueryRowContext(ctx, `
 		INSERT INTO dead_letters (consumer_group, position, event_id, event_type, error, attempts,
@@ -110,10 +100,6 @@ func (d *DeadLetters) Park(ctx context.Context, p Parked) (id int64, err error) 
 	return id, err
 }
 
-// retryClaimTimeout is how long a worker's claim on a retry holds: one
-// whose worker died is taken up again after it.
-const retryClaimTimeout = 5 * time.Minute
-
 // ClaimRetry takes up the oldest retry asked for of a dead letter of one of
 // groups that no live worker has taken up, and returns it with its event;
 // false when there is none.
@@ -125,7 +111,7 @@ func (d *DeadLetters) ClaimRetry(ctx context.Context, groups []string, now time.
 			SELECT id FROM dead_letters
 			WHERE status = 'retrying' AND consumer_group = ANY($1) AND (retry_claimed_at IS NULL OR retry_claimed_at < $3)
 			ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING `+deadLetterColumns, pq.Array(groups), now, now.Add(-retryClaimTimeout)))
+		RETURNING `+deadLetterColumns, pq.Array(groups), now, now.Add(-app.RetryClaimTimeout)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return app.DeadLetter{}, ledger.RecordedEvent{}, false, nil
 	}
@@ -163,16 +149,9 @@ func (d *DeadLetters) RetryFailed(ctx context.Context, id int64, failure string,
 	return err
 }
 
-// DeadLetterCount is how many of a group's dead letters have a status.
-type DeadLetterCount struct {
-	Group  string
-	Status app.DeadLetterStatus
-	Count  int64
-}
-
 // Waiting counts the dead letters that wait for an operator or a worker
 // (parked or retrying), by group and status.
-func (d *DeadLetters) Waiting(ctx context.Context) (_ []DeadLetterCount, err error) {
+func (d *DeadLetters) Waiting(ctx context.Context) (_ []app.DeadLetterCount, err error) {
 	defer ledger.Wrap(&err, "DeadLetters.Waiting")
 	rows, err := d.q.QueryContext(ctx, `SELECT consumer_group, status, count(*) FROM dead_letters
 		WHERE status IN ('parked', 'retrying') GROUP BY consumer_group, status ORDER BY 1, 2`)
@@ -180,9 +159,9 @@ func (d *DeadLetters) Waiting(ctx context.Context) (_ []DeadLetterCount, err err
 		return nil, err
 	}
 	defer rows.Close()
-	var out []DeadLetterCount
+	var out []app.DeadLetterCount
 	for rows.Next() {
-		var c DeadLetterCount
+		var c app.DeadLetterCount
 		if err := rows.Scan(&c.Group, &c.Status, &c.Count); err != nil {
 			return nil, err
 		}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
-	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
 )
 
@@ -81,7 +80,7 @@ func TestDeadLettersParkAgainAndClaimRetries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []postgres.DeadLetterCount{{Group: "saga.other", Status: app.DeadLetterParked, Count: 1}, {Group: "saga.payments", Status: app.DeadLetterParked, Count: 1}}
+	want := []app.DeadLetterCount{{Group: "saga.other", Status: app.DeadLetterParked, Count: 1}, {Group: "saga.payments", Status: app.DeadLetterParked, Count: 1}}
 	if len(waiting) != len(want) || waiting[0] != want[0] || waiting[1] != want[1] {
 		t.Fatalf("waiting = %+v, want %+v", waiting, want)
 	}

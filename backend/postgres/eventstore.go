@@ -15,6 +15,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/bus"
 )
 
 // EventStore appends and reads the events table: over the pool, or bound to
@@ -48,7 +49,7 @@ func (s *EventStore) Append(ctx context.Context, meta ledger.Metadata, events ..
 			return s.shared.append(ctx, meta, events[0], s.db.now())
 		}
 		err = s.db.transact(ctx, func(tx *sql.Tx, appended *[]string) error {
-			if err := lockAppenders(ctx, tx); err != nil {
+			if err := bus.LockAppenders(ctx, tx); err != nil {
 				return err
 			}
 			recorded, err = appendEvents(ctx, tx, s.db.now(), meta, events...)
@@ -58,9 +59,9 @@ func (s *EventStore) Append(ctx context.Context, meta ledger.Metadata, events ..
 		return recorded, err
 	}
 	// The transaction must hold the appenders' lock before its first write
-	// (see horizon.go); the use cases read before they append.
+	// (see bus/horizon.go); the use cases read before they append.
 	if !s.locked {
-		if err := lockAppenders(ctx, s.q); err != nil {
+		if err := bus.LockAppenders(ctx, s.q); err != nil {
 			return nil, err
 		}
 		s.locked = true
@@ -88,15 +89,15 @@ func (s *EventStore) Load(ctx context.Context, streamIDs ...uuid.UUID) (_ []ledg
 }
 
 // ReimbursementBanks returns the bank of each of the reimbursements, read
-// in tx from its submission, the first event of its stream. A
-// reimbursement without one is an error.
-func (s *EventStore) ReimbursementBanks(ctx context.Context, tx *sql.Tx, ids []uuid.UUID) (_ map[uuid.UUID]uuid.UUID, err error) {
+// from its submission, the first event of its stream. A reimbursement
+// without one is an error.
+func (s *EventStore) ReimbursementBanks(ctx context.Context, ids []uuid.UUID) (_ map[uuid.UUID]uuid.UUID, err error) {
 	defer ledger.Wrap(&err, "EventStore.ReimbursementBanks")
 	text := make([]string, len(ids))
 	for i, id := range ids {
 		text[i] = id.String()
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE stream_id = ANY($1::uuid[]) AND stream_version = 1`, pq.Array(text))
+	rows, err := s.q.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE stream_id = ANY($1::uuid[]) AND stream_version = 1`, pq.Array(text))
 	if err != nil {
 		return nil, err
 	}
@@ -271,8 +272,8 @@ func (s *EventStore) Feed(ctx context.Context, q app.FeedQuery) (_ []ledger.Reco
 		where = append(where, fmt.Sprintf(`recorded_at < $%d`, len(args)))
 	}
 	// The horizon is read in a statement of its own, before the one that
-	// reads the page (see horizon.go).
-	horizon, err := readHorizon(ctx, s.q)
+	// reads the page (see bus/horizon.go).
+	horizon, err := bus.ReadHorizon(ctx, s.q)
 	if err != nil {
 		return nil, err
 	}

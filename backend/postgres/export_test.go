@@ -14,6 +14,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
@@ -22,6 +23,13 @@ import (
 func (db *DB) AppendInTx(ctx context.Context, tx *sql.Tx, meta ledger.Metadata, events ...ledger.PendingEvent) ([]ledger.RecordedEvent, error) {
 	return (&EventStore{q: tx, db: db, appended: new([]string)}).Append(ctx, meta, events...)
 }
+
+// BindTx returns the stores bound to a transaction the test controls, as a
+// subscriber's batch handler gets them.
+func (db *DB) BindTx(tx *sql.Tx) app.Tx { return db.bind(tx, new([]string)) }
+
+// SQLTx returns the transaction stores bound by BindTx or a subscriber run in.
+func SQLTx(tx app.Tx) *sql.Tx { return tx.Projections.(projectionWriter).tx.(*sql.Tx) }
 
 // AllEvents returns every committed event in position order, whatever else
 // is running (the feed holds back events while older transactions run).
@@ -44,7 +52,7 @@ func (db *DB) TreeAll(ctx context.Context, signer *audit.Signer) error {
 	return db.transact(ctx, func(tx *sql.Tx, _ *[]string) error {
 		for len(events) > 0 {
 			n := min(3, len(events))
-			if err := db.Audit.Append(ctx, tx, signer, events[:n]); err != nil {
+			if err := db.Audit.append(ctx, tx, signer, events[:n]); err != nil {
 				return err
 			}
 			events = events[n:]
@@ -110,28 +118,6 @@ func (db *DB) AppendFirstTogether(meta ledger.Metadata, events ...ledger.Pending
 		recs[i], errs[i] = a.rec, <-a.done
 	}
 	return recs, errs
-}
-
-// LockAppenders takes the appenders' lock in a transaction a test controls.
-var LockAppenders = lockAppenders
-
-// BeforeSnapshot sets a function the subscribers run between reading a
-// batch's horizon and reading the batch; set it before NewSubscriber.
-func (s *Subscriptions) BeforeSnapshot(fn func()) { s.beforeSnapshot = fn }
-
-// ReadHorizon reads the delivery horizon on q.
-var ReadHorizon = readHorizon
-
-// BatchQuery returns the query a subscriber of group reads its next batch
-// with, and its arguments.
-func (s *Subscriptions) BatchQuery(t interface{ Fatal(...any) }, group string) (string, []any) {
-	h, err := newHorizons(s.url, s.logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.close()
-	q := eventsSchema{batch: &deliveredBatch{}, horizons: h}.SelectQuery(EventsTopic, group, offsetsAdapter)
-	return q.Query, q.Args
 }
 
 // AckAll stores group's offset at the last committed event in commit order,

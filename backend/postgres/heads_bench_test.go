@@ -44,7 +44,7 @@ func BenchmarkAuditPerEvent(b *testing.B) {
 		}},
 		{"signed-head-per-batch", func(db *postgres.DB) func(context.Context, *sql.Tx, []ledger.RecordedEvent) error {
 			return func(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
-				return db.Audit.Append(ctx, tx, postgrestest.AuditSigner, events)
+				return db.BindTx(tx).AuditTree.AppendLeaves(ctx, postgrestest.AuditSigner, events)
 			}
 		}},
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/bus"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
 )
 
@@ -20,20 +21,20 @@ import (
 // the stream ids delivered, in order, as they come.
 func subscribe(t *testing.T, db *postgres.DB, group string) <-chan uuid.UUID {
 	t.Helper()
-	sub, err := db.Subscriptions.NewSubscriber(postgres.SubscriberConfig{ConsumerGroup: group, PollInterval: 10 * time.Millisecond}, nil)
+	sub, err := db.Subscriptions.NewSubscriber(bus.SubscriberConfig{ConsumerGroup: group, PollInterval: 10 * time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); sub.Close() })
-	msgs, err := sub.Subscribe(ctx, postgres.EventsTopic)
+	msgs, err := sub.Subscribe(ctx, bus.EventsTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := make(chan uuid.UUID, 100)
 	go func() {
 		for msg := range msgs {
-			rec, err := postgres.EventFromMessage(msg)
+			rec, err := bus.EventFromMessage(msg)
 			if err != nil {
 				t.Error(err)
 			}
@@ -153,7 +154,10 @@ func horizonIsReadBeforeTheSnapshot(t *testing.T, db *postgres.DB) {
 	// The batch's statement takes the horizon as a value read before it; it
 	// reads neither lock holders nor snapshots itself, which would read them
 	// after its own snapshot.
-	query, args := db.Subscriptions.BatchQuery(t, "test")
+	query, args, err := db.Subscriptions.BatchQuery("test")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, after := range []string{"pg_locks", "pg_stat_activity", "pg_current_snapshot", "pg_snapshot_xmin"} {
 		if strings.Contains(query, after) {
 			t.Fatalf("the batch query reads %s after its snapshot:\n%s", after, query)
@@ -181,7 +185,7 @@ func horizonIsReadBeforeTheSnapshot(t *testing.T, db *postgres.DB) {
 	if err := slow2.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	horizon, err := postgres.ReadHorizon(ctx, db.SQL())
+	horizon, err := bus.ReadHorizon(ctx, db.SQL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +223,7 @@ func TestRestoreReBasesDelivery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := postgres.LockAppenders(ctx, tx); err != nil {
+	if err := bus.LockAppenders(ctx, tx); err != nil {
 		t.Fatal(err)
 	}
 	_, err = tx.ExecContext(ctx, `
@@ -318,7 +322,7 @@ func horizonHoldsAnAppenderAboveTheSnapshotsXmax(t *testing.T, db *postgres.DB) 
 	if err := appender.QueryRowContext(ctx, `SELECT transaction_id::text FROM events WHERE event_id = $1`, recorded[0].EventID).Scan(&appenderID); err != nil {
 		t.Fatal(err)
 	}
-	horizon, err := postgres.ReadHorizon(ctx, db.SQL())
+	horizon, err := bus.ReadHorizon(ctx, db.SQL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +353,7 @@ func TestHorizonHoldsAnAppenderWhoseSubtransactionCrossesTheBoundary(t *testing.
 			t.Fatal(err)
 		}
 		defer appender.Rollback()
-		if err := postgres.LockAppenders(ctx, appender); err != nil {
+		if err := bus.LockAppenders(ctx, appender); err != nil {
 			t.Fatal(err)
 		}
 		var own string
@@ -367,7 +371,7 @@ func TestHorizonHoldsAnAppenderWhoseSubtransactionCrossesTheBoundary(t *testing.
 		if _, err := db.AppendInTx(ctx, appender, ledger.Metadata{}, pendingSubmission(uuid.New())); err != nil {
 			t.Fatal(err)
 		}
-		horizon, err := postgres.ReadHorizon(ctx, db.SQL())
+		horizon, err := bus.ReadHorizon(ctx, db.SQL())
 		if err != nil {
 			t.Fatal(err)
 		}

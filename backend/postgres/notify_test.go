@@ -14,7 +14,7 @@ import (
 
 	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
-	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/bus"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
 )
 
@@ -32,10 +32,10 @@ func returnsWithin(t *testing.T, what string, fn func()) {
 }
 
 func TestWakingBackoff(t *testing.T) {
-	n := postgres.NewNotifier()
+	n := bus.NewNotifier()
 	hour := time.Hour
 	stop := make(chan struct{})
-	b := postgres.NewWakingBackoff(n, hour, time.Second, stop)
+	b := bus.NewWakingBackoff(n, hour, time.Second, stop)
 	logger := watermill.NopLogger{}
 
 	// A notification that came while the query ran ends the wait at once.
@@ -64,7 +64,7 @@ func TestWakingBackoff(t *testing.T) {
 	returnsWithin(t, "notified while waiting", func() { <-woke })
 	// Closing stop ends a wait, so the subscriber can close. A fresh backoff
 	// has no quick polls armed: only stop can end its hour-long wait.
-	idle := postgres.NewWakingBackoff(n, hour, time.Second, stop)
+	idle := bus.NewWakingBackoff(n, hour, time.Second, stop)
 	go func() { woke <- idle.HandleError(logger, true, nil) }()
 	select {
 	case <-woke:
@@ -81,14 +81,14 @@ func TestWakingBackoff(t *testing.T) {
 
 func TestListenRelaysAnnouncedCommits(t *testing.T) {
 	db := postgrestest.NewDB(t)
-	n := postgres.NewNotifier()
-	b := postgres.NewWakingBackoff(n, time.Hour, time.Second, nil)
+	n := bus.NewNotifier()
+	b := bus.NewWakingBackoff(n, time.Hour, time.Second, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go db.Subscriptions.Listen(ctx, n, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	returnsWithin(t, "the listener is ready", func() { b.HandleError(watermill.NopLogger{}, true, nil) })
 	// A fresh subscriber's backoff: no wake-up pending, no quick polls armed.
-	b = postgres.NewWakingBackoff(n, time.Hour, time.Second, nil)
+	b = bus.NewWakingBackoff(n, time.Hour, time.Second, nil)
 
 	// A rolled-back append notifies nobody.
 	tx, err := db.SQL().Begin()
@@ -127,8 +127,8 @@ func TestListenRelaysAnnouncedCommits(t *testing.T) {
 // A notification that arrives while messages are handled is not lost: the
 // next empty poll, whose event may still be held back, polls again soon.
 func TestWakingBackoffKeepsNotificationsFromBusyPolls(t *testing.T) {
-	n := postgres.NewNotifier()
-	b := postgres.NewWakingBackoff(n, time.Hour, time.Second, nil)
+	n := bus.NewNotifier()
+	b := bus.NewWakingBackoff(n, time.Hour, time.Second, nil)
 	logger := watermill.NopLogger{}
 	n.Notify() // an event commits while a batch is handled
 	if d := b.HandleError(logger, false, nil); d != 0 {
@@ -144,10 +144,10 @@ func TestWakingBackoffKeepsNotificationsFromBusyPolls(t *testing.T) {
 // A subscriber of a few types sleeps through notifications of other types
 // and wakes for its own, or for one that names no types.
 func TestWakingBackoffWakesOnlyForItsTypes(t *testing.T) {
-	n := postgres.NewNotifier()
+	n := bus.NewNotifier()
 	logger := watermill.NopLogger{}
 	for _, wakes := range [][]string{{ledger.TypeReimbursementApproved}, nil} {
-		b := postgres.NewWakingBackoff(n, time.Hour, time.Second, nil, ledger.TypeReimbursementApproved, ledger.TypePaymentRequested)
+		b := bus.NewWakingBackoff(n, time.Hour, time.Second, nil, ledger.TypeReimbursementApproved, ledger.TypePaymentRequested)
 		woke := make(chan time.Duration, 1)
 		go func() { woke <- b.HandleError(logger, true, nil) }()
 		n.NotifyTypes([]string{ledger.TypeReimbursementSubmitted})
@@ -161,7 +161,7 @@ func TestWakingBackoffWakesOnlyForItsTypes(t *testing.T) {
 	}
 	// A notification of another type that came while the query ran does not
 	// cut the next wait short either.
-	b := postgres.NewWakingBackoff(n, time.Hour, time.Second, nil, ledger.TypeReimbursementApproved)
+	b := bus.NewWakingBackoff(n, time.Hour, time.Second, nil, ledger.TypeReimbursementApproved)
 	n.NotifyTypes([]string{ledger.TypeReimbursementSubmitted})
 	woke := make(chan time.Duration, 1)
 	go func() { woke <- b.HandleError(logger, true, nil) }()
@@ -179,17 +179,17 @@ func TestWakingBackoffWakesOnlyForItsTypes(t *testing.T) {
 func TestAnnouncementsNameTheCommittedTypes(t *testing.T) {
 	db := postgrestest.NewDB(t)
 	d := postgrestest.MustDirectory(t, db)
-	n := postgres.NewNotifier()
+	n := bus.NewNotifier()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	go db.Subscriptions.Listen(ctx, n, quiet)
-	ready := postgres.NewWakingBackoff(n, time.Hour, time.Second, nil)
+	ready := bus.NewWakingBackoff(n, time.Hour, time.Second, nil)
 	returnsWithin(t, "the listener is ready", func() { ready.HandleError(watermill.NopLogger{}, true, nil) })
 	go db.Subscriptions.AnnounceCommits(ctx, quiet)
 
-	approvals := postgres.NewWakingBackoff(n, time.Hour, time.Second, nil, ledger.TypeReimbursementApproved)
-	submissions := postgres.NewWakingBackoff(n, time.Hour, time.Second, nil, ledger.TypeReimbursementSubmitted)
+	approvals := bus.NewWakingBackoff(n, time.Hour, time.Second, nil, ledger.TypeReimbursementApproved)
+	submissions := bus.NewWakingBackoff(n, time.Hour, time.Second, nil, ledger.TypeReimbursementSubmitted)
 	approvalWoke, submissionWoke := make(chan struct{}), make(chan struct{})
 	go func() { approvals.HandleError(watermill.NopLogger{}, true, nil); close(approvalWoke) }()
 	go func() { submissions.HandleError(watermill.NopLogger{}, true, nil); close(submissionWoke) }()

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/lib/pq"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
@@ -43,9 +44,10 @@ type ProjectionBatch interface {
 	// carries the event's envelope (ids, stream, version, type, data,
 	// recording time); its metadata only live.
 	Add(rec ledger.RecordedEvent, e ledger.Event)
-	// Apply writes the changes to table in tx. Live it must be idempotent:
-	// a redelivered batch brings events the table may already show.
-	Apply(ctx context.Context, tx *sql.Tx, table string) error
+	// Apply writes the changes to table in tx, a transaction. Live it must
+	// be idempotent: a redelivered batch brings events the table may
+	// already show.
+	Apply(ctx context.Context, tx Querier, table string) error
 }
 
 // AllProjections lists the ledger's projections, for the worker and the
@@ -64,12 +66,30 @@ func FindProjection(projections []*Projection, name string) (*Projection, error)
 	return nil, ledger.Errorf(ledger.ENotFound, "no projection named %q (known: %s)", name, strings.Join(names, ", "))
 }
 
+// ConsumerGroup names the live projector's consumer group.
+func (p *Projection) ConsumerGroup() string { return p.Group }
+
+var _ app.Projection = (*Projection)(nil)
+
+// projectionWriter writes projections in a transaction (app.Tx.Projections).
+type projectionWriter struct{ tx Querier }
+
+var _ app.ProjectionWriter = projectionWriter{}
+
+func (w projectionWriter) Project(ctx context.Context, p app.Projection, events []ledger.RecordedEvent) error {
+	proj, ok := p.(*Projection)
+	if !ok {
+		return fmt.Errorf("projection %s is not a PostgreSQL projection", p.ConsumerGroup())
+	}
+	return proj.project(ctx, w.tx, events)
+}
+
 // handles reports whether the projection folds events of the type.
 func (p *Projection) handles(eventType string) bool { return slices.Contains(p.Types, eventType) }
 
-// Project applies a delivered batch of events in tx, the subscriber's batch
+// project applies a delivered batch of events in tx, the subscriber's batch
 // transaction, so the rows and the subscriber's position commit together.
-func (p *Projection) Project(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
+func (p *Projection) project(ctx context.Context, tx Querier, events []ledger.RecordedEvent) error {
 	b := p.Fold(false)
 	for _, rec := range events {
 		if !p.handles(rec.Type) {
@@ -212,7 +232,7 @@ func (b *viewBatch) Add(rec ledger.RecordedEvent, e ledger.Event) {
 // Apply reads the rows the batch concerns, folds their events onto them and
 // writes those that moved: new rows of a rebuild are copied in, the others
 // written with one upsert. It is idempotent: a row shows each event once.
-func (b *viewBatch) Apply(ctx context.Context, tx *sql.Tx, table string) error {
+func (b *viewBatch) Apply(ctx context.Context, tx Querier, table string) error {
 	var read []uuid.UUID
 	for _, id := range b.order {
 		if _, submitted := b.events[id][0].e.(ledger.ReimbursementSubmitted); !b.bulk || !submitted {
@@ -258,7 +278,7 @@ var viewColumns = []string{"id", "bank_id", "bank_member_id", "bank_account_id",
 	"approvals_required", "approvals", "withdrawn_at", "payment_attempt", "payment_failure_reason"}
 
 // readViewRows reads the stored rows of ids.
-func readViewRows(ctx context.Context, tx *sql.Tx, table string, ids []uuid.UUID) (map[uuid.UUID]*viewRow, error) {
+func readViewRows(ctx context.Context, tx Querier, table string, ids []uuid.UUID) (map[uuid.UUID]*viewRow, error) {
 	found := map[uuid.UUID]*viewRow{}
 	if len(ids) == 0 {
 		return found, nil
@@ -318,7 +338,7 @@ func (row *viewRow) values() []any {
 // upsertViewRows writes rows with one statement: a new row is inserted,
 // a stored one takes the columns that events move. A row never moves back
 // to an older version of either stream.
-func upsertViewRows(ctx context.Context, tx *sql.Tx, table string, rows []*viewRow) error {
+func upsertViewRows(ctx context.Context, tx Querier, table string, rows []*viewRow) error {
 	columns := make([][]any, len(viewColumns))
 	for _, row := range rows {
 		for i, v := range row.values() {
@@ -360,7 +380,7 @@ func nullTime(t *time.Time) sql.NullTime {
 }
 
 // copyViewRows copies a rebuild's new rows in.
-func copyViewRows(ctx context.Context, tx *sql.Tx, table string, rows []*viewRow) error {
+func copyViewRows(ctx context.Context, tx Querier, table string, rows []*viewRow) error {
 	stmt, err := tx.PrepareContext(ctx, `COPY `+table+` (`+strings.Join(viewColumns, ", ")+`) FROM STDIN`)
 	if err != nil {
 		return fmt.Errorf("copy into %s: %w", table, err)

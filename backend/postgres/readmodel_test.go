@@ -25,7 +25,7 @@ func mustProject(t *testing.T, db *postgres.DB, events ...ledger.RecordedEvent) 
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	if err := postgres.ReimbursementsProjection.Project(ctx, tx, events); err != nil {
+	if err := app.Project(ctx, db.BindTx(tx), postgres.ReimbursementsProjection, events); err != nil {
 		t.Fatalf("project %d events: %v", len(events), err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/bus"
 )
 
 // RebuildProgress is told how many events are done and how many there are.
@@ -290,8 +291,8 @@ func (rb *rebuild) load(ctx context.Context, res *RebuildResult, total int64) er
 func (rb *rebuild) readBatch(ctx context.Context, cursorTx string, cursorPos int64, size int) (_ foldedBatch, err error) {
 	defer ledger.Wrap(&err, "read after %s/%d", cursorTx, cursorPos)
 	// Like the subscribers, read only below the delivery horizon, read first
-	// (see horizon.go).
-	horizon, err := readHorizon(ctx, rb.db.pool)
+	// (see bus/horizon.go).
+	horizon, err := bus.ReadHorizon(ctx, rb.db.pool)
 	if err != nil {
 		return foldedBatch{}, err
 	}

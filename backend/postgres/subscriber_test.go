@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/bus"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
 )
 
@@ -44,14 +44,14 @@ func applyBatchAppliesEachDeliveredBatchOnce(t *testing.T, db *postgres.DB, n in
 		want = append(want, e.Position)
 	}
 
-	sub, err := db.Subscriptions.NewSubscriber(postgres.SubscriberConfig{ConsumerGroup: "test", PollInterval: 10 * time.Millisecond, BatchSize: 10}, nil)
+	sub, err := db.Subscriptions.NewSubscriber(bus.SubscriberConfig{ConsumerGroup: "test", PollInterval: 10 * time.Millisecond, BatchSize: 10}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	msgs, err := sub.Subscribe(ctx, postgres.EventsTopic)
+	msgs, err := sub.Subscribe(ctx, bus.EventsTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,8 @@ func applyBatchAppliesEachDeliveredBatchOnce(t *testing.T, db *postgres.DB, n in
 	for acked := 0; acked < len(want); {
 		select {
 		case msg := <-msgs:
-			err := sub.ApplyBatch(msg, func(tx *sql.Tx, events []ledger.RecordedEvent) error {
+			err := sub.ApplyBatch(msg, func(stores app.Tx, events []ledger.RecordedEvent) error {
+				tx := postgres.SQLTx(stores)
 				var positions []int64
 				for _, e := range events {
 					positions = append(positions, e.Position)
@@ -137,13 +138,13 @@ func TestAFilteredGroupReadsOnlyItsTypesAndKeepsUp(t *testing.T) {
 			}
 
 			const group = "approvals"
-			sub, err := db.Subscriptions.NewSubscriber(postgres.SubscriberConfig{ConsumerGroup: group, PollInterval: 10 * time.Millisecond,
+			sub, err := db.Subscriptions.NewSubscriber(bus.SubscriberConfig{ConsumerGroup: group, PollInterval: 10 * time.Millisecond,
 				AckDeadline: 100 * time.Millisecond, BatchSize: batch, Types: []string{ledger.TypeReimbursementApproved}}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer sub.Close()
-			msgs, err := sub.Subscribe(ctx, postgres.EventsTopic)
+			msgs, err := sub.Subscribe(ctx, bus.EventsTopic)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -152,7 +153,7 @@ func TestAFilteredGroupReadsOnlyItsTypesAndKeepsUp(t *testing.T) {
 			failed := map[int64]bool{}
 			go func() {
 				for msg := range msgs {
-					rec, err := postgres.EventFromMessage(msg)
+					rec, err := bus.EventFromMessage(msg)
 					mu.Lock()
 					if err != nil || rec.Type != ledger.TypeReimbursementApproved {
 						t.Errorf("delivered %s (%v), want only %s", rec.Type, err, ledger.TypeReimbursementApproved)

@@ -52,7 +52,7 @@ func TestWebhookListenersAndReimbursementBanks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	l, err := db.Webhooks.Listeners(ctx, tx, []string{"reimbursement.approved", "reimbursement.submitted", "reimbursement.withdrawn"})
+	l, err := db.BindTx(tx).Deliveries.Listeners(ctx, []string{"reimbursement.approved", "reimbursement.submitted", "reimbursement.withdrawn"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,11 +75,11 @@ func TestWebhookListenersAndReimbursementBanks(t *testing.T) {
 		t.Errorf("listeners %v", l)
 	}
 
-	banks, err := db.Events.ReimbursementBanks(ctx, tx, []uuid.UUID{r.ID, r.ID})
+	banks, err := db.BindTx(tx).Events.ReimbursementBanks(ctx, []uuid.UUID{r.ID, r.ID})
 	if err != nil || len(banks) != 1 || banks[r.ID] != d.Bank.ID {
 		t.Fatalf("banks %v, %v; want %s's bank", banks, err, r.ID)
 	}
-	if _, err := db.Events.ReimbursementBanks(ctx, tx, []uuid.UUID{r.ID, stray}); err == nil {
+	if _, err := db.BindTx(tx).Events.ReimbursementBanks(ctx, []uuid.UUID{r.ID, stray}); err == nil {
 		t.Fatal("a reimbursement with no submission was given a bank")
 	}
 }

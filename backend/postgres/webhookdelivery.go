@@ -13,40 +13,33 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
+var _ app.WebhookQueue = (*Webhooks)(nil)
+
 // EnqueueDeliveries writes a pending delivery for each enabled endpoint of
-// the bank that subscribes to the type, in the subscriber's transaction.
-// A redelivered event writes nothing twice.
-func (w *Webhooks) EnqueueDeliveries(ctx context.Context, tx *sql.Tx, e app.WebhookEnqueue) (err error) {
+// the bank that subscribes to the type; the webhooks group writes in its
+// batch transaction (app.Tx.Deliveries). A redelivered event writes
+// nothing twice.
+func (w *Webhooks) EnqueueDeliveries(ctx context.Context, e app.WebhookEnqueue) (err error) {
 	defer ledger.Wrap(&err, "Webhooks.EnqueueDeliveries")
-	_, err = tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, next_attempt_at, created_at)
+	_, err = w.q.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, next_attempt_at, created_at)
 		SELECT gen_random_uuid(), id, $2, $3, $4, 'pending', $5, $5 FROM webhook_endpoints
 		WHERE bank_id = $1 AND $3 = ANY (event_types) AND disabled_at IS NULL
 		ON CONFLICT (endpoint_id, event_id) DO NOTHING`, e.BankID, e.EventID, e.EventType, string(e.Payload), e.At)
 	return err
 }
 
-// WebhookListeners are the (bank, webhook type) pairs that some enabled
-// endpoint subscribes to: for each type, its banks.
-type WebhookListeners map[string]map[uuid.UUID]bool
-
-// Type reports whether any bank listens to typ.
-func (l WebhookListeners) Type(typ string) bool { return len(l[typ]) > 0 }
-
-// Bank reports whether the bank listens to typ.
-func (l WebhookListeners) Bank(bankID uuid.UUID, typ string) bool { return l[typ][bankID] }
-
-// Listeners reads, in the subscriber's transaction, which banks have an
-// enabled endpoint subscribing to each of types. The webhooks group asks
-// once a batch, and folds and enqueues only what someone listens to.
-func (w *Webhooks) Listeners(ctx context.Context, tx *sql.Tx, types []string) (_ WebhookListeners, err error) {
+// Listeners reads which banks have an enabled endpoint subscribing to each
+// of types. The webhooks group asks once a batch, in its batch
+// transaction, and folds and enqueues only what someone listens to.
+func (w *Webhooks) Listeners(ctx context.Context, types []string) (_ app.WebhookListeners, err error) {
 	defer ledger.Wrap(&err, "Webhooks.Listeners")
-	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT t, bank_id FROM webhook_endpoints CROSS JOIN LATERAL unnest(event_types) AS t
+	rows, err := w.q.QueryContext(ctx, `SELECT DISTINCT t, bank_id FROM webhook_endpoints CROSS JOIN LATERAL unnest(event_types) AS t
 		WHERE disabled_at IS NULL AND t = ANY ($1)`, pq.Array(types))
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := WebhookListeners{}
+	out := app.WebhookListeners{}
 	for rows.Next() {
 		var typ string
 		var bank uuid.UUID
@@ -61,17 +54,10 @@ func (w *Webhooks) Listeners(ctx context.Context, tx *sql.Tx, types []string) (_
 	return out, rows.Err()
 }
 
-// DueDelivery is a delivery claimed for sending, with what signs it.
-type DueDelivery struct {
-	app.WebhookDelivery
-	Endpoint app.WebhookEndpoint
-	Payload  []byte
-}
-
 // ClaimDue claims up to limit due deliveries of endpoints not in busy, and
 // holds them until lease has passed: a worker that dies mid-send lets them
 // go, and another sends them.
-func (w *Webhooks) ClaimDue(ctx context.Context, now time.Time, busy []uuid.UUID, limit int, lease time.Duration) (_ []DueDelivery, err error) {
+func (w *Webhooks) ClaimDue(ctx context.Context, now time.Time, busy []uuid.UUID, limit int, lease time.Duration) (_ []app.DueDelivery, err error) {
 	defer ledger.Wrap(&err, "Webhooks.ClaimDue")
 	if busy == nil {
 		busy = []uuid.UUID{}
@@ -93,9 +79,9 @@ func (w *Webhooks) ClaimDue(ctx context.Context, now time.Time, busy []uuid.UUID
 		return nil, err
 	}
 	defer rows.Close()
-	var out []DueDelivery
+	var out []app.DueDelivery
 	for rows.Next() {
-		var dd DueDelivery
+		var dd app.DueDelivery
 		var payload string
 		var prev, reason sql.NullString
 		var prevExpires, disabled sql.NullTime

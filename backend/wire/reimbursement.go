@@ -38,6 +38,10 @@ type Reimbursement struct {
 	PaymentAttempt       int     `json:"payment_attempt"`
 	PaymentFailureReason *string `json:"payment_failure_reason"`
 	Version              int64   `json:"version"`
+	// Sequence counts the claim's events this state folds, its payment's
+	// included: a single reimbursement's read and each webhook carry it,
+	// the lists do not (0, left out).
+	Sequence int64 `json:"sequence,omitempty"`
 }
 
 // Approval is one administrator's approval, with their note (null when
@@ -46,6 +50,14 @@ type Approval struct {
 	AdministratorID uuid.UUID `json:"administrator_id"`
 	ApprovedAt      time.Time `json:"approved_at"`
 	Note            *string   `json:"note"`
+}
+
+// NewClaim returns r as it goes on the wire with its sequence: the
+// reimbursement as of the sequence-th event of its claim.
+func NewClaim(r *ledger.Reimbursement, sequence int64) Reimbursement {
+	out := NewReimbursement(*r)
+	out.Sequence = sequence
+	return out
 }
 
 // NewReimbursement returns r as it goes on the wire.

@@ -18,7 +18,7 @@ type WebhookMessage struct {
 }
 
 // WebhookData is what a webhook message is about: the event, and the
-// reimbursement as it stood when the delivery was written, with its version.
+// reimbursement as of that event, with its sequence.
 type WebhookData struct {
 	EventID       uuid.UUID     `json:"event_id"`
 	Reimbursement Reimbursement `json:"reimbursement"`

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/logging"
 )
@@ -36,7 +37,7 @@ func (w *Worker) retryDeadLetters(ctx context.Context) {
 // retryOne runs one retry asked for, if there is one, and reports whether
 // it found one.
 func (w *Worker) retryOne(ctx context.Context, groups []string) bool {
-	dl, rec, ok, err := w.db.DeadLetters.ClaimRetry(ctx, groups, w.now())
+	dl, rec, ok, err := w.stores.DeadLetters.ClaimRetry(ctx, groups, w.now())
 	if err != nil {
 		if ctx.Err() == nil {
 			w.logger.Warn("cannot look for dead letters to retry", "error", err)
@@ -53,12 +54,12 @@ func (w *Worker) retryOne(ctx context.Context, groups []string) bool {
 	log := w.logger.With("group", dl.Group, "dead_letter_id", dl.ID, "position", dl.Position, "event_id", dl.EventID, "event_type", dl.EventType)
 	if err != nil {
 		log.WarnContext(rctx, "dead letter retried and failed again; parked again", "error", err)
-		if err := w.db.DeadLetters.RetryFailed(rctx, dl.ID, err.Error(), w.now()); err != nil {
+		if err := app.FinishDeadLetterRetry(rctx, w.stores.DeadLetters, dl.ID, err, w.now()); err != nil {
 			log.ErrorContext(rctx, "cannot record the failed retry of a dead letter", "error", err)
 		}
 		return true
 	}
-	if err := w.db.DeadLetters.Resolve(rctx, dl.ID, w.now()); err != nil {
+	if err := app.FinishDeadLetterRetry(rctx, w.stores.DeadLetters, dl.ID, nil, w.now()); err != nil {
 		log.ErrorContext(rctx, "cannot record the successful retry of a dead letter", "error", err)
 		return true
 	}

@@ -12,8 +12,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
-	"github.com/reimbursement-ledger/ledger/backend/postgres"
 )
 
 // A handler that keeps failing on one event must neither block its group
@@ -93,13 +93,13 @@ func (w *Worker) guarded(g *group, fn message.NoPublishHandlerFunc) message.NoPu
 		case hold:
 			// Keep the batch's transaction from being ended as idle, so
 			// that the next try can write in it.
-			_ = postgres.TouchDelivery(msg)
+			_ = w.bus.TouchDelivery(msg)
 			return errWaiting
 		case retry:
 			// A projector writes in the batch's transaction: a try in one
 			// that a session bound has ended would fail for that reason,
 			// not the event's.
-			if g.park == nil && postgres.TouchDelivery(msg) != nil {
+			if g.park == nil && w.bus.TouchDelivery(msg) != nil {
 				return errBatchGone
 			}
 			w.obs.HandlerRetried(g.name)
@@ -164,7 +164,7 @@ func (w *Worker) failed(g *group, msg *message.Message, err error) error {
 		if g.halted {
 			resumed, g.halted = g.failing, false
 		}
-		rec, _ := postgres.EventFromMessage(msg)
+		rec, _ := w.bus.EventFromMessage(msg)
 		g.failing = failure{id: msg.UUID, event: rec, first: now}
 	}
 	g.failing.attempts++
@@ -244,7 +244,7 @@ func (w *Worker) watch(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		statuses, err := w.db.Subscriptions.Statuses(ctx, names, GroupTypes)
+		statuses, err := w.bus.Statuses(ctx, names, GroupTypes)
 		if err != nil {
 			if ctx.Err() == nil {
 				w.logger.Warn("cannot read the subscribers' positions", "error", err)
@@ -259,7 +259,7 @@ func (w *Worker) watch(ctx context.Context) {
 }
 
 // sample takes in one reading of g's position and lag.
-func (w *Worker) sample(g *group, st postgres.SubscriberStatus, now time.Time) {
+func (w *Worker) sample(g *group, st app.SubscriberStatus, now time.Time) {
 	g.mu.Lock()
 	moved := g.seen && st.Position != g.position
 	if !g.seen || moved || st.Lag == 0 {

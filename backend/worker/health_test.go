@@ -3,7 +3,6 @@ package worker_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -130,7 +129,7 @@ func runWorker(t *testing.T, cfg worker.Config) *worker.Worker {
 	return w
 }
 
-func status(t *testing.T, db *postgres.DB, group string) postgres.SubscriberStatus {
+func status(t *testing.T, db *postgres.DB, group string) app.SubscriberStatus {
 	t.Helper()
 	st, err := db.Subscriptions.Statuses(context.Background(), []string{group}, worker.GroupTypes)
 	if err != nil {
@@ -174,7 +173,7 @@ func (b *flakyBatch) Add(rec ledger.RecordedEvent, _ ledger.Event) {
 	b.positions = append(b.positions, rec.Position)
 }
 
-func (b *flakyBatch) Apply(context.Context, *sql.Tx, string) error {
+func (b *flakyBatch) Apply(context.Context, postgres.Querier, string) error {
 	b.f.mu.Lock()
 	if b.f.broken.Load() {
 		b.f.failures = append(b.f.failures, time.Now())
@@ -197,8 +196,8 @@ func TestProjectorHaltsReportsAndResumesWithoutSkipping(t *testing.T) {
 	f.broken.Store(true)
 	obs := newRecorder()
 	logs, logger := newLog()
-	w := runWorker(t, worker.Config{DB: db, Logger: logger, Observer: obs, MaxAttempts: 3, HaltedRetryInterval: 1500 * time.Millisecond,
-		StallAfter: time.Hour, Projections: []*postgres.Projection{postgres.ReimbursementsProjection, f.projection()}})
+	w := runWorker(t, workertest.On(db, worker.Config{Logger: logger, Observer: obs, MaxAttempts: 3, HaltedRetryInterval: 1500 * time.Millisecond,
+		StallAfter: time.Hour, Projections: []app.Projection{postgres.ReimbursementsProjection, f.projection()}}))
 
 	id := submit(t, db, d)
 	story, _ := db.Events.Load(context.Background(), id)
@@ -254,7 +253,7 @@ func TestAuditTreeHaltsInsteadOfSkipping(t *testing.T) {
 	db := postgrestest.NewDB(t)
 	d := postgrestest.MustDirectory(t, db)
 	obs := newRecorder()
-	w := runWorker(t, worker.Config{DB: db, Observer: obs, MaxAttempts: 2, HaltedRetryInterval: 200 * time.Millisecond, StallAfter: time.Hour})
+	w := runWorker(t, workertest.On(db, worker.Config{Observer: obs, MaxAttempts: 2, HaltedRetryInterval: 200 * time.Millisecond, StallAfter: time.Hour}))
 	// A head cannot be written while the table refuses it.
 	if _, err := db.SQL().Exec(`ALTER TABLE audit_heads ADD CONSTRAINT test_refuse CHECK (false) NOT VALID`); err != nil {
 		t.Fatal(err)
@@ -300,8 +299,8 @@ func TestStalledGroupIsReportedAndIdleGroupsAreNot(t *testing.T) {
 	payments := &failingSaga{}
 	obs := newRecorder()
 	logs, logger := newLog()
-	w := runWorker(t, worker.Config{DB: db, Logger: logger, Observer: obs, Payments: payments, MaxAttempts: 1_000_000,
-		StallAfter: 300 * time.Millisecond})
+	w := runWorker(t, workertest.On(db, worker.Config{Logger: logger, Observer: obs, Payments: payments, MaxAttempts: 1_000_000,
+		StallAfter: 300 * time.Millisecond}))
 	var others []string
 	for _, g := range worker.Groups(postgres.AllProjections()) {
 		if g != worker.GroupPayments {
@@ -387,8 +386,8 @@ func TestSagaParksAnEventAfterMaxAttemptsAndMovesOn(t *testing.T) {
 	gw := &sagatest.Gateway{FailFirst: 3}
 	obs := newRecorder()
 	logs, logger := newLog()
-	w := runWorker(t, worker.Config{DB: db, Logger: logger, Observer: obs, MaxAttempts: 3,
-		Payments: workertest.Payments(worker.Config{DB: db}, gw)})
+	w := runWorker(t, workertest.On(db, worker.Config{Logger: logger, Observer: obs, MaxAttempts: 3,
+		Payments: workertest.Payments(workertest.On(db, worker.Config{}), gw)}))
 
 	first := submit(t, db, d)
 	decide(t, db, d, first, false)
@@ -431,8 +430,8 @@ func TestSagaParksEvenWhenItsBatchSessionHasEnded(t *testing.T) {
 	obs := newRecorder()
 	// Six tries 0.1, 0.2, 0.4, 0.8 and 1.6 s apart: the batch's session
 	// has ended by the sixth.
-	runWorker(t, worker.Config{DB: db, Observer: obs, MaxAttempts: 6, RetryInterval: 100 * time.Millisecond,
-		Payments: workertest.Payments(worker.Config{DB: db}, gw)})
+	runWorker(t, workertest.On(db, worker.Config{Observer: obs, MaxAttempts: 6, RetryInterval: 100 * time.Millisecond,
+		Payments: workertest.Payments(workertest.On(db, worker.Config{}), gw)}))
 
 	id := submit(t, db, d)
 	decide(t, db, d, id, false)
@@ -452,7 +451,7 @@ func TestRetriedDeadLetterResolvesOnceTheFaultIsFixed(t *testing.T) {
 	db := postgrestest.NewDB(t)
 	d := postgrestest.MustDirectory(t, db)
 	gw := &sagatest.Gateway{FailFirst: 4} // three to park, one more for the first retry
-	runWorker(t, worker.Config{DB: db, MaxAttempts: 3, Payments: workertest.Payments(worker.Config{DB: db}, gw)})
+	runWorker(t, workertest.On(db, worker.Config{MaxAttempts: 3, Payments: workertest.Payments(workertest.On(db, worker.Config{}), gw)}))
 	a := postgrestest.App(db)
 	ctx := context.Background()
 
@@ -492,7 +491,7 @@ func TestDiscardedDeadLetterIsRecordedAndDelivered(t *testing.T) {
 	db := postgrestest.NewDB(t)
 	d := postgrestest.MustDirectory(t, db)
 	mailer := &sagatest.Mailer{FailFirst: 2}
-	w := runWorker(t, worker.Config{DB: db, MaxAttempts: 2, Notifications: workertest.Notifications(worker.Config{DB: db}, mailer)})
+	w := runWorker(t, workertest.On(db, worker.Config{MaxAttempts: 2, Notifications: workertest.Notifications(workertest.On(db, worker.Config{}), mailer)}))
 	a := postgrestest.App(db)
 	ctx := context.Background()
 

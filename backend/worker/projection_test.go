@@ -2,7 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"maps"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/saga"
 	"github.com/reimbursement-ledger/ledger/backend/saga/sagatest"
 	"github.com/reimbursement-ledger/ledger/backend/worker"
+	"github.com/reimbursement-ledger/ledger/backend/worker/workertest"
 )
 
 // streamsProjection is a second projection that exists for this test only:
@@ -49,7 +49,7 @@ func (b streamRows) Add(rec ledger.RecordedEvent, _ ledger.Event) {
 
 // Apply upserts each stream's row, guarded by the version, so a redelivered
 // batch changes nothing.
-func (b streamRows) Apply(ctx context.Context, tx *sql.Tx, table string) error {
+func (b streamRows) Apply(ctx context.Context, tx postgres.Querier, table string) error {
 	var ids, types, lastTypes []string
 	var versions []int64
 	for id, r := range b {
@@ -80,7 +80,7 @@ func TestASecondProjectionRunsLiveAndRebuilds(t *testing.T) {
 	}
 	streams := postgrestest.Streams(db)
 	w, err := worker.New(worker.Config{
-		DB: db, Projections: projections, Logger: quiet, AuditSigner: postgrestest.AuditSigner,
+		Stores: db.Stores(), Bus: db.Subscriptions.Bus(nil), Projections: workertest.Projections(projections...), Logger: quiet, AuditSigner: postgrestest.AuditSigner,
 		Payments:      saga.NewPayments(streams, &sagatest.Gateway{}, quiet, time.Now),
 		Notifications: saga.NewNotifications(streams, &sagatest.Mailer{}, quiet, time.Now),
 		PollInterval:  10 * time.Millisecond, RetryInterval: 5 * time.Millisecond,

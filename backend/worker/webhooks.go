@@ -2,26 +2,20 @@ package worker
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/reimbursement-ledger/ledger/backend/app"
-	"github.com/reimbursement-ledger/ledger/backend/ledger"
-	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/webhook"
-	"github.com/reimbursement-ledger/ledger/backend/wire"
 )
 
-// GroupWebhooks turns events into webhook deliveries. It only writes rows,
-// in its batch transaction; the delivery loop sends them, so a slow
-// receiver holds back neither this group nor any other.
+// GroupWebhooks turns events into webhook deliveries (app.EnqueueWebhooks).
+// It only writes rows, in its batch transaction; the delivery loop sends
+// them, so a slow receiver holds back neither this group nor any other.
 const GroupWebhooks = "webhooks.deliveries"
 
 // WebhookConfig tunes the webhook deliveries.
@@ -46,114 +40,6 @@ type WebhookConfig struct {
 // well beyond one attempt (webhook.DefaultTimeout).
 const DefaultWebhookLease = 2 * time.Minute
 
-// webhookTypes maps the ledger's events to the webhooks' types.
-var webhookTypes = ledger.WebhookTypesByEvent()
-
-// enqueueWebhooks writes a delivery for each event of the batch a bank's
-// endpoints subscribe to, in the subscriber's transaction. The body holds
-// the reimbursement as it is now, with its version, so a receiver can drop
-// a message older than one it has.
-//
-// Folding a reimbursement costs a read of its streams, so the group first
-// asks, once a batch and in the batch's snapshot, which banks listen to
-// which of its types: an event nobody listens to is passed over unread,
-// and one whose bank does not listen costs one shared lookup of the banks
-// (a submission names its own). The deliveries written are the same as
-// if every event were folded: EnqueueDeliveries selects the endpoints in
-// the same snapshot.
-func (w *Worker) enqueueWebhooks(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
-	var types []string
-	for _, rec := range events {
-		if typ, ok := webhookTypes[rec.Type]; ok && !slices.Contains(types, typ) {
-			types = append(types, typ)
-		}
-	}
-	if len(types) == 0 {
-		return nil
-	}
-	listeners, err := w.db.Webhooks.Listeners(ctx, tx, types)
-	if err != nil || len(listeners) == 0 {
-		return err
-	}
-	type heard struct {
-		rec                 ledger.RecordedEvent
-		typ                 string
-		reimbursement, bank uuid.UUID
-	}
-	var candidates []heard
-	var unknown []uuid.UUID // reimbursements whose bank the event does not name
-	for _, rec := range events {
-		typ, ok := webhookTypes[rec.Type]
-		if !ok || !listeners.Type(typ) {
-			continue
-		}
-		id, bank, err := reimbursementOf(rec)
-		if err != nil {
-			return err
-		}
-		if bank == uuid.Nil {
-			unknown = append(unknown, id)
-		}
-		candidates = append(candidates, heard{rec: rec, typ: typ, reimbursement: id, bank: bank})
-	}
-	if len(unknown) > 0 {
-		banks, err := w.db.Events.ReimbursementBanks(ctx, tx, unknown)
-		if err != nil {
-			return err
-		}
-		for i := range candidates {
-			if candidates[i].bank == uuid.Nil {
-				candidates[i].bank = banks[candidates[i].reimbursement]
-			}
-		}
-	}
-	streams := app.Streams{Events: w.db.Events, Directory: w.db.Directory}
-	for _, c := range candidates {
-		if !listeners.Bank(c.bank, c.typ) {
-			continue
-		}
-		r, err := streams.Reimbursement(ctx, c.reimbursement)
-		if err != nil {
-			return err
-		}
-		body, err := json.Marshal(wire.WebhookMessage{Type: c.typ, Timestamp: c.rec.RecordedAt.UTC(),
-			Data: wire.WebhookData{EventID: c.rec.EventID, Reimbursement: wire.NewReimbursement(*r)}})
-		if err != nil {
-			return err
-		}
-		if err := w.db.Webhooks.EnqueueDeliveries(ctx, tx, app.WebhookEnqueue{
-			BankID: r.BankID, EventID: c.rec.EventID, EventType: c.typ, Payload: body, At: w.now().UTC(),
-		}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// reimbursementOf returns the reimbursement an event is about, and its bank
-// when the event names it (a submission does).
-func reimbursementOf(rec ledger.RecordedEvent) (id, bank uuid.UUID, err error) {
-	e, err := rec.Decode()
-	if err != nil {
-		return uuid.Nil, uuid.Nil, err
-	}
-	switch e := e.(type) {
-	case ledger.ReimbursementSubmitted:
-		return e.ReimbursementID, e.BankID, nil
-	case ledger.ReimbursementApproved:
-		return e.ReimbursementID, uuid.Nil, nil
-	case ledger.ReimbursementDenied:
-		return e.ReimbursementID, uuid.Nil, nil
-	case ledger.ReimbursementWithdrawn:
-		return e.ReimbursementID, uuid.Nil, nil
-	case ledger.PaymentSettled:
-		return e.ReimbursementID, uuid.Nil, nil
-	case ledger.PaymentFailed:
-		return e.ReimbursementID, uuid.Nil, nil
-	}
-	return uuid.Nil, uuid.Nil, fmt.Errorf("webhooks: event %s has no reimbursement", rec.Type)
-}
-
 // deliverWebhooks sends due deliveries until ctx ends. Each endpoint's
 // deliveries go one at a time, in a goroutine of its own, so a slow or
 // dead receiver holds back only itself. A claim outlives a worker that dies
@@ -173,11 +59,11 @@ func (w *Worker) deliverWebhooks(ctx context.Context) {
 			held = append(held, id)
 		}
 		mu.Unlock()
-		due, err := w.db.Webhooks.ClaimDue(ctx, w.now().UTC(), held, 100, cfg.Lease)
+		due, err := w.stores.Deliveries.ClaimDue(ctx, w.now().UTC(), held, 100, cfg.Lease)
 		if err != nil && ctx.Err() == nil {
 			w.logger.ErrorContext(ctx, "webhooks: claim due deliveries", "error", err)
 		}
-		byEndpoint := map[uuid.UUID][]postgres.DueDelivery{}
+		byEndpoint := map[uuid.UUID][]app.DueDelivery{}
 		for _, d := range due {
 			byEndpoint[d.EndpointID] = append(byEndpoint[d.EndpointID], d)
 		}
@@ -208,7 +94,7 @@ func (w *Worker) deliverWebhooks(ctx context.Context) {
 }
 
 // deliver makes one attempt and records it with its outcome.
-func (w *Worker) deliver(ctx context.Context, d postgres.DueDelivery) {
+func (w *Worker) deliver(ctx context.Context, d app.DueDelivery) {
 	cfg := w.webhooks
 	now := w.now().UTC()
 	res := cfg.Sender.Send(ctx, webhook.Message{URL: d.Endpoint.URL, ID: "msg_" + d.ID.String(), Timestamp: now,
@@ -236,7 +122,7 @@ func (w *Worker) deliver(ctx context.Context, d postgres.DueDelivery) {
 			o.DisableReason = fmt.Sprintf("deliveries failed for %v; the last attempt: %s", cfg.Schedule.Window, describe(res))
 		}
 	}
-	if err := w.db.Webhooks.RecordAttempt(context.WithoutCancel(ctx), d.ID, d.EndpointID, o); err != nil {
+	if err := w.stores.Deliveries.RecordAttempt(context.WithoutCancel(ctx), d.ID, d.EndpointID, o); err != nil {
 		w.logger.ErrorContext(ctx, "webhooks: record attempt", "delivery", d.ID, "error", err)
 		return
 	}

@@ -124,10 +124,10 @@ func startHookWorker(t *testing.T, db *postgres.DB, schedule webhook.Schedule, t
 	if timeout == 0 {
 		timeout = time.Second
 	}
-	_, stop = workertest.Start(t, worker.Config{DB: db,
+	_, stop = workertest.Start(t, workertest.On(db, worker.Config{
 		Webhooks: worker.WebhookConfig{Schedule: schedule, Lease: timeout + time.Second,
 			Sender: webhook.NewSender(webhook.SenderConfig{Guard: webhook.Guard{AllowPrivate: true}, Timeout: timeout})},
-	})
+	}))
 	return stop
 }
 

@@ -1,11 +1,12 @@
 // Package worker runs the ledger's subscribers on a Watermill router: the
-// projector that keeps the read model and the sagas that pay and e-mail.
-// Each runs in its own consumer group, so each has its own position.
+// projectors that keep the read models, the sagas that pay and e-mail, the
+// audit tree and the webhooks' deliveries. Each runs in its own consumer
+// group, so each has its own position. It calls package app for what the
+// groups write, and reads the events through a Bus (backend/postgres/bus's).
 package worker
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,10 +17,10 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/logging"
-	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/saga"
 	"github.com/reimbursement-ledger/ledger/backend/webhook"
 )
@@ -45,20 +46,49 @@ var GroupTypes = map[string][]string{
 }
 
 // Groups lists every consumer group a worker with these projections runs.
-func Groups(projections []*postgres.Projection) []string {
+func Groups[P app.Projection](projections []P) []string {
 	var groups []string
 	for _, p := range projections {
-		groups = append(groups, p.Group)
+		groups = append(groups, p.ConsumerGroup())
 	}
 	return append(groups, GroupPayments, GroupNotifications, GroupAuditTree, GroupWebhooks)
 }
 
+// Bus delivers the committed events to the consumer groups
+// (backend/postgres/bus's Bus implements it).
+type Bus interface {
+	// Subscribe returns the subscriber of one consumer group, which reads
+	// only types when some are given, and polls every pollInterval when
+	// nothing wakes it sooner; stop ends its waits.
+	Subscribe(group string, types []string, pollInterval time.Duration, stop <-chan struct{}, logger watermill.LoggerAdapter) (message.Subscriber, error)
+	// ApplyBatch calls apply, at the first message of a batch sub
+	// delivered, with the stores bound to the batch's transaction and
+	// every event of the batch, so that what apply writes commits with the
+	// group's position; at the batch's other messages it does nothing. A
+	// failed apply leaves the transaction usable for the retry.
+	ApplyBatch(sub message.Subscriber, msg *message.Message, apply func(app.Tx, []ledger.RecordedEvent) error) error
+	// EventFromMessage reads back the event a subscriber delivered.
+	EventFromMessage(msg *message.Message) (ledger.RecordedEvent, error)
+	// TouchDelivery runs a no-op in the transaction of the batch that
+	// delivered msg: it fails when a session bound has ended the
+	// transaction, and otherwise keeps it from being ended as idle.
+	TouchDelivery(msg *message.Message) error
+	// Statuses reports every consumer group's position and lag; reads
+	// names, for a group that reads only some types, those types.
+	Statuses(ctx context.Context, groups []string, reads map[string][]string) ([]app.SubscriberStatus, error)
+}
+
+// eventsTopic is the Watermill topic the bus delivers every event on.
+const eventsTopic = "events"
+
 // Config is what the worker needs.
 type Config struct {
-	DB *postgres.DB
-	// Projections are the read models the worker keeps live; nil means
-	// postgres.AllProjections().
-	Projections   []*postgres.Projection
+	// Stores are where dead letters are parked and webhooks delivered from.
+	Stores app.Stores
+	// Bus delivers the events to the consumer groups.
+	Bus Bus
+	// Projections are the read models the worker keeps live.
+	Projections   []app.Projection
 	Logger        *slog.Logger
 	Payments      saga.Handler
 	Notifications saga.Handler
@@ -69,8 +99,6 @@ type Config struct {
 	// PollInterval is how often an idle subscriber looks for new events when
 	// no notification wakes it first.
 	PollInterval time.Duration
-	// Notifier, when set, wakes idle subscribers as soon as events commit.
-	Notifier *postgres.Notifier
 	// RetryInterval is the first wait before a failed handler is retried; it
 	// doubles up to RetryMaxInterval.
 	RetryInterval    time.Duration
@@ -132,7 +160,8 @@ type Worker struct {
 	// stop ends the subscribers' waits for notifications when Run's context ends.
 	stop chan struct{}
 
-	db     *postgres.DB
+	stores app.Stores
+	bus    Bus
 	logger *slog.Logger
 	obs    Observer
 	now    func() time.Time
@@ -189,6 +218,12 @@ func New(cfg Config) (*Worker, error) {
 		return nil, fmt.Errorf("worker: the webhook lease (%s) must be longer than an attempt may take (%s)",
 			cfg.Webhooks.Lease, cfg.Webhooks.Sender.Timeout())
 	}
+	if cfg.Bus == nil {
+		return nil, errors.New("worker: a bus to subscribe to is required")
+	}
+	if cfg.Stores.DeadLetters == nil || cfg.Stores.Deliveries == nil {
+		return nil, errors.New("worker: the stores of dead letters and webhook deliveries are required")
+	}
 	logger := quietWaits{watermill.NewSlogLoggerWithLevelMapping(cfg.Logger.With("component", "watermill"), map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug, // Watermill's per-message info lines are debug detail here
 	})}
@@ -200,18 +235,15 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Observer == nil {
 		cfg.Observer = noObserver{}
 	}
-	if cfg.Projections == nil {
-		cfg.Projections = postgres.AllProjections()
-	}
 	router.AddMiddleware(middleware.Recoverer)
-	w := &Worker{router: router, stop: stop, db: cfg.DB, logger: cfg.Logger, obs: cfg.Observer, now: time.Now,
+	w := &Worker{router: router, stop: stop, stores: cfg.Stores, bus: cfg.Bus, logger: cfg.Logger, obs: cfg.Observer, now: time.Now,
 		sagas: map[string]func(context.Context, ledger.RecordedEvent) error{
 			GroupPayments: cfg.Payments.Handle, GroupNotifications: cfg.Notifications.Handle,
 		},
 		pollInterval: cfg.PollInterval, maxAttempts: cfg.MaxAttempts, haltedRetry: cfg.HaltedRetryInterval, stallAfter: cfg.StallAfter, webhooks: cfg.Webhooks}
 	park := func(name string) func(context.Context, failure) (int64, error) {
 		return func(ctx context.Context, f failure) (int64, error) {
-			return cfg.DB.DeadLetters.Park(ctx, postgres.Parked{Group: name, Event: f.event, Error: f.err.Error(),
+			return app.ParkDeadLetter(ctx, cfg.Stores.DeadLetters, app.Parked{Group: name, Event: f.event, Error: f.err.Error(),
 				Attempts: f.attempts, FirstFailedAt: f.first, LastFailedAt: f.last})
 		}
 	}
@@ -228,38 +260,38 @@ func New(cfg Config) (*Worker, error) {
 		group string
 		types []string
 		event func(context.Context, ledger.RecordedEvent) error
-		batch func(context.Context, *sql.Tx, []ledger.RecordedEvent) error
+		batch func(context.Context, app.Tx, []ledger.RecordedEvent) error
 	}
 	var handlers []handler
 	for _, p := range cfg.Projections {
-		handlers = append(handlers, handler{group: p.Group, batch: p.Project})
+		handlers = append(handlers, handler{group: p.ConsumerGroup(), batch: func(ctx context.Context, tx app.Tx, events []ledger.RecordedEvent) error {
+			return app.Project(ctx, tx, p, events)
+		}})
 	}
 	handlers = append(handlers,
 		handler{group: GroupPayments, types: GroupTypes[GroupPayments], event: cfg.Payments.Handle},
 		handler{group: GroupNotifications, types: GroupTypes[GroupNotifications], event: cfg.Notifications.Handle},
-		handler{group: GroupAuditTree, batch: func(ctx context.Context, tx *sql.Tx, events []ledger.RecordedEvent) error {
-			return cfg.DB.Audit.Append(ctx, tx, cfg.AuditSigner, events)
+		handler{group: GroupAuditTree, batch: func(ctx context.Context, tx app.Tx, events []ledger.RecordedEvent) error {
+			return app.AppendAuditTree(ctx, tx, cfg.AuditSigner, events)
 		}},
-		handler{group: GroupWebhooks, batch: w.enqueueWebhooks},
+		handler{group: GroupWebhooks, batch: func(ctx context.Context, tx app.Tx, events []ledger.RecordedEvent) error {
+			return app.EnqueueWebhooks(ctx, tx, events, w.now())
+		}},
 	)
 	for _, h := range handlers {
-		subCfg := postgres.SubscriberConfig{ConsumerGroup: h.group, PollInterval: cfg.PollInterval, Types: h.types}
-		if cfg.Notifier != nil {
-			subCfg.Backoff = postgres.NewWakingBackoff(cfg.Notifier, cfg.PollInterval, time.Second, stop, h.types...)
-		}
-		sub, err := cfg.DB.Subscriptions.NewSubscriber(subCfg, logger)
+		sub, err := cfg.Bus.Subscribe(h.group, h.types, cfg.PollInterval, stop, logger)
 		if err != nil {
 			return nil, fmt.Errorf("subscriber %s: %w", h.group, err)
 		}
 		g := &group{name: h.group}
-		fn := handleEvent(h.event)
+		fn := handleEvent(cfg.Bus, h.event)
 		if h.batch != nil {
-			fn = handleBatch(sub, h.batch)
+			fn = handleBatch(cfg.Bus, sub, h.batch)
 		} else {
 			g.park = park(h.group)
 		}
 		w.groups = append(w.groups, g)
-		handler := router.AddConsumerHandler(g.name, postgres.EventsTopic, sub, w.guarded(g, observe(g.name, fn, cfg.Observer)))
+		handler := router.AddConsumerHandler(g.name, eventsTopic, sub, w.guarded(g, observe(g.name, fn, cfg.Observer)))
 		// No OnRetryHook nor ShouldRetry: Watermill advances the backoff
 		// once more for each, so the waits would grow fourfold (0.2, 0.8,
 		// 3.2, 5, 5 s), leaving a failing saga's batch transaction idle
@@ -286,9 +318,9 @@ func observe(group string, fn message.NoPublishHandlerFunc, obs Observer) messag
 
 // handleEvent adapts an event handler to a Watermill handler: the event's
 // correlation id goes into the context for every log line it causes.
-func handleEvent(fn func(context.Context, ledger.RecordedEvent) error) message.NoPublishHandlerFunc {
+func handleEvent(bus Bus, fn func(context.Context, ledger.RecordedEvent) error) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
-		rec, err := postgres.EventFromMessage(msg)
+		rec, err := bus.EventFromMessage(msg)
 		if err != nil {
 			return err
 		}
@@ -299,9 +331,9 @@ func handleEvent(fn func(context.Context, ledger.RecordedEvent) error) message.N
 // handleBatch adapts a batch handler: it runs at a delivered batch's first
 // message with all the batch's events, in the subscriber's transaction, so
 // the writes and the subscriber's position commit together.
-func handleBatch(sub *postgres.Subscriber, fn func(context.Context, *sql.Tx, []ledger.RecordedEvent) error) message.NoPublishHandlerFunc {
+func handleBatch(bus Bus, sub message.Subscriber, fn func(context.Context, app.Tx, []ledger.RecordedEvent) error) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
-		return sub.ApplyBatch(msg, func(tx *sql.Tx, events []ledger.RecordedEvent) error {
+		return bus.ApplyBatch(sub, msg, func(tx app.Tx, events []ledger.RecordedEvent) error {
 			return fn(logging.WithCorrelation(msg.Context(), events[0].Metadata.CorrelationID), tx, events)
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/bus"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
 	"github.com/reimbursement-ledger/ledger/backend/saga"
 	"github.com/reimbursement-ledger/ledger/backend/saga/sagatest"
@@ -27,7 +28,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // the mailer, until the returned stop is called (or the test ends).
 func startWorker(t *testing.T, db *postgres.DB, gw saga.PaymentGateway, mailer saga.Mailer) (stop func()) {
 	t.Helper()
-	cfg := worker.Config{DB: db}
+	cfg := workertest.On(db, worker.Config{})
 	cfg.Payments, cfg.Notifications = workertest.Payments(cfg, gw), workertest.Notifications(cfg, mailer)
 	_, stop = workertest.Start(t, cfg)
 	return stop
@@ -328,13 +329,13 @@ func differences(x, y ledger.Reimbursement) []string {
 func TestNotificationsWakeIdleSubscribers(t *testing.T) {
 	db := postgrestest.NewDB(t)
 	d := postgrestest.MustDirectory(t, db)
-	notifier := postgres.NewNotifier()
+	notifier := bus.NewNotifier()
 	ctx, cancel := context.WithCancel(context.Background())
 	go db.Subscriptions.Listen(ctx, notifier, quiet)
 	go db.Subscriptions.AnnounceCommits(ctx, quiet)
 	defer cancel()
 	mailer := &sagatest.Mailer{}
-	cfg := worker.Config{DB: db, Notifier: notifier, PollInterval: time.Hour}
+	cfg := workertest.On(db, worker.Config{Bus: db.Subscriptions.Bus(notifier), PollInterval: time.Hour})
 	cfg.Notifications = workertest.Notifications(cfg, mailer)
 	workertest.Start(t, cfg)
 
@@ -357,7 +358,7 @@ func TestNotificationsWakeIdleSubscribers(t *testing.T) {
 func TestWorkerStoppedWhileStartingReturnsNil(t *testing.T) {
 	db := postgrestest.NewDB(t)
 	for i := range 20 {
-		w, err := worker.New(workertest.Config(worker.Config{DB: db}))
+		w, err := worker.New(workertest.Config(workertest.On(db, worker.Config{})))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,17 +21,6 @@ type Harness struct {
 	// Project brings the read model up to date with every committed event,
 	// and records that it has (ReadModel.Reached); nil when it never lags.
 	Project func(t *testing.T)
-	// WebhookLog writes the webhooks' delivery log as the worker does.
-	WebhookLog WebhookLog
-}
-
-// WebhookLog is how the worker writes the delivery log that
-// app.WebhookEndpoints lists and redelivers from: the webhooks consumer
-// group enqueues (in PostgreSQL in its batch transaction), the delivery
-// loop records attempts.
-type WebhookLog interface {
-	EnqueueDeliveries(ctx context.Context, e app.WebhookEnqueue) error
-	RecordAttempt(ctx context.Context, deliveryID, endpointID uuid.UUID, o app.WebhookOutcome) error
 }
 
 // auditKeys check nothing here: no head or checkpoint is recorded, so
@@ -64,6 +53,9 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"WebhookEndpoints", testWebhookEndpoints},
 		{"WebhookDeliveries", testWebhookDeliveries},
 		{"WebhookDeliveryPages", testWebhookDeliveryPages},
+		{"EnqueueWebhooks", testEnqueueWebhooks},
+		{"DeadLetters", testDeadLetters},
+		{"AuditTree", testAuditTree},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, newHarness(t)) })

@@ -87,7 +87,7 @@ func testWebhookEndpoints(t *testing.T, h Harness) {
 // own endpoint.
 func testWebhookDeliveries(t *testing.T, h Harness) {
 	ctx := context.Background()
-	w, log := h.Stores.Webhooks, h.WebhookLog
+	w, log := h.Stores.Webhooks, h.Stores.Deliveries
 	at := time.Date(2026, 3, 1, 9, 0, 0, 123456789, time.UTC)
 	stored := func(t time.Time) time.Time { return t.Round(time.Microsecond) } // as timestamptz keeps it
 	bank := ledger.Bank{ID: uuid.New(), Name: "First Community Bank", Location: "Springfield", CreatedAt: at}
@@ -214,7 +214,7 @@ func testWebhookDeliveryPages(t *testing.T, h Harness) {
 	must(t, w.AddEndpoint(ctx, e))
 	// Seven deliveries, three of them at one instant (one batch's).
 	for _, offset := range []time.Duration{0, time.Second, time.Second, time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second} {
-		must(t, h.WebhookLog.EnqueueDeliveries(ctx, app.WebhookEnqueue{BankID: bank.ID, EventID: uuid.New(),
+		must(t, h.Stores.Deliveries.EnqueueDeliveries(ctx, app.WebhookEnqueue{BankID: bank.ID, EventID: uuid.New(),
 			EventType: "reimbursement.submitted", Payload: []byte(`{}`), At: at.Add(offset)}))
 	}
 	all, err := w.Deliveries(ctx, app.DeliveryQuery{EndpointID: e.ID, Limit: 100})

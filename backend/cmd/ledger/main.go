@@ -443,8 +443,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runExport(ctx, cfg, rest, stdout, stderr)
 	case "token":
 		return runToken(ctx, cfg, rest, stdout)
-	case "sleep":
-		return runSleep(ctx, rest)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)

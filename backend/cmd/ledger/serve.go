@@ -14,6 +14,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/httpapi"
 	"github.com/reimbursement-ledger/ledger/backend/metrics"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/postgres/bus"
 	"github.com/reimbursement-ledger/ledger/backend/saga"
 	"github.com/reimbursement-ledger/ledger/backend/webhook"
 	"github.com/reimbursement-ledger/ledger/backend/worker"
@@ -82,12 +83,17 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		} else if rebased {
 			logger.Warn("the server's transaction ids were below the stored ones (a restore into a new cluster): delivery re-based")
 		}
-		projections := postgres.AllProjections()
-		m := metrics.New(db.DB, worker.Groups(projections), worker.GroupTypes)
+		var projections []app.Projection
+		for _, p := range postgres.AllProjections() {
+			projections = append(projections, p)
+		}
+		stores := db.Stores()
+		m := metrics.New(metrics.Sources{Pool: db.SQL(), Subscriptions: db.Subscriptions, Deliveries: stores.Deliveries,
+			DeadLetters: stores.DeadLetters}, worker.Groups(projections), worker.GroupTypes)
 		ledgerApp := newAuditedApp(cfg, db.DB, keys)
 		// Subscribers in this process of the types committed here wake at
 		// once; those of other processes on the announcement (see Listen).
-		notifier := postgres.NewNotifier()
+		notifier := bus.NewNotifier()
 		db.OnCommit(func(types []string) {
 			m.EventsAppended(types)
 			if r != roleAPI {
@@ -102,9 +108,9 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		if r != roleAPI {
 			streams := app.Streams{Events: db.Events, Directory: db.Directory}
 			w, err = worker.New(worker.Config{
-				DB:            db.DB,
+				Stores:        stores,
+				Bus:           db.Subscriptions.Bus(notifier),
 				Projections:   projections,
-				Notifier:      notifier,
 				Observer:      m,
 				PollInterval:  time.Second,
 				Logger:        logger,

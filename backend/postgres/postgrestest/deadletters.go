@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 )
@@ -14,7 +15,7 @@ import (
 func MustPark(t testing.TB, db *postgres.DB, group string, rec ledger.RecordedEvent, failure string, attempts int) int64 {
 	t.Helper()
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	id, err := db.DeadLetters.Park(context.Background(), postgres.Parked{Group: group, Event: rec, Error: failure,
+	id, err := app.ParkDeadLetter(context.Background(), db.DeadLetters, app.Parked{Group: group, Event: rec, Error: failure,
 		Attempts: attempts, FirstFailedAt: now.Add(-time.Minute), LastFailedAt: now})
 	if err != nil {
 		t.Fatalf("park: %v", err)

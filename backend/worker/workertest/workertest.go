@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
+	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
 	"github.com/reimbursement-ledger/ledger/backend/saga"
 	"github.com/reimbursement-ledger/ledger/backend/saga/sagatest"
@@ -44,15 +46,42 @@ func Config(cfg worker.Config) worker.Config {
 	return cfg
 }
 
-// Payments is the payment saga over cfg's database and the given rail.
-func Payments(cfg worker.Config, gateway saga.PaymentGateway) *saga.Payments {
-	return saga.NewPayments(postgrestest.Streams(cfg.DB), gateway, quiet, time.Now)
+// On returns cfg over db, as the binary wires it: db's stores, its bus
+// (polling only, unless cfg brings a bus of its own) and every registered
+// projection unless cfg names some.
+func On(db *postgres.DB, cfg worker.Config) worker.Config {
+	cfg.Stores = db.Stores()
+	if cfg.Bus == nil {
+		cfg.Bus = db.Subscriptions.Bus(nil)
+	}
+	if cfg.Projections == nil {
+		cfg.Projections = Projections(postgres.AllProjections()...)
+	}
+	return cfg
 }
 
-// Notifications is the notification saga over cfg's database and the
-// given mailer.
+// Projections returns the projections as the worker takes them.
+func Projections(ps ...*postgres.Projection) []app.Projection {
+	out := make([]app.Projection, len(ps))
+	for i, p := range ps {
+		out[i] = p
+	}
+	return out
+}
+
+// Payments is the payment saga over cfg's stores and the given rail.
+func Payments(cfg worker.Config, gateway saga.PaymentGateway) *saga.Payments {
+	return saga.NewPayments(streams(cfg), gateway, quiet, time.Now)
+}
+
+// Notifications is the notification saga over cfg's stores and the given
+// mailer.
 func Notifications(cfg worker.Config, mailer saga.Mailer) *saga.Notifications {
-	return saga.NewNotifications(postgrestest.Streams(cfg.DB), mailer, quiet, time.Now)
+	return saga.NewNotifications(streams(cfg), mailer, quiet, time.Now)
+}
+
+func streams(cfg worker.Config) app.Streams {
+	return app.Streams{Events: cfg.Stores.Events, Directory: cfg.Stores.Directory}
 }
 
 // Start runs a worker of Config(cfg) until stop is called or the test

@@ -1,4 +1,4 @@
-package postgres
+package bus
 
 import (
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v3/pkg/sql"

@@ -1,4 +1,4 @@
-package postgres
+package bus
 
 import (
 	"context"
@@ -37,19 +37,38 @@ const (
 	appendLockID    = 1
 )
 
-// lockAppenders takes the appenders' lock in tx. Sent without arguments, it
-// costs one round trip.
-func lockAppenders(ctx context.Context, tx querier) error {
-	_, err := tx.ExecContext(ctx, fmt.Sprintf(`SELECT pg_advisory_xact_lock_shared(%d, %d)`, appendLockClass, appendLockID))
+// LockAppenders takes the appenders' lock, shared, in the transaction q:
+// every transaction that appends events takes it before it writes. Sent
+// without arguments, it costs one round trip.
+func LockAppenders(ctx context.Context, q Querier) error {
+	_, err := q.ExecContext(ctx, fmt.Sprintf(`SELECT pg_advisory_xact_lock_shared(%d, %d)`, appendLockClass, appendLockID))
 	if err != nil {
 		return fmt.Errorf("take the appenders' lock: %w", err)
 	}
 	return nil
 }
 
+// LockAppendersExclusively takes the appenders' lock alone in the
+// transaction q: no transaction appends until it ends (postgres.DB.Rebase).
+func LockAppendersExclusively(ctx context.Context, q Querier) error {
+	_, err := q.ExecContext(ctx, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d, %d)`, appendLockClass, appendLockID))
+	if err != nil {
+		return fmt.Errorf("take the appenders' lock alone: %w", err)
+	}
+	return nil
+}
+
+// Querier runs statements: a connection pool or a transaction.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
 // horizonQuery returns the delivery horizon as the text of an xid8: events
 // of transactions below it have all committed or rolled back. Stored
-// transaction ids are the server's plus the delivery base (see Rebase).
+// transaction ids are the server's plus the delivery base (see postgres.DB.Rebase).
 //
 // s.nxt is the statement snapshot's xmax: every transaction below it had
 // completed when the statement began. It is no "next id": a transaction
@@ -88,9 +107,9 @@ const horizonQuery = `
 	) x ON true
 	GROUP BY s.nxt, b.base`
 
-// readHorizon reads the delivery horizon in a statement of its own: call
+// ReadHorizon reads the delivery horizon in a statement of its own: call
 // it before the statement or transaction that reads up to it.
-func readHorizon(ctx context.Context, q querier) (horizon string, err error) {
+func ReadHorizon(ctx context.Context, q Querier) (horizon string, err error) {
 	defer ledger.Wrap(&err, "read the delivery horizon")
 	err = q.QueryRowContext(ctx, horizonQuery, appendLockClass, appendLockID).Scan(&horizon)
 	return horizon, err
@@ -160,40 +179,4 @@ func (h *horizons) read() string {
 func (h *horizons) close() error {
 	h.stmt.Close()
 	return h.conn.Close()
-}
-
-// Rebase keeps delivery flowing after a restore into a new cluster, whose
-// transaction ids start below the stored ones: when the newest stored
-// transaction id is not below the server's next one, it raises the
-// delivery base so that new transaction ids follow every stored one. It
-// holds the appenders' lock exclusively meanwhile, so no event is stored
-// with an id from before. It reports whether it re-based.
-func (db *DB) Rebase(ctx context.Context) (rebased bool, err error) {
-	defer ledger.Wrap(&err, "rebase delivery")
-	check := `
-		SELECT coalesce((SELECT transaction_id::text::numeric FROM events ORDER BY transaction_id DESC LIMIT 1), 0)
-			>= pg_snapshot_xmax(pg_current_snapshot())::text::numeric + base
-		FROM delivery_base`
-	var behind bool
-	if err := db.pool.QueryRowContext(ctx, check).Scan(&behind); err != nil || !behind {
-		return false, err
-	}
-	err = db.transact(ctx, func(tx *sql.Tx, _ *[]string) error {
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d, %d)`, appendLockClass, appendLockID)); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `
-			UPDATE delivery_base SET rebased_at = now(),
-				base = (SELECT transaction_id::text::numeric FROM events ORDER BY transaction_id DESC LIMIT 1)
-					- pg_snapshot_xmax(pg_current_snapshot())::text::numeric + 1
-			WHERE (SELECT transaction_id::text::numeric FROM events ORDER BY transaction_id DESC LIMIT 1)
-				>= pg_snapshot_xmax(pg_current_snapshot())::text::numeric + base`)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		rebased = n == 1
-		return err
-	})
-	return rebased, err
 }

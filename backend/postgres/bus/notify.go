@@ -1,4 +1,4 @@
-package postgres
+package bus
 
 import (
 	"context"
@@ -43,7 +43,7 @@ func (s *Subscriptions) AnnounceCommits(ctx context.Context, logger *slog.Logger
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.commits.pending:
+		case <-s.commits.Pending():
 		}
 		wait := announceSpacing
 		// The payload names the types committed, so that a subscriber of
@@ -52,7 +52,7 @@ func (s *Subscriptions) AnnounceCommits(ctx context.Context, logger *slog.Logger
 		// two statements go in one simple query: one implicit transaction,
 		// one round trip, and the setting ends with it instead of staying
 		// on a connection of the pool.
-		types := s.commits.take()
+		types := s.commits.Take()
 		payload := strings.Join(types, ",")
 		if len(payload) > maxPayload {
 			payload = ""
@@ -61,8 +61,7 @@ func (s *Subscriptions) AnnounceCommits(ctx context.Context, logger *slog.Logger
 		if err != nil && ctx.Err() == nil {
 			logger.Warn("cannot announce committed events; subscribers of other processes fall back to polling", "error", err)
 			wait = time.Second
-			s.commits.add(types) // again once the database answers
-			s.commits.announce()
+			s.commits.Again(types) // once the database answers
 		}
 		spacing.Reset(wait)
 		select {

@@ -1,4 +1,9 @@
-package postgres
+// Package bus delivers the events table to the ledger's consumer groups:
+// Watermill subscribers that read it in commit-safe order below the
+// delivery horizon (horizon.go), the notifications that wake them
+// (notify.go), each group's position and lag, and the Bus the worker
+// subscribes through (bus.go). backend/postgres opens it over its pool.
+package bus
 
 import (
 	"context"
@@ -19,6 +24,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/lib/pq"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
@@ -68,9 +74,11 @@ type SubscriberConfig struct {
 type Subscriptions struct {
 	pool    *sql.DB
 	url     string // for the listener's and the horizons' own connections
-	commits *commits
+	commits Commits
 	now     func() time.Time
 	logger  *slog.Logger
+	// bind gives a batch handler the stores bound to its batch's transaction.
+	bind func(Querier) app.Tx
 
 	horizonsOnce sync.Once
 	horizons     *horizons
@@ -80,21 +88,60 @@ type Subscriptions struct {
 	beforeSnapshot func()
 }
 
-// close closes the horizons' connection, if one was opened.
-func (s *Subscriptions) close() {
+// Config is what Subscriptions need.
+type Config struct {
+	// Pool is the ledger's connection pool; URL opens the listener's and
+	// the horizons' own connections.
+	Pool *sql.DB
+	URL  string
+	// Commits tells AnnounceCommits what committed.
+	Commits Commits
+	// Bind returns the stores bound to a batch's transaction, for the
+	// batch handlers (Subscriber.ApplyBatch).
+	Bind   func(Querier) app.Tx
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Commits is told, by the event store, which event types each of its
+// transactions appended once it committed (postgres.DB keeps it).
+type Commits interface {
+	// Pending is signalled when events committed since the last Take.
+	Pending() <-chan struct{}
+	// Take returns the types committed since the last Take, sorted; empty
+	// when any type may have been.
+	Take() []string
+	// Again puts types back for the next announcement, and asks for one.
+	Again(types []string)
+}
+
+// New returns the subscriptions over cfg's pool.
+func New(cfg Config) *Subscriptions {
+	return &Subscriptions{pool: cfg.Pool, url: cfg.URL, commits: cfg.Commits, bind: cfg.Bind, now: cfg.Now, logger: cfg.Logger}
+}
+
+// Close closes the horizons' connection, if one was opened.
+func (s *Subscriptions) Close() {
 	if s.horizons != nil {
 		s.horizons.close()
 	}
 }
 
-// SubscriberStatus is where one consumer group stands.
-type SubscriberStatus struct {
-	Group    string
-	Position int64 // the last event it acknowledged; 0 before the first
-	Head     int64 // the newest event's position
-	Lag      int64 // events committed after its position
-	// LagSeconds is the age of the oldest event it has not handled yet.
-	LagSeconds float64
+// BeforeSnapshot sets a function the subscribers run between reading a
+// batch's horizon and reading the batch, for a test that forces an
+// interleaving there; set it before NewSubscriber.
+func (s *Subscriptions) BeforeSnapshot(fn func()) { s.beforeSnapshot = fn }
+
+// BatchQuery returns the statement a subscriber of group reads its next
+// batch with, and its arguments, as it would read it now: to EXPLAIN it.
+func (s *Subscriptions) BatchQuery(group string) (string, []any, error) {
+	h, err := newHorizons(s.url, s.logger)
+	if err != nil {
+		return "", nil, err
+	}
+	defer h.close()
+	q := eventsSchema{batch: &deliveredBatch{}, horizons: h}.SelectQuery(EventsTopic, group, offsetsAdapter)
+	return q.Query, q.Args, nil
 }
 
 // Statuses reports every consumer group's position and lag. A group that
@@ -102,15 +149,15 @@ type SubscriberStatus struct {
 // group that reads only some event types (SubscriberConfig.Types), those
 // types: its lag counts only events of them, since it passes over the
 // others unread (its position reaches them at its next poll).
-func (s *Subscriptions) Statuses(ctx context.Context, groups []string, reads map[string][]string) (_ []SubscriberStatus, err error) {
+func (s *Subscriptions) Statuses(ctx context.Context, groups []string, reads map[string][]string) (_ []app.SubscriberStatus, err error) {
 	defer ledger.Wrap(&err, "Subscriptions.Statuses")
 	var head int64
 	if err := s.pool.QueryRowContext(ctx, `SELECT coalesce(max(position), 0) FROM events`).Scan(&head); err != nil {
 		return nil, err
 	}
-	out := make([]SubscriberStatus, 0, len(groups))
+	out := make([]app.SubscriberStatus, 0, len(groups))
 	for _, g := range groups {
-		st := SubscriberStatus{Group: g, Head: head}
+		st := app.SubscriberStatus{Group: g, Head: head}
 		var oldest sql.NullTime
 		var types any // NULL: every type
 		if t, ok := reads[g]; ok {
@@ -142,6 +189,7 @@ func (s *Subscriptions) Statuses(ctx context.Context, groups []string, reads map
 type Subscriber struct {
 	*wsql.Subscriber
 	batch *deliveredBatch
+	bind  func(Querier) app.Tx
 }
 
 // NewSubscriber returns a Watermill subscriber that delivers the events table
@@ -173,7 +221,7 @@ func (s *Subscriptions) NewSubscriber(cfg SubscriberConfig, logger watermill.Log
 	if err != nil {
 		return nil, err
 	}
-	return &Subscriber{Subscriber: sub, batch: batch}, nil
+	return &Subscriber{Subscriber: sub, batch: batch, bind: s.bind}, nil
 }
 
 // deliveredBatch holds the events of the batch the subscriber read last.
@@ -193,15 +241,15 @@ type deliveredBatch struct {
 
 // ApplyBatch lets a handler write a whole delivered batch with a few
 // statements instead of a few per event. At a batch's first message it calls
-// apply with msg's transaction (the subscriber's batch transaction, so the
-// writes commit with the batch's position or not at all) and every event of
-// the batch; at the batch's later messages it calls nothing, since their
+// apply with the stores bound to msg's transaction (the subscriber's batch
+// transaction, so the writes commit with the batch's position or not at
+// all) and every event of the batch; at the batch's later messages it calls nothing, since their
 // events are applied already. apply runs inside a savepoint: Watermill
 // retries a failed message inside the same transaction, which a failed
 // statement would otherwise leave aborted, so the retry calls apply again,
 // with the same events, on a usable transaction. A message of a batch no
 // longer held (which the sequence above rules out) is applied alone.
-func (s *Subscriber) ApplyBatch(msg *message.Message, apply func(tx *sql.Tx, events []ledger.RecordedEvent) error) error {
+func (s *Subscriber) ApplyBatch(msg *message.Message, apply func(tx app.Tx, events []ledger.RecordedEvent) error) error {
 	tx, ok := wsql.TxFromContext(msg.Context())
 	if !ok {
 		return errors.New("a batch handler needs the subscriber's transaction")
@@ -210,7 +258,7 @@ func (s *Subscriber) ApplyBatch(msg *message.Message, apply func(tx *sql.Tx, eve
 	if err != nil || len(events) == 0 {
 		return err
 	}
-	if err := withSavepoint(msg.Context(), tx, func() error { return apply(tx, events) }); err != nil {
+	if err := withSavepoint(msg.Context(), tx, func() error { return apply(s.bind(tx), events) }); err != nil {
 		return err
 	}
 	s.batch.markApplied(seq, end)

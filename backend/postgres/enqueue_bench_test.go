@@ -1,10 +1,8 @@
-package worker
+package postgres_test
 
 import (
 	"context"
-	"database/sql"
-	"io"
-	"log/slog"
+	"errors"
 	"testing"
 	"time"
 
@@ -13,16 +11,14 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
-	"github.com/reimbursement-ledger/ledger/backend/saga"
-	"github.com/reimbursement-ledger/ledger/backend/saga/sagatest"
 )
 
-// BenchmarkEnqueueWebhooks measures the webhooks group's handler on one
-// batch of 100 submissions (rolled back each time): when no endpoint
+// BenchmarkEnqueueWebhooks measures the webhooks group's use case
+// (app.EnqueueWebhooks) on one batch of 100 submissions (rolled back each
+// time): when no endpoint
 // listens, when another bank's does, and when the bank has one that
 // subscribes to submissions (each is folded and written).
 func BenchmarkEnqueueWebhooks(b *testing.B) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	db := postgrestest.NewDB(b)
 	d := postgrestest.MustDirectory(b, db)
 	a := postgrestest.App(db)
@@ -39,22 +35,18 @@ func BenchmarkEnqueueWebhooks(b *testing.B) {
 		}
 		events = append(events, story...)
 	}
-	w, err := New(Config{DB: db, Logger: quiet, AuditSigner: postgrestest.AuditSigner,
-		Payments:      saga.NewPayments(postgrestest.Streams(db), &sagatest.Gateway{}, quiet, time.Now),
-		Notifications: saga.NewNotifications(postgrestest.Streams(db), &sagatest.Mailer{}, quiet, nil)})
-	if err != nil {
-		b.Fatal(err)
-	}
+	rollback := errors.New("rolled back")
 	batch := func(b *testing.B) {
 		for b.Loop() {
-			tx, err := db.SQL().BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead})
-			if err != nil {
+			err := db.Transact(ctx, func(tx app.Tx) error {
+				if err := app.EnqueueWebhooks(ctx, tx, events, time.Now()); err != nil {
+					return err
+				}
+				return rollback
+			})
+			if err != rollback {
 				b.Fatal(err)
 			}
-			if err := w.enqueueWebhooks(ctx, tx, events); err != nil {
-				b.Fatal(err)
-			}
-			tx.Rollback()
 		}
 	}
 	b.Run("nobody listens", batch)
