@@ -1,7 +1,9 @@
 package httpapi_test
 
 import (
+	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/reimbursement-ledger/ledger/backend/app"
@@ -63,5 +65,49 @@ func TestSpecEnumeratesTheDomainsLists(t *testing.T) {
 	}
 	if !slices.Equal(titled, ledger.EventTypes) {
 		t.Errorf("docs/openapi.yaml's Event data describes %v; the event types are %v", titled, ledger.EventTypes)
+	}
+}
+
+// The prose that names the lists names all of them: the README's filters
+// (every status and payment status, in the domain's order) and
+// docs/webhooks.md's types (every webhook type, written as it abbreviates
+// them after the first).
+func TestDocsNameTheDomainsLists(t *testing.T) {
+	read := func(name string) string {
+		t.Helper()
+		b, err := os.ReadFile("../../" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(strings.Fields(string(b)), " ")
+	}
+	readme := read("README.md")
+	var statuses, payments []string
+	for _, s := range ledger.Statuses {
+		statuses = append(statuses, string(s))
+	}
+	for _, s := range ledger.PaymentStatuses {
+		payments = append(payments, string(s))
+	}
+	for _, want := range []string{
+		"`status` (" + strings.Join(statuses, ", ") + ")",
+		"`payment_status` (" + strings.Join(payments, ", ") + ")",
+	} {
+		if !strings.Contains(readme, want) {
+			t.Errorf("README.md's filters do not read %q", want)
+		}
+	}
+	webhooks := read("docs/webhooks.md")
+	types := ledger.WebhookTypes()
+	named := "The types are `" + types[0] + "`"
+	for i, typ := range types[1:] {
+		sep := ", "
+		if i == len(types)-2 {
+			sep = " and "
+		}
+		named += sep + "`." + strings.TrimPrefix(typ, "reimbursement.") + "`"
+	}
+	if !strings.Contains(webhooks, named+".") {
+		t.Errorf("docs/webhooks.md does not read %q", named+".")
 	}
 }

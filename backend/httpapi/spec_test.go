@@ -155,10 +155,11 @@ func TestSpecNamesWhoMayCallEachOperation(t *testing.T) {
 				path = strings.Replace(path, part, "{"+part[1:]+"}", 1)
 			}
 		}
-		op := doc.Paths.Find(path).GetOperation(rule.Method)
-		if op == nil {
+		item := doc.Paths.Find(path)
+		if item == nil || item.GetOperation(rule.Method) == nil {
 			t.Fatalf("%s %s is not described", rule.Method, path)
 		}
+		op := item.GetOperation(rule.Method)
 		var want []string
 		for _, r := range rule.Roles {
 			want = append(want, string(r))
