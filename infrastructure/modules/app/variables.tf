@@ -143,7 +143,7 @@ variable "position_key" {
   ephemeral   = true
 
   validation {
-    condition     = can(base64decode(var.position_key)) && length(var.position_key) == 44 && endswith(var.position_key, "=")
+    condition     = can(regex("^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$", var.position_key))
     error_message = "The position key must be 32 bytes in padded base64, as `openssl rand -base64 32` prints it."
   }
 }

@@ -325,3 +325,14 @@ run "network_denied_by_default" {
     error_message = "The worker accepts traffic from the metrics namespaces only."
   }
 }
+
+run "short_position_key_rejected" {
+  command = plan
+
+  variables {
+    # 24 bytes (openssl rand -base64 24): AES-256 needs 32.
+    position_key = "Qm9ndXMta2V5LW9mLTI0LWJ5dGVzLSEh"
+  }
+
+  expect_failures = [var.position_key]
+}
