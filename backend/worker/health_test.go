@@ -25,6 +25,18 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/worker/workertest"
 )
 
+// countedReadings is the bus, counting the watch's readings of the groups'
+// positions.
+type countedReadings struct {
+	worker.Bus
+	n atomic.Int64
+}
+
+func (c *countedReadings) Statuses(ctx context.Context, groups []string, reads map[string][]string) ([]app.SubscriberStatus, error) {
+	defer c.n.Add(1)
+	return c.Bus.Statuses(ctx, groups, reads)
+}
+
 // recorder is an Observer that keeps what it is told.
 type recorder struct {
 	mu       sync.Mutex
@@ -299,8 +311,9 @@ func TestStalledGroupIsReportedAndIdleGroupsAreNot(t *testing.T) {
 	payments := &failingSaga{}
 	obs := newRecorder()
 	logs, logger := newLog()
+	readings := &countedReadings{Bus: db.Subscriptions.Bus(nil)}
 	w := runWorker(t, workertest.On(db, worker.Config{Logger: logger, Observer: obs, Payments: payments, MaxAttempts: 1_000_000,
-		StallAfter: 300 * time.Millisecond}))
+		StallAfter: 300 * time.Millisecond, Bus: readings}))
 	var others []string
 	for _, g := range worker.Groups(postgres.AllProjections()) {
 		if g != worker.GroupPayments {
@@ -310,7 +323,10 @@ func TestStalledGroupIsReportedAndIdleGroupsAreNot(t *testing.T) {
 
 	id := submit(t, db, d)
 	postgrestest.Eventually(t, "every group caught up and none reported", func() bool { return caughtUp(t, db) && w.Ready() == nil })
-	time.Sleep(time.Second) // idle for three times StallAfter
+	// Idle for three times StallAfter: a dozen of the watch's readings
+	// (one each StallAfter/4) after everything caught up.
+	from := readings.n.Load()
+	postgrestest.Eventually(t, "a dozen readings of the idle groups", func() bool { return readings.n.Load() >= from+12 })
 	if err := w.Ready(); err != nil {
 		t.Fatalf("idle groups reported: %v", err)
 	}

@@ -175,6 +175,32 @@ func waitForSubscribers(t *testing.T, dbURL string, n int) {
 	}
 }
 
+// waitForIdleSessions waits until every other session of the database is
+// idle, between statements and outside a transaction.
+func waitForIdleSessions(t *testing.T, dbURL string) {
+	t.Helper()
+	db, err := sql.Open("postgres", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var busy int
+		if err := db.QueryRow(`SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'`).Scan(&busy); err != nil {
+			t.Fatal(err)
+		}
+		if busy == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions still busy after 20 s", busy)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	tests := []struct {
 		args []string
@@ -663,9 +689,10 @@ func TestInterruptStopsServeCleanly(t *testing.T) {
 	defer cmd.Process.Kill()
 
 	// Every subscriber polls (each second, as serve configures them), and
-	// the interrupt comes while they wait for their next poll.
+	// the interrupt comes while they wait for their next poll: once they
+	// are registered, no session of the ledger runs a statement.
 	waitForSubscribers(t, dbURL, len(worker.Groups(postgres.AllProjections())))
-	time.Sleep(1500 * time.Millisecond)
+	waitForIdleSessions(t, dbURL)
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
