@@ -154,30 +154,19 @@ func TestRoleAPIServesNoWorkersAndWorkerServesNoAPI(t *testing.T) {
 // waitForSubscribers waits until n consumer groups have registered.
 func waitForSubscribers(t *testing.T, dbURL string, n int) {
 	t.Helper()
-	db, err := sql.Open("postgres", dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		var got int
-		if err := db.QueryRow(`SELECT count(*) FROM subscription_offsets`).Scan(&got); err != nil {
-			t.Fatal(err)
-		}
-		if got == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d consumer groups registered, want %d", got, n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForCount(t, dbURL, "consumer groups registered", `SELECT count(*) FROM subscription_offsets`, n)
 }
 
 // waitForIdleSessions waits until every other session of the database is
 // idle, between statements and outside a transaction.
 func waitForIdleSessions(t *testing.T, dbURL string) {
+	t.Helper()
+	waitForCount(t, dbURL, "sessions busy", `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'`, 0)
+}
+
+// waitForCount waits up to 20 s until query counts want.
+func waitForCount(t *testing.T, dbURL, what, query string, want int) {
 	t.Helper()
 	db, err := sql.Open("postgres", dbURL)
 	if err != nil {
@@ -186,16 +175,15 @@ func waitForIdleSessions(t *testing.T, dbURL string) {
 	defer db.Close()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		var busy int
-		if err := db.QueryRow(`SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'`).Scan(&busy); err != nil {
+		var got int
+		if err := db.QueryRow(query).Scan(&got); err != nil {
 			t.Fatal(err)
 		}
-		if busy == 0 {
+		if got == want {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d sessions still busy after 20 s", busy)
+			t.Fatalf("%d %s after 20 s, want %d", got, what, want)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
