@@ -86,7 +86,7 @@ func (n *Notifications) notify(ctx context.Context, rec ledger.RecordedEvent, id
 	if err != nil {
 		return err
 	}
-	email := compose(*r, member, o)
+	email := compose(*r, member, o, n.now())
 	if err := n.mailer.Send(ctx, email); err != nil {
 		log.WarnContext(ctx, "mailer failed; will retry", "error", err)
 		return fmt.Errorf("e-mail member %s: %w", member.ID, err)
@@ -103,15 +103,19 @@ func (n *Notifications) notify(ctx context.Context, rec ledger.RecordedEvent, id
 // outcome was, not what the reimbursement is now, which a later attempt
 // may have changed. Its id, the provider's idempotency key, is the
 // outcome's notification stream.
-func compose(r ledger.Reimbursement, m ledger.Member, o outcome) Email {
+func compose(r ledger.Reimbursement, m ledger.Member, o outcome, at time.Time) Email {
 	amount := ledger.FormatAmount(r.Amount, r.Currency) + " " + r.Currency
-	email := Email{ID: ledger.AttemptNotificationStreamID(r.ID, o.attempt).String(), To: m.Email}
+	email := Email{ID: ledger.AttemptNotificationStreamID(r.ID, o.attempt).String(), To: m.Email,
+		Kind: EmailPaid, FirstName: m.FirstName, Amount: amount, Description: r.Description, Reason: o.reason,
+		Attempt: o.attempt, AccountID: r.AccountID, At: at}
 	switch {
 	case o.attempt == 0:
+		email.Kind, email.Reason = EmailDenied, r.DenialReason
 		email.Subject = "Your reimbursement request was denied"
 		email.Body = fmt.Sprintf("Dear %s,\n\nyour request for %s (%q) was denied.\nReason: %s\n",
 			m.FirstName, amount, r.Description, r.DenialReason)
 	case o.failed:
+		email.Kind = EmailPaymentFailed
 		email.Subject = "Your reimbursement was approved; the payment could not be made"
 		email.Body = fmt.Sprintf("Dear %s,\n\nyour request for %s (%q) was approved, but the transfer to your account failed (%s). Your bank will contact you.\n",
 			m.FirstName, amount, r.Description, o.reason)

@@ -70,7 +70,32 @@ type Email struct {
 	To      string
 	Subject string
 	Body    string
+	// The facts the e-mail reports, for a mailer that writes its own
+	// message from templates: Kind (EmailDenied, EmailPaid or
+	// EmailPaymentFailed), the member's first name, the amount as the API
+	// writes it with its currency ("19.90 USD"), the request's description,
+	// Reason (the denial's, or the rail's for a failed payment), Attempt
+	// (the payment attempt, 0 for a denial), the account paid into and
+	// At, when the saga handled the outcome.
+	Kind        string
+	FirstName   string
+	Amount      string
+	Description string
+	Reason      string
+	Attempt     int
+	AccountID   uuid.UUID
+	// AccountLast4 is the account number's last 4 digits, empty when the
+	// account has no number.
+	AccountLast4 string
+	At           time.Time
 }
+
+// Kinds of e-mail the notification saga sends.
+const (
+	EmailDenied        = "denied"
+	EmailPaid          = "paid"
+	EmailPaymentFailed = "payment_failed"
+)
 
 // Handler reacts to one recorded event.
 type Handler interface {

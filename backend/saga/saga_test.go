@@ -242,7 +242,28 @@ func TestNotificationsSendOneEmailPerDecision(t *testing.T) {
 
 func TestComposeFormatsTheAmountInItsCurrency(t *testing.T) {
 	r := ledger.Reimbursement{ID: uuid.New(), Amount: decimal.RequireFromString("5"), Currency: "USD", Description: "Bus", Status: ledger.StatusApproved, PaymentStatus: ledger.PaymentStatusSettled}
-	if e := compose(r, ledger.Member{FirstName: "Ada"}, outcome{attempt: 1}); !strings.Contains(e.Body, "5.00 USD") {
-		t.Fatalf("body %q does not show 5.00 USD", e.Body)
+	if e := compose(r, ledger.Member{FirstName: "Ada"}, outcome{attempt: 1}, now()); !strings.Contains(e.Body, "5.00 USD") || e.Amount != "5.00 USD" {
+		t.Fatalf("body %q, amount %q: want 5.00 USD", e.Body, e.Amount)
+	}
+}
+
+// A mailer that writes its own message from templates reads the kind of
+// outcome and its facts from the e-mail.
+func TestComposeNamesTheKindAndItsReason(t *testing.T) {
+	r := ledger.Reimbursement{ID: uuid.New(), AccountID: uuid.New(), Amount: decimal.RequireFromString("5"), Currency: "USD", DenialReason: "no receipt"}
+	for _, tt := range []struct {
+		o                outcome
+		kind, reason     string
+		wantNotification uuid.UUID
+	}{
+		{outcome{}, EmailDenied, "no receipt", ledger.NotificationStreamID(r.ID)},
+		{outcome{attempt: 1, failed: true, reason: "account closed"}, EmailPaymentFailed, "account closed", ledger.NotificationStreamID(r.ID)},
+		{outcome{attempt: 2}, EmailPaid, "", ledger.AttemptNotificationStreamID(r.ID, 2)},
+	} {
+		e := compose(r, ledger.Member{FirstName: "Ada"}, tt.o, now())
+		if e.Kind != tt.kind || e.Reason != tt.reason || e.Attempt != tt.o.attempt || e.AccountID != r.AccountID || e.FirstName != "Ada" ||
+			e.ID != tt.wantNotification.String() || !e.At.Equal(now()) {
+			t.Errorf("%+v: e-mail %+v, want kind %s reason %q", tt.o, e, tt.kind, tt.reason)
+		}
 	}
 }
