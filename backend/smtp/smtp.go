@@ -26,7 +26,8 @@ type Config struct {
 	URL string
 	// From is the sender's address; its domain ends each Message-ID.
 	From string
-	// Timeout bounds one delivery (default 30s).
+	// Timeout bounds one delivery (default 4s: the saga calls the mailer
+	// inside an open transaction).
 	Timeout time.Duration
 }
 
@@ -37,6 +38,7 @@ type Mailer struct {
 	from    *mail.Address
 	domain  string
 	tmpl    *templates
+	timeout time.Duration
 }
 
 var _ saga.Mailer = (*Mailer)(nil)
@@ -53,7 +55,7 @@ func New(cfg Config, options ...gomail.Option) (*Mailer, error) {
 	}
 	timeout := cfg.Timeout
 	if timeout == 0 {
-		timeout = 30 * time.Second
+		timeout = 4 * time.Second
 	}
 	opts := []gomail.Option{gomail.WithTimeout(timeout)}
 	port := 587
@@ -94,7 +96,7 @@ func New(cfg Config, options ...gomail.Option) (*Mailer, error) {
 		return nil, err
 	}
 	domain := from.Address[strings.LastIndexByte(from.Address, '@')+1:]
-	return &Mailer{options: append(opts, options...), host: u.Hostname(), from: from, domain: domain, tmpl: tmpl}, nil
+	return &Mailer{options: append(opts, options...), host: u.Hostname(), from: from, domain: domain, tmpl: tmpl, timeout: timeout}, nil
 }
 
 // MessageID is the Message-ID of an e-mail, without its angle brackets:
@@ -125,6 +127,8 @@ func (m *Mailer) Send(ctx context.Context, email saga.Email) error {
 	if err != nil {
 		return fmt.Errorf("e-mail %s: %w", email.ID, err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, m.timeout)
+	defer cancel()
 	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
 		return fmt.Errorf("e-mail %s: %w", email.ID, err)
 	}

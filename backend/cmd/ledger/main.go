@@ -23,6 +23,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/httpapi"
 	"github.com/reimbursement-ledger/ledger/backend/logging"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/smtp"
 	"github.com/reimbursement-ledger/ledger/backend/webhook"
 	"github.com/reimbursement-ledger/ledger/backend/worker"
 )
@@ -126,6 +127,11 @@ environment:
   WEBHOOK_RETRY_JITTER  the fraction of each delay drawn at random, from 0 to 1 (default 0.2)
   WEBHOOK_DELIVERY_LEASE  how long a worker holds a delivery it is sending before another may send it; longer
                  than an attempt may take, 15s (default 2m)
+  MAIL_TRANSPORT  how the member e-mails go out: log (only logged; the default) or smtp
+  SMTP_URL       the SMTP server (MAIL_TRANSPORT=smtp): smtp://user:password@host:587 requires STARTTLS,
+                 smtps://user:password@host:465 is TLS from the start, smtp://host:1025?tls=none sends in clear
+                 and without credentials, to a local catcher such as Mailpit
+  SMTP_FROM      the sender's address (MAIL_TRANSPORT=smtp); its domain ends each Message-ID
   DB_IDLE_IN_TRANSACTION_TIMEOUT, DB_STATEMENT_TIMEOUT, DB_LOCK_TIMEOUT
                  bounds on serve's database sessions (default 5s, 30s, 30s): a frozen worker's batch
                  holds its consumer groups for at most the first, and another worker takes over
@@ -180,6 +186,9 @@ type config struct {
 	WebhookSchedule webhook.Schedule
 	// WebhookLease is how long a worker holds a delivery it sends.
 	WebhookLease time.Duration
+	// SMTPMailer delivers the member e-mails when MAIL_TRANSPORT=smtp; nil
+	// logs them (the stub).
+	SMTPMailer *smtp.Mailer
 }
 
 // auditKeys returns the keys that check the log: the public keys of tree
@@ -296,6 +305,18 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if cfg.WebhookSchedule, cfg.WebhookLease, err = loadWebhookDelivery(getenv); err != nil {
 		return config{}, err
+	}
+	switch transport := getenv("MAIL_TRANSPORT"); transport {
+	case "", "log":
+	case "smtp":
+		// A delivery runs inside the subscriber's open batch transaction:
+		// it must give up before the database ends that idle transaction.
+		timeout := cfg.Timeouts.IdleInTransaction * 4 / 5
+		if cfg.SMTPMailer, err = smtp.New(smtp.Config{URL: getenv("SMTP_URL"), From: getenv("SMTP_FROM"), Timeout: timeout}); err != nil {
+			return config{}, fmt.Errorf("MAIL_TRANSPORT=smtp: %w", err)
+		}
+	default:
+		return config{}, fmt.Errorf("MAIL_TRANSPORT %q: want log (the default) or smtp", transport)
 	}
 	cfg.WorkerMaxAttempts = worker.DefaultMaxAttempts
 	if raw := getenv("WORKER_MAX_ATTEMPTS"); raw != "" {

@@ -220,6 +220,11 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"deadletters", "discard", "7"}, map[string]string{"DATABASE_URL": "postgres://x", "USER": "alice"}, "--reason"},
 		{[]string{"deadletters", "discard", "7", "--reason", "paid by hand"}, map[string]string{"DATABASE_URL": "postgres://x"}, "--by"},
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "READ_WAIT_MAX": "soon"}, "READ_WAIT_MAX"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "MAIL_TRANSPORT": "carrier-pigeon"}, "MAIL_TRANSPORT"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "MAIL_TRANSPORT": "smtp", "SMTP_FROM": "ledger@bank.example"}, "SMTP_URL"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "MAIL_TRANSPORT": "smtp", "SMTP_URL": "smtp://mail.example:587"}, "SMTP_FROM"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "MAIL_TRANSPORT": "smtp", "SMTP_URL": "smtp://u:p@mail.example?tls=none",
+			"SMTP_FROM": "ledger@bank.example"}, "SMTP_URL"},
 		// Longer than a request may work: the list would time out instead of answering 503 with Retry-After.
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "READ_WAIT_MAX": "30s"}, "READ_WAIT_MAX"},
 	}

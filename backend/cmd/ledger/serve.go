@@ -115,7 +115,7 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 				PollInterval:  time.Second,
 				Logger:        logger,
 				Payments:      saga.NewPayments(streams, &saga.StubPaymentGateway{Logger: logger}, logger, time.Now),
-				Notifications: saga.NewNotifications(streams, &saga.StubMailer{Logger: logger}, logger, time.Now),
+				Notifications: saga.NewNotifications(streams, mailer(cfg, logger), logger, time.Now),
 				Webhooks: worker.WebhookConfig{
 					Sender:   webhook.NewSender(webhook.SenderConfig{Guard: webhook.Guard{AllowPrivate: cfg.WebhookAllowPrivate}}),
 					Schedule: cfg.WebhookSchedule,
@@ -240,4 +240,13 @@ var defaultTimeouts = timeouts{readHeader: 5 * time.Second, read: 15 * time.Seco
 
 func newHTTPServer(h http.Handler, t timeouts) *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read, WriteTimeout: t.write, IdleTimeout: t.idle}
+}
+
+// mailer is the SMTP mailer when MAIL_TRANSPORT=smtp, else the stub that
+// logs each e-mail.
+func mailer(cfg config, logger *slog.Logger) saga.Mailer {
+	if cfg.SMTPMailer != nil {
+		return cfg.SMTPMailer
+	}
+	return &saga.StubMailer{Logger: logger}
 }
