@@ -86,6 +86,11 @@ func (s Streams) Member(ctx context.Context, id uuid.UUID) (ledger.Member, error
 	return s.Directory.Member(ctx, id)
 }
 
+// Account returns an account of the directory.
+func (s Streams) Account(ctx context.Context, id uuid.UUID) (ledger.Account, error) {
+	return s.Directory.Account(ctx, id)
+}
+
 // StreamVersion returns the version of a stream, 0 when it has no events.
 func (s Streams) StreamVersion(ctx context.Context, streamID uuid.UUID) (int64, error) {
 	return s.Events.StreamVersion(ctx, streamID)

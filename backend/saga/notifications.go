@@ -82,11 +82,15 @@ func (n *Notifications) notify(ctx context.Context, rec ledger.RecordedEvent, id
 	if err != nil {
 		return err
 	}
+	account, err := n.store.Account(ctx, r.AccountID)
+	if err != nil {
+		return err
+	}
 	event, err := ledger.Notify(*r, member, o.attempt, version, n.now())
 	if err != nil {
 		return err
 	}
-	email := compose(*r, member, o, n.now())
+	email := compose(*r, member, account, o, n.now())
 	if err := n.mailer.Send(ctx, email); err != nil {
 		log.WarnContext(ctx, "mailer failed; will retry", "error", err)
 		return fmt.Errorf("e-mail member %s: %w", member.ID, err)
@@ -103,11 +107,11 @@ func (n *Notifications) notify(ctx context.Context, rec ledger.RecordedEvent, id
 // outcome was, not what the reimbursement is now, which a later attempt
 // may have changed. Its id, the provider's idempotency key, is the
 // outcome's notification stream.
-func compose(r ledger.Reimbursement, m ledger.Member, o outcome, at time.Time) Email {
+func compose(r ledger.Reimbursement, m ledger.Member, a ledger.Account, o outcome, at time.Time) Email {
 	amount := ledger.FormatAmount(r.Amount, r.Currency) + " " + r.Currency
 	email := Email{ID: ledger.AttemptNotificationStreamID(r.ID, o.attempt).String(), To: m.Email,
 		Kind: EmailPaid, FirstName: m.FirstName, Amount: amount, Description: r.Description, Reason: o.reason,
-		Attempt: o.attempt, AccountID: r.AccountID, At: at}
+		Attempt: o.attempt, AccountID: r.AccountID, AccountName: a.Nickname, At: at}
 	switch {
 	case o.attempt == 0:
 		email.Kind, email.Reason = EmailDenied, r.DenialReason

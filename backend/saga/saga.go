@@ -21,6 +21,7 @@ type Store interface {
 	Reimbursement(ctx context.Context, id uuid.UUID) (*ledger.Reimbursement, error)
 	Payment(ctx context.Context, id uuid.UUID) (*ledger.Payment, error)
 	Member(ctx context.Context, id uuid.UUID) (ledger.Member, error)
+	Account(ctx context.Context, id uuid.UUID) (ledger.Account, error)
 	StreamVersion(ctx context.Context, streamID uuid.UUID) (int64, error)
 	// Append returns ledger.ErrVersionConflict when a version is taken.
 	Append(ctx context.Context, meta ledger.Metadata, events ...ledger.PendingEvent) error
@@ -75,8 +76,8 @@ type Email struct {
 	// EmailPaymentFailed), the member's first name, the amount as the API
 	// writes it with its currency ("19.90 USD"), the request's description,
 	// Reason (the denial's, or the rail's for a failed payment), Attempt
-	// (the payment attempt, 0 for a denial), the account paid into and
-	// At, when the saga handled the outcome.
+	// (the payment attempt, 0 for a denial), the account paid into (its id
+	// and its nickname) and At, when the saga handled the outcome.
 	Kind        string
 	FirstName   string
 	Amount      string
@@ -84,6 +85,7 @@ type Email struct {
 	Reason      string
 	Attempt     int
 	AccountID   uuid.UUID
+	AccountName string
 	// AccountLast4 is the account number's last 4 digits, empty when the
 	// account has no number.
 	AccountLast4 string

@@ -19,14 +19,16 @@ import (
 
 // memStore is an in-memory event store for the sagas' unit tests.
 type memStore struct {
-	mu      sync.Mutex
-	streams map[uuid.UUID][]ledger.RecordedEvent
-	members map[uuid.UUID]ledger.Member
-	pos     int64
+	mu       sync.Mutex
+	streams  map[uuid.UUID][]ledger.RecordedEvent
+	members  map[uuid.UUID]ledger.Member
+	accounts map[uuid.UUID]ledger.Account
+	pos      int64
 }
 
 func newMemStore() *memStore {
-	return &memStore{streams: map[uuid.UUID][]ledger.RecordedEvent{}, members: map[uuid.UUID]ledger.Member{}}
+	return &memStore{streams: map[uuid.UUID][]ledger.RecordedEvent{}, members: map[uuid.UUID]ledger.Member{},
+		accounts: map[uuid.UUID]ledger.Account{}}
 }
 
 func (s *memStore) Append(_ context.Context, meta ledger.Metadata, events ...ledger.PendingEvent) error {
@@ -65,6 +67,14 @@ func (s *memStore) Member(_ context.Context, id uuid.UUID) (ledger.Member, error
 		return m, ledger.Errorf(ledger.ENotFound, "member %s not found", id)
 	}
 	return m, nil
+}
+
+func (s *memStore) Account(_ context.Context, id uuid.UUID) (ledger.Account, error) {
+	a, ok := s.accounts[id]
+	if !ok {
+		return a, ledger.Errorf(ledger.ENotFound, "account %s not found", id)
+	}
+	return a, nil
 }
 
 func (s *memStore) StreamVersion(_ context.Context, id uuid.UUID) (int64, error) {
@@ -109,7 +119,8 @@ var (
 // returns the decision event.
 func decided(t *testing.T, s *memStore, deny bool) ledger.RecordedEvent {
 	t.Helper()
-	acct := ledger.Account{ID: uuid.New(), BankID: uuid.New(), MemberID: uuid.New(), Currency: "EUR"}
+	acct := ledger.Account{ID: uuid.New(), BankID: uuid.New(), MemberID: uuid.New(), Currency: "EUR", Nickname: "Savings"}
+	s.accounts[acct.ID] = acct
 	s.members[acct.MemberID] = ledger.Member{ID: acct.MemberID, FirstName: "Ada", Email: "ada@example.com"}
 	sub, err := ledger.Submit(ledger.Submission{ID: uuid.New(), Account: acct, Amount: "19.90", Description: "Books", Now: now()})
 	if err != nil {
@@ -242,7 +253,7 @@ func TestNotificationsSendOneEmailPerDecision(t *testing.T) {
 
 func TestComposeFormatsTheAmountInItsCurrency(t *testing.T) {
 	r := ledger.Reimbursement{ID: uuid.New(), Amount: decimal.RequireFromString("5"), Currency: "USD", Description: "Bus", Status: ledger.StatusApproved, PaymentStatus: ledger.PaymentStatusSettled}
-	if e := compose(r, ledger.Member{FirstName: "Ada"}, outcome{attempt: 1}, now()); !strings.Contains(e.Body, "5.00 USD") || e.Amount != "5.00 USD" {
+	if e := compose(r, ledger.Member{FirstName: "Ada"}, ledger.Account{}, outcome{attempt: 1}, now()); !strings.Contains(e.Body, "5.00 USD") || e.Amount != "5.00 USD" {
 		t.Fatalf("body %q, amount %q: want 5.00 USD", e.Body, e.Amount)
 	}
 }
@@ -260,8 +271,8 @@ func TestComposeNamesTheKindAndItsReason(t *testing.T) {
 		{outcome{attempt: 1, failed: true, reason: "account closed"}, EmailPaymentFailed, "account closed", ledger.NotificationStreamID(r.ID)},
 		{outcome{attempt: 2}, EmailPaid, "", ledger.AttemptNotificationStreamID(r.ID, 2)},
 	} {
-		e := compose(r, ledger.Member{FirstName: "Ada"}, tt.o, now())
-		if e.Kind != tt.kind || e.Reason != tt.reason || e.Attempt != tt.o.attempt || e.AccountID != r.AccountID || e.FirstName != "Ada" ||
+		e := compose(r, ledger.Member{FirstName: "Ada"}, ledger.Account{ID: r.AccountID, Nickname: "Savings"}, tt.o, now())
+		if e.Kind != tt.kind || e.Reason != tt.reason || e.Attempt != tt.o.attempt || e.AccountID != r.AccountID || e.AccountName != "Savings" || e.FirstName != "Ada" ||
 			e.ID != tt.wantNotification.String() || !e.At.Equal(now()) {
 			t.Errorf("%+v: e-mail %+v, want kind %s reason %q", tt.o, e, tt.kind, tt.reason)
 		}

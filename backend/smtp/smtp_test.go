@@ -207,7 +207,9 @@ func TestSendsEachKindWithTextAndHTML(t *testing.T) {
 	s := newServer(t, 0)
 	m := newMailer(t, s, url(s))
 	withLast4 := email(saga.EmailPaid, 1)
-	withLast4.AccountLast4 = "6789"
+	withLast4.AccountLast4, withLast4.AccountName = "6789", "Savings"
+	withName := email(saga.EmailPaid, 1)
+	withName.AccountName = "Joint <savings>"
 	tests := []struct {
 		name  string
 		email saga.Email
@@ -218,6 +220,7 @@ func TestSendsEachKindWithTextAndHTML(t *testing.T) {
 		{"paid", email(saga.EmailPaid, 1), []string{"19.90 USD", "approved and paid", "account 11111111-2222-3333-4444-555555555555",
 			"Tuesday, 8 December 2026"}, []string{"earlier transfer failed"}},
 		{"paid with last 4", withLast4, []string{"account ending in 6789"}, []string{"11111111-2222"}},
+		{"paid with a nickname", withName, []string{"Joint "}, []string{"11111111-2222"}},
 		{"payment failed", email(saga.EmailPaymentFailed, 1), []string{"19.90 USD", "failed: account closed", "try the transfer again"}, nil},
 		{"paid on a retry", email(saga.EmailPaid, 2), []string{"earlier transfer failed", "paid again"}, nil},
 	}
@@ -246,6 +249,9 @@ func TestSendsEachKindWithTextAndHTML(t *testing.T) {
 			if strings.Contains(text, w) || strings.Contains(html, w) {
 				t.Errorf("%s: %q in a part:\n%s\n%s", tt.name, w, text, html)
 			}
+		}
+		if tt.email.AccountName == "Joint <savings>" && (!strings.Contains(text, "account “Joint <savings>”") || !strings.Contains(html, "account “Joint &lt;savings&gt;”")) {
+			t.Errorf("%s: the nickname, plain in text and escaped in HTML:\n%s\n%s", tt.name, text, html)
 		}
 		if !strings.Contains(text, `"Train <to> Zürich"`) || !strings.Contains(html, "Train &lt;to&gt; Zürich") {
 			t.Errorf("%s: the description, plain in text and escaped in HTML:\n%s\n%s", tt.name, text, html)

@@ -38,8 +38,8 @@ func parseTemplates() (*templates, error) {
 // view is what the templates read.
 type view struct {
 	saga.Email
-	// Account names the account: its last 4 digits when it has a number,
-	// else its id.
+	// Account names the account: its number's last 4 digits when it has
+	// a number, else its nickname, else its id.
 	Account string
 	// ExpectedBy is the day a paid transfer is expected in the account.
 	ExpectedBy string
@@ -50,8 +50,11 @@ type view struct {
 func (t *templates) render(email saga.Email) (text, html string, err error) {
 	v := view{Email: email, Account: "account " + email.AccountID.String(), Retried: email.Attempt > 1,
 		ExpectedBy: expectedBy(email.At).Format("Monday, 2 January 2006")}
-	if email.AccountLast4 != "" {
+	switch {
+	case email.AccountLast4 != "":
 		v.Account = "account ending in " + email.AccountLast4
+	case email.AccountName != "":
+		v.Account = "account “" + email.AccountName + "”"
 	}
 	var tb, hb bytes.Buffer
 	if err := t.text.ExecuteTemplate(&tb, email.Kind+".txt", v); err != nil {

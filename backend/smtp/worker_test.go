@@ -83,7 +83,7 @@ func TestWorkerDeliversTheApprovalThroughARefusal(t *testing.T) {
 		t.Fatalf("Message-IDs %q and %q, want both %q", first.Get("Message-Id"), h.Get("Message-Id"), wantID)
 	}
 	for _, part := range []string{text, html} {
-		if !strings.Contains(part, "80.25 USD") || !strings.Contains(part, "approved and paid") || !strings.Contains(part, d.Account.ID.String()) {
+		if !strings.Contains(part, "80.25 USD") || !strings.Contains(part, "approved and paid") || !strings.Contains(part, "account “"+d.Account.Nickname+"”") {
 			t.Fatalf("part:\n%s", part)
 		}
 	}
