@@ -318,3 +318,29 @@ func hasField(err error, field string) bool {
 	}
 	return false
 }
+
+func TestNamesFitTheField(t *testing.T) {
+	for _, tc := range []struct{ name, want string }{
+		{"Ada Lovelace", "ADA LOVELACE"},
+		{"José Núñez", "JOSE NUNEZ"},
+		{"O'Brien-Smith, Jr.", "O'BRIEN-SMITH, JR."},
+		{"Maximilian Alexander Featherstonehaugh", "MAXIMILIAN ALEXANDER F"},
+		{"Twenty Two Characters!", "TWENTY TWO CHARACTERS"},
+		{"Ada\tLovelace\n<script>", "ADA LOVELACE SCRIPT"},
+		{"Renée 李 Dubois", "RENEE DUBOIS"},
+		{"Abcdefghijklmnopqrstu vwxyz", "ABCDEFGHIJKLMNOPQRSTU"}, // cut at a space: no trailing blank kept
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPayouts()[:1]
+			p[0].Name = tc.name
+			b, _ := mustWrite(t, newOriginator(), p, 1)
+			got := mustRead(t, b).Batches[0].GetEntries()[0].IndividualName
+			if strings.TrimRight(got, " ") != tc.want {
+				t.Errorf("individual name %q, want %q", got, tc.want)
+			}
+			if len(got) > 22 {
+				t.Errorf("individual name %q is longer than 22", got)
+			}
+		})
+	}
+}
