@@ -60,6 +60,7 @@ type CorrectedData struct {
 // caller can look into it, never dropped.
 type Other struct {
 	TraceNumber     string
+	OriginalTrace   string // the entry it concerns, when its addenda names one
 	Category        string // moov-io/ach's category: Forward, DishonoredReturn, ...
 	TransactionCode int
 	Cents           int64
@@ -155,10 +156,13 @@ func otherOf(ed *ach.EntryDetail) Other {
 	o := Other{TraceNumber: ed.TraceNumber, Category: ed.Category, TransactionCode: ed.TransactionCode, Cents: int64(ed.Amount)}
 	switch {
 	case ed.Addenda99Dishonored != nil:
+		o.OriginalTrace = ed.Addenda99Dishonored.OriginalEntryTraceNumber
 		o.Why = "a dishonored return (" + ed.Addenda99Dishonored.DishonoredReturnReasonCode + "): the ODFI refused a return"
 	case ed.Addenda99Contested != nil:
+		o.OriginalTrace = ed.Addenda99Contested.OriginalEntryTraceNumber
 		o.Why = "a contested dishonored return (" + ed.Addenda99Contested.ContestedReturnCode + ")"
 	case ed.Addenda98Refused != nil:
+		o.OriginalTrace = ed.Addenda98Refused.OriginalTrace
 		o.Why = "a refused notification of change (" + ed.Addenda98Refused.RefusedChangeCode + ")"
 	default:
 		o.Why = "neither a return nor a notification of change"

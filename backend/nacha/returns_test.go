@@ -50,8 +50,8 @@ func returnEntry(orig *ach.EntryDetail, code string, seq int) *ach.EntryDetail {
 
 // mustReturnsFile builds, with moov-io/ach, what the ODFI sends back for
 // the entries of a file the ledger wrote: R01 for the first, R03 for the
-// second, a C01 correcting the third's account number, and a forward
-// credit that is neither.
+// second, a C01 correcting the third's account number, and two entries
+// that are neither: a forward credit and a dishonored return.
 func mustReturnsFile(t *testing.T, sent []*ach.EntryDetail) []byte {
 	t.Helper()
 	returns := ach.NewBatchPPD(rdfiBatchHeader(ach.PPD))
@@ -90,6 +90,29 @@ func mustReturnsFile(t *testing.T, sent []*ach.EntryDetail) []byte {
 	fe.IndividualName = "SOMEONE ELSE"
 	fe.SetTraceNumber("23138010", 4)
 	forward.AddEntry(fe)
+	dh := ach.NewEntryDetail()
+	dh.TransactionCode = ach.CheckingReturnNOCCredit
+	dh.RDFIIdentification, dh.CheckDigit = sent[0].RDFIIdentification, sent[0].CheckDigit
+	dh.DFIAccountNumber = sent[0].DFIAccountNumber
+	dh.Amount = sent[0].Amount
+	dh.IndividualName = sent[0].IndividualName
+	dh.SetTraceNumber("23138010", 5)
+	da := ach.NewAddenda99Dishonored()
+	da.DishonoredReturnReasonCode = "R68"
+	da.OriginalEntryTraceNumber = sent[0].TraceNumber
+	da.OriginalReceivingDFIIdentification = sent[0].RDFIIdentification
+	da.ReturnTraceNumber = "231380100000001"
+	da.ReturnSettlementDate = "344"
+	da.ReturnReasonCode = "01"
+	da.AddendaInformation = "Untimely Return"
+	dh.Addenda99Dishonored = da
+	dh.Category = ach.CategoryDishonoredReturn
+	dh.AddendaRecordIndicator = 1
+	dishonored := ach.NewBatchPPD(rdfiBatchHeader(ach.PPD))
+	dishonored.AddEntry(dh)
+	if err := dishonored.Create(); err != nil {
+		t.Fatalf("dishonored batch: %v", err)
+	}
 	if err := forward.Create(); err != nil {
 		t.Fatalf("forward batch: %v", err)
 	}
@@ -107,6 +130,7 @@ func mustReturnsFile(t *testing.T, sent []*ach.EntryDetail) []byte {
 	f.AddBatch(returns)
 	f.AddBatch(cor)
 	f.AddBatch(forward)
+	f.AddBatch(dishonored)
 	if err := f.Create(); err != nil {
 		t.Fatalf("returns file: %v", err)
 	}
@@ -158,9 +182,15 @@ func TestReadReturnsMatchesTheSentTraces(t *testing.T) {
 		t.Errorf("correction = %+v", c)
 	}
 
-	if len(report.Other) != 1 || report.Other[0].TraceNumber != "231380100000004" || report.Other[0].Cents != 500 ||
-		report.Other[0].Category != ach.CategoryForward || report.Other[0].Why == "" {
-		t.Errorf("other = %+v, want the forward credit reported", report.Other)
+	if len(report.Other) != 2 {
+		t.Fatalf("other = %+v, want the forward credit and the dishonored return", report.Other)
+	}
+	if o := report.Other[0]; o.TraceNumber != "231380100000004" || o.Cents != 500 || o.Category != ach.CategoryForward || o.Why == "" {
+		t.Errorf("other[0] = %+v, want the forward credit", o)
+	}
+	if o := report.Other[1]; o.TraceNumber != "231380100000005" || o.OriginalTrace != written.Entries[0].TraceNumber ||
+		o.Category != ach.CategoryDishonoredReturn || !strings.Contains(o.Why, "R68") {
+		t.Errorf("other[1] = %+v, want the dishonored return of %s", o, written.Entries[0].TraceNumber)
 	}
 }
 
