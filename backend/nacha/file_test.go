@@ -344,3 +344,13 @@ func TestNamesFitTheField(t *testing.T) {
 		})
 	}
 }
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestWriteFileReportsTheWritersError(t *testing.T) {
+	if _, err := nacha.WriteFile(failingWriter{}, newOriginator(), newPayouts(), 1); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("error %v, want the writer's", err)
+	}
+}
