@@ -19,7 +19,11 @@
 // fits the 15-character individual id number uniquely, so it travels in
 // full in one Addenda05 record per entry ("CLAIM " and the id), and the
 // individual id number is left blank. An RDFI that shows the addenda to its
-// member shows the claim's id.
+// member shows the claim's id; ClaimID reads it back from an entry. Returns
+// do not carry the addenda: they name the entry by its trace number.
+//
+// Nothing reaches the writer until the whole file is built, validated with
+// moov-io/ach and read back; a refused input writes nothing.
 //
 // # Trace numbers
 //
@@ -40,6 +44,8 @@
 // and each notification of change (Addenda98: the original trace number,
 // the C code with its reason, and the corrected data). Entries that are
 // neither, such as dishonored or contested returns or forward entries, are
-// listed as Other rather than dropped. A malformed or truncated file is an
+// listed as Other rather than dropped. The same trace number may come back
+// in more than one file (an ODFI resends a file): the caller records each
+// return once, keyed by the original trace number. A malformed or truncated file is an
 // error wrapping ErrMalformedFile that names what is wrong.
 package nacha
