@@ -77,7 +77,10 @@ func seed(ctx context.Context, cfg config, db *postgres.DB, out io.Writer) error
 	}
 	for _, acct := range seedAccounts {
 		if err := ensure("account", acct.ID, func() error { _, err := dir.Account(ctx, acct.ID); return err },
-			func() error { _, err := a.OpenAccount(ctx, adminOf(acct.BankID), acct); return err }); err != nil {
+			func() error {
+				_, err := a.OpenAccount(ctx, adminOf(acct.BankID), acct, ledger.BankDetails{})
+				return err
+			}); err != nil {
 			return err
 		}
 	}
