@@ -5,6 +5,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -39,8 +40,9 @@ var ErrAccountNumberSealed = errors.New("the account number does not open with t
 
 // accountNumbers seals and opens account numbers.
 type accountNumbers struct {
-	wrap  cipher.AEAD // wraps data keys
-	keyID string
+	wrap    cipher.AEAD // wraps data keys
+	keyID   string
+	hashKey []byte // keys AccountNumberDigest
 }
 
 // newAccountNumbers returns the sealer of key, a random key when key is
@@ -64,11 +66,15 @@ func newAccountNumbers(key []byte) (accountNumbers, error) {
 	if err != nil {
 		return accountNumbers{}, err
 	}
+	hashKey, err := hkdf.Key(sha256.New, key, nil, "ledger account number digest v1", 32)
+	if err != nil {
+		return accountNumbers{}, err
+	}
 	aead, err := newGCM(kek)
 	if err != nil {
 		return accountNumbers{}, err
 	}
-	return accountNumbers{wrap: aead, keyID: hex.EncodeToString(id)}, nil
+	return accountNumbers{wrap: aead, keyID: hex.EncodeToString(id), hashKey: hashKey}, nil
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {
@@ -135,6 +141,16 @@ func openSealed(aead cipher.AEAD, sealed, ad []byte) ([]byte, error) {
 		return nil, ErrAccountNumberSealed
 	}
 	return aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], ad)
+}
+
+// AccountNumberDigest is a keyed hash of an account number (HMAC-SHA-256
+// under a key derived from the account number key): what a record that
+// must tell two numbers apart keeps in its place. An unkeyed hash of a
+// number of a few digits would give it away to anyone who tries them all.
+func (a *App) AccountNumberDigest(number string) string {
+	mac := hmac.New(sha256.New, a.accountNumbers.hashKey)
+	mac.Write([]byte(number))
+	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // AccountNumber opens the account number of the account id, for the

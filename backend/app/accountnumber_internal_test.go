@@ -2,6 +2,8 @@ package app
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"testing"
 
@@ -59,5 +61,22 @@ func TestAccountNumberSealing(t *testing.T) {
 	truncated.WrappedKey = sealed.WrappedKey[:3]
 	if _, err := numbers.open(id, truncated); !errors.Is(err, ErrAccountNumberSealed) {
 		t.Fatalf("opened a truncated wrapped key: %v", err)
+	}
+}
+
+// The digest that stands in for a number is keyed: the same under one key,
+// another under another, and never the plain SHA-256 of the number.
+func TestAccountNumberDigest(t *testing.T) {
+	a := New(Config{AccountNumberKey: bytes.Repeat([]byte{1}, AccountNumberKeySize)})
+	b := New(Config{AccountNumberKey: bytes.Repeat([]byte{2}, AccountNumberKeySize)})
+	if a.AccountNumberDigest("4321") != a.AccountNumberDigest("4321") {
+		t.Fatal("one number, two digests under one key")
+	}
+	if a.AccountNumberDigest("4321") == a.AccountNumberDigest("4322") || a.AccountNumberDigest("4321") == b.AccountNumberDigest("4321") {
+		t.Fatal("the digest does not tell numbers or keys apart")
+	}
+	plain := sha256.Sum256([]byte("4321"))
+	if a.AccountNumberDigest("4321") == hex.EncodeToString(plain[:]) {
+		t.Fatal("the digest is an unkeyed hash")
 	}
 }

@@ -1,6 +1,8 @@
 package httpapi_test
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -108,4 +110,33 @@ func TestACHRailRequiresBankDetails(t *testing.T) {
 	}
 	admin.post(path, `{"bank_member_id":"`+api.dir.Member.ID.String()+`","routing_number":"011000015","account_number":"5555","account_type":"savings"}`).
 		want(t, http.StatusCreated)
+}
+
+// An account opened with an Idempotency-Key replays as any command does,
+// tells a different account number apart, and leaves no plain hash of the
+// number with the key: the stored fingerprint counts the number by its
+// keyed digest.
+func TestIdempotentAccountOpeningKeepsNoPlainHashOfTheNumber(t *testing.T) {
+	api := newAPI(t)
+	admin := api.as(api.admin())
+	path := "/v1/banks/" + api.dir.Bank.ID.String() + "/accounts"
+	body := func(number string) string {
+		return `{"account_number":"` + number + `","account_type":"checking","bank_member_id":"` + api.dir.Member.ID.String() + `","routing_number":"021000021"}`
+	}
+	first := admin.post(path, body("4321"), "Idempotency-Key", "open-1").want(t, http.StatusCreated)
+	again := admin.post(path, body("4321"), "Idempotency-Key", "open-1").want(t, http.StatusCreated)
+	if again.header.Get("Idempotent-Replayed") != "true" || again.raw != first.raw {
+		t.Fatalf("the retry: %s, replayed %q", again.raw, again.header.Get("Idempotent-Replayed"))
+	}
+	if r := admin.post(path, body("4322"), "Idempotency-Key", "open-1").wantProblem(t, http.StatusUnprocessableEntity); r.fieldError("Idempotency-Key") == "" {
+		t.Fatalf("another account number under the same key: %s", r.raw)
+	}
+	var stored []byte
+	if err := api.db.SQL().QueryRow(`SELECT fingerprint FROM idempotency_keys`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	plain := sha256.Sum256([]byte("POST " + path + "\n" + body("4321")))
+	if bytes.Equal(stored, plain[:]) {
+		t.Fatal("the stored fingerprint is a plain hash of the body with the account number")
+	}
 }
