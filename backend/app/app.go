@@ -27,6 +27,8 @@ type App struct {
 	exportBatch    int
 	webhooks       WebhookConfig
 	positions      positionTokens
+	accountNumbers accountNumbers
+	paymentRail    string
 }
 
 // Config is what the use cases need.
@@ -52,6 +54,14 @@ type Config struct {
 	// process of a deployment needs the same one. Empty: a random key,
 	// whose tokens open only in this process (for tests).
 	PositionKey []byte
+	// AccountNumberKey wraps the data keys that encrypt account numbers
+	// (AccountNumberKeySize bytes, see ParseAccountNumberKey). Empty: a
+	// random key, whose numbers open only in this process (for tests).
+	AccountNumberKey []byte
+	// PaymentRail is how payouts are paid: ledger.PaymentRailStub (the
+	// default) or ledger.PaymentRailACH, which needs every account's bank
+	// details.
+	PaymentRail string
 }
 
 // DefaultIdempotencyTTL is how long Idempotency-Keys live unless configured.
@@ -91,7 +101,11 @@ func New(cfg Config) *App {
 	if err != nil {
 		panic("app.New: " + err.Error()) // the configuration checks the key (ParsePositionKey)
 	}
-	return &App{positions: positions, stores: cfg.Stores, auditKeys: cfg.AuditKeys, idempotencyTTL: cfg.IdempotencyTTL, readWait: cfg.ReadWait, exportBatch: cfg.ExportBatch, webhooks: cfg.Webhooks,
+	numbers, err := newAccountNumbers(cfg.AccountNumberKey)
+	if err != nil {
+		panic("app.New: " + err.Error()) // the configuration checks the key (ParseAccountNumberKey)
+	}
+	return &App{positions: positions, accountNumbers: numbers, paymentRail: cfg.PaymentRail, stores: cfg.Stores, auditKeys: cfg.AuditKeys, idempotencyTTL: cfg.IdempotencyTTL, readWait: cfg.ReadWait, exportBatch: cfg.ExportBatch, webhooks: cfg.Webhooks,
 		now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }}
 }
 

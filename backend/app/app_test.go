@@ -141,15 +141,15 @@ func TestDirectoryConflictsAndLookups(t *testing.T) {
 	if ledger.ErrorCode(err) != ledger.EConflict {
 		t.Fatalf("duplicate e-mail: %v, want conflict", err)
 	}
-	_, err = a.OpenAccount(ctx, admin, ledger.Account{ID: uuid.New(), BankID: uuid.New(), MemberID: d.Member.ID})
+	_, err = a.OpenAccount(ctx, admin, ledger.Account{ID: uuid.New(), BankID: uuid.New(), MemberID: d.Member.ID}, ledger.BankDetails{})
 	if ledger.ErrorCode(err) != ledger.ENotFound {
 		t.Fatalf("account at an unknown bank: %v, want not found", err)
 	}
-	_, err = a.OpenAccount(ctx, admin, ledger.Account{ID: uuid.New(), BankID: d.OtherBank.ID, MemberID: d.Member.ID})
+	_, err = a.OpenAccount(ctx, admin, ledger.Account{ID: uuid.New(), BankID: d.OtherBank.ID, MemberID: d.Member.ID}, ledger.BankDetails{})
 	if ledger.ErrorCode(err) != ledger.ENotFound {
 		t.Fatalf("account at another administrator's bank: %v, want not found", err)
 	}
-	acct, err := a.OpenAccount(ctx, admin, ledger.Account{ID: uuid.New(), BankID: d.Bank.ID, MemberID: d.Member.ID})
+	acct, err := a.OpenAccount(ctx, admin, ledger.Account{ID: uuid.New(), BankID: d.Bank.ID, MemberID: d.Member.ID}, ledger.BankDetails{})
 	if err != nil || acct.Currency != "USD" {
 		t.Fatalf("account without currency: %+v, %v; want USD", acct, err)
 	}

@@ -110,8 +110,11 @@ func (a *App) CreateAdministrator(ctx context.Context, p Principal, admin ledger
 
 // OpenAccount validates and stores a member's account at the bank of the
 // administrator p; another bank answers ENotFound. An empty currency
-// defaults to ledger.DefaultCurrency.
-func (a *App) OpenAccount(ctx context.Context, p Principal, acct ledger.Account) (_ ledger.Account, err error) {
+// defaults to ledger.DefaultCurrency. The bank details are optional with
+// the stub rail and required with ACH (EInvalid naming the fields); the
+// account number is stored sealed, and the account answered shows only its
+// last four digits.
+func (a *App) OpenAccount(ctx context.Context, p Principal, acct ledger.Account, details ledger.BankDetails) (_ ledger.Account, err error) {
 	defer ledger.Wrap(&err, "OpenAccount(bank %s)", acct.BankID)
 	if err := p.must(RoleAdministrator); err != nil {
 		return ledger.Account{}, err
@@ -122,8 +125,16 @@ func (a *App) OpenAccount(ctx context.Context, p Principal, acct ledger.Account)
 	if acct.Currency == "" {
 		acct.Currency = ledger.DefaultCurrency
 	}
-	if err := acct.Validate(); err != nil {
+	if err := acct.ValidateOpening(details, a.paymentRail == ledger.PaymentRailACH); err != nil {
 		return ledger.Account{}, err
+	}
+	if details.Given() {
+		sealed, err := a.accountNumbers.seal(acct.ID, details.AccountNumber)
+		if err != nil {
+			return ledger.Account{}, err
+		}
+		acct.RoutingNumber, acct.AccountType = details.RoutingNumber, details.AccountType
+		acct.AccountNumberLast4, acct.AccountNumber = ledger.Last4(details.AccountNumber), sealed
 	}
 	acct.CreatedAt = a.now()
 	if err := a.directory().AddAccount(ctx, acct); err != nil {

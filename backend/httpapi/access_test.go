@@ -108,7 +108,7 @@ func TestAccessTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	strangerAccount, err := a.OpenAccount(ctx, otherAdmin, ledger.Account{ID: uuid.New(), BankID: d.OtherBank.ID, MemberID: stranger.ID})
+	strangerAccount, err := a.OpenAccount(ctx, otherAdmin, ledger.Account{ID: uuid.New(), BankID: d.OtherBank.ID, MemberID: stranger.ID}, ledger.BankDetails{})
 	if err != nil {
 		t.Fatal(err)
 	}

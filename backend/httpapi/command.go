@@ -47,7 +47,7 @@ func (s *Server) command(c echo.Context, p app.Principal, run func(ctx context.C
 		return badRequest("Idempotency-Key must be 1 to 255 printable ASCII characters, sent once",
 			ledger.FieldError{Field: headerIdempotencyKey, Message: "must be 1 to 255 printable ASCII characters"})
 	}
-	stored, replayed, err := s.app.Idempotently(c.Request().Context(), p, key[0], fingerprint(c),
+	stored, replayed, err := s.app.Idempotently(c.Request().Context(), p, key[0], s.fingerprint(c),
 		func(ctx context.Context, bound *app.App) (app.StoredResponse, error) {
 			r, err := run(ctx, bound)
 			if err != nil {
@@ -91,8 +91,11 @@ func validIdempotencyKey(key string) bool {
 
 // fingerprint identifies a request: method, path and the body in canonical
 // form (keys sorted, no insignificant white space), so that a retry that
-// re-serialises the same JSON is the same request.
-func fingerprint(c echo.Context) []byte {
+// re-serialises the same JSON is the same request. An account number in the
+// body counts by its keyed digest: the fingerprint is stored with the key,
+// and a plain hash over a body whose other fields the answer shows would
+// give a short number away.
+func (s *Server) fingerprint(c echo.Context) []byte {
 	h := sha256.New()
 	h.Write([]byte(c.Request().Method + " " + c.Request().URL.Path + "\n"))
 	raw, _ := c.Get(rawBodyKey).([]byte)
@@ -100,6 +103,13 @@ func fingerprint(c echo.Context) []byte {
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err == nil {
+		if body, ok := v.(map[string]any); ok {
+			for k, number := range body {
+				if n, ok := number.(string); ok && foldKey(k) == foldKey("account_number") {
+					body[k] = "digest:" + s.app.AccountNumberDigest(n)
+				}
+			}
+		}
 		if canonical, err := json.Marshal(v); err == nil {
 			raw = canonical
 		}

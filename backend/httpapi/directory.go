@@ -102,6 +102,10 @@ type openAccountRequest struct {
 	BankMemberID string `json:"bank_member_id"`
 	Currency     string `json:"currency"`
 	Nickname     string `json:"nickname"`
+	// Bank details: absent or null is not given, "" is refused.
+	RoutingNumber *string `json:"routing_number"`
+	AccountNumber *string `json:"account_number"`
+	AccountType   *string `json:"account_type"`
 }
 
 func (s *Server) openAccount(c echo.Context) error {
@@ -115,13 +119,18 @@ func (s *Server) openAccount(c echo.Context) error {
 	}
 	var fields []ledger.FieldError
 	memberID := bodyID(&fields, "bank_member_id", req.BankMemberID)
+	details := ledger.BankDetails{
+		RoutingNumber: nonEmpty(&fields, "routing_number", req.RoutingNumber),
+		AccountNumber: nonEmpty(&fields, "account_number", req.AccountNumber),
+		AccountType:   nonEmpty(&fields, "account_type", req.AccountType),
+	}
 	if err := invalidFields(fields); err != nil {
 		return err
 	}
 	account := ledger.Account{ID: newID(), BankID: bankID, MemberID: memberID, Currency: req.Currency, Nickname: req.Nickname}
 	p := principal(c)
 	return s.command(c, p, func(ctx context.Context, a *app.App) (reply, error) {
-		opened, err := a.OpenAccount(ctx, p, account)
+		opened, err := a.OpenAccount(ctx, p, account, details)
 		return reply{http.StatusCreated, nil, accountOut(opened)}, err
 	})
 }
@@ -244,4 +253,16 @@ func (s *Server) getAccount(c echo.Context) error {
 // newID returns a new time-ordered id (UUIDv7), which keeps indexes compact.
 func newID() uuid.UUID {
 	return uuid.Must(uuid.NewV7())
+}
+
+// nonEmpty reads an optional text field: absent or null is "", and an
+// empty string given is refused.
+func nonEmpty(fields *[]ledger.FieldError, name string, value *string) string {
+	if value == nil {
+		return ""
+	}
+	if *value == "" {
+		*fields = append(*fields, ledger.FieldError{Field: name, Message: "must not be empty"})
+	}
+	return *value
 }

@@ -55,7 +55,7 @@ func mustInmemDirectory(t *testing.T, a *app.App) postgrestest.Directory {
 	d.OtherAdmin, errs[3] = a.CreateAdministrator(ctx, op, ledger.Administrator{ID: uuid.New(), BankID: d.OtherBank.ID, FirstName: "Edsger", LastName: "Dijkstra", Email: "edsger@harbor.example"})
 	bankAdmin := app.Administrator(d.Admin.ID, d.Bank.ID)
 	d.Member, errs[4] = a.CreateMember(ctx, bankAdmin, ledger.Member{ID: uuid.New(), FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com"})
-	d.Account, errs[5] = a.OpenAccount(ctx, bankAdmin, ledger.Account{ID: uuid.New(), BankID: d.Bank.ID, MemberID: d.Member.ID, Currency: "USD", Nickname: "checking"})
+	d.Account, errs[5] = a.OpenAccount(ctx, bankAdmin, ledger.Account{ID: uuid.New(), BankID: d.Bank.ID, MemberID: d.Member.ID, Currency: "USD", Nickname: "checking"}, ledger.BankDetails{})
 	if err := errors.Join(errs[:]...); err != nil {
 		t.Fatalf("create directory: %v", err)
 	}

@@ -60,10 +60,19 @@ type accountJSON struct {
 	Currency     string    `json:"currency"`
 	Nickname     string    `json:"nickname"`
 	CreatedAt    time.Time `json:"created_at"`
+	// The bank details that may be shown; null when the account has none.
+	// The account number itself is never answered.
+	RoutingNumber      *string `json:"routing_number"`
+	AccountType        *string `json:"account_type"`
+	AccountNumberLast4 *string `json:"account_number_last4"`
 }
 
 func accountOut(a ledger.Account) accountJSON {
-	return accountJSON{ID: a.ID, BankID: a.BankID, BankMemberID: a.MemberID, Currency: a.Currency, Nickname: a.Nickname, CreatedAt: a.CreatedAt}
+	out := accountJSON{ID: a.ID, BankID: a.BankID, BankMemberID: a.MemberID, Currency: a.Currency, Nickname: a.Nickname, CreatedAt: a.CreatedAt}
+	if a.RoutingNumber != "" {
+		out.RoutingNumber, out.AccountType, out.AccountNumberLast4 = &a.RoutingNumber, &a.AccountType, &a.AccountNumberLast4
+	}
+	return out
 }
 
 // approvalPolicyJSON is a bank's approval policy; its fields are null while

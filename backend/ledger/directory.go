@@ -67,17 +67,29 @@ type Account struct {
 	Currency  string
 	Nickname  string
 	CreatedAt time.Time
+	// RoutingNumber, AccountType and AccountNumberLast4 are the bank
+	// details that may be shown; all empty when the account has none.
+	RoutingNumber      string
+	AccountType        string
+	AccountNumberLast4 string
+	// AccountNumber is the number sealed; nil when the account has no
+	// bank details.
+	AccountNumber *SealedAccountNumber
 }
 
 // Validate reports what is wrong with an account about to be opened.
 // An empty currency must have been defaulted before.
 func (a Account) Validate() error {
 	var v validation
+	a.check(&v)
+	return v.err()
+}
+
+func (a Account) check(v *validation) {
 	if _, ok := LookupCurrency(a.Currency); !ok {
 		v.add("currency", "must be a supported ISO 4217 code such as USD")
 	}
 	if a.Nickname != "" {
-		checkText(&v, "nickname", a.Nickname, MaxNameLength)
+		checkText(v, "nickname", a.Nickname, MaxNameLength)
 	}
-	return v.err()
 }

@@ -85,9 +85,16 @@ func (d *Directory) Administrator(ctx context.Context, id uuid.UUID) (ledger.Adm
 // AddAccount stores a member's account at an existing bank.
 func (d *Directory) AddAccount(ctx context.Context, a ledger.Account) (err error) {
 	defer ledger.Wrap(&err, "Directory.AddAccount")
+	var sealed ledger.SealedAccountNumber
+	if a.AccountNumber != nil {
+		sealed = *a.AccountNumber
+	}
 	_, err = d.q.ExecContext(ctx, `
-		INSERT INTO accounts (id, bank_id, member_id, currency, nickname, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		a.ID, a.BankID, a.MemberID, a.Currency, a.Nickname, a.CreatedAt)
+		INSERT INTO accounts (id, bank_id, member_id, currency, nickname, created_at, routing_number, account_type,
+			account_number_last4, account_number_ciphertext, account_number_wrapped_key, account_number_key_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		a.ID, a.BankID, a.MemberID, a.Currency, a.Nickname, a.CreatedAt,
+		nullable(a.RoutingNumber), nullable(a.AccountType), nullable(a.AccountNumberLast4), nullBytes(sealed.Ciphertext), nullBytes(sealed.WrappedKey), nullable(sealed.KeyID))
 	switch {
 	case constraintViolated(err, "accounts_bank_id_fkey"):
 		return ledger.Errorf(ledger.ENotFound, "bank %s not found", a.BankID)
@@ -168,7 +175,8 @@ const (
 	bankColumns          = `id, name, location, created_at`
 	memberColumns        = `id, first_name, last_name, email, created_at`
 	administratorColumns = `id, bank_id, first_name, last_name, email, created_at`
-	accountColumns       = `id, bank_id, member_id, currency, nickname, created_at`
+	accountColumns       = `id, bank_id, member_id, currency, nickname, created_at, coalesce(routing_number, ''), coalesce(account_type, ''),
+		coalesce(account_number_last4, ''), account_number_ciphertext, account_number_wrapped_key, coalesce(account_number_key_id, '')`
 )
 
 type row interface{ Scan(dest ...any) error }
@@ -192,7 +200,12 @@ func scanAdministrator(r row) (a ledger.Administrator, err error) {
 }
 
 func scanAccount(r row) (a ledger.Account, err error) {
-	err = r.Scan(&a.ID, &a.BankID, &a.MemberID, &a.Currency, &a.Nickname, &a.CreatedAt)
+	var sealed ledger.SealedAccountNumber
+	err = r.Scan(&a.ID, &a.BankID, &a.MemberID, &a.Currency, &a.Nickname, &a.CreatedAt, &a.RoutingNumber, &a.AccountType,
+		&a.AccountNumberLast4, &sealed.Ciphertext, &sealed.WrappedKey, &sealed.KeyID)
+	if sealed.Ciphertext != nil {
+		a.AccountNumber = &sealed
+	}
 	a.CreatedAt = a.CreatedAt.UTC()
 	return a, err
 }
@@ -255,4 +268,20 @@ func cached[T any](d *Directory, c *entryCache[T], id uuid.UUID, load func() (T,
 	}
 	c.items[id] = v
 	return v, nil
+}
+
+// nullable stores an empty string as NULL.
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// nullBytes stores a nil slice as NULL.
+func nullBytes(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
 }

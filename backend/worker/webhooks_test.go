@@ -394,7 +394,7 @@ func TestWebhookDeliveriesAreWrittenOnlyWhereAnEndpointListens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	account, err := w.app.OpenAccount(ctx, otherAdmin, ledger.Account{ID: uuid.New(), BankID: w.dir.OtherBank.ID, MemberID: w.dir.Member.ID, Currency: "USD"})
+	account, err := w.app.OpenAccount(ctx, otherAdmin, ledger.Account{ID: uuid.New(), BankID: w.dir.OtherBank.ID, MemberID: w.dir.Member.ID, Currency: "USD"}, ledger.BankDetails{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -55,6 +56,15 @@ func testDirectory(t *testing.T, h Harness) {
 	}
 	if got, err := d.Account(ctx, newer.ID); err != nil || got != newer {
 		t.Fatalf("account read back as %+v, %v", got, err)
+	}
+	// An account with bank details keeps them, its number in the sealed
+	// form it was given (the stores never see it in clear).
+	detailed := ledger.Account{ID: uuid.New(), BankID: bank.ID, MemberID: member.ID, Currency: "USD", CreatedAt: at,
+		RoutingNumber: "021000021", AccountType: ledger.AccountChecking, AccountNumberLast4: "6789",
+		AccountNumber: &ledger.SealedAccountNumber{Ciphertext: []byte{1, 2, 3}, WrappedKey: []byte{4, 5, 6}, KeyID: "0123456789abcdef"}}
+	must(t, d.AddAccount(ctx, detailed))
+	if got, err := d.Account(ctx, detailed.ID); err != nil || !reflect.DeepEqual(got, detailed) {
+		t.Fatalf("an account with bank details read back as %+v, %v; want %+v", got, err, detailed)
 	}
 
 	unknown := uuid.New()

@@ -41,8 +41,8 @@ func mustDirectory(t *testing.T, a *app.App) directory {
 	d.admin, d.otherAdmin = app.Administrator(admin.ID, admin.BankID), app.Administrator(otherAdmin.ID, otherAdmin.BankID)
 	member, errs[4] = a.CreateMember(ctx, d.admin, ledger.Member{ID: uuid.New(), FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com"})
 	d.member = app.Member(member.ID)
-	d.account, errs[5] = a.OpenAccount(ctx, d.admin, ledger.Account{ID: uuid.New(), BankID: d.bank.ID, MemberID: member.ID, Nickname: "checking"})
-	d.otherAccount, errs[6] = a.OpenAccount(ctx, d.otherAdmin, ledger.Account{ID: uuid.New(), BankID: d.otherBank.ID, MemberID: member.ID, Nickname: "savings"})
+	d.account, errs[5] = a.OpenAccount(ctx, d.admin, ledger.Account{ID: uuid.New(), BankID: d.bank.ID, MemberID: member.ID, Nickname: "checking"}, ledger.BankDetails{})
+	d.otherAccount, errs[6] = a.OpenAccount(ctx, d.otherAdmin, ledger.Account{ID: uuid.New(), BankID: d.otherBank.ID, MemberID: member.ID, Nickname: "savings"}, ledger.BankDetails{})
 	if err := errors.Join(errs[:]...); err != nil {
 		t.Fatalf("create directory: %v", err)
 	}
@@ -72,7 +72,7 @@ func testReadModel(t *testing.T, h Harness) {
 	// Another member at the other bank, whom the first member's lists never show.
 	neighbour, err := a.CreateMember(ctx, d.otherAdmin, ledger.Member{ID: uuid.New(), FirstName: "Alan", LastName: "Turing", Email: "alan@example.com"})
 	must(t, err)
-	neighbourAccount, err := a.OpenAccount(ctx, d.otherAdmin, ledger.Account{ID: uuid.New(), BankID: d.otherBank.ID, MemberID: neighbour.ID})
+	neighbourAccount, err := a.OpenAccount(ctx, d.otherAdmin, ledger.Account{ID: uuid.New(), BankID: d.otherBank.ID, MemberID: neighbour.ID}, ledger.BankDetails{})
 	must(t, err)
 	mustSubmit(t, a, directory{member: app.Member(neighbour.ID)}, neighbourAccount, "5.00")
 	_, err = a.Approve(ctx, d.admin, app.DecideCommand{ReimbursementID: submitted[0].ID})

@@ -21,6 +21,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/httpapi"
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/logging"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/smtp"
@@ -105,6 +106,11 @@ environment:
   POSITION_KEY   32 random bytes in base64 (openssl rand -base64 32) that encrypt the Ledger-Position tokens;
                  one per deployment, the same in every API process (serve, unless AUTH_DEV_ISSUER=true: then
                  a random key of the process's own when unset)
+  ACCOUNT_NUMBER_KEY  32 random bytes in base64 (openssl rand -base64 32) that wrap the keys encrypting the
+                 accounts' bank account numbers; one per deployment, kept for as long as the numbers (serve,
+                 unless AUTH_DEV_ISSUER=true: then a random key of the process's own when unset)
+  PAYMENT_RAIL   how payouts are paid: stub (default, pays nothing) or ach, which requires every new account's
+                 routing_number, account_number and account_type
   MIGRATE_ON_START  false leaves migrations to ` + "`ledger migrate`" + ` (default true)
   AUTH_ISSUER    issuer (iss) of the bearer tokens the API accepts (serve)
   AUTH_AUDIENCE  audience (aud) the tokens must carry (serve)
@@ -163,6 +169,12 @@ type config struct {
 	// PositionKey (POSITION_KEY) seals the Ledger-Position tokens; nil
 	// when unset.
 	PositionKey []byte
+	// AccountNumberKey (ACCOUNT_NUMBER_KEY) wraps the keys of the account
+	// numbers; nil when unset.
+	AccountNumberKey []byte
+	// PaymentRail (PAYMENT_RAIL) is ledger.PaymentRailStub or
+	// ledger.PaymentRailACH.
+	PaymentRail string
 	// MigrateOnStart lets serve apply pending migrations before it serves.
 	MigrateOnStart bool
 	Auth           authConfig
@@ -348,6 +360,18 @@ func loadConfig(getenv func(string) string) (config, error) {
 		if cfg.PositionKey, err = app.ParsePositionKey(raw); err != nil {
 			return cfg, fmt.Errorf("POSITION_KEY: %w", err)
 		}
+	}
+	if raw := getenv("ACCOUNT_NUMBER_KEY"); raw != "" {
+		if cfg.AccountNumberKey, err = app.ParseAccountNumberKey(raw); err != nil {
+			return cfg, fmt.Errorf("ACCOUNT_NUMBER_KEY: %w", err)
+		}
+	}
+	switch cfg.PaymentRail = getenv("PAYMENT_RAIL"); cfg.PaymentRail {
+	case "":
+		cfg.PaymentRail = ledger.PaymentRailStub
+	case ledger.PaymentRailStub, ledger.PaymentRailACH:
+	default:
+		return cfg, fmt.Errorf("PAYMENT_RAIL %q: want stub or ach", cfg.PaymentRail)
 	}
 	if raw := getenv("DB_MAX_CONNS"); raw != "" {
 		n, err := strconv.Atoi(raw)

@@ -212,6 +212,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "POSITION_KEY": "c2hvcnQ="}, "POSITION_KEY"},
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "AUDIT_SIGNING_KEY": postgrestest.AuditSigningKey, "AUTH_ISSUER": "https://issuer.example",
 			"AUTH_AUDIENCE": "ledger"}, "POSITION_KEY"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "ACCOUNT_NUMBER_KEY": "c2hvcnQ="}, "ACCOUNT_NUMBER_KEY"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "PAYMENT_RAIL": "wire"}, "PAYMENT_RAIL"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "AUDIT_SIGNING_KEY": postgrestest.AuditSigningKey, "AUTH_ISSUER": "https://issuer.example",
+			"AUTH_AUDIENCE": "ledger", "POSITION_KEY": "bG9jYWwtZGV2LXBvc2l0aW9uLWtleS1uby1zZWNyZXQ="}, "ACCOUNT_NUMBER_KEY"},
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "WORKER_MAX_ATTEMPTS": "0"}, "WORKER_MAX_ATTEMPTS"},
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "WORKER_STALL_AFTER": "30"}, "WORKER_STALL_AFTER"},
 		{[]string{"deadletters"}, map[string]string{"DATABASE_URL": "postgres://x"}, "want list"},
@@ -643,7 +647,7 @@ func TestProductionConfigurationKeepsTheDevelopmentIssuerOff(t *testing.T) {
 	issuer := authtest.NewJWKSServer(t)
 	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error",
 		"AUDIT_SIGNING_KEY": postgrestest.AuditSigningKey, "AUTH_ISSUER": issuer.Issuer, "AUTH_AUDIENCE": authtest.Audience, "AUTH_JWKS_URL": issuer.JWKSURL,
-		"POSITION_KEY": "q3T9n0v8XJ2m5Kp1c7Wd4Ls6Hf0Rb2Ye8Ua1Zg3Mx5o="}
+		"POSITION_KEY": "q3T9n0v8XJ2m5Kp1c7Wd4Ls6Hf0Rb2Ye8Ua1Zg3Mx5o=", "ACCOUNT_NUMBER_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"}
 	dev := maps.Clone(vars)
 	delete(dev, "AUTH_ISSUER")
 	delete(dev, "AUTH_JWKS_URL")

@@ -29,6 +29,12 @@ var (
 		{ID: uuid.MustParse("0193a000-0000-7000-8000-000000000301"), BankID: seedBank.ID, MemberID: seedMembers[0].ID, Currency: "USD", Nickname: "Ada's checking"},
 		{ID: uuid.MustParse("0193a000-0000-7000-8000-000000000302"), BankID: seedBank.ID, MemberID: seedMembers[1].ID, Currency: "USD", Nickname: "Alan's checking"},
 	}
+	// The demo accounts' bank details (made up, with a real routing
+	// number's shape), so that they can be paid by ACH too.
+	seedBankDetails = []ledger.BankDetails{
+		{RoutingNumber: "021000021", AccountNumber: "000123456789", AccountType: ledger.AccountChecking},
+		{RoutingNumber: "021000021", AccountNumber: "000987654321", AccountType: ledger.AccountChecking},
+	}
 	// A second bank, so that deciding with the wrong bank's administrator can be tried.
 	seedOtherBank  = ledger.Bank{ID: uuid.MustParse("0193a000-0000-7000-8000-000000000002"), Name: "Harbor Savings", Location: "Shelbyville"}
 	seedOtherAdmin = ledger.Administrator{ID: uuid.MustParse("0193a000-0000-7000-8000-000000000202"), BankID: seedOtherBank.ID, FirstName: "Edsger", LastName: "Dijkstra", Email: "edsger@harbor.example"}
@@ -75,9 +81,12 @@ func seed(ctx context.Context, cfg config, db *postgres.DB, out io.Writer) error
 			return err
 		}
 	}
-	for _, acct := range seedAccounts {
+	for i, acct := range seedAccounts {
 		if err := ensure("account", acct.ID, func() error { _, err := dir.Account(ctx, acct.ID); return err },
-			func() error { _, err := a.OpenAccount(ctx, adminOf(acct.BankID), acct); return err }); err != nil {
+			func() error {
+				_, err := a.OpenAccount(ctx, adminOf(acct.BankID), acct, seedBankDetails[i])
+				return err
+			}); err != nil {
 			return err
 		}
 	}

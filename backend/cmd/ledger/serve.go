@@ -36,6 +36,7 @@ func newApp(cfg config, db *postgres.DB) *app.App { return newAuditedApp(cfg, db
 // newAuditedApp returns the use cases over db, checking the audit log with keys.
 func newAuditedApp(cfg config, db *postgres.DB, keys audit.Keys) *app.App {
 	return app.New(app.Config{Stores: db.Stores(), AuditKeys: keys, IdempotencyTTL: cfg.IdempotencyTTL, ReadWait: cfg.ReadWait, PositionKey: cfg.PositionKey,
+		AccountNumberKey: cfg.AccountNumberKey, PaymentRail: cfg.PaymentRail,
 		Webhooks: app.WebhookConfig{Destinations: webhook.Guard{AllowPrivate: cfg.WebhookAllowPrivate}, NewSecret: webhook.NewSecret,
 			RotationWindow: cfg.WebhookRotationWindow}})
 }
@@ -72,6 +73,14 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 			return errors.New("POSITION_KEY is not set: it encrypts the Ledger-Position tokens, the same key in every API process (openssl rand -base64 32 makes one)")
 		}
 		logger.Warn("POSITION_KEY is not set: Ledger-Position tokens open only in this process, until it stops")
+	}
+	// Account numbers sealed under one key must open under it later, in
+	// every process: only a development ledger may do without.
+	if cfg.AccountNumberKey == nil {
+		if !cfg.Auth.DevIssuer {
+			return errors.New("ACCOUNT_NUMBER_KEY is not set: it encrypts the accounts' bank account numbers, the same key in every process (openssl rand -base64 32 makes one)")
+		}
+		logger.Warn("ACCOUNT_NUMBER_KEY is not set: account numbers stored now open only in this process, until it stops")
 	}
 	return withDBOptions(ctx, cfg, postgres.Options{MaxConns: cfg.MaxConns, Timeouts: cfg.Timeouts, Logger: logger}, func(ctx context.Context, db *dbHandle) error {
 		if cfg.MigrateOnStart {

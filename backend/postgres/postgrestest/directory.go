@@ -47,7 +47,7 @@ func MustDirectory(t testing.TB, db *postgres.DB) Directory {
 	bankAdmin := app.Administrator(d.Admin.ID, d.Bank.ID)
 	d.Member, err = a.CreateMember(ctx, bankAdmin, ledger.Member{ID: uuid.New(), FirstName: "Ada", LastName: "Lovelace", Email: "ada-" + uuid.NewString()[:8] + "@example.com"})
 	must(err)
-	d.Account, err = a.OpenAccount(ctx, bankAdmin, ledger.Account{ID: uuid.New(), BankID: d.Bank.ID, MemberID: d.Member.ID, Currency: "USD", Nickname: "checking"})
+	d.Account, err = a.OpenAccount(ctx, bankAdmin, ledger.Account{ID: uuid.New(), BankID: d.Bank.ID, MemberID: d.Member.ID, Currency: "USD", Nickname: "checking"}, ledger.BankDetails{})
 	must(err)
 	return d
 }
