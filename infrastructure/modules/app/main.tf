@@ -137,10 +137,11 @@ resource "kubernetes_secret_v1" "runtime" {
 
   type = "Opaque"
   data_wo = {
-    DATABASE_URL      = local.database_urls.runtime
-    AUDIT_KEY         = var.audit_key
-    AUDIT_SIGNING_KEY = var.audit_signing_key
-    POSITION_KEY      = var.position_key
+    DATABASE_URL       = local.database_urls.runtime
+    AUDIT_KEY          = var.audit_key
+    AUDIT_SIGNING_KEY  = var.audit_signing_key
+    POSITION_KEY       = var.position_key
+    ACCOUNT_NUMBER_KEY = var.account_number_key
   }
   data_wo_revision = var.secrets_revision
 }

@@ -148,6 +148,18 @@ variable "position_key" {
   }
 }
 
+variable "account_number_key" {
+  description = "32 random bytes in base64 (`openssl rand -base64 32`) that wrap the keys encrypting the members' bank account numbers (ACCOUNT_NUMBER_KEY). Ephemeral. The same in every pod; without it no stored account number can be read again, so it is kept in the team's secret store and never rotated by replacing it (docs/payments.md)."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$", var.account_number_key))
+    error_message = "The account number key must be 32 bytes in padded base64, as `openssl rand -base64 32` prints it."
+  }
+}
+
 variable "secrets_revision" {
   description = "Revision of the secrets' write-only data. Terraform writes the passwords and the audit key to Kubernetes when the secrets are created and whenever this number grows; the pods restart with it."
   type        = number

@@ -119,7 +119,7 @@ resource "kubernetes_deployment_v1" "this" {
           }
 
           dynamic "env" {
-            for_each = toset(["DATABASE_URL", "AUDIT_KEY", "AUDIT_SIGNING_KEY", "POSITION_KEY"])
+            for_each = toset(["DATABASE_URL", "AUDIT_KEY", "AUDIT_SIGNING_KEY", "POSITION_KEY", "ACCOUNT_NUMBER_KEY"])
             content {
               name = env.value
               value_from {

@@ -53,11 +53,12 @@ module "app" {
   database_network_cidr   = local.platform.vpc_ip_range
   node_pool               = local.platform.workload_node_pool
 
-  database_password = var.database_password
-  migrator_password = var.migrator_password
-  audit_key         = var.audit_key
-  audit_signing_key = var.audit_signing_key
-  position_key      = var.position_key
+  database_password  = var.database_password
+  migrator_password  = var.migrator_password
+  audit_key          = var.audit_key
+  audit_signing_key  = var.audit_signing_key
+  position_key       = var.position_key
+  account_number_key = var.account_number_key
   # Raise by one after rotating a database password or the audit key.
   secrets_revision = 1
 

@@ -35,6 +35,13 @@ variable "position_key" {
   ephemeral   = true
 }
 
+variable "account_number_key" {
+  description = "The key that wraps the bank account numbers' keys (ACCOUNT_NUMBER_KEY), `openssl rand -base64 32`, from the team's secret store. Never stored: written to Kubernetes only."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+}
+
 variable "audit_key" {
   description = "Secret HMAC key for audit checkpoints (AUDIT_KEY), at least 32 characters, from the team's secret store. Never stored: written to Kubernetes only."
   type        = string

@@ -20,12 +20,13 @@ variables {
   database_ca_certificate = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n"
   database_network_cidr   = "10.110.0.0/20"
 
-  database_password = "runtime-password"
-  migrator_password = "migrator-password"
-  audit_key         = "test-audit-key-test-audit-key-test-audit-key"
-  audit_signing_key = "PRIVATE+KEY+ledger.test/audit+501ffdf2+AYiSVeyDOmgTB+7GaKNxXSrw7NUg8hu1npbDmWLDpW/P"
-  position_key      = "q3T9n0v8XJ2m5Kp1c7Wd4Ls6Hf0Rb2Ye8Ua1Zg3Mx5o="
-  secrets_revision  = 1
+  database_password  = "runtime-password"
+  migrator_password  = "migrator-password"
+  audit_key          = "test-audit-key-test-audit-key-test-audit-key"
+  audit_signing_key  = "PRIVATE+KEY+ledger.test/audit+501ffdf2+AYiSVeyDOmgTB+7GaKNxXSrw7NUg8hu1npbDmWLDpW/P"
+  position_key       = "q3T9n0v8XJ2m5Kp1c7Wd4Ls6Hf0Rb2Ye8Ua1Zg3Mx5o="
+  account_number_key = "Zk3pQ8sV1xN4bR7tY0wE2uI5oA9cL6hJ3mG8dF1kT4s="
+  secrets_revision   = 1
 
   auth = {
     issuer   = "https://auth.dev.ledger.example.com/"
@@ -335,4 +336,14 @@ run "short_position_key_rejected" {
   }
 
   expect_failures = [var.position_key]
+}
+
+run "short_account_number_key_rejected" {
+  command = plan
+
+  variables {
+    account_number_key = "Qm9ndXMta2V5LW9mLTI0LWJ5dGVzLSEh"
+  }
+
+  expect_failures = [var.account_number_key]
 }

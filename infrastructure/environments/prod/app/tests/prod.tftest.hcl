@@ -58,12 +58,13 @@ override_data {
 }
 
 variables {
-  image_digest      = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-  database_password = "runtime-password"
-  migrator_password = "migrator-password"
-  audit_key         = "test-audit-key-test-audit-key-test-audit-key"
-  audit_signing_key = "PRIVATE+KEY+ledger.test/audit+501ffdf2+AYiSVeyDOmgTB+7GaKNxXSrw7NUg8hu1npbDmWLDpW/P"
-  position_key      = "q3T9n0v8XJ2m5Kp1c7Wd4Ls6Hf0Rb2Ye8Ua1Zg3Mx5o="
+  image_digest       = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+  database_password  = "runtime-password"
+  migrator_password  = "migrator-password"
+  audit_key          = "test-audit-key-test-audit-key-test-audit-key"
+  audit_signing_key  = "PRIVATE+KEY+ledger.test/audit+501ffdf2+AYiSVeyDOmgTB+7GaKNxXSrw7NUg8hu1npbDmWLDpW/P"
+  position_key       = "q3T9n0v8XJ2m5Kp1c7Wd4Ls6Hf0Rb2Ye8Ua1Zg3Mx5o="
+  account_number_key = "Zk3pQ8sV1xN4bR7tY0wE2uI5oA9cL6hJ3mG8dF1kT4s="
 }
 
 run "prod_budget_leaves_room_for_a_rebuild_and_an_operator" {
