@@ -143,7 +143,7 @@ func (s *Sender) Send(ctx context.Context, m Message) Result {
 	start := s.now()
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return Result{Latency: s.now().Sub(start), Err: unwrapURLError(err)}
+		return Result{Latency: s.now().Sub(start), Err: s.explain(ctx, err)}
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, int64(s.answerCap)))
@@ -152,11 +152,21 @@ func (s *Sender) Send(ctx context.Context, m Message) Result {
 	return Result{StatusCode: resp.StatusCode, Latency: s.now().Sub(start), Answer: answer}
 }
 
-// unwrapURLError keeps the guard's refusal recognisable with errors.Is,
-// while the message still says what happened.
-func unwrapURLError(err error) error {
+// ErrTimeout is an attempt the receiver did not answer within the
+// Sender's timeout.
+var ErrTimeout = errors.New("webhook: no answer in time")
+
+// explain keeps the guard's refusal and a timeout recognisable with
+// errors.Is, while the message still says what happened. A timeout reads
+// the same whichever bound noticed it first (the client's, the transport's
+// wait for the headers), unless the caller's own context ended the attempt.
+func (s *Sender) explain(ctx context.Context, err error) error {
 	if errors.Is(err, ErrRefusedDestination) {
 		return fmt.Errorf("%w (%v)", ErrRefusedDestination, err)
+	}
+	var timeout interface{ Timeout() bool }
+	if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &timeout) && timeout.Timeout()) {
+		return fmt.Errorf("%w: the receiver did not answer within %s (%w)", ErrTimeout, s.timeout, err)
 	}
 	return err
 }

@@ -162,7 +162,7 @@ func TestASlowReceiverTimesOut(t *testing.T) {
 	s := webhook.NewSender(webhook.SenderConfig{Guard: webhook.Guard{AllowPrivate: true}, Timeout: 50 * time.Millisecond})
 	res := s.Send(context.Background(), message(srv.URL, mustSecret(t)))
 	var ne net.Error
-	if res.StatusCode != 0 || !errors.As(res.Err, &ne) || !ne.Timeout() {
+	if res.StatusCode != 0 || !errors.Is(res.Err, webhook.ErrTimeout) || !errors.As(res.Err, &ne) || !ne.Timeout() {
 		t.Fatalf("result = %+v, want a timeout and no status", res)
 	}
 }

@@ -219,7 +219,7 @@ func TestWebhookTimesOutAndHoldsBackNoOtherReceiver(t *testing.T) {
 		return len(ds) == 1 && ds[0].Status == app.WebhookSucceeded
 	})
 	d := w.deliveries(t, slowEnd.ID)[0]
-	if len(d.Attempts) != 2 || d.Attempts[0].StatusCode != 0 || !strings.Contains(d.Attempts[0].Error, "Timeout") {
+	if len(d.Attempts) != 2 || d.Attempts[0].StatusCode != 0 || !strings.Contains(d.Attempts[0].Error, "did not answer within 2s") {
 		t.Fatalf("attempts %+v, want a timeout then a success", d.Attempts)
 	}
 }
