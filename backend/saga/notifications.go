@@ -111,7 +111,7 @@ func compose(r ledger.Reimbursement, m ledger.Member, a ledger.Account, o outcom
 	amount := ledger.FormatAmount(r.Amount, r.Currency) + " " + r.Currency
 	email := Email{ID: ledger.AttemptNotificationStreamID(r.ID, o.attempt).String(), To: m.Email,
 		Kind: EmailPaid, FirstName: m.FirstName, Amount: amount, Description: r.Description, Reason: o.reason,
-		Attempt: o.attempt, AccountID: r.AccountID, AccountName: a.Nickname, At: at}
+		Attempt: o.attempt, AccountID: r.AccountID, AccountName: a.Nickname, AccountLast4: a.AccountNumberLast4, At: at}
 	switch {
 	case o.attempt == 0:
 		email.Kind, email.Reason = EmailDenied, r.DenialReason

@@ -271,8 +271,8 @@ func TestComposeNamesTheKindAndItsReason(t *testing.T) {
 		{outcome{attempt: 1, failed: true, reason: "account closed"}, EmailPaymentFailed, "account closed", ledger.NotificationStreamID(r.ID)},
 		{outcome{attempt: 2}, EmailPaid, "", ledger.AttemptNotificationStreamID(r.ID, 2)},
 	} {
-		e := compose(r, ledger.Member{FirstName: "Ada"}, ledger.Account{ID: r.AccountID, Nickname: "Savings"}, tt.o, now())
-		if e.Kind != tt.kind || e.Reason != tt.reason || e.Attempt != tt.o.attempt || e.AccountID != r.AccountID || e.AccountName != "Savings" || e.FirstName != "Ada" ||
+		e := compose(r, ledger.Member{FirstName: "Ada"}, ledger.Account{ID: r.AccountID, Nickname: "Savings", AccountNumberLast4: "6789"}, tt.o, now())
+		if e.Kind != tt.kind || e.Reason != tt.reason || e.Attempt != tt.o.attempt || e.AccountID != r.AccountID || e.AccountName != "Savings" || e.AccountLast4 != "6789" || e.FirstName != "Ada" ||
 			e.ID != tt.wantNotification.String() || !e.At.Equal(now()) {
 			t.Errorf("%+v: e-mail %+v, want kind %s reason %q", tt.o, e, tt.kind, tt.reason)
 		}
