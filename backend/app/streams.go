@@ -60,6 +60,12 @@ func (s Streams) ClaimAt(ctx context.Context, id, eventID uuid.UUID) (c Claim, e
 	if err != nil {
 		return Claim{}, err
 	}
+	return claimAt(id, story, eventID)
+}
+
+// claimAt folds a reimbursement's story, its stream's and its payment's
+// events in position order, up to and including its event eventID.
+func claimAt(id uuid.UUID, story []ledger.RecordedEvent, eventID uuid.UUID) (Claim, error) {
 	at := slices.IndexFunc(story, func(rec ledger.RecordedEvent) bool { return rec.EventID == eventID })
 	if at < 0 {
 		return Claim{}, ledger.Errorf(ledger.ENotFound, "reimbursement %s has no event %s", id, eventID)

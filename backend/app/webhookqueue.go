@@ -125,12 +125,21 @@ func EnqueueWebhooks(ctx context.Context, tx Tx, events []ledger.RecordedEvent, 
 			}
 		}
 	}
-	streams := Streams{Events: tx.Events}
+	// A claim's story is read once a batch, however many of its events
+	// the batch brings: each message folds it up to its own event.
+	stories := map[uuid.UUID][]ledger.RecordedEvent{}
 	for _, c := range candidates {
 		if !listeners.Bank(c.bank, c.typ) {
 			continue
 		}
-		claim, err := streams.ClaimAt(ctx, c.reimbursement, c.rec.EventID)
+		story, read := stories[c.reimbursement]
+		if !read {
+			if story, err = tx.Events.Load(ctx, c.reimbursement, ledger.PaymentID(c.reimbursement)); err != nil {
+				return err
+			}
+			stories[c.reimbursement] = story
+		}
+		claim, err := claimAt(c.reimbursement, story, c.rec.EventID)
 		if err != nil {
 			return err
 		}
