@@ -41,11 +41,14 @@ type received struct {
 // PLAIN for one user only after TLS, and the first refuseFirst messages
 // refused with a transient 451.
 type server struct {
-	addr   string
-	client *tls.Config // trusts the server's certificate
+	addr    string
+	client  *tls.Config // trusts the server's certificate
+	catcher bool        // takes mail without AUTH, as Mailpit does
 
 	mu          sync.Mutex
 	refuseFirst int
+	conns       int // connections accepted
+	auths       int // AUTH commands, whatever their outcome
 	messages    []received
 }
 
@@ -63,26 +66,46 @@ func newServer(t *testing.T, refuseFirst int) *server {
 	cert.Close()
 
 	s := &server{client: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}, refuseFirst: refuseFirst}
+	s.serve(t, func(srv *gosmtp.Server) { srv.TLSConfig = serverTLS }, nil)
+	return s
+}
+
+// serve runs an SMTP server for s on 127.0.0.1 until the test ends;
+// configure adjusts it, and wrap, when not nil, wraps its listener.
+func (s *server) serve(t *testing.T, configure func(*gosmtp.Server), wrap func(net.Listener) net.Listener) {
+	t.Helper()
 	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
+		s.mu.Lock()
+		s.conns++
+		s.mu.Unlock()
 		return &session{s: s, conn: c}, nil
 	}))
 	srv.Domain = "127.0.0.1"
-	srv.TLSConfig = serverTLS
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	configure(srv)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.addr = l.Addr().String()
+	if wrap != nil {
+		l = wrap(l)
+	}
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	return s
 }
 
 func (s *server) received() []received {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]received(nil), s.messages...)
+}
+
+// counts is how many connections and AUTH commands the server saw.
+func (s *server) counts() (conns, auths int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns, s.auths
 }
 
 type session struct {
@@ -96,6 +119,9 @@ var _ gosmtp.AuthSession = (*session)(nil)
 func (ss *session) AuthMechanisms() []string { return []string{sasl.Plain} }
 
 func (ss *session) Auth(string) (sasl.Server, error) {
+	ss.s.mu.Lock()
+	ss.s.auths++
+	ss.s.mu.Unlock()
 	return sasl.NewPlainServer(func(_, u, p string) error {
 		if u != user || p != password {
 			return errors.New("invalid credentials")
@@ -106,7 +132,7 @@ func (ss *session) Auth(string) (sasl.Server, error) {
 }
 
 func (ss *session) Mail(from string, _ *gosmtp.MailOptions) error {
-	if ss.msg.user == "" {
+	if ss.msg.user == "" && !ss.s.catcher {
 		return gosmtp.ErrAuthRequired
 	}
 	ss.msg.from = from
