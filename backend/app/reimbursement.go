@@ -262,17 +262,23 @@ func (a *App) Story(ctx context.Context, p Principal, id uuid.UUID) (story []led
 	if err != nil {
 		return nil, err
 	}
-	// Each retried payout attempt's e-mail has a stream of its own.
+	// Each retried payout attempt's e-mail has a stream of its own, and
+	// so has each e-mail about a returned ACH credit.
 	var retried []uuid.UUID
 	for _, rec := range story {
-		if rec.Type != ledger.TypePaymentRequested || rec.StreamVersion == 1 {
+		if rec.Type != ledger.TypePaymentReturned && (rec.Type != ledger.TypePaymentRequested || rec.StreamVersion == 1) {
 			continue
 		}
 		e, err := rec.Decode()
 		if err != nil {
 			return nil, err
 		}
-		retried = append(retried, ledger.AttemptNotificationStreamID(id, e.(ledger.PaymentRequested).Attempt))
+		switch e := e.(type) {
+		case ledger.PaymentRequested:
+			retried = append(retried, ledger.AttemptNotificationStreamID(id, e.Attempt))
+		case ledger.PaymentReturned:
+			retried = append(retried, ledger.ReturnNotificationStreamID(id, e.Attempt))
+		}
 	}
 	if len(retried) > 0 {
 		more, err := a.events().Load(ctx, retried...)

@@ -20,8 +20,10 @@ const (
 	TypeReimbursementDenied           = "ReimbursementDenied"
 	TypeReimbursementWithdrawn        = "ReimbursementWithdrawn"
 	TypePaymentRequested              = "PaymentRequested"
+	TypePaymentSent                   = "PaymentSent"
 	TypePaymentSettled                = "PaymentSettled"
 	TypePaymentFailed                 = "PaymentFailed"
+	TypePaymentReturned               = "PaymentReturned"
 	TypeMemberNotified                = "MemberNotified"
 	TypeApprovalPolicySet             = "ApprovalPolicySet"
 	TypeDeadLetterDiscarded           = "DeadLetterDiscarded"
@@ -86,10 +88,12 @@ var eventKinds = []eventKind{
 	// was only the first.
 	{Type: TypePaymentRequested, Stream: StreamPayment, decode: decodeAs[PaymentRequested],
 		upcasters: []upcaster{setDefault("attempt", "1")}},
+	{Type: TypePaymentSent, Stream: StreamPayment, decode: decodeAs[PaymentSent], Webhook: "reimbursement.payout_sent"},
 	{Type: TypePaymentSettled, Stream: StreamPayment, decode: decodeAs[PaymentSettled],
 		Webhook: "reimbursement.payout_settled", upcasters: []upcaster{setDefault("attempt", "1")}},
 	{Type: TypePaymentFailed, Stream: StreamPayment, decode: decodeAs[PaymentFailed],
 		Webhook: "reimbursement.payout_failed", upcasters: []upcaster{setDefault("attempt", "1")}},
+	{Type: TypePaymentReturned, Stream: StreamPayment, decode: decodeAs[PaymentReturned], Webhook: "reimbursement.payout_returned"},
 	{Type: TypeMemberNotified, Stream: StreamNotification, decode: decodeAs[MemberNotified], upcasters: []upcaster{
 		// v2 names the payment attempt an approval e-mail reports: before
 		// retries, the first; a denial e-mail reports none.
@@ -229,6 +233,35 @@ type PaymentRequested struct {
 	Attempt int `json:"attempt"`
 }
 
+// PaymentSent records that an attempt went out as an ACH credit: its entry
+// is in a NACHA file for the ODFI. TraceNumber names the entry (returns and
+// notifications of change name it by nothing else); FileID and FileName the
+// file; EffectiveDate (YYYY-MM-DD) is the day it should settle.
+type PaymentSent struct {
+	PaymentID       uuid.UUID `json:"payment_id"`
+	ReimbursementID uuid.UUID `json:"reimbursement_id"`
+	Attempt         int       `json:"attempt"`
+	TraceNumber     string    `json:"trace_number"`
+	FileID          uuid.UUID `json:"file_id"`
+	FileName        string    `json:"file_name"`
+	EffectiveDate   string    `json:"effective_date"`
+	SentAt          time.Time `json:"sent_at"`
+}
+
+// PaymentReturned records that the member's bank returned an attempt's ACH
+// credit: Code is the NACHA return code (R01, R03, ...), Reason its title
+// in NACHA's table, ReturnFile the file it came back in.
+type PaymentReturned struct {
+	PaymentID       uuid.UUID `json:"payment_id"`
+	ReimbursementID uuid.UUID `json:"reimbursement_id"`
+	Attempt         int       `json:"attempt"`
+	TraceNumber     string    `json:"trace_number"`
+	Code            string    `json:"code"`
+	Reason          string    `json:"reason"`
+	ReturnFile      string    `json:"return_file"`
+	ReturnedAt      time.Time `json:"returned_at"`
+}
+
 // PaymentSettled records that the payment rail moved the money. Schema
 // version 2 added Attempt.
 type PaymentSettled struct {
@@ -253,6 +286,8 @@ type PaymentFailed struct {
 const (
 	NotificationApproval = "approval"
 	NotificationDenial   = "denial"
+	// NotificationReturn reports that an attempt's ACH credit came back.
+	NotificationReturn = "return"
 )
 
 // MemberNotified records that the member was e-mailed about a decision: a
@@ -301,7 +336,9 @@ func (ReimbursementApproved) EventType() string         { return TypeReimburseme
 func (ReimbursementDenied) EventType() string           { return TypeReimbursementDenied }
 func (ReimbursementWithdrawn) EventType() string        { return TypeReimbursementWithdrawn }
 func (PaymentRequested) EventType() string              { return TypePaymentRequested }
+func (PaymentSent) EventType() string                   { return TypePaymentSent }
 func (PaymentSettled) EventType() string                { return TypePaymentSettled }
+func (PaymentReturned) EventType() string               { return TypePaymentReturned }
 func (PaymentFailed) EventType() string                 { return TypePaymentFailed }
 func (MemberNotified) EventType() string                { return TypeMemberNotified }
 func (ApprovalPolicySet) EventType() string             { return TypeApprovalPolicySet }
@@ -379,6 +416,9 @@ var (
 	paymentAttemptNamespace = uuid.MustParse("3c1e8a52-5b7d-4f0e-8d2a-9e6b4c1f7a33")
 	approvalPolicyNamespace = uuid.MustParse("9a4d2e71-0c3b-4e8f-a6d5-1b7c8e2f4d54")
 	deadLetterNamespace     = uuid.MustParse("3b9e7c52-1d4a-4f60-8e27-5a0c9d13b6f4")
+	// returnNotificationNamespace derives the streams of the e-mails about
+	// returned ACH credits.
+	returnNotificationNamespace = uuid.MustParse("7e2a9c14-3b5d-4f86-a1c7-0d9e8b6f5a23")
 )
 
 // PaymentID returns the id of the payment that pays out a reimbursement.
@@ -404,6 +444,13 @@ func PaymentAttemptKey(paymentID uuid.UUID, attempt int) uuid.UUID {
 // payment's first attempt.
 func NotificationStreamID(reimbursementID uuid.UUID) uuid.UUID {
 	return uuid.NewSHA1(notificationNamespace, reimbursementID[:])
+}
+
+// ReturnNotificationStreamID returns the id of the stream recording the
+// e-mail about the return of one payment attempt's ACH credit: its own, as
+// a return may follow the attempt's "paid" e-mail.
+func ReturnNotificationStreamID(reimbursementID uuid.UUID, attempt int) uuid.UUID {
+	return uuid.NewSHA1(returnNotificationNamespace, binary.BigEndian.AppendUint64(reimbursementID[:len(reimbursementID):len(reimbursementID)], uint64(attempt)))
 }
 
 // AttemptNotificationStreamID returns the id of the stream recording the

@@ -38,13 +38,20 @@ type PaymentStatus string
 const (
 	PaymentStatusNone      PaymentStatus = "none"
 	PaymentStatusRequested PaymentStatus = "requested"
-	PaymentStatusSettled   PaymentStatus = "settled"
-	PaymentStatusFailed    PaymentStatus = "failed"
+	// PaymentStatusSent is an ACH credit in a file handed to the ODFI,
+	// neither settled nor returned yet.
+	PaymentStatusSent    PaymentStatus = "sent"
+	PaymentStatusSettled PaymentStatus = "settled"
+	PaymentStatusFailed  PaymentStatus = "failed"
+	// PaymentStatusReturned is an ACH credit the member's bank sent back
+	// (a return, R01, R03, ...): the member was not paid.
+	PaymentStatusReturned PaymentStatus = "returned"
 )
 
 // PaymentStatuses lists every payment status, in the order a payout may
 // reach them.
-var PaymentStatuses = []PaymentStatus{PaymentStatusNone, PaymentStatusRequested, PaymentStatusSettled, PaymentStatusFailed}
+var PaymentStatuses = []PaymentStatus{PaymentStatusNone, PaymentStatusRequested, PaymentStatusSent, PaymentStatusSettled,
+	PaymentStatusFailed, PaymentStatusReturned}
 
 // ParsePaymentStatus accepts the payment statuses a client may filter on.
 func ParsePaymentStatus(s string) (PaymentStatus, bool) {
@@ -256,7 +263,7 @@ func (r *Reimbursement) ApplyEvent(rec RecordedEvent, e Event) {
 		r.Status, r.DecidedAt, r.DecidedBy, r.DenialReason = StatusDenied, &e.DeniedAt, &e.AdministratorID, e.Reason
 	case ReimbursementWithdrawn:
 		r.Status, r.WithdrawnAt = StatusWithdrawn, &e.WithdrawnAt
-	case PaymentRequested, PaymentSettled, PaymentFailed:
+	case PaymentRequested, PaymentSent, PaymentSettled, PaymentFailed, PaymentReturned:
 		// The payment's own fold says where the payout stands.
 		p := Payment{Attempt: r.PaymentAttempt, Status: r.PaymentStatus, FailureReason: r.PaymentFailureReason}
 		p.apply(e)
@@ -300,9 +307,13 @@ func ReimbursementOf(e Event) (uuid.UUID, bool) {
 		return e.ReimbursementID, true
 	case PaymentRequested:
 		return e.ReimbursementID, true
+	case PaymentSent:
+		return e.ReimbursementID, true
 	case PaymentSettled:
 		return e.ReimbursementID, true
 	case PaymentFailed:
+		return e.ReimbursementID, true
+	case PaymentReturned:
 		return e.ReimbursementID, true
 	case MemberNotified:
 		return e.ReimbursementID, true

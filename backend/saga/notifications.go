@@ -14,7 +14,9 @@ import (
 
 // Notifications e-mails each member once per outcome: the denial e-mail
 // when the denial is recorded, and for an approval one e-mail per payment
-// attempt's outcome (paid, or failed with the rail's reason). Each e-mail
+// attempt's outcome (paid, or failed with the rail's reason), and one more
+// when an attempt's ACH credit is returned (with the return's code and
+// reason), even after its "paid" e-mail. Each e-mail
 // has a notification stream of its own, and sending it is recorded there
 // as MemberNotified. A withdrawal is the member's own doing: no e-mail.
 type Notifications struct {
@@ -37,11 +39,22 @@ type outcome struct {
 	attempt int
 	failed  bool
 	reason  string
+	// returned is an ACH credit the member's bank sent back: its e-mail
+	// has a stream of its own, as it may follow the attempt's "paid" one.
+	returned bool
+}
+
+// stream is the notification stream of the outcome's e-mail.
+func (o outcome) stream(id uuid.UUID) uuid.UUID {
+	if o.returned {
+		return ledger.ReturnNotificationStreamID(id, o.attempt)
+	}
+	return ledger.AttemptNotificationStreamID(id, o.attempt)
 }
 
 // NotificationTypes are the event types the notification saga reacts to;
 // its subscriber reads no others.
-var NotificationTypes = []string{ledger.TypePaymentSettled, ledger.TypePaymentFailed, ledger.TypeReimbursementDenied}
+var NotificationTypes = []string{ledger.TypePaymentSettled, ledger.TypePaymentFailed, ledger.TypePaymentReturned, ledger.TypeReimbursementDenied}
 
 // Handle reacts to one event of NotificationTypes; others are ignored.
 func (n *Notifications) Handle(ctx context.Context, rec ledger.RecordedEvent) error {
@@ -57,6 +70,8 @@ func (n *Notifications) Handle(ctx context.Context, rec ledger.RecordedEvent) er
 		return n.notify(ctx, rec, e.ReimbursementID, outcome{attempt: e.Attempt})
 	case ledger.PaymentFailed:
 		return n.notify(ctx, rec, e.ReimbursementID, outcome{attempt: e.Attempt, failed: true, reason: e.Reason})
+	case ledger.PaymentReturned:
+		return n.notify(ctx, rec, e.ReimbursementID, outcome{attempt: e.Attempt, failed: true, returned: true, reason: ledger.ReturnReason(e.Code, e.Reason)})
 	case ledger.ReimbursementDenied:
 		return n.notify(ctx, rec, e.ReimbursementID, outcome{})
 	}
@@ -65,7 +80,7 @@ func (n *Notifications) Handle(ctx context.Context, rec ledger.RecordedEvent) er
 
 func (n *Notifications) notify(ctx context.Context, rec ledger.RecordedEvent, id uuid.UUID, o outcome) error {
 	log := logWith(n.logger, rec).With("reimbursement_id", id, "attempt", o.attempt)
-	stream := ledger.AttemptNotificationStreamID(id, o.attempt)
+	stream := o.stream(id)
 	version, err := n.store.StreamVersion(ctx, stream)
 	if err != nil {
 		return err
@@ -86,7 +101,11 @@ func (n *Notifications) notify(ctx context.Context, rec ledger.RecordedEvent, id
 	if err != nil {
 		return err
 	}
-	event, err := ledger.Notify(*r, member, o.attempt, version, n.now())
+	decide := ledger.Notify
+	if o.returned {
+		decide = ledger.NotifyReturn
+	}
+	event, err := decide(*r, member, o.attempt, version, n.now())
 	if err != nil {
 		return err
 	}
@@ -109,7 +128,7 @@ func (n *Notifications) notify(ctx context.Context, rec ledger.RecordedEvent, id
 // outcome's notification stream.
 func compose(r ledger.Reimbursement, m ledger.Member, a ledger.Account, o outcome, at time.Time) Email {
 	amount := ledger.FormatAmount(r.Amount, r.Currency) + " " + r.Currency
-	email := Email{ID: ledger.AttemptNotificationStreamID(r.ID, o.attempt).String(), To: m.Email,
+	email := Email{ID: o.stream(r.ID).String(), To: m.Email,
 		Kind: EmailPaid, FirstName: m.FirstName, Amount: amount, Description: r.Description, Reason: o.reason,
 		Attempt: o.attempt, AccountID: r.AccountID, AccountName: a.Nickname, AccountLast4: a.AccountNumberLast4, At: at}
 	switch {

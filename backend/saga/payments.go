@@ -15,7 +15,8 @@ import (
 // PaymentRequested (the first attempt); on PaymentRequested, of the first
 // attempt or of a retry an administrator asked for, it calls the rail with
 // that attempt's idempotency key and records PaymentSettled or
-// PaymentFailed.
+// PaymentFailed, unless the rail answers later (ErrPending: the ACH rail
+// records PaymentSent, then PaymentSettled or PaymentReturned, itself).
 type Payments struct {
 	store   Store
 	gateway PaymentGateway
@@ -87,6 +88,9 @@ func (p *Payments) pay(ctx context.Context, rec ledger.RecordedEvent, e ledger.P
 	var rejected *RejectedError
 	var outcome ledger.PendingEvent
 	switch {
+	case errors.Is(err, ErrPending):
+		log.InfoContext(ctx, "payment accepted by the rail; it records the outcome")
+		return nil
 	case errors.As(err, &rejected):
 		log.WarnContext(ctx, "payment rejected by the rail", "reason", rejected.Reason)
 		outcome, err = payment.Fail(rejected.Reason, p.now())

@@ -51,6 +51,11 @@ type PaymentOrder struct {
 	Currency       string
 }
 
+// ErrPending is what a rail that answers later returns from Pay: it has
+// accepted the order (the ACH rail puts it in the bank's next file) and
+// records the attempt's outcome on the payment's stream itself.
+var ErrPending = errors.New("payment accepted; the rail records its outcome later")
+
 // RejectedError is a payment attempt the rail refused for good.
 type RejectedError struct {
 	Reason string

@@ -80,7 +80,7 @@ func NewReimbursement(r ledger.Reimbursement) Reimbursement {
 		reason := r.DenialReason
 		out.DenialReason = &reason
 	}
-	if r.PaymentStatus == ledger.PaymentStatusFailed {
+	if r.PaymentStatus == ledger.PaymentStatusFailed || r.PaymentStatus == ledger.PaymentStatusReturned {
 		reason := r.PaymentFailureReason
 		out.PaymentFailureReason = &reason
 	}
