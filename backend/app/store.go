@@ -30,6 +30,8 @@ type Stores struct {
 	DeadLetters    DeadLetters
 	Webhooks       WebhookEndpoints
 	Deliveries     WebhookQueue
+	// Payouts is the ACH rail's state.
+	Payouts Payouts
 }
 
 // Transactor runs work in one transaction.
@@ -53,6 +55,8 @@ type Tx struct {
 	Deliveries WebhookQueue
 	// Projections writes the read models a projector keeps.
 	Projections ProjectionWriter
+	// Payouts is the ACH rail's state.
+	Payouts Payouts
 }
 
 // AuditTree is the Merkle tree over the commit order, written by the

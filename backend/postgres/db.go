@@ -137,7 +137,7 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 func (db *DB) Stores() app.Stores {
 	return app.Stores{Transactor: db, Events: db.Events, Directory: db.Directory, Reimbursements: db.Reimbursements,
 		Feed: db.Events, Audit: db.Audit, Idempotency: db.Idempotency, DeadLetters: db.DeadLetters, Webhooks: db.Webhooks,
-		Deliveries: db.Webhooks}
+		Deliveries: db.Webhooks, Payouts: &Payouts{q: db.pool, pool: db.pool}}
 }
 
 // Close stops the shared appends and closes the connection pool. Appends
@@ -198,6 +198,7 @@ func (db *DB) bind(tx Querier, appended *[]string) app.Tx {
 		AuditTree:   auditTree{log: db.Audit, tx: tx},
 		Deliveries:  &Webhooks{q: tx, pool: db.pool},
 		Projections: projectionWriter{tx: tx},
+		Payouts:     &Payouts{q: tx, pool: db.pool},
 	}
 }
 
