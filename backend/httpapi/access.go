@@ -92,6 +92,7 @@ func (s *Server) routes() []route {
 		r(http.MethodPost, "/v1/banks/:bank_id/webhook-endpoints/:endpoint_id/deliveries/:delivery_id/redeliver", administrator, s.redeliverWebhook),
 		r(http.MethodGet, "/v1/administrators/:administrator_id", bankReaders, s.getAdministrator),
 		r(http.MethodGet, "/v1/accounts/:account_id", []app.Role{app.RoleMember, app.RoleAdministrator}, s.getAccount),
+		r(http.MethodGet, "/v1/accounts/:account_id/corrections", []app.Role{app.RoleMember, app.RoleAdministrator}, s.listAccountCorrections),
 		r(http.MethodPost, "/v1/members", administrator, s.createMember),
 		r(http.MethodGet, "/v1/members/:member_id", []app.Role{app.RoleMember, app.RoleAdministrator}, s.getMember),
 		r(http.MethodGet, "/v1/members/:member_id/accounts", []app.Role{app.RoleMember, app.RoleAdministrator}, s.listMemberAccounts),

@@ -250,6 +250,24 @@ func (s *Server) getAccount(c echo.Context) error {
 	return c.JSON(http.StatusOK, accountOut(acct))
 }
 
+// listAccountCorrections answers the notifications of change received
+// about an account, oldest first: all of them, a handful at most.
+func (s *Server) listAccountCorrections(c echo.Context) error {
+	id, err := pathID(c, "account_id", "account")
+	if err != nil {
+		return err
+	}
+	got, err := s.app.AccountCorrections(c.Request().Context(), principal(c), id)
+	if err != nil {
+		return err
+	}
+	out := list[correctionJSON]{Items: make([]correctionJSON, len(got))}
+	for i, corr := range got {
+		out.Items[i] = correctionOut(corr)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
 // newID returns a new time-ordered id (UUIDv7), which keeps indexes compact.
 func newID() uuid.UUID {
 	return uuid.Must(uuid.NewV7())

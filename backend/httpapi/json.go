@@ -75,6 +75,32 @@ func accountOut(a ledger.Account) accountJSON {
 	return out
 }
 
+// correctionJSON is a notification of change the member's bank sent about
+// an account; the corrected fields it did not send are null.
+type correctionJSON struct {
+	TraceNumber        string    `json:"trace_number"`
+	Code               string    `json:"code"`
+	Reason             string    `json:"reason"`
+	RoutingNumber      *string   `json:"routing_number"`
+	AccountNumberLast4 *string   `json:"account_number_last4"`
+	AccountType        *string   `json:"account_type"`
+	Name               *string   `json:"name"`
+	ReturnFile         string    `json:"return_file"`
+	ReceivedAt         time.Time `json:"received_at"`
+}
+
+func correctionOut(c app.AccountCorrection) correctionJSON {
+	opt := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	return correctionJSON{TraceNumber: c.TraceNumber, Code: c.Code, Reason: c.Reason, RoutingNumber: opt(c.RoutingNumber),
+		AccountNumberLast4: opt(c.AccountNumberLast4), AccountType: opt(c.AccountType), Name: opt(c.Name),
+		ReturnFile: c.ReturnFile, ReceivedAt: c.ReceivedAt}
+}
+
 // approvalPolicyJSON is a bank's approval policy; its fields are null while
 // the bank has set none (one approval decides any amount).
 type approvalPolicyJSON struct {

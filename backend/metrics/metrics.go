@@ -49,6 +49,9 @@ type Metrics struct {
 	halted          *prometheus.GaugeVec
 	stalled         *prometheus.GaugeVec
 	webhooks        *prometheus.CounterVec
+	achFiles        prometheus.Counter
+	achEntries      *prometheus.CounterVec
+	achRuns         *prometheus.CounterVec
 }
 
 // New registers the ledger's metrics over src; groups are the consumer
@@ -84,6 +87,21 @@ func New(src Sources, groups []string, reads map[string][]string) *Metrics {
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ledger_webhook_deliveries_total", Help: "Webhook delivery attempts by outcome: succeeded, retrying, or failed for good (the endpoint is disabled).",
 		}, []string{"outcome"}),
+		achFiles: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ledger_ach_files_published_total", Help: "NACHA files put in the ACH outbox.",
+		}),
+		achEntries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledger_ach_entries_total", Help: "ACH entries by outcome: sent (in a published file), settled, returned, problem (a return or notification of change that could not be applied: an unknown trace number, ...).",
+		}, []string{"outcome"}),
+		achRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledger_ach_failures_total", Help: "ACH runs that failed (cutoff, returns: taken up by the next run) and return files rejected as malformed (rejected_file).",
+		}, []string{"kind"}),
+	}
+	for _, outcome := range []string{"sent", "settled", "returned", "problem"} {
+		m.achEntries.WithLabelValues(outcome)
+	}
+	for _, kind := range []string{"cutoff", "returns", "rejected_file"} {
+		m.achRuns.WithLabelValues(kind)
 	}
 	for _, outcome := range []string{"succeeded", "retrying", "failed"} {
 		m.webhooks.WithLabelValues(outcome)
@@ -97,6 +115,7 @@ func New(src Sources, groups []string, reads map[string][]string) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(src.Pool, "ledger"),
 		m.requestDuration, m.eventsAppended, m.handled, m.failed, m.retried, m.parked, m.halted, m.stalled, m.webhooks,
+		m.achFiles, m.achEntries, m.achRuns,
 		&subscribers{src: src, groups: groups, reads: reads},
 	)
 	return m
@@ -151,6 +170,27 @@ func (m *Metrics) SubscriberStalled(group string, stalled bool) {
 // WebhookDelivered counts one webhook delivery attempt by its outcome.
 func (m *Metrics) WebhookDelivered(outcome string) {
 	m.webhooks.WithLabelValues(outcome).Inc()
+}
+
+// ACHCutoff counts what an ACH cutoff published and settled, or its failure.
+func (m *Metrics) ACHCutoff(files, entries, settled int, err error) {
+	m.achFiles.Add(float64(files))
+	m.achEntries.WithLabelValues("sent").Add(float64(entries))
+	m.achEntries.WithLabelValues("settled").Add(float64(settled))
+	if err != nil {
+		m.achRuns.WithLabelValues("cutoff").Inc()
+	}
+}
+
+// ACHReturns counts what a read of the ACH returns folder applied, what it
+// could not, the files it rejected, or its failure.
+func (m *Metrics) ACHReturns(returns, problems, rejected int, err error) {
+	m.achEntries.WithLabelValues("returned").Add(float64(returns))
+	m.achEntries.WithLabelValues("problem").Add(float64(problems))
+	m.achRuns.WithLabelValues("rejected_file").Add(float64(rejected))
+	if err != nil {
+		m.achRuns.WithLabelValues("returns").Inc()
+	}
 }
 
 func gauge(b bool) float64 {

@@ -57,8 +57,10 @@ func (r *recorder) HandlerDone(group string, err error) {
 		r.mu.Unlock()
 	}
 }
-func (r *recorder) HandlerRetried(string)   {}
-func (r *recorder) WebhookDelivered(string) {}
+func (r *recorder) HandlerRetried(string)           {}
+func (r *recorder) WebhookDelivered(string)         {}
+func (r *recorder) ACHCutoff(int, int, int, error)  {}
+func (r *recorder) ACHReturns(int, int, int, error) {}
 func (r *recorder) EventParked(group string) {
 	r.mu.Lock()
 	r.parked[group]++

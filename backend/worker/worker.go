@@ -116,6 +116,9 @@ type Config struct {
 	StallAfter time.Duration
 	// Webhooks tunes the webhook deliveries.
 	Webhooks WebhookConfig
+	// ACH, when its Rail is set, runs the ACH rail's cutoffs and reads
+	// its returns.
+	ACH ACHConfig
 }
 
 // maxRetries is how many times a delivery is retried at once, with
@@ -143,16 +146,25 @@ type Observer interface {
 	// WebhookDelivered is told each delivery attempt's outcome: succeeded,
 	// retrying or failed (for good).
 	WebhookDelivered(outcome string)
+	// ACHCutoff is told each ACH cutoff's files and entries published and
+	// entries settled, and its error.
+	ACHCutoff(files, entries, settled int, err error)
+	// ACHReturns is told each read of the returns folder: the returns
+	// applied, the entries that could not be, the files rejected, and its
+	// error.
+	ACHReturns(returns, problems, rejected int, err error)
 }
 
 type noObserver struct{}
 
-func (noObserver) HandlerDone(string, error)      {}
-func (noObserver) HandlerRetried(string)          {}
-func (noObserver) EventParked(string)             {}
-func (noObserver) SubscriberHalted(string, bool)  {}
-func (noObserver) SubscriberStalled(string, bool) {}
-func (noObserver) WebhookDelivered(string)        {}
+func (noObserver) HandlerDone(string, error)       {}
+func (noObserver) HandlerRetried(string)           {}
+func (noObserver) EventParked(string)              {}
+func (noObserver) SubscriberHalted(string, bool)   {}
+func (noObserver) SubscriberStalled(string, bool)  {}
+func (noObserver) WebhookDelivered(string)         {}
+func (noObserver) ACHCutoff(int, int, int, error)  {}
+func (noObserver) ACHReturns(int, int, int, error) {}
 
 // Worker is a configured router, ready to run.
 type Worker struct {
@@ -174,6 +186,7 @@ type Worker struct {
 	haltedRetry  time.Duration
 	stallAfter   time.Duration
 	webhooks     WebhookConfig
+	ach          ACHConfig
 }
 
 // New builds the router with the projector and both sagas.
@@ -218,6 +231,14 @@ func New(cfg Config) (*Worker, error) {
 		return nil, fmt.Errorf("worker: the webhook lease (%s) must be longer than an attempt may take (%s)",
 			cfg.Webhooks.Lease, cfg.Webhooks.Sender.Timeout())
 	}
+	if cfg.ACH.Rail != nil {
+		if cfg.ACH.Cutoff <= 0 {
+			cfg.ACH.Cutoff = DefaultACHCutoff
+		}
+		if cfg.ACH.ReturnsPoll <= 0 {
+			cfg.ACH.ReturnsPoll = min(time.Minute, cfg.ACH.Cutoff)
+		}
+	}
 	if cfg.Bus == nil {
 		return nil, errors.New("worker: a bus to subscribe to is required")
 	}
@@ -240,7 +261,7 @@ func New(cfg Config) (*Worker, error) {
 		sagas: map[string]func(context.Context, ledger.RecordedEvent) error{
 			GroupPayments: cfg.Payments.Handle, GroupNotifications: cfg.Notifications.Handle,
 		},
-		pollInterval: cfg.PollInterval, maxAttempts: cfg.MaxAttempts, haltedRetry: cfg.HaltedRetryInterval, stallAfter: cfg.StallAfter, webhooks: cfg.Webhooks}
+		pollInterval: cfg.PollInterval, maxAttempts: cfg.MaxAttempts, haltedRetry: cfg.HaltedRetryInterval, stallAfter: cfg.StallAfter, webhooks: cfg.Webhooks, ach: cfg.ACH}
 	park := func(name string) func(context.Context, failure) (int64, error) {
 		return func(ctx context.Context, f failure) (int64, error) {
 			return app.ParkDeadLetter(ctx, cfg.Stores.DeadLetters, app.Parked{Group: name, Event: f.event, Error: f.err.Error(),
@@ -354,6 +375,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	background.Go(func() { w.watch(bg) })
 	background.Go(func() { w.retryDeadLetters(bg) })
 	background.Go(func() { w.deliverWebhooks(bg) })
+	if w.ach.Rail != nil {
+		background.Go(func() { w.runACH(bg) })
+	}
 	err := w.router.Run(ctx)
 	if err != nil && ctx.Err() != nil {
 		select {

@@ -110,7 +110,15 @@ environment:
                  accounts' bank account numbers; one per deployment, kept for as long as the numbers (serve,
                  unless AUTH_DEV_ISSUER=true: then a random key of the process's own when unset)
   PAYMENT_RAIL   how payouts are paid: stub (default, pays nothing) or ach, which requires every new account's
-                 routing_number, account_number and account_type
+                 routing_number, account_number and account_type, and the ACH_ settings (see docs/payments.md)
+  ACH_ODFI_ROUTING, ACH_ORIGIN_ID, ACH_COMPANY_NAME, ACH_COMPANY_ID
+                 the ODFI's routing number, the origin id it assigned, the name members see (at most 16
+                 characters) and the 10-character company id (PAYMENT_RAIL=ach)
+  ACH_ODFI_NAME  the ODFI's name in the file header (optional)
+  ACH_OUTBOX_DIR  where the NACHA files go for the ODFI's uploader (PAYMENT_RAIL=ach)
+  ACH_RETURNS_DIR  where the ODFI's return files are dropped; read ones move into processed/ or rejected/
+  ACH_CUTOFF     how often the files are written (default 15m)
+  ACH_RETURN_WINDOW  how long after it was sent a credit with no return settles (default 96h)
   MIGRATE_ON_START  false leaves migrations to ` + "`ledger migrate`" + ` (default true)
   AUTH_ISSUER    issuer (iss) of the bearer tokens the API accepts (serve)
   AUTH_AUDIENCE  audience (aud) the tokens must carry (serve)
@@ -201,6 +209,15 @@ type config struct {
 	// SMTPMailer delivers the member e-mails when MAIL_TRANSPORT=smtp; nil
 	// logs them (the stub).
 	SMTPMailer *smtp.Mailer
+	// ACH configures the ACH rail when PaymentRail is ach.
+	ACH achConfig
+}
+
+// achConfig is the ACH rail's settings.
+type achConfig struct {
+	ODFIRouting, ODFIName, OriginID, CompanyName, CompanyID string
+	OutboxDir, ReturnsDir                                   string
+	Cutoff, ReturnWindow                                    time.Duration
 }
 
 // auditKeys returns the keys that check the log: the public keys of tree
@@ -369,7 +386,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	switch cfg.PaymentRail = getenv("PAYMENT_RAIL"); cfg.PaymentRail {
 	case "":
 		cfg.PaymentRail = ledger.PaymentRailStub
-	case ledger.PaymentRailStub, ledger.PaymentRailACH:
+	case ledger.PaymentRailStub:
+	case ledger.PaymentRailACH:
+		if cfg.ACH, err = loadACH(getenv); err != nil {
+			return cfg, err
+		}
 	default:
 		return cfg, fmt.Errorf("PAYMENT_RAIL %q: want stub or ach", cfg.PaymentRail)
 	}
@@ -381,6 +402,34 @@ func loadConfig(getenv func(string) string) (config, error) {
 		cfg.MaxConns = n
 	}
 	return cfg, nil
+}
+
+// loadACH reads the ACH rail's settings (PAYMENT_RAIL=ach); the rail
+// checks that the originator's make a valid file when it starts.
+func loadACH(getenv func(string) string) (achConfig, error) {
+	c := achConfig{ODFIRouting: getenv("ACH_ODFI_ROUTING"), ODFIName: getenv("ACH_ODFI_NAME"), OriginID: getenv("ACH_ORIGIN_ID"),
+		CompanyName: getenv("ACH_COMPANY_NAME"), CompanyID: getenv("ACH_COMPANY_ID"),
+		OutboxDir: getenv("ACH_OUTBOX_DIR"), ReturnsDir: getenv("ACH_RETURNS_DIR")}
+	for name, v := range map[string]string{"ACH_ODFI_ROUTING": c.ODFIRouting, "ACH_ORIGIN_ID": c.OriginID, "ACH_COMPANY_NAME": c.CompanyName,
+		"ACH_COMPANY_ID": c.CompanyID, "ACH_OUTBOX_DIR": c.OutboxDir, "ACH_RETURNS_DIR": c.ReturnsDir} {
+		if v == "" {
+			return c, fmt.Errorf("PAYMENT_RAIL=ach needs %s", name)
+		}
+	}
+	for _, setting := range []struct {
+		name    string
+		into    *time.Duration
+		example string
+	}{{"ACH_CUTOFF", &c.Cutoff, "15m"}, {"ACH_RETURN_WINDOW", &c.ReturnWindow, "96h"}} {
+		if raw := getenv(setting.name); raw != "" {
+			d, err := time.ParseDuration(raw)
+			if err != nil || d < time.Second {
+				return c, fmt.Errorf("%s %q: want a duration of at least 1s, such as %s", setting.name, raw, setting.example)
+			}
+			*setting.into = d
+		}
+	}
+	return c, nil
 }
 
 // loadWebhookDelivery reads the webhooks' retry schedule and lease.

@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/reimbursement-ledger/ledger/backend/achdir"
 	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/httpapi"
+	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/metrics"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/bus"
@@ -116,6 +118,14 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		var w *worker.Worker // nil for the api role
 		if r != roleAPI {
 			streams := app.Streams{Events: db.Events, Directory: db.Directory}
+			var gateway saga.PaymentGateway = &saga.StubPaymentGateway{Logger: logger}
+			var ach worker.ACHConfig
+			if cfg.PaymentRail == ledger.PaymentRailACH {
+				if ach, err = achRail(cfg, ledgerApp); err != nil {
+					return err
+				}
+				gateway = worker.ACHGateway{Rail: ach.Rail}
+			}
 			w, err = worker.New(worker.Config{
 				Stores:        stores,
 				Bus:           db.Subscriptions.Bus(notifier),
@@ -123,7 +133,8 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 				Observer:      m,
 				PollInterval:  time.Second,
 				Logger:        logger,
-				Payments:      saga.NewPayments(streams, &saga.StubPaymentGateway{Logger: logger}, logger, time.Now),
+				Payments:      saga.NewPayments(streams, gateway, logger, time.Now),
+				ACH:           ach,
 				Notifications: saga.NewNotifications(streams, mailer(cfg, logger), logger, time.Now),
 				Webhooks: worker.WebhookConfig{
 					Sender:   webhook.NewSender(webhook.SenderConfig{Guard: webhook.Guard{AllowPrivate: cfg.WebhookAllowPrivate}}),
@@ -253,6 +264,24 @@ func newHTTPServer(h http.Handler, t timeouts) *http.Server {
 
 // mailer is the SMTP mailer when MAIL_TRANSPORT=smtp, else the stub that
 // logs each e-mail.
+// achRail is the ACH rail over cfg's folders (PAYMENT_RAIL=ach).
+func achRail(cfg config, a *app.App) (worker.ACHConfig, error) {
+	outbox, err := achdir.NewOutbox(cfg.ACH.OutboxDir)
+	if err != nil {
+		return worker.ACHConfig{}, fmt.Errorf("ACH_OUTBOX_DIR: %w", err)
+	}
+	inbox, err := achdir.NewInbox(cfg.ACH.ReturnsDir)
+	if err != nil {
+		return worker.ACHConfig{}, fmt.Errorf("ACH_RETURNS_DIR: %w", err)
+	}
+	rail, err := a.ACHRail(app.ACHConfig{ODFIRouting: cfg.ACH.ODFIRouting, ODFIName: cfg.ACH.ODFIName, OriginID: cfg.ACH.OriginID,
+		CompanyName: cfg.ACH.CompanyName, CompanyID: cfg.ACH.CompanyID, Outbox: outbox, Inbox: inbox, ReturnWindow: cfg.ACH.ReturnWindow})
+	if err != nil {
+		return worker.ACHConfig{}, err
+	}
+	return worker.ACHConfig{Rail: rail, Cutoff: cfg.ACH.Cutoff}, nil
+}
+
 func mailer(cfg config, logger *slog.Logger) saga.Mailer {
 	if cfg.SMTPMailer != nil {
 		return cfg.SMTPMailer
