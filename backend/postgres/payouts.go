@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -56,17 +57,27 @@ func (s *Payouts) Drop(ctx context.Context, paymentID uuid.UUID, attempt int) (e
 }
 
 // ReserveTraces takes n sequences of the ODFI's; the row stays locked
-// until the transaction ends.
+// until the transaction ends. A reservation that does not fit takes
+// nothing, in a transaction or not: the UPDATE moves the counter only when
+// the sequences fit, in one statement.
 func (s *Payouts) ReserveTraces(ctx context.Context, odfi string, n, maxSequence int) (first int, err error) {
 	defer ledger.Wrap(&err, "Payouts.ReserveTraces")
-	err = s.q.QueryRowContext(ctx, `INSERT INTO ach_trace_sequences AS t (odfi_routing, next) VALUES ($1, 1 + $2)
-		ON CONFLICT (odfi_routing) DO UPDATE SET next = t.next + $2
-		RETURNING next - $2`, odfi, n).Scan(&first)
-	if err != nil {
+	if _, err := s.q.ExecContext(ctx, `INSERT INTO ach_trace_sequences (odfi_routing, next) VALUES ($1, 1)
+		ON CONFLICT (odfi_routing) DO NOTHING`, odfi); err != nil {
 		return 0, err
 	}
-	if first+n-1 > maxSequence {
-		return 0, ledger.Errorf(ledger.EConflict, "the ODFI %s's trace sequences are used up (%d of %d)", odfi, first-1, maxSequence)
+	err = s.q.QueryRowContext(ctx, `UPDATE ach_trace_sequences SET next = next + $2
+		WHERE odfi_routing = $1 AND next + $2 - 1 <= $3
+		RETURNING next - $2`, odfi, n, maxSequence).Scan(&first)
+	if errors.Is(err, sql.ErrNoRows) {
+		var next int
+		if err := s.q.QueryRowContext(ctx, `SELECT next FROM ach_trace_sequences WHERE odfi_routing = $1`, odfi).Scan(&next); err != nil {
+			return 0, err
+		}
+		return 0, ledger.Errorf(ledger.EConflict, "the ODFI %s's trace sequences are used up (%d of %d)", odfi, next-1, maxSequence)
+	}
+	if err != nil {
+		return 0, err
 	}
 	return first, nil
 }
@@ -78,22 +89,24 @@ func (s *Payouts) FilesCreatedSince(ctx context.Context, since time.Time) (n int
 	return n, err
 }
 
-// AddFile stores a file with its entries.
+// AddFile stores a file with its entries, in one statement so that a
+// file refused stores nothing outside a transaction too.
 func (s *Payouts) AddFile(ctx context.Context, f app.ACHFile) (err error) {
 	defer ledger.Wrap(&err, "Payouts.AddFile")
-	if _, err := s.q.ExecContext(ctx, `INSERT INTO ach_files (id, bank_id, name, content, total_cents, state, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`, f.ID, f.BankID, f.Name, f.Content, f.TotalCents, f.State, f.CreatedAt); err != nil {
-		return err
-	}
 	traces, payments, attempts, accounts, cents := make([]string, len(f.Entries)), make([]string, len(f.Entries)),
 		make([]int64, len(f.Entries)), make([]string, len(f.Entries)), make([]int64, len(f.Entries))
 	for i, e := range f.Entries {
 		traces[i], payments[i], attempts[i], accounts[i], cents[i] = e.TraceNumber, e.PaymentID.String(), int64(e.Attempt), e.AccountID.String(), e.Cents
 	}
-	_, err = s.q.ExecContext(ctx, `INSERT INTO ach_entries (trace_number, file_id, payment_id, attempt, account_id, cents, sent_at)
-		SELECT t, $1, p::uuid, a, acct::uuid, c, $2
-		FROM unnest($3::text[], $4::text[], $5::bigint[], $6::text[], $7::bigint[]) AS u (t, p, a, acct, c)`,
-		f.ID, f.CreatedAt, pq.Array(traces), pq.Array(payments), pq.Array(attempts), pq.Array(accounts), pq.Array(cents))
+	_, err = s.q.ExecContext(ctx, `WITH file AS (
+			INSERT INTO ach_files (id, bank_id, name, content, total_cents, state, created_at, updated_at)
+			VALUES ($1, $8, $9, $10, $11, $12, $2, $2) RETURNING id
+		)
+		INSERT INTO ach_entries (trace_number, file_id, payment_id, attempt, account_id, cents, sent_at)
+		SELECT t, file.id, p::uuid, a, acct::uuid, c, $2
+		FROM file, unnest($3::text[], $4::text[], $5::bigint[], $6::text[], $7::bigint[]) AS u (t, p, a, acct, c)`,
+		f.ID, f.CreatedAt, pq.Array(traces), pq.Array(payments), pq.Array(attempts), pq.Array(accounts), pq.Array(cents),
+		f.BankID, f.Name, f.Content, f.TotalCents, f.State)
 	if constraintViolated(err, "ach_entries_pkey") || constraintViolated(err, "ach_entries_payment_id_attempt_key") {
 		return ledger.Errorf(ledger.EConflict, "file %s: an entry's trace number or attempt is in a file already", f.Name)
 	}
