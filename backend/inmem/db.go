@@ -51,6 +51,10 @@ type DB struct {
 	claims map[string]*txn
 	// locks maps each locked Idempotency-Key to the transaction holding it.
 	locks map[string]*txn
+	// payouts holds the ACH rail's committed rows; exclusive, the names
+	// Payouts.Exclusive holds.
+	payouts   payoutRows
+	exclusive map[string]bool
 
 	Events         *EventStore
 	Directory      *Directory
@@ -59,6 +63,7 @@ type DB struct {
 	Audit          *AuditLog
 	Webhooks       *Webhooks
 	DeadLetters    *DeadLetters
+	Payouts        *Payouts
 }
 
 // New returns empty stores whose clock is now (time.Now when nil).
@@ -72,7 +77,7 @@ func New(now func() time.Time) *DB {
 		now:     func() time.Time { return now().UTC().Truncate(time.Microsecond) },
 		streams: map[uuid.UUID][]*storedEvent{}, banks: map[uuid.UUID]ledger.Bank{}, members: map[uuid.UUID]ledger.Member{},
 		admins: map[uuid.UUID]ledger.Administrator{}, accounts: map[uuid.UUID]ledger.Account{}, keys: map[string]*storedKey{},
-		running: map[*txn]bool{}, claims: map[string]*txn{}, locks: map[string]*txn{},
+		running: map[*txn]bool{}, claims: map[string]*txn{}, locks: map[string]*txn{}, exclusive: map[string]bool{},
 	}
 	db.Events = &EventStore{db: db}
 	db.Directory = &Directory{db: db}
@@ -81,6 +86,7 @@ func New(now func() time.Time) *DB {
 	db.Audit = &AuditLog{db: db}
 	db.Webhooks = newWebhooks()
 	db.DeadLetters = &DeadLetters{db: db}
+	db.Payouts = &Payouts{db: db}
 	return db
 }
 
@@ -90,7 +96,7 @@ var _ app.Transactor = (*DB)(nil)
 func (db *DB) Stores() app.Stores {
 	return app.Stores{Transactor: db, Events: db.Events, Directory: db.Directory, Reimbursements: db.Reimbursements,
 		Feed: db.Events, Audit: db.Audit, Idempotency: db.Idempotency, Webhooks: db.Webhooks, Deliveries: db.Webhooks,
-		DeadLetters: db.DeadLetters}
+		DeadLetters: db.DeadLetters, Payouts: db.Payouts}
 }
 
 // Transact runs fn with stores bound to one new transaction, and commits
@@ -110,7 +116,8 @@ func (db *DB) Transact(ctx context.Context, fn func(app.Tx) error) error {
 	// kept outside the transactions (see each), and the read model folds
 	// the committed log by itself: their writes are seen at once.
 	err := fn(app.Tx{Events: &EventStore{db: db, tx: tx}, Directory: &Directory{db: db, tx: tx}, Idempotency: &IdempotencyKeys{db: db, tx: tx},
-		DeadLetters: db.DeadLetters, AuditTree: db.Audit, Deliveries: db.Webhooks, Projections: projections{}})
+		DeadLetters: db.DeadLetters, AuditTree: db.Audit, Deliveries: db.Webhooks, Projections: projections{},
+		Payouts: &Payouts{db: db, tx: tx}})
 	finished = true
 	if err != nil {
 		db.end(tx, false)
@@ -144,6 +151,7 @@ type txn struct {
 	keys     map[string]*storedKey // a nil value is a deleted key
 	claims   []string
 	locks    []string
+	payouts  payoutRows
 }
 
 // Errors PostgreSQL and lib/pq give for a transaction a failed statement aborted.
@@ -297,6 +305,7 @@ func (db *DB) apply(tx *txn) {
 			db.keys[key] = k
 		}
 	}
+	db.applyPayouts(tx)
 }
 
 // timestamptz is t as PostgreSQL stores and returns it: to the microsecond, in UTC.

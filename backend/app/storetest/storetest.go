@@ -56,6 +56,12 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"EnqueueWebhooks", testEnqueueWebhooks},
 		{"DeadLetters", testDeadLetters},
 		{"AuditTree", testAuditTree},
+		{"PayoutsAccepted", testPayoutsAccepted},
+		{"PayoutsTraces", testPayoutsTraces},
+		{"PayoutsFiles", testPayoutsFiles},
+		{"PayoutsReturns", testPayoutsReturns},
+		{"PayoutsRollback", testPayoutsRollback},
+		{"PayoutsExclusive", testPayoutsExclusive},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, newHarness(t)) })
