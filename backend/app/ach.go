@@ -629,3 +629,16 @@ func (a *App) AccountCorrections(ctx context.Context, p Principal, accountID uui
 	slices.SortStableFunc(out, func(x, y AccountCorrection) int { return x.ReceivedAt.Compare(y.ReceivedAt) })
 	return out, err
 }
+
+// ACHReturnFiles lists the return files read, newest first, with what
+// could not be applied: an operator's view (`ledger ach returns`).
+func (a *App) ACHReturnFiles(ctx context.Context, p Principal, limit int) ([]ACHReturnFile, error) {
+	if err := p.must(RoleOperator); err != nil {
+		return nil, err
+	}
+	if limit < 1 || limit > 1000 {
+		return nil, &ledger.Error{Code: ledger.EInvalid, Message: "bad limit",
+			Fields: []ledger.FieldError{{Field: "limit", Message: "must be between 1 and 1000"}}}
+	}
+	return a.stores.Payouts.ReturnFiles(ctx, limit)
+}

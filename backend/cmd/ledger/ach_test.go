@@ -209,8 +209,18 @@ func TestACHPayoutEndToEnd(t *testing.T) {
 		t.Fatalf("%d files in the outbox, want 2", n)
 	}
 
-	// The operator sees the files, the return, the problem and the
-	// rejected file in the metrics.
+	// The operator sees the return files, with the problem and the
+	// rejected file, and the same in the metrics.
+	var listed strings.Builder
+	if err := run(context.Background(), []string{"ach", "returns"}, env(vars), &listed, io.Discard, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"truncated.ach  rejected  0        0            nacha.ReadReturns: malformed", "trace number 121042880000999 (1.00): no entry of ours", "returns-1.ach"} {
+		if !strings.Contains(listed.String(), want) {
+			t.Errorf("ledger ach returns lacks %q:\n%s", want, listed.String())
+		}
+	}
+
 	req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+tokenFor(t, vars, "operator"))
 	res, err := http.DefaultClient.Do(req)

@@ -83,6 +83,8 @@ commands:
   deadletters retry ID [--wait D]     have the worker handle a parked event again with its saga (waits 30s for the outcome)
   deadletters discard ID --reason TEXT [--by NAME]
                                       give up on a parked event for good, recorded as a DeadLetterDiscarded event
+  ach returns [--limit N]             the ACH return files read, newest first, with what could not be applied
+                                      (unknown trace numbers, ...) and the files rejected as malformed
   export --bank ID [--status S] [--payment-status S] [--submitted-from T] [--submitted-to T] [--amount-min A] [--amount-max A]
                                       print a bank's reimbursements as CSV, filtered as the API's lists are
                                       (ledger export --bank ID > file.csv; progress on standard error)
@@ -533,6 +535,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runProjections(ctx, cfg, rest, stdout, stderr)
 	case "deadletters":
 		return runDeadLetters(ctx, cfg, rest, getenv, stdout, stderr)
+	case "ach":
+		return runACH(ctx, cfg, rest, stdout, stderr)
 	case "export":
 		return runExport(ctx, cfg, rest, stdout, stderr)
 	case "token":
