@@ -29,6 +29,7 @@ type App struct {
 	positions      positionTokens
 	accountNumbers accountNumbers
 	paymentRail    string
+	personal       *personalData
 }
 
 // Config is what the use cases need.
@@ -62,6 +63,10 @@ type Config struct {
 	// default) or ledger.PaymentRailACH, which needs every account's bank
 	// details.
 	PaymentRail string
+	// PIIKey (32 bytes) wraps the members' personal data keys; a random
+	// key of the process when empty (personal data stored then opens only
+	// in this process).
+	PIIKey []byte
 }
 
 // DefaultIdempotencyTTL is how long Idempotency-Keys live unless configured.
@@ -105,7 +110,11 @@ func New(cfg Config) *App {
 	if err != nil {
 		panic("app.New: " + err.Error()) // the configuration checks the key (ParseAccountNumberKey)
 	}
-	return &App{positions: positions, accountNumbers: numbers, paymentRail: cfg.PaymentRail, stores: cfg.Stores, auditKeys: cfg.AuditKeys, idempotencyTTL: cfg.IdempotencyTTL, readWait: cfg.ReadWait, exportBatch: cfg.ExportBatch, webhooks: cfg.Webhooks,
+	personal, err := newPersonalData(cfg.PIIKey)
+	if err != nil {
+		panic("app.New: " + err.Error()) // the configuration checks the key (ParsePIIKey)
+	}
+	return &App{personal: personal, positions: positions, accountNumbers: numbers, paymentRail: cfg.PaymentRail, stores: cfg.Stores, auditKeys: cfg.AuditKeys, idempotencyTTL: cfg.IdempotencyTTL, readWait: cfg.ReadWait, exportBatch: cfg.ExportBatch, webhooks: cfg.Webhooks,
 		now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }}
 }
 
@@ -120,18 +129,27 @@ func (a *App) bind(tx Tx) *App {
 // one otherwise.
 func (a *App) transact(ctx context.Context, fn func(Tx) error) error {
 	if a.tx != nil {
-		return fn(*a.tx)
+		tx := *a.tx
+		tx.Events = a.withPersonalData(tx.Events, tx.SubjectKeys)
+		return fn(tx)
 	}
-	return a.stores.Transact(ctx, fn)
+	return a.stores.Transact(ctx, func(tx Tx) error {
+		tx.Events = a.withPersonalData(tx.Events, tx.SubjectKeys)
+		return fn(tx)
+	})
 }
 
 // events is the event store of a's transaction, or the stores' own.
 func (a *App) events() EventStore {
 	if a.tx != nil {
-		return a.tx.Events
+		return a.withPersonalData(a.tx.Events, a.tx.SubjectKeys)
 	}
-	return a.stores.Events
+	return a.withPersonalData(a.stores.Events, a.stores.SubjectKeys)
 }
+
+// Streams is what the sagas read and append through: the aggregates
+// folded with their personal data opened.
+func (a *App) Streams() Streams { return a.streams() }
 
 // directory is the directory of a's transaction, or the stores' own.
 func (a *App) directory() Directory {

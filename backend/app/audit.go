@@ -16,7 +16,11 @@ func (a *App) Feed(ctx context.Context, p Principal, q FeedQuery) ([]ledger.Reco
 	if err := p.must(RoleAuditor); err != nil {
 		return nil, err
 	}
-	return a.stores.Feed.Feed(ctx, q)
+	recs, err := a.stores.Feed.Feed(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return recs, a.personal.openEvents(ctx, a.stores.SubjectKeys, recs)
 }
 
 // PublicKey returns the key the ledger signs its tree heads with.

@@ -340,6 +340,9 @@ func (a *App) ListReimbursements(ctx context.Context, p Principal, q ListQuery) 
 	if page, err = a.stores.Reimbursements.ListReimbursements(ctx, q); err != nil {
 		return ListPage{}, err
 	}
+	if err := a.personal.openReimbursements(ctx, a.stores.SubjectKeys, page.Items); err != nil {
+		return ListPage{}, err
+	}
 	// Only an empty page can hide an unknown bank or member: look it up then.
 	if len(page.Items) == 0 {
 		if q.MemberID != uuid.Nil {
@@ -378,6 +381,9 @@ func (a *App) ExportReimbursements(ctx context.Context, p Principal, q ListQuery
 	return func(yield func([]ledger.Reimbursement, error) bool) {
 		for {
 			page, err := a.stores.Reimbursements.ListReimbursements(ctx, q)
+			if err == nil {
+				err = a.personal.openReimbursements(ctx, a.stores.SubjectKeys, page.Items)
+			}
 			if err != nil {
 				yield(nil, err)
 				return

@@ -32,6 +32,8 @@ type Stores struct {
 	Deliveries     WebhookQueue
 	// Payouts is the ACH rail's state.
 	Payouts Payouts
+	// SubjectKeys are the members' personal data keys.
+	SubjectKeys SubjectKeys
 }
 
 // Transactor runs work in one transaction.
@@ -57,6 +59,8 @@ type Tx struct {
 	Projections ProjectionWriter
 	// Payouts is the ACH rail's state.
 	Payouts Payouts
+	// SubjectKeys are the members' personal data keys.
+	SubjectKeys SubjectKeys
 }
 
 // AuditTree is the Merkle tree over the commit order, written by the
@@ -105,6 +109,9 @@ type EventStore interface {
 	// ReimbursementBanks returns the bank of each of the reimbursements,
 	// read from its submission. A reimbursement without one is an error.
 	ReimbursementBanks(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]uuid.UUID, error)
+	// MemberReimbursements lists the reimbursements a member submitted,
+	// oldest first.
+	MemberReimbursements(ctx context.Context, memberID uuid.UUID) ([]uuid.UUID, error)
 }
 
 // Directory stores the reference data: banks, members, administrators and
@@ -130,6 +137,11 @@ type Directory interface {
 	Account(ctx context.Context, id uuid.UUID) (ledger.Account, error)
 	// MemberAccounts lists a member's accounts, oldest first.
 	MemberAccounts(ctx context.Context, memberID uuid.UUID) ([]ledger.Account, error)
+	// EraseMember overwrites a member's names and e-mail address: from
+	// then on Member answers them as ledger.Erased, with ErasedAt set.
+	// (The directory's one change to an entry: caches of members hold an
+	// entry for at most a few seconds.)
+	EraseMember(ctx context.Context, id uuid.UUID, at time.Time) error
 
 	// The directory's lists: at most q.Limit items after q.After, oldest
 	// first (by creation time, then id). An unknown bank lists nothing.

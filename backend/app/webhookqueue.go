@@ -17,6 +17,10 @@ import (
 // webhooks consumer group enqueues in its batch transaction (Tx.Deliveries),
 // the delivery loop claims due deliveries and records their attempts.
 type WebhookQueue interface {
+	// ErasePayloads rewrites, with rewrite, the body of every delivery
+	// about one of the reimbursements (their member's personal data was
+	// erased).
+	ErasePayloads(ctx context.Context, reimbursementIDs []uuid.UUID, rewrite func(payload []byte) ([]byte, error)) error
 	// Listeners reads which banks have an enabled endpoint subscribing to
 	// each of types.
 	Listeners(ctx context.Context, types []string) (WebhookListeners, error)
@@ -78,8 +82,11 @@ var webhookTypes = ledger.WebhookTypesByEvent()
 // submission names its own). The deliveries written are the same as if
 // every event were folded: the queue selects the endpoints in the same
 // snapshot.
-func EnqueueWebhooks(ctx context.Context, tx Tx, events []ledger.RecordedEvent, now time.Time) (err error) {
+//
+// The messages carry the claims' personal data opened with pd.
+func EnqueueWebhooks(ctx context.Context, tx Tx, pd PersonalData, events []ledger.RecordedEvent, now time.Time) (err error) {
 	defer ledger.Wrap(&err, "EnqueueWebhooks")
+	tx.Events = pd.events(tx.Events, tx.SubjectKeys)
 	var types []string
 	for _, rec := range events {
 		if typ, ok := webhookTypes[rec.Type]; ok && !slices.Contains(types, typ) {

@@ -97,6 +97,8 @@ func (s *Server) routes() []route {
 		r(http.MethodGet, "/v1/members/:member_id", []app.Role{app.RoleMember, app.RoleAdministrator}, s.getMember),
 		r(http.MethodGet, "/v1/members/:member_id/accounts", []app.Role{app.RoleMember, app.RoleAdministrator}, s.listMemberAccounts),
 		r(http.MethodGet, "/v1/members/:member_id/reimbursements", []app.Role{app.RoleMember, app.RoleAdministrator}, s.listMemberReimbursements),
+		r(http.MethodPost, "/v1/members/:member_id/erasure", operators, s.eraseMember),
+		r(http.MethodGet, "/v1/members/:member_id/personal-data", []app.Role{app.RoleMember, app.RoleOperator}, s.getPersonalData),
 		r(http.MethodPost, "/v1/reimbursements", members, s.submitReimbursement),
 		r(http.MethodGet, "/v1/reimbursements/:id", reimbursementReaders, s.getReimbursement),
 		r(http.MethodPost, "/v1/reimbursements/:id/approve", administrator, s.approveReimbursement),

@@ -65,6 +65,8 @@ var accessTable = []struct {
 	{"GET", "/v1/members/:member_id", pair{200, 404}, pair{200, 404}, 403, 403, "an administrator sees members with an account at their bank"},
 	{"GET", "/v1/members/:member_id/accounts", pair{200, 404}, pair{200, 404}, 403, 403, "an administrator sees the accounts at their bank"},
 	{"GET", "/v1/members/:member_id/reimbursements", pair{200, 404}, pair{200, 404}, 403, 403, "an administrator sees those at their bank"},
+	{"POST", "/v1/members/:member_id/erasure", same(403), same(403), 403, 409, "at the member's request; 409 here, as a claim of theirs is pending"},
+	{"GET", "/v1/members/:member_id/personal-data", pair{200, 404}, same(403), 403, 200, "the member's own copy of what the ledger holds about them"},
 	{"POST", "/v1/reimbursements", pair{201, 422}, same(403), 403, 403, "another member's account answers as an unknown account does"},
 	{"GET", "/v1/reimbursements/:id", pair{200, 404}, pair{200, 404}, 200, 403, ""},
 	{"POST", "/v1/reimbursements/:id/approve", same(403), pair{200, 404}, 403, 403, ""},
@@ -185,6 +187,8 @@ func TestAccessTable(t *testing.T) {
 			return path, `{"url":"https://203.0.113.10/hooks","event_types":["reimbursement.approved","reimbursement.denied"],"description":"ERP"}`
 		case strings.HasSuffix(pattern, "/deny"):
 			return path, `{"reason":"No receipt"}`
+		case strings.HasSuffix(pattern, "/erasure"):
+			return path, `{"reason":"the member's request"}`
 		}
 		return path, `{}`
 	}

@@ -78,6 +78,45 @@ func (s *Server) getMember(c echo.Context) error {
 	return c.JSON(http.StatusOK, memberOut(m))
 }
 
+// eraseMember erases a member's personal data (operators only).
+func (s *Server) eraseMember(c echo.Context) error {
+	id, err := pathID(c, "member_id", "member")
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Reason *string `json:"reason"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Reason == nil {
+		return &ledger.Error{Code: ledger.EInvalid, Message: "the request is invalid",
+			Fields: []ledger.FieldError{{Field: "reason", Message: "is required"}}}
+	}
+	p := principal(c)
+	return s.command(c, p, func(ctx context.Context, a *app.App) (reply, error) {
+		e, err := a.ErasePersonalData(ctx, p, id, *req.Reason)
+		if err != nil {
+			return reply{}, err
+		}
+		return reply{status: http.StatusOK, body: erasureOut(e)}, nil
+	})
+}
+
+// getPersonalData answers everything the ledger holds about a member.
+func (s *Server) getPersonalData(c echo.Context) error {
+	id, err := pathID(c, "member_id", "member")
+	if err != nil {
+		return err
+	}
+	copy, err := s.app.PersonalDataOf(c.Request().Context(), principal(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, personalDataOut(copy))
+}
+
 func (s *Server) createAdministrator(c echo.Context) error {
 	bankID, err := pathID(c, "bank_id", "bank")
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
+	"github.com/reimbursement-ledger/ledger/backend/wire"
 )
 
 // The API's JSON shapes. Ids are UUID strings, amounts decimal strings with
@@ -34,10 +35,63 @@ type memberJSON struct {
 	LastName  string    `json:"last_name"`
 	Email     string    `json:"email"`
 	CreatedAt time.Time `json:"created_at"`
+	// ErasedAt is when the member's personal data was erased; null while
+	// it was not.
+	ErasedAt *time.Time `json:"erased_at"`
 }
 
 func memberOut(m ledger.Member) memberJSON {
-	return memberJSON{ID: m.ID, FirstName: m.FirstName, LastName: m.LastName, Email: m.Email, CreatedAt: m.CreatedAt}
+	return memberJSON{ID: m.ID, FirstName: m.FirstName, LastName: m.LastName, Email: m.Email, CreatedAt: m.CreatedAt, ErasedAt: m.ErasedAt}
+}
+
+// erasureJSON is a member's personal data erased.
+type erasureJSON struct {
+	MemberID        uuid.UUID `json:"member_id"`
+	ErasedBy        string    `json:"erased_by"`
+	Reason          string    `json:"reason"`
+	ReceiptsDeleted int       `json:"receipts_deleted"`
+	ErasedAt        time.Time `json:"erased_at"`
+}
+
+func erasureOut(e app.Erasure) erasureJSON {
+	return erasureJSON{MemberID: e.MemberID, ErasedBy: e.ErasedBy, Reason: e.Reason, ReceiptsDeleted: e.ReceiptsDeleted, ErasedAt: e.ErasedAt}
+}
+
+// personalDataJSON is everything the ledger holds about a member.
+type personalDataJSON struct {
+	Member   memberJSON          `json:"member"`
+	Accounts []accountJSON       `json:"accounts"`
+	Claims   []personalClaimJSON `json:"reimbursements"`
+	Erasure  *erasureJSON        `json:"erasure"`
+	AsOf     time.Time           `json:"as_of"`
+}
+
+// personalClaimJSON is one of a member's claims with its story.
+type personalClaimJSON struct {
+	Reimbursement wire.Reimbursement `json:"reimbursement"`
+	Events        []eventJSON        `json:"events"`
+}
+
+func personalDataOut(c app.PersonalDataCopy) personalDataJSON {
+	out := personalDataJSON{Member: memberOut(c.Member), Accounts: make([]accountJSON, len(c.Accounts)),
+		Claims: make([]personalClaimJSON, len(c.Claims)), AsOf: c.CreatedAt}
+	for i, a := range c.Accounts {
+		out.Accounts[i] = accountOut(a)
+	}
+	for i, claim := range c.Claims {
+		story := c.Stories[claim.ID]
+		events := make([]eventJSON, len(story))
+		for j, e := range story {
+			events[j] = eventOut(e)
+			events[j].Position = nil
+		}
+		out.Claims[i] = personalClaimJSON{Reimbursement: wire.NewClaim(claim.Reimbursement, claim.Sequence), Events: events}
+	}
+	if c.Erasure != nil {
+		e := erasureOut(*c.Erasure)
+		out.Erasure = &e
+	}
+	return out
 }
 
 type administratorJSON struct {

@@ -152,7 +152,7 @@ func TestSpecListsTheEventTypes(t *testing.T) {
 func TestEveryCommandSaysIsRequired(t *testing.T) {
 	api := newAPI(t)
 	doc, _ := loadSpec(t)
-	ids := strings.NewReplacer("{bank_id}", api.dir.Bank.ID.String(), "{id}", api.submit("5.00").str("id"))
+	ids := strings.NewReplacer("{bank_id}", api.dir.Bank.ID.String(), "{id}", api.submit("5.00").str("id"), "{member_id}", api.dir.Member.ID.String())
 	seen := 0
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {

@@ -55,6 +55,8 @@ type DB struct {
 	// Payouts.Exclusive holds.
 	payouts   payoutRows
 	exclusive map[string]bool
+	// subjectKeys are the members' personal data keys.
+	subjectKeys map[uuid.UUID]*subjectKeyRow
 
 	Events         *EventStore
 	Directory      *Directory
@@ -64,6 +66,7 @@ type DB struct {
 	Webhooks       *Webhooks
 	DeadLetters    *DeadLetters
 	Payouts        *Payouts
+	SubjectKeys    *SubjectKeys
 }
 
 // New returns empty stores whose clock is now (time.Now when nil).
@@ -78,6 +81,7 @@ func New(now func() time.Time) *DB {
 		streams: map[uuid.UUID][]*storedEvent{}, banks: map[uuid.UUID]ledger.Bank{}, members: map[uuid.UUID]ledger.Member{},
 		admins: map[uuid.UUID]ledger.Administrator{}, accounts: map[uuid.UUID]ledger.Account{}, keys: map[string]*storedKey{},
 		running: map[*txn]bool{}, claims: map[string]*txn{}, locks: map[string]*txn{}, exclusive: map[string]bool{},
+		subjectKeys: map[uuid.UUID]*subjectKeyRow{},
 	}
 	db.Events = &EventStore{db: db}
 	db.Directory = &Directory{db: db}
@@ -87,6 +91,7 @@ func New(now func() time.Time) *DB {
 	db.Webhooks = newWebhooks()
 	db.DeadLetters = &DeadLetters{db: db}
 	db.Payouts = &Payouts{db: db}
+	db.SubjectKeys = &SubjectKeys{db: db}
 	return db
 }
 
@@ -96,7 +101,7 @@ var _ app.Transactor = (*DB)(nil)
 func (db *DB) Stores() app.Stores {
 	return app.Stores{Transactor: db, Events: db.Events, Directory: db.Directory, Reimbursements: db.Reimbursements,
 		Feed: db.Events, Audit: db.Audit, Idempotency: db.Idempotency, Webhooks: db.Webhooks, Deliveries: db.Webhooks,
-		DeadLetters: db.DeadLetters, Payouts: db.Payouts}
+		DeadLetters: db.DeadLetters, Payouts: db.Payouts, SubjectKeys: db.SubjectKeys}
 }
 
 // Transact runs fn with stores bound to one new transaction, and commits
@@ -117,7 +122,7 @@ func (db *DB) Transact(ctx context.Context, fn func(app.Tx) error) error {
 	// the committed log by itself: their writes are seen at once.
 	err := fn(app.Tx{Events: &EventStore{db: db, tx: tx}, Directory: &Directory{db: db, tx: tx}, Idempotency: &IdempotencyKeys{db: db, tx: tx},
 		DeadLetters: db.DeadLetters, AuditTree: db.Audit, Deliveries: db.Webhooks, Projections: projections{},
-		Payouts: &Payouts{db: db, tx: tx}})
+		Payouts: &Payouts{db: db, tx: tx}, SubjectKeys: &SubjectKeys{db: db, tx: tx}})
 	finished = true
 	if err != nil {
 		db.end(tx, false)

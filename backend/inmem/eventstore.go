@@ -56,6 +56,9 @@ func (s *EventStore) Append(ctx context.Context, meta ledger.Metadata, events ..
 	recorded = make([]ledger.RecordedEvent, 0, len(events))
 	err = s.db.write(ctx, s.tx, func(tx *txn) error {
 		now := s.db.now()
+		if subject, erased := s.db.erased(events); erased {
+			return ledger.Errorf(ledger.EConflict, "member %s's personal data was erased: nothing more may be recorded about them", subject)
+		}
 		for _, e := range events {
 			prevHash, err := s.db.previousHash(tx, e)
 			if err != nil {

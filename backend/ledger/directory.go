@@ -29,6 +29,9 @@ type Member struct {
 	LastName  string
 	Email     string
 	CreatedAt time.Time
+	// ErasedAt is when the member's personal data was erased (their names
+	// and e-mail address then read Erased); nil while it was not.
+	ErasedAt *time.Time
 }
 
 // Validate reports what is wrong with a member about to be created.

@@ -24,6 +24,7 @@ const (
 	TypePaymentSettled                = "PaymentSettled"
 	TypePaymentFailed                 = "PaymentFailed"
 	TypePaymentReturned               = "PaymentReturned"
+	TypePersonalDataErased            = "PersonalDataErased"
 	TypeMemberNotified                = "MemberNotified"
 	TypeApprovalPolicySet             = "ApprovalPolicySet"
 	TypeDeadLetterDiscarded           = "DeadLetterDiscarded"
@@ -33,6 +34,7 @@ const (
 const (
 	StreamReimbursement  = "reimbursement"
 	StreamPayment        = "payment"
+	StreamPersonalData   = "personal_data"
 	StreamNotification   = "notification"
 	StreamApprovalPolicy = "approval_policy"
 	StreamDeadLetter     = "dead_letter"
@@ -65,24 +67,30 @@ type eventKind struct {
 	// Webhook is the webhook type that announces its events to the banks;
 	// "" when no webhook does.
 	Webhook string
+	// Personal names the fields (as the JSON has them) that hold personal
+	// data: free text and e-mail addresses. The event store keeps them
+	// sealed under the data subject's key (see PendingEvent.Subject), so
+	// that erasing the key erases them while every hash still verifies.
+	Personal []string
 }
 
 // eventKinds lists every event type: a reimbursement's, in the order its
 // story meets them, then the operators'.
 var eventKinds = []eventKind{
 	{Type: TypeReimbursementSubmitted, Stream: StreamReimbursement, decode: decodeAs[ReimbursementSubmitted],
-		Webhook: "reimbursement.submitted", upcasters: []upcaster{
+		Webhook: "reimbursement.submitted", Personal: []string{"description"}, upcasters: []upcaster{
 			// v2 records how many approvals the claim needs; before dual
 			// control every claim needed one.
 			setDefault("approvals_required", "1"),
 		}},
-	{Type: TypeReimbursementApprovalRecorded, Stream: StreamReimbursement, decode: decodeAs[ReimbursementApprovalRecorded]},
+	{Type: TypeReimbursementApprovalRecorded, Stream: StreamReimbursement, decode: decodeAs[ReimbursementApprovalRecorded], Personal: []string{"note"}},
 	{Type: TypeReimbursementApproved, Stream: StreamReimbursement, decode: decodeAs[ReimbursementApproved],
-		Webhook: "reimbursement.approved", upcasters: []upcaster{
+		Webhook: "reimbursement.approved", Personal: []string{"note"}, upcasters: []upcaster{
 			// v2 may carry the administrator's note; none before.
 			setDefault("note", `""`),
 		}},
-	{Type: TypeReimbursementDenied, Stream: StreamReimbursement, decode: decodeAs[ReimbursementDenied], Webhook: "reimbursement.denied"},
+	{Type: TypeReimbursementDenied, Stream: StreamReimbursement, decode: decodeAs[ReimbursementDenied], Webhook: "reimbursement.denied",
+		Personal: []string{"reason"}},
 	{Type: TypeReimbursementWithdrawn, Stream: StreamReimbursement, decode: decodeAs[ReimbursementWithdrawn], Webhook: "reimbursement.withdrawn"},
 	// v2 of the payment events numbers the attempt; before retries there
 	// was only the first.
@@ -94,7 +102,7 @@ var eventKinds = []eventKind{
 	{Type: TypePaymentFailed, Stream: StreamPayment, decode: decodeAs[PaymentFailed],
 		Webhook: "reimbursement.payout_failed", upcasters: []upcaster{setDefault("attempt", "1")}},
 	{Type: TypePaymentReturned, Stream: StreamPayment, decode: decodeAs[PaymentReturned], Webhook: "reimbursement.payout_returned"},
-	{Type: TypeMemberNotified, Stream: StreamNotification, decode: decodeAs[MemberNotified], upcasters: []upcaster{
+	{Type: TypeMemberNotified, Stream: StreamNotification, decode: decodeAs[MemberNotified], Personal: []string{"email"}, upcasters: []upcaster{
 		// v2 names the payment attempt an approval e-mail reports: before
 		// retries, the first; a denial e-mail reports none.
 		func(fields map[string]json.RawMessage) {
@@ -105,6 +113,7 @@ var eventKinds = []eventKind{
 	}},
 	{Type: TypeApprovalPolicySet, Stream: StreamApprovalPolicy, decode: decodeAs[ApprovalPolicySet]},
 	{Type: TypeDeadLetterDiscarded, Stream: StreamDeadLetter, decode: decodeAs[DeadLetterDiscarded]},
+	{Type: TypePersonalDataErased, Stream: StreamPersonalData, decode: decodeAs[PersonalDataErased]},
 }
 
 // decodeAs decodes data as an E.
@@ -314,6 +323,63 @@ type ApprovalPolicySet struct {
 	SetAt               time.Time `json:"set_at"`
 }
 
+// PersonalDataErased records that a member's personal data was erased at
+// their request (GDPR Art. 17, CCPA deletion): the key their personal data
+// was sealed under is destroyed, their receipts' bytes deleted, and the
+// directory's record of them overwritten. Who asked and why stay, as the
+// record an auditor needs; the financial record (amounts, dates, statuses,
+// ids) stays too.
+type PersonalDataErased struct {
+	BankMemberID    uuid.UUID `json:"bank_member_id"`
+	ErasedBy        string    `json:"erased_by"`
+	Reason          string    `json:"reason"`
+	ReceiptsDeleted int       `json:"receipts_deleted"`
+	ErasedAt        time.Time `json:"erased_at"`
+}
+
+// Erased is what a personal-data field reads once erased.
+const Erased = "[erased]"
+
+// PersonalFieldsOf names the personal-data fields of an event type (as
+// its JSON has them); none for an unknown type.
+func PersonalFieldsOf(eventType string) []string {
+	if k, ok := kindOf(eventType); ok {
+		return k.Personal
+	}
+	return nil
+}
+
+// WithPersonalFields returns a copy of e after fn has had each of its
+// personal-data fields (named as in PersonalFieldsOf) to rewrite: to seal
+// them, or to open them.
+func WithPersonalFields(e Event, fn func(field string, value *string) error) (Event, error) {
+	var err error
+	switch e := e.(type) {
+	case ReimbursementSubmitted:
+		err = fn("description", &e.Description)
+		return e, err
+	case ReimbursementApprovalRecorded:
+		err = fn("note", &e.Note)
+		return e, err
+	case ReimbursementApproved:
+		err = fn("note", &e.Note)
+		return e, err
+	case ReimbursementDenied:
+		err = fn("reason", &e.Reason)
+		return e, err
+	case MemberNotified:
+		err = fn("email", &e.Email)
+		return e, err
+	}
+	return e, nil
+}
+
+// PersonalDataStreamID returns the id of the stream recording the erasure
+// of a member's personal data.
+func PersonalDataStreamID(memberID uuid.UUID) uuid.UUID {
+	return uuid.NewSHA1(personalDataNamespace, memberID[:])
+}
+
 // DeadLetterDiscarded records that an operator gave up on an event a saga
 // could not handle (a dead letter): the saga will never act on it. It
 // carries what the operator saw, so the auditors' feed explains it.
@@ -343,6 +409,7 @@ func (PaymentFailed) EventType() string                 { return TypePaymentFail
 func (MemberNotified) EventType() string                { return TypeMemberNotified }
 func (ApprovalPolicySet) EventType() string             { return TypeApprovalPolicySet }
 func (DeadLetterDiscarded) EventType() string           { return TypeDeadLetterDiscarded }
+func (PersonalDataErased) EventType() string            { return TypePersonalDataErased }
 
 // DecodeEvent turns a stored event's type and JSON data back into its
 // Event, in the type's newest shape whatever schema version was stored.
@@ -383,6 +450,10 @@ type PendingEvent struct {
 	// version the decision was made on. Appending fails if it is taken.
 	Version int64
 	Event   Event
+	// Subject is the member whose personal data the event carries (its
+	// PersonalFields), sealed under that member's key; uuid.Nil when it
+	// carries none.
+	Subject uuid.UUID
 }
 
 // RecordedEvent is an event as the store holds it.
@@ -416,6 +487,7 @@ var (
 	paymentAttemptNamespace = uuid.MustParse("3c1e8a52-5b7d-4f0e-8d2a-9e6b4c1f7a33")
 	approvalPolicyNamespace = uuid.MustParse("9a4d2e71-0c3b-4e8f-a6d5-1b7c8e2f4d54")
 	deadLetterNamespace     = uuid.MustParse("3b9e7c52-1d4a-4f60-8e27-5a0c9d13b6f4")
+	personalDataNamespace   = uuid.MustParse("c4e1a7d2-6b3f-4e95-8a10-2f7d9c5b3e61")
 	// returnNotificationNamespace derives the streams of the e-mails about
 	// returned ACH credits.
 	returnNotificationNamespace = uuid.MustParse("7e2a9c14-3b5d-4f86-a1c7-0d9e8b6f5a23")

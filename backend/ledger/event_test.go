@@ -14,7 +14,7 @@ import (
 // its upcasters reach.
 func TestEventTable(t *testing.T) {
 	seen, webhooks := map[string]bool{}, map[string]bool{}
-	streams := []string{StreamReimbursement, StreamPayment, StreamNotification, StreamApprovalPolicy, StreamDeadLetter}
+	streams := []string{StreamReimbursement, StreamPayment, StreamNotification, StreamApprovalPolicy, StreamDeadLetter, StreamPersonalData}
 	for _, k := range eventKinds {
 		if seen[k.Type] {
 			t.Fatalf("%s is listed twice", k.Type)
@@ -52,6 +52,39 @@ func TestEventTable(t *testing.T) {
 	for typ, hook := range byEvent {
 		if !slices.Contains(WebhookTypes(), hook) || !seen[typ] {
 			t.Fatalf("WebhookTypesByEvent maps %s to %s", typ, hook)
+		}
+	}
+}
+
+// The personal-data fields each event type names are exactly those
+// WithPersonalFields rewrites, and each is a string field of its JSON.
+func TestPersonalFieldsAgreeWithTheTable(t *testing.T) {
+	for _, k := range eventKinds {
+		e, err := DecodeEvent(k.Type, []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rewritten []string
+		e, err = WithPersonalFields(e, func(field string, v *string) error {
+			rewritten = append(rewritten, field)
+			*v = "sealed:" + field
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(rewritten, PersonalFieldsOf(k.Type)) {
+			t.Errorf("%s: WithPersonalFields rewrites %v, the table names %v", k.Type, rewritten, PersonalFieldsOf(k.Type))
+		}
+		data, _ := json.Marshal(e)
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(data, &fields); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range PersonalFieldsOf(k.Type) {
+			if string(fields[f]) != `"sealed:`+f+`"` {
+				t.Errorf("%s: field %s encodes as %s", k.Type, f, fields[f])
+			}
 		}
 	}
 }

@@ -162,7 +162,7 @@ func NotifyReturn(r Reimbursement, member Member, attempt int, version int64, no
 	if r.Status != StatusApproved || attempt < 1 {
 		return PendingEvent{}, Errorf(EConflict, "reimbursement %s is %s: no return e-mail for attempt %d", r.ID, r.Status, attempt)
 	}
-	return PendingEvent{StreamID: ReturnNotificationStreamID(r.ID, attempt), StreamType: StreamNotification, Version: 1, Event: MemberNotified{
+	return PendingEvent{StreamID: ReturnNotificationStreamID(r.ID, attempt), StreamType: StreamNotification, Version: 1, Subject: member.ID, Event: MemberNotified{
 		ReimbursementID: r.ID, BankMemberID: member.ID, Kind: NotificationReturn, Email: member.Email, NotifiedAt: now.UTC(), Attempt: attempt,
 	}}, nil
 }
@@ -183,7 +183,7 @@ func Notify(r Reimbursement, member Member, attempt int, version int64, now time
 	default:
 		return PendingEvent{}, Errorf(EConflict, "reimbursement %s is %s: no e-mail for attempt %d", r.ID, r.Status, attempt)
 	}
-	return PendingEvent{StreamID: AttemptNotificationStreamID(r.ID, attempt), StreamType: StreamNotification, Version: 1, Event: MemberNotified{
+	return PendingEvent{StreamID: AttemptNotificationStreamID(r.ID, attempt), StreamType: StreamNotification, Version: 1, Subject: member.ID, Event: MemberNotified{
 		ReimbursementID: r.ID, BankMemberID: member.ID, Kind: kind, Email: member.Email, NotifiedAt: now.UTC(), Attempt: attempt,
 	}}, nil
 }

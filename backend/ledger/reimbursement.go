@@ -138,6 +138,7 @@ func Submit(s Submission) (PendingEvent, error) {
 		StreamID:   s.ID,
 		StreamType: StreamReimbursement,
 		Version:    1,
+		Subject:    s.Account.MemberID,
 		Event: ReimbursementSubmitted{
 			ReimbursementID:   s.ID,
 			BankID:            s.Account.BankID,
@@ -226,7 +227,7 @@ func (r *Reimbursement) checkDecidable(admin Administrator) error {
 }
 
 func (r *Reimbursement) next(e Event) PendingEvent {
-	return PendingEvent{StreamID: r.ID, StreamType: StreamReimbursement, Version: r.Version + 1, Event: e}
+	return PendingEvent{StreamID: r.ID, StreamType: StreamReimbursement, Version: r.Version + 1, Event: e, Subject: r.MemberID}
 }
 
 // Apply folds one recorded event of the reimbursement's story into its state.

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/lib/pq"
 
 	"github.com/reimbursement-ledger/ledger/backend/audit"
@@ -35,7 +37,10 @@ const (
 type firstAppend struct {
 	rec      ledger.RecordedEvent
 	metaJSON string
-	done     chan error // buffered: the appender never waits for the submitter
+	// subject is the member whose personal data the event carries: its
+	// key row is held while the event is inserted (see lockSubjects).
+	subject uuid.UUID
+	done    chan error // buffered: the appender never waits for the submitter
 }
 
 // sharedAppends runs the appenders over the pool.
@@ -100,6 +105,9 @@ func (s *sharedAppends) append(ctx context.Context, meta ledger.Metadata, e ledg
 		return nil, err
 	}
 	a := &firstAppend{rec: rec, metaJSON: string(metaJSON), done: make(chan error, 1)}
+	if subjects := personalSubjects(e); len(subjects) > 0 {
+		a.subject = subjects[0]
+	}
 	select {
 	case s.in <- a:
 	case <-ctx.Done():
@@ -123,13 +131,51 @@ func (s *sharedAppends) appendBatch(batch []*firstAppend) {
 	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
 	defer cancel()
 	var err error
+	var refused []*firstAppend // their members' personal data was erased
 	if len(batch) > 1 {
-		err = s.inTx(ctx, func(tx *sql.Tx) error { return insertFirstEvents(ctx, tx, batch) })
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			var subjects []uuid.UUID
+			for _, a := range batch {
+				if a.subject != uuid.Nil {
+					subjects = append(subjects, a.subject)
+				}
+			}
+			erased, err := lockSubjects(ctx, tx, subjects)
+			if err != nil {
+				return err
+			}
+			insert := batch
+			if len(erased) > 0 {
+				insert, refused = nil, nil
+				for _, a := range batch {
+					if erased[a.subject] {
+						refused = append(refused, a)
+					} else {
+						insert = append(insert, a)
+					}
+				}
+			}
+			if len(insert) == 0 {
+				return nil
+			}
+			return insertFirstEvents(ctx, tx, insert)
+		})
 	}
 	var pqErr *pq.Error
 	if len(batch) == 1 || (errors.As(err, &pqErr) && pqErr.Code.Class() == "23") { // integrity_constraint_violation
 		for _, a := range batch {
-			err := s.inTx(ctx, func(tx *sql.Tx) error { return insertEvent(ctx, tx, &a.rec, a.metaJSON) })
+			err := s.inTx(ctx, func(tx *sql.Tx) error {
+				var subjects []uuid.UUID
+				if a.subject != uuid.Nil {
+					subjects = append(subjects, a.subject)
+				}
+				if erased, err := lockSubjects(ctx, tx, subjects); err != nil {
+					return err
+				} else if erased[a.subject] {
+					return erasedSubject(a.subject)
+				}
+				return insertEvent(ctx, tx, &a.rec, a.metaJSON)
+			})
 			if err == nil {
 				s.commits.committed([]string{a.rec.Type})
 			}
@@ -140,13 +186,19 @@ func (s *sharedAppends) appendBatch(batch []*firstAppend) {
 	if err != nil {
 		err = fmt.Errorf("append %d first events: %w", len(batch), err)
 	} else {
-		types := make([]string, len(batch))
-		for i, a := range batch {
-			types[i] = a.rec.Type
+		var types []string
+		for _, a := range batch {
+			if !slices.Contains(refused, a) {
+				types = append(types, a.rec.Type)
+			}
 		}
 		s.commits.committed(types)
 	}
 	for _, a := range batch {
+		if err == nil && slices.Contains(refused, a) {
+			a.done <- erasedSubject(a.subject)
+			continue
+		}
 		a.done <- err
 	}
 }

@@ -119,7 +119,7 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 	db := &DB{pool: pool, now: func() time.Time { return now().UTC().Truncate(time.Microsecond) },
 		commits: &commits{pending: make(chan struct{}, 1)}}
 	db.Events = &EventStore{q: pool, db: db, shared: newSharedAppends(pool, db.commits)}
-	db.Directory = &Directory{q: pool, cache: &directoryCache{}}
+	db.Directory = &Directory{q: pool, cache: &directoryCache{members: entryCache[ledger.Member]{ttl: memberCacheTTL}}}
 	db.Reimbursements = &ReadModel{q: pool}
 	db.Idempotency = &IdempotencyKeys{q: pool}
 	db.Audit = &AuditLog{pool: pool, now: db.now}
@@ -137,7 +137,8 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 func (db *DB) Stores() app.Stores {
 	return app.Stores{Transactor: db, Events: db.Events, Directory: db.Directory, Reimbursements: db.Reimbursements,
 		Feed: db.Events, Audit: db.Audit, Idempotency: db.Idempotency, DeadLetters: db.DeadLetters, Webhooks: db.Webhooks,
-		Deliveries: db.Webhooks, Payouts: &Payouts{q: db.pool, pool: db.pool}}
+		Deliveries: db.Webhooks, Payouts: &Payouts{q: db.pool, pool: db.pool},
+		SubjectKeys: &SubjectKeys{q: db.pool}}
 }
 
 // Close stops the shared appends and closes the connection pool. Appends
@@ -199,6 +200,7 @@ func (db *DB) bind(tx Querier, appended *[]string) app.Tx {
 		Deliveries:  &Webhooks{q: tx, pool: db.pool},
 		Projections: projectionWriter{tx: tx},
 		Payouts:     &Payouts{q: tx, pool: db.pool},
+		SubjectKeys: &SubjectKeys{q: tx, inTx: true},
 	}
 }
 

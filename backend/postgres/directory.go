@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -163,7 +164,7 @@ func (d *Directory) BankAccounts(ctx context.Context, q app.PageQuery) (_ []ledg
 func (d *Directory) BankMembers(ctx context.Context, q app.PageQuery) (_ []ledger.Member, err error) {
 	defer ledger.Wrap(&err, "Directory.BankMembers(%s)", q.BankID)
 	cond, args := pageAfter(q, "m.", 2)
-	rows, err := d.q.QueryContext(ctx, `SELECT m.id, m.first_name, m.last_name, m.email, m.created_at FROM members m
+	rows, err := d.q.QueryContext(ctx, `SELECT m.id, m.first_name, m.last_name, m.email, m.created_at, m.erased_at FROM members m
 		WHERE EXISTS (SELECT FROM accounts a WHERE a.member_id = m.id AND a.bank_id = $2) AND `+cond+`
 		ORDER BY m.created_at, m.id LIMIT $1`, append([]any{q.Limit, q.BankID}, args...)...)
 	return collect(rows, err, scanMember)
@@ -173,7 +174,7 @@ func (d *Directory) BankMembers(ctx context.Context, q app.PageQuery) (_ []ledge
 // function that scans one row of them.
 const (
 	bankColumns          = `id, name, location, created_at`
-	memberColumns        = `id, first_name, last_name, email, created_at`
+	memberColumns        = `id, first_name, last_name, email, created_at, erased_at`
 	administratorColumns = `id, bank_id, first_name, last_name, email, created_at`
 	accountColumns       = `id, bank_id, member_id, currency, nickname, created_at, coalesce(routing_number, ''), coalesce(account_type, ''),
 		coalesce(account_number_last4, ''), account_number_ciphertext, account_number_wrapped_key, coalesce(account_number_key_id, '')`
@@ -188,8 +189,13 @@ func scanBank(r row) (b ledger.Bank, err error) {
 }
 
 func scanMember(r row) (m ledger.Member, err error) {
-	err = r.Scan(&m.ID, &m.FirstName, &m.LastName, &m.Email, &m.CreatedAt)
+	var erased sql.NullTime
+	err = r.Scan(&m.ID, &m.FirstName, &m.LastName, &m.Email, &m.CreatedAt, &erased)
 	m.CreatedAt = m.CreatedAt.UTC()
+	if erased.Valid {
+		at := erased.Time.UTC()
+		m.ErasedAt, m.FirstName, m.LastName, m.Email = &at, ledger.Erased, ledger.Erased, ledger.Erased
+	}
 	return m, err
 }
 
@@ -234,16 +240,39 @@ func collect[T any](rows *sql.Rows, err error, scan func(row) (T, error)) ([]T, 
 // submission. Once stored they are never changed or removed (the directory
 // has no such command), so a cached entry is never stale, in any process:
 // only entries found are cached, never an absence.
+//
+// A member is the one exception: erasing their personal data overwrites
+// their entry. The process that erases forgets it at once; the others
+// keep a member for at most memberCacheTTL.
 type directoryCache struct {
 	accounts       entryCache[ledger.Account]
 	members        entryCache[ledger.Member]
 	administrators entryCache[ledger.Administrator]
 }
 
-// entryCache keeps up to entryCacheSize entries of one kind.
+// memberCacheTTL bounds how long another process shows an erased member's
+// personal data: as long as it keeps their personal data key
+// (app/personaldata.go).
+const memberCacheTTL = 10 * time.Second
+
+// entryCache keeps up to entryCacheSize entries of one kind; entries older
+// than ttl are read again (none expire when ttl is 0).
 type entryCache[T any] struct {
 	mu    sync.RWMutex
-	items map[uuid.UUID]T
+	items map[uuid.UUID]cachedEntry[T]
+	ttl   time.Duration
+}
+
+type cachedEntry[T any] struct {
+	v  T
+	at time.Time
+}
+
+// forget drops an entry.
+func (c *entryCache[T]) forget(id uuid.UUID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.items, id)
 }
 
 const entryCacheSize = 100_000
@@ -252,10 +281,10 @@ const entryCacheSize = 100_000
 // transaction, keeps it.
 func cached[T any](d *Directory, c *entryCache[T], id uuid.UUID, load func() (T, error)) (T, error) {
 	c.mu.RLock()
-	v, ok := c.items[id]
+	e, ok := c.items[id]
 	c.mu.RUnlock()
-	if ok {
-		return v, nil
+	if ok && (c.ttl == 0 || time.Since(e.at) < c.ttl) {
+		return e.v, nil
 	}
 	v, err := load()
 	if err != nil || d.inTx {
@@ -264,9 +293,9 @@ func cached[T any](d *Directory, c *entryCache[T], id uuid.UUID, load func() (T,
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.items == nil || len(c.items) >= entryCacheSize {
-		c.items = make(map[uuid.UUID]T) // start over rather than grow without bound
+		c.items = make(map[uuid.UUID]cachedEntry[T]) // start over rather than grow without bound
 	}
-	c.items[id] = v
+	c.items[id] = cachedEntry[T]{v: v, at: time.Now()}
 	return v, nil
 }
 

@@ -39,7 +39,7 @@ func BenchmarkEnqueueWebhooks(b *testing.B) {
 	batch := func(b *testing.B) {
 		for b.Loop() {
 			err := db.Transact(ctx, func(tx app.Tx) error {
-				if err := app.EnqueueWebhooks(ctx, tx, events, time.Now()); err != nil {
+				if err := app.EnqueueWebhooks(ctx, tx, app.PersonalData{}, events, time.Now()); err != nil {
 					return err
 				}
 				return rollback

@@ -140,8 +140,15 @@ func appendEvents(ctx context.Context, tx querier, now time.Time, meta ledger.Me
 	if err != nil {
 		return nil, fmt.Errorf("encode metadata: %w", err)
 	}
+	erased, err := lockSubjects(ctx, tx, personalSubjects(events...))
+	if err != nil {
+		return nil, err
+	}
 	recorded := make([]ledger.RecordedEvent, 0, len(events))
 	for _, e := range events {
+		if erased[e.Subject] {
+			return nil, erasedSubject(e.Subject)
+		}
 		prevHash, err := previousHash(ctx, tx, recorded, e)
 		if err != nil {
 			return nil, err

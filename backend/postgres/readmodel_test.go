@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,7 +74,8 @@ func TestProjectorIsIdempotent(t *testing.T) {
 	mustProject(t, db, events...)
 	mustProject(t, db, events[0])
 	got := mustList(t, db, app.ListQuery{BankID: d.Bank.ID, Limit: 10})
-	if len(got.Items) != 1 || got.Items[0].Status != ledger.StatusDenied || got.Items[0].DenialReason != "no receipt" || got.Items[0].Version != 2 {
+	// The read model keeps the reason sealed, as the event does.
+	if len(got.Items) != 1 || got.Items[0].Status != ledger.StatusDenied || !strings.HasPrefix(got.Items[0].DenialReason, "pii:v1:") || got.Items[0].Version != 2 {
 		t.Fatalf("after redelivery: %+v", got.Items)
 	}
 	if len(want.Items) != 1 || want.Items[0].Version != got.Items[0].Version || !want.Items[0].Amount.Equal(got.Items[0].Amount) {

@@ -119,6 +119,9 @@ type Config struct {
 	// ACH, when its Rail is set, runs the ACH rail's cutoffs and reads
 	// its returns.
 	ACH ACHConfig
+	// PersonalData opens the personal data the webhooks carry
+	// (App.PersonalData); the zero value uses the process's own key.
+	PersonalData app.PersonalData
 }
 
 // maxRetries is how many times a delivery is retried at once, with
@@ -296,7 +299,7 @@ func New(cfg Config) (*Worker, error) {
 			return app.AppendAuditTree(ctx, tx, cfg.AuditSigner, events)
 		}},
 		handler{group: GroupWebhooks, batch: func(ctx context.Context, tx app.Tx, events []ledger.RecordedEvent) error {
-			return app.EnqueueWebhooks(ctx, tx, events, w.now())
+			return app.EnqueueWebhooks(ctx, tx, cfg.PersonalData, events, w.now())
 		}},
 	)
 	for _, h := range handlers {

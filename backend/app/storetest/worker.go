@@ -49,7 +49,7 @@ func testEnqueueWebhooks(t *testing.T, h Harness) {
 	events := append(claimEvents(t, h, r.ID), claimEvents(t, h, other.ID)...)
 	enqueue := func() {
 		t.Helper()
-		must(t, h.Stores.Transact(ctx, func(tx app.Tx) error { return app.EnqueueWebhooks(ctx, tx, events, at) }))
+		must(t, h.Stores.Transact(ctx, func(tx app.Tx) error { return app.EnqueueWebhooks(ctx, tx, app.PersonalData{}, events, at) }))
 	}
 	enqueue()
 	enqueue() // the batch delivered again: nothing twice
@@ -68,7 +68,7 @@ func testEnqueueWebhooks(t *testing.T, h Harness) {
 	if len(due) != len(wants) {
 		t.Fatalf("%d deliveries due, want one for each of %d events", len(due), len(wants))
 	}
-	streams := app.Streams{Events: h.Stores.Events}
+	streams := app.New(app.Config{Stores: h.Stores}).Streams() // personal data opened, as the webhooks carry it
 	last := int64(0)
 	for _, dd := range due {
 		var msg wire.WebhookMessage

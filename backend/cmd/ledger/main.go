@@ -111,6 +111,10 @@ environment:
   ACCOUNT_NUMBER_KEY  32 random bytes in base64 (openssl rand -base64 32) that wrap the keys encrypting the
                  accounts' bank account numbers; one per deployment, kept for as long as the numbers (serve,
                  unless AUTH_DEV_ISSUER=true: then a random key of the process's own when unset)
+  PII_KEY        32 random bytes in base64 (openssl rand -base64 32) that wrap each member's key, under which
+                 their personal data in the events is sealed (descriptions, notes, reasons, e-mail addresses);
+                 one per deployment, kept for as long as the events (serve, unless AUTH_DEV_ISSUER=true: then
+                 a random key of the process's own when unset; see docs/privacy.md)
   PAYMENT_RAIL   how payouts are paid: stub (default, pays nothing) or ach, which requires every new account's
                  routing_number, account_number and account_type, and the ACH_ settings (see docs/payments.md)
   ACH_ODFI_ROUTING, ACH_ORIGIN_ID, ACH_COMPANY_NAME, ACH_COMPANY_ID
@@ -182,6 +186,9 @@ type config struct {
 	// AccountNumberKey (ACCOUNT_NUMBER_KEY) wraps the keys of the account
 	// numbers; nil when unset.
 	AccountNumberKey []byte
+	// PIIKey (PII_KEY) wraps the members' personal data keys; nil when
+	// unset.
+	PIIKey []byte
 	// PaymentRail (PAYMENT_RAIL) is ledger.PaymentRailStub or
 	// ledger.PaymentRailACH.
 	PaymentRail string
@@ -378,6 +385,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if raw := getenv("POSITION_KEY"); raw != "" {
 		if cfg.PositionKey, err = app.ParsePositionKey(raw); err != nil {
 			return cfg, fmt.Errorf("POSITION_KEY: %w", err)
+		}
+	}
+	if raw := getenv("PII_KEY"); raw != "" {
+		if cfg.PIIKey, err = app.ParsePIIKey(raw); err != nil {
+			return cfg, fmt.Errorf("PII_KEY: %w", err)
 		}
 	}
 	if raw := getenv("ACCOUNT_NUMBER_KEY"); raw != "" {

@@ -214,6 +214,11 @@ func TestUsageErrors(t *testing.T) {
 			"AUTH_AUDIENCE": "ledger"}, "POSITION_KEY"},
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "ACCOUNT_NUMBER_KEY": "c2hvcnQ="}, "ACCOUNT_NUMBER_KEY"},
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "PAYMENT_RAIL": "wire"}, "PAYMENT_RAIL"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "PII_KEY": "c2hvcnQ="}, "PII_KEY"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "AUDIT_SIGNING_KEY": postgrestest.AuditSigningKey, "AUTH_ISSUER": "https://issuer.example",
+			"AUTH_AUDIENCE": "ledger", "POSITION_KEY": "bG9jYWwtZGV2LXBvc2l0aW9uLWtleS1uby1zZWNyZXQ=",
+			"ACCOUNT_NUMBER_KEY": "bG9jYWwtZGV2LWFjY291bnQtbnVtYmVyLWtleS1ub3Q="}, "PII_KEY"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "PAYMENT_RAIL": "ach", "ACH_ODFI_ROUTING": "121042882"}, "ACH_"},
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "AUDIT_SIGNING_KEY": postgrestest.AuditSigningKey, "AUTH_ISSUER": "https://issuer.example",
 			"AUTH_AUDIENCE": "ledger", "POSITION_KEY": "bG9jYWwtZGV2LXBvc2l0aW9uLWtleS1uby1zZWNyZXQ="}, "ACCOUNT_NUMBER_KEY"},
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "WORKER_MAX_ATTEMPTS": "0"}, "WORKER_MAX_ATTEMPTS"},
@@ -647,7 +652,8 @@ func TestProductionConfigurationKeepsTheDevelopmentIssuerOff(t *testing.T) {
 	issuer := authtest.NewJWKSServer(t)
 	vars := map[string]string{"DATABASE_URL": postgrestest.NewDatabaseURL(t), "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error",
 		"AUDIT_SIGNING_KEY": postgrestest.AuditSigningKey, "AUTH_ISSUER": issuer.Issuer, "AUTH_AUDIENCE": authtest.Audience, "AUTH_JWKS_URL": issuer.JWKSURL,
-		"POSITION_KEY": "q3T9n0v8XJ2m5Kp1c7Wd4Ls6Hf0Rb2Ye8Ua1Zg3Mx5o=", "ACCOUNT_NUMBER_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"}
+		"POSITION_KEY": "q3T9n0v8XJ2m5Kp1c7Wd4Ls6Hf0Rb2Ye8Ua1Zg3Mx5o=", "ACCOUNT_NUMBER_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+		"PII_KEY": "bG9jYWwtZGV2LXBlcnNvbmFsLWRhdGEta2V5LW5vdC0="}
 	dev := maps.Clone(vars)
 	delete(dev, "AUTH_ISSUER")
 	delete(dev, "AUTH_JWKS_URL")

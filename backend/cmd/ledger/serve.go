@@ -38,7 +38,7 @@ func newApp(cfg config, db *postgres.DB) *app.App { return newAuditedApp(cfg, db
 // newAuditedApp returns the use cases over db, checking the audit log with keys.
 func newAuditedApp(cfg config, db *postgres.DB, keys audit.Keys) *app.App {
 	return app.New(app.Config{Stores: db.Stores(), AuditKeys: keys, IdempotencyTTL: cfg.IdempotencyTTL, ReadWait: cfg.ReadWait, PositionKey: cfg.PositionKey,
-		AccountNumberKey: cfg.AccountNumberKey, PaymentRail: cfg.PaymentRail,
+		AccountNumberKey: cfg.AccountNumberKey, PaymentRail: cfg.PaymentRail, PIIKey: cfg.PIIKey,
 		Webhooks: app.WebhookConfig{Destinations: webhook.Guard{AllowPrivate: cfg.WebhookAllowPrivate}, NewSecret: webhook.NewSecret,
 			RotationWindow: cfg.WebhookRotationWindow}})
 }
@@ -76,13 +76,22 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		}
 		logger.Warn("POSITION_KEY is not set: Ledger-Position tokens open only in this process, until it stops")
 	}
-	// Account numbers sealed under one key must open under it later, in
-	// every process: only a development ledger may do without.
-	if cfg.AccountNumberKey == nil {
-		if !cfg.Auth.DevIssuer {
-			return errors.New("ACCOUNT_NUMBER_KEY is not set: it encrypts the accounts' bank account numbers, the same key in every process (openssl rand -base64 32 makes one)")
+	// What is sealed under one key must open under it later, in every
+	// process: only a development ledger may do without.
+	for _, k := range []struct {
+		name, what, stored string
+		key                []byte
+	}{
+		{"ACCOUNT_NUMBER_KEY", "the accounts' bank account numbers", "account numbers", cfg.AccountNumberKey},
+		{"PII_KEY", "the members' personal data (descriptions, notes, e-mail addresses in the events)", "personal data", cfg.PIIKey},
+	} {
+		if k.key != nil {
+			continue
 		}
-		logger.Warn("ACCOUNT_NUMBER_KEY is not set: account numbers stored now open only in this process, until it stops")
+		if !cfg.Auth.DevIssuer {
+			return fmt.Errorf("%s is not set: it encrypts %s, the same key in every process (openssl rand -base64 32 makes one)", k.name, k.what)
+		}
+		logger.Warn(k.name + " is not set: " + k.stored + " stored now open only in this process, until it stops")
 	}
 	return withDBOptions(ctx, cfg, postgres.Options{MaxConns: cfg.MaxConns, Timeouts: cfg.Timeouts, Logger: logger}, func(ctx context.Context, db *dbHandle) error {
 		if cfg.MigrateOnStart {
@@ -117,7 +126,7 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 		}
 		var w *worker.Worker // nil for the api role
 		if r != roleAPI {
-			streams := app.Streams{Events: db.Events, Directory: db.Directory}
+			streams := ledgerApp.Streams()
 			var gateway saga.PaymentGateway = &saga.StubPaymentGateway{Logger: logger}
 			var ach worker.ACHConfig
 			if cfg.PaymentRail == ledger.PaymentRailACH {
@@ -135,6 +144,7 @@ func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listeni
 				Logger:        logger,
 				Payments:      saga.NewPayments(streams, gateway, logger, time.Now),
 				ACH:           ach,
+				PersonalData:  ledgerApp.PersonalData(),
 				Notifications: saga.NewNotifications(streams, mailer(cfg, logger), logger, time.Now),
 				Webhooks: worker.WebhookConfig{
 					Sender:   webhook.NewSender(webhook.SenderConfig{Guard: webhook.Guard{AllowPrivate: cfg.WebhookAllowPrivate}}),

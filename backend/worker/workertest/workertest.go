@@ -80,8 +80,11 @@ func Notifications(cfg worker.Config, mailer saga.Mailer) *saga.Notifications {
 	return saga.NewNotifications(streams(cfg), mailer, quiet, time.Now)
 }
 
+// streams are the aggregates over cfg's stores as the sagas read them,
+// with personal data opened under the process's key (app.New's default,
+// which every App of a test without a PII key shares).
 func streams(cfg worker.Config) app.Streams {
-	return app.Streams{Events: cfg.Stores.Events, Directory: cfg.Stores.Directory}
+	return app.New(app.Config{Stores: cfg.Stores}).Streams()
 }
 
 // Start runs a worker of Config(cfg) until stop is called or the test
