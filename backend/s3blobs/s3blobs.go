@@ -99,7 +99,9 @@ func (s *Store) key(id uuid.UUID) string { return s.prefix + id.String() }
 
 // Put stores everything read from r under id, replacing what was there. It
 // uploads in parts of partSize, so it holds at most one part in memory. When
-// r or the upload fails, the upload is aborted and nothing new is stored.
+// r or the upload fails, the upload is aborted and nothing new is stored (if
+// ctx is already cancelled the abort cannot be sent: the bucket's lifecycle
+// rule removes the stray parts).
 func (s *Store) Put(ctx context.Context, id uuid.UUID, r io.Reader) error {
 	opts := minio.PutObjectOptions{
 		ContentType: "application/octet-stream",
