@@ -79,6 +79,28 @@ locals {
     var.auth.jwks_url == null ? {} : { AUTH_JWKS_URL = var.auth.jwks_url },
   )
 
+  # Receipts' files: in a Spaces bucket when there is one, else in PostgreSQL.
+  # Only the serving roles store or read them; migrations and rebuilds do not.
+  receipt_env = var.receipt_store == null ? { RECEIPT_STORE = "postgres" } : {
+    RECEIPT_STORE = "s3"
+    S3_ENDPOINT   = var.receipt_store.endpoint
+    S3_BUCKET     = var.receipt_store.bucket
+    S3_REGION     = var.receipt_store.region
+  }
+
+  # Ephemeral, like database_urls: written only to the runtime secret.
+  receipt_store_keys = var.receipt_store == null ? {} : {
+    S3_ACCESS_KEY_ID     = var.receipt_store_access_key_id
+    S3_SECRET_ACCESS_KEY = var.receipt_store_secret_access_key
+  }
+
+  # Keys of the runtime secret that the serving roles read as environment
+  # variables.
+  runtime_secret_keys = concat(
+    ["DATABASE_URL", "AUDIT_KEY", "AUDIT_SIGNING_KEY", "POSITION_KEY", "ACCOUNT_NUMBER_KEY"],
+    var.receipt_store == null ? [] : ["S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"],
+  )
+
   # Connections at worst, against the database's limit: every API replica the
   # autoscaler may add and every worker, each with one more pod while a
   # rollout surges (a terminating pod holds its pool until it exits); a worker
@@ -136,13 +158,13 @@ resource "kubernetes_secret_v1" "runtime" {
   }
 
   type = "Opaque"
-  data_wo = {
+  data_wo = merge({
     DATABASE_URL       = local.database_urls.runtime
     AUDIT_KEY          = var.audit_key
     AUDIT_SIGNING_KEY  = var.audit_signing_key
     POSITION_KEY       = var.position_key
     ACCOUNT_NUMBER_KEY = var.account_number_key
-  }
+  }, local.receipt_store_keys)
   data_wo_revision = var.secrets_revision
 }
 

@@ -8,6 +8,8 @@
 #                       depends on the CNI's SNAT; every other port is closed
 #   API              -> HTTPS to the token issuer (OIDC discovery and keys)
 #   worker           <- its HTTP port (/metrics) from the metrics namespaces only
+#   worker           -> HTTPS to public addresses, only with a receipts' bucket
+#                       (Spaces has no fixed address; the API already has it)
 #
 # Kubelet probes come from the node itself, which the CNI always admits.
 
@@ -153,6 +155,38 @@ resource "kubernetes_network_policy_v1" "worker" {
       ports {
         protocol = "TCP"
         port     = "http"
+      }
+    }
+  }
+}
+
+# Spaces answers on public addresses that are not fixed: with a receipts'
+# bucket, the worker may reach any public address on 443, as the API does.
+resource "kubernetes_network_policy_v1" "worker_receipts" {
+  count = var.receipt_store == null ? 0 : 1
+
+  metadata {
+    name      = "${local.name}-worker-receipts"
+    namespace = kubernetes_namespace_v1.this.metadata[0].name
+    labels    = local.labels["worker"]
+  }
+
+  spec {
+    pod_selector {
+      match_labels = local.selector_labels["worker"]
+    }
+    policy_types = ["Egress"]
+
+    egress {
+      to {
+        ip_block {
+          cidr   = "0.0.0.0/0"
+          except = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"]
+        }
+      }
+      ports {
+        protocol = "TCP"
+        port     = "443"
       }
     }
   }

@@ -45,3 +45,17 @@ output "capacity" {
   description = "CPU (millicores) and memory (MiB) the ledger requests at full scale, against max_nodes - 1 nodes of the workload pool."
   value       = local.capacity
 }
+
+output "deployment_env" {
+  description = "Environment of the API's and the worker's containers as their pod templates carry it: plain values (env), and the secret each secret variable is read from (secret_env). No secret value."
+  value = {
+    for component, deployment in kubernetes_deployment_v1.this : component => {
+      env = {
+        for env in deployment.spec[0].template[0].spec[0].container[0].env : env.name => env.value if length(env.value_from) == 0
+      }
+      secret_env = {
+        for env in deployment.spec[0].template[0].spec[0].container[0].env : env.name => env.value_from[0].secret_key_ref[0].name if length(env.value_from) > 0
+      }
+    }
+  }
+}

@@ -160,6 +160,57 @@ variable "account_number_key" {
   }
 }
 
+variable "receipt_store" {
+  description = "Where the API and the worker keep receipts' files: a Spaces bucket (its name, region and endpoint, host only, as digitalocean_spaces_bucket exports them) for RECEIPT_STORE=s3, or null to keep them in PostgreSQL (RECEIPT_STORE=postgres). With a bucket, receipt_store_access_key_id and receipt_store_secret_access_key are required."
+  type = object({
+    bucket   = string
+    region   = string
+    endpoint = string
+  })
+  default = null
+
+  validation {
+    condition     = var.receipt_store == null || can(regex("^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$", var.receipt_store.bucket))
+    error_message = "The receipts' bucket name must be 3 to 63 lowercase letters, digits and hyphens, starting and ending with a letter or digit."
+  }
+
+  validation {
+    condition     = var.receipt_store == null || can(regex("^[a-z]{3}[0-9]$", var.receipt_store.region))
+    error_message = "The receipts' bucket region must be a Spaces region slug such as fra1 or nyc3."
+  }
+
+  validation {
+    condition     = var.receipt_store == null || can(regex("^[a-z0-9.-]+(:[0-9]+)?$", var.receipt_store.endpoint))
+    error_message = "The receipts' bucket endpoint must be a host name such as fra1.digitaloceanspaces.com, without scheme or path."
+  }
+}
+
+variable "receipt_store_access_key_id" {
+  description = "Access key ID of a Spaces key limited to the receipts' bucket (S3_ACCESS_KEY_ID). Ephemeral. Required with receipt_store, unused without."
+  type        = string
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+
+  validation {
+    condition     = var.receipt_store == null || can(regex("^[A-Za-z0-9]{16,128}$", var.receipt_store_access_key_id))
+    error_message = "With a receipts' bucket, the access key ID is required: letters and digits, as DigitalOcean prints it."
+  }
+}
+
+variable "receipt_store_secret_access_key" {
+  description = "Secret of the Spaces key limited to the receipts' bucket (S3_SECRET_ACCESS_KEY). Ephemeral. Required with receipt_store, unused without."
+  type        = string
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+
+  validation {
+    condition     = var.receipt_store == null || try(length(var.receipt_store_secret_access_key) >= 32 && trimspace(var.receipt_store_secret_access_key) == var.receipt_store_secret_access_key, false)
+    error_message = "With a receipts' bucket, the secret access key is required: at least 32 characters, without surrounding spaces."
+  }
+}
+
 variable "secrets_revision" {
   description = "Revision of the secrets' write-only data. Terraform writes the passwords and the audit key to Kubernetes when the secrets are created and whenever this number grows; the pods restart with it."
   type        = number

@@ -111,7 +111,7 @@ resource "kubernetes_deployment_v1" "this" {
           }
 
           dynamic "env" {
-            for_each = merge(local.ledger_env, local.serve_env, { DB_MAX_CONNS = tostring(each.value.db_max_conns) })
+            for_each = merge(local.ledger_env, local.serve_env, local.receipt_env, { DB_MAX_CONNS = tostring(each.value.db_max_conns) })
             content {
               name  = env.key
               value = env.value
@@ -119,7 +119,7 @@ resource "kubernetes_deployment_v1" "this" {
           }
 
           dynamic "env" {
-            for_each = toset(["DATABASE_URL", "AUDIT_KEY", "AUDIT_SIGNING_KEY", "POSITION_KEY", "ACCOUNT_NUMBER_KEY"])
+            for_each = toset(local.runtime_secret_keys)
             content {
               name = env.value
               value_from {

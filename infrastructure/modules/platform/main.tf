@@ -117,8 +117,8 @@ resource "digitalocean_project" "this" {
   description = "Reimbursement ledger, ${var.environment} environment"
   purpose     = "Web Application"
   environment = local.project_environment
-  resources = [
-    digitalocean_kubernetes_cluster.this.urn,
-    local.database_cluster.urn,
-  ]
+  resources = concat(
+    [digitalocean_kubernetes_cluster.this.urn, local.database_cluster.urn],
+    digitalocean_spaces_bucket.receipts[*].urn,
+  )
 }

@@ -80,3 +80,14 @@ output "database_connection_limit" {
   description = "Connections the database size admits for applications (25 per GiB of memory, minus 3 reserved)."
   value       = local.database_connection_limit
 }
+
+output "receipts_bucket" {
+  description = "The receipts' Spaces bucket: its name, region and endpoint (host, no scheme), as the app's receipt_store takes them; null when the environment has none."
+  value = one([
+    for bucket in digitalocean_spaces_bucket.receipts : {
+      bucket   = bucket.name
+      region   = bucket.region
+      endpoint = bucket.endpoint
+    }
+  ])
+}

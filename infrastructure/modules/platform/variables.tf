@@ -183,6 +183,25 @@ variable "protect_database" {
   type        = bool
 }
 
+variable "receipts_bucket" {
+  description = "A private, versioned Spaces bucket for receipts' files, ledger-<env>-receipts in the environment's region, or null for none (the app then keeps receipts in PostgreSQL). A deleted or replaced receipt stays as a noncurrent version for noncurrent_version_expiration_days; uploads left incomplete are aborted after abort_incomplete_upload_days."
+  type = object({
+    noncurrent_version_expiration_days = optional(number, 90)
+    abort_incomplete_upload_days       = optional(number, 1)
+  })
+  default = null
+
+  validation {
+    condition     = var.receipts_bucket == null || try(var.receipts_bucket.noncurrent_version_expiration_days >= 1 && floor(var.receipts_bucket.noncurrent_version_expiration_days) == var.receipts_bucket.noncurrent_version_expiration_days, false)
+    error_message = "Noncurrent versions of receipts must be kept a whole number of days, at least 1."
+  }
+
+  validation {
+    condition     = var.receipts_bucket == null || try(var.receipts_bucket.abort_incomplete_upload_days >= 1 && floor(var.receipts_bucket.abort_incomplete_upload_days) == var.receipts_bucket.abort_incomplete_upload_days, false)
+    error_message = "Incomplete uploads must be aborted after a whole number of days, at least 1."
+  }
+}
+
 variable "extra_tags" {
   description = "Tags added to the cluster, its nodes and the database besides the ledger and environment tags."
   type        = list(string)

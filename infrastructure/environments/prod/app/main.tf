@@ -59,6 +59,11 @@ module "app" {
   audit_signing_key  = var.audit_signing_key
   position_key       = var.position_key
   account_number_key = var.account_number_key
+
+  # Receipts' files in the platform's Spaces bucket, with a key limited to it.
+  receipt_store                   = local.platform.receipts_bucket
+  receipt_store_access_key_id     = var.receipt_store_access_key_id
+  receipt_store_secret_access_key = var.receipt_store_secret_access_key
   # Raise by one after rotating a database password or the audit key.
   secrets_revision = 1
 

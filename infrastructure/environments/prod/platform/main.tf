@@ -47,5 +47,11 @@ module "platform" {
     hour = "04:00"
   }
 
+  # Receipts' files (RECEIPT_STORE=s3 in the app root): ledger-prod-receipts,
+  # private and versioned; a deleted receipt can be restored for 90 days.
+  receipts_bucket = {
+    noncurrent_version_expiration_days = 90
+  }
+
   protect_database = true
 }

@@ -65,3 +65,8 @@ output "database_connection_limit" {
   description = "Connections the database size admits for applications."
   value       = module.platform.database_connection_limit
 }
+
+output "receipts_bucket" {
+  description = "The receipts' Spaces bucket: name, region and endpoint."
+  value       = module.platform.receipts_bucket
+}

@@ -9,5 +9,6 @@ terraform {
   }
 }
 
-# Credentials come from the environment: DIGITALOCEAN_TOKEN.
+# Credentials come from the environment: DIGITALOCEAN_TOKEN, and a Spaces key
+# in SPACES_ACCESS_KEY_ID / SPACES_SECRET_ACCESS_KEY for the receipts' bucket.
 provider "digitalocean" {}

@@ -48,3 +48,17 @@ variable "audit_key" {
   sensitive   = true
   ephemeral   = true
 }
+
+variable "receipt_store_access_key_id" {
+  description = "Access key ID of the Spaces key limited to the receipts' bucket (S3_ACCESS_KEY_ID), from the team's secret store. Never stored: written to Kubernetes only."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "receipt_store_secret_access_key" {
+  description = "Secret of the Spaces key limited to the receipts' bucket (S3_SECRET_ACCESS_KEY), from the team's secret store. Never stored: written to Kubernetes only."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+}

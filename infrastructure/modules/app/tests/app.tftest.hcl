@@ -347,3 +347,116 @@ run "short_account_number_key_rejected" {
 
   expect_failures = [var.account_number_key]
 }
+
+run "receipts_in_postgres_without_a_bucket" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for workload in kubernetes_deployment_v1.this : {
+        for env in workload.spec[0].template[0].spec[0].container[0].env : env.name => env.value if length(env.value_from) == 0
+      }["RECEIPT_STORE"] == "postgres"
+    ])
+    error_message = "Without a bucket, the API and the worker keep receipts in PostgreSQL."
+  }
+
+  assert {
+    condition = alltrue([
+      for workload in kubernetes_deployment_v1.this : length([
+        for env in workload.spec[0].template[0].spec[0].container[0].env : env.name if startswith(env.name, "S3_")
+      ]) == 0
+    ])
+    error_message = "Without a bucket, no S3_ setting may reach the pods."
+  }
+
+  assert {
+    condition     = length(kubernetes_network_policy_v1.worker_receipts) == 0
+    error_message = "Without a bucket, the worker gets no egress to the internet."
+  }
+}
+
+run "receipts_in_a_bucket" {
+  command = plan
+
+  variables {
+    receipt_store = {
+      bucket   = "ledger-dev-receipts"
+      region   = "fra1"
+      endpoint = "fra1.digitaloceanspaces.com"
+    }
+    receipt_store_access_key_id     = "DO00EXAMPLEKEY000000"
+    receipt_store_secret_access_key = "example-secret-example-secret-example-secret"
+  }
+
+  # Plain settings on both serving roles.
+  assert {
+    condition = alltrue(flatten([
+      for workload in kubernetes_deployment_v1.this : [
+        for name, value in {
+          RECEIPT_STORE = "s3"
+          S3_ENDPOINT   = "fra1.digitaloceanspaces.com"
+          S3_BUCKET     = "ledger-dev-receipts"
+          S3_REGION     = "fra1"
+        } : lookup({ for env in workload.spec[0].template[0].spec[0].container[0].env : env.name => env.value if length(env.value_from) == 0 }, name, null) == value
+      ]
+    ]))
+    error_message = "The API and the worker must get RECEIPT_STORE=s3 and the bucket's endpoint, name and region."
+  }
+
+  # The key only from the runtime secret, never as a plain value.
+  assert {
+    condition = alltrue([
+      for workload in kubernetes_deployment_v1.this : {
+        for env in workload.spec[0].template[0].spec[0].container[0].env :
+        env.name => "${env.value_from[0].secret_key_ref[0].name}/${env.value_from[0].secret_key_ref[0].key}" if length(env.value_from) > 0 && startswith(env.name, "S3_")
+        } == {
+        S3_ACCESS_KEY_ID     = "ledger-runtime/S3_ACCESS_KEY_ID"
+        S3_SECRET_ACCESS_KEY = "ledger-runtime/S3_SECRET_ACCESS_KEY"
+      }
+    ])
+    error_message = "S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must come from the runtime secret."
+  }
+
+  # Migrations and rebuilds touch no receipt.
+  assert {
+    condition = length([
+      for env in kubernetes_job_v1.migrate.spec[0].template[0].spec[0].init_container[0].env : env.name if startswith(env.name, "S3_")
+    ]) == 0
+    error_message = "The migration job must not get the receipts' bucket key."
+  }
+
+  assert {
+    condition     = kubernetes_network_policy_v1.worker_receipts[0].spec[0].egress[0].ports[0].port == "443"
+    error_message = "With a bucket, the worker may reach Spaces over HTTPS."
+  }
+}
+
+run "bucket_without_a_key_rejected" {
+  command = plan
+
+  variables {
+    receipt_store = {
+      bucket   = "ledger-dev-receipts"
+      region   = "fra1"
+      endpoint = "fra1.digitaloceanspaces.com"
+    }
+  }
+
+  expect_failures = [var.receipt_store_access_key_id, var.receipt_store_secret_access_key]
+}
+
+run "bucket_endpoint_with_a_scheme_rejected" {
+  command = plan
+
+  variables {
+    receipt_store = {
+      bucket   = "ledger-dev-receipts"
+      region   = "fra1"
+      endpoint = "https://fra1.digitaloceanspaces.com"
+    }
+    receipt_store_access_key_id     = "DO00EXAMPLEKEY000000"
+    receipt_store_secret_access_key = "example-secret-example-secret-example-secret"
+  }
+
+  expect_failures = [var.receipt_store]
+}

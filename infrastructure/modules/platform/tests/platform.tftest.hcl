@@ -118,3 +118,55 @@ run "unknown_node_size_rejected" {
 
   expect_failures = [digitalocean_kubernetes_node_pool.workloads]
 }
+
+run "no_receipts_bucket_unless_asked" {
+  command = plan
+
+  assert {
+    condition     = length(digitalocean_spaces_bucket.receipts) == 0 && output.receipts_bucket == null
+    error_message = "Without receipts_bucket, the environment keeps receipts in PostgreSQL: no bucket."
+  }
+}
+
+run "receipts_bucket_private_and_versioned" {
+  command = plan
+
+  variables {
+    receipts_bucket = {}
+  }
+
+  assert {
+    condition     = digitalocean_spaces_bucket.receipts[0].acl == "private"
+    error_message = "The receipts' bucket must be private: the API serves the files itself."
+  }
+
+  assert {
+    condition     = digitalocean_spaces_bucket.receipts[0].versioning[0].enabled
+    error_message = "The receipts' bucket must be versioned, so a deleted receipt can be restored."
+  }
+
+  assert {
+    condition     = digitalocean_spaces_bucket.receipts[0].force_destroy != true
+    error_message = "Terraform must not empty the receipts' bucket to destroy it."
+  }
+
+  assert {
+    condition     = one(digitalocean_spaces_bucket.receipts[0].lifecycle_rule[0].noncurrent_version_expiration[*].days) == 90 && digitalocean_spaces_bucket.receipts[0].lifecycle_rule[0].abort_incomplete_multipart_upload_days == 1
+    error_message = "Noncurrent versions expire after 90 days and abandoned uploads after one, by default."
+  }
+
+  assert {
+    condition     = output.receipts_bucket.bucket == "ledger-dev-receipts" && output.receipts_bucket.region == "fra1"
+    error_message = "The app root needs the bucket's name and region."
+  }
+}
+
+run "receipts_kept_zero_days_rejected" {
+  command = plan
+
+  variables {
+    receipts_bucket = { noncurrent_version_expiration_days = 0 }
+  }
+
+  expect_failures = [var.receipts_bucket]
+}

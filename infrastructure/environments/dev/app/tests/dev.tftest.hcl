@@ -98,3 +98,15 @@ run "dev_images_pinned" {
     error_message = "The ledger and metrics-server images must be pinned by digest."
   }
 }
+
+run "dev_keeps_receipts_in_postgres" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for workload in module.app.deployment_env :
+      workload.env["RECEIPT_STORE"] == "postgres" && length([for name in concat(keys(workload.env), keys(workload.secret_env)) : name if startswith(name, "S3_")]) == 0
+    ])
+    error_message = "Dev has no bucket: receipts stay in PostgreSQL and no S3_ setting reaches the pods."
+  }
+}

@@ -44,6 +44,11 @@ override_data {
       database_migrator_user    = "ledger_migrator"
       database_connection_limit = 97
       vpc_ip_range              = "10.112.0.0/20"
+      receipts_bucket = {
+        bucket   = "ledger-prod-receipts"
+        region   = "fra1"
+        endpoint = "fra1.digitaloceanspaces.com"
+      }
       workload_node_pool = {
         name            = "ledger-prod-workloads-s-2vcpu-4gb"
         size            = "s-2vcpu-4gb"
@@ -65,6 +70,9 @@ variables {
   audit_signing_key  = "PRIVATE+KEY+ledger.test/audit+501ffdf2+AYiSVeyDOmgTB+7GaKNxXSrw7NUg8hu1npbDmWLDpW/P"
   position_key       = "q3T9n0v8XJ2m5Kp1c7Wd4Ls6Hf0Rb2Ye8Ua1Zg3Mx5o="
   account_number_key = "Zk3pQ8sV1xN4bR7tY0wE2uI5oA9cL6hJ3mG8dF1kT4s="
+
+  receipt_store_access_key_id     = "DO00EXAMPLEKEY000000"
+  receipt_store_secret_access_key = "example-secret-example-secret-example-secret"
 }
 
 run "prod_budget_leaves_room_for_a_rebuild_and_an_operator" {
@@ -87,5 +95,31 @@ run "prod_fits_its_node_pool" {
   assert {
     condition     = output.capacity.fits
     error_message = "The requests at full scale must fit max_nodes - 1 nodes."
+  }
+}
+
+run "prod_keeps_receipts_in_its_bucket" {
+  command = plan
+
+  assert {
+    condition = alltrue(flatten([
+      for workload in module.app.deployment_env : [
+        for name, value in {
+          RECEIPT_STORE = "s3"
+          S3_ENDPOINT   = "fra1.digitaloceanspaces.com"
+          S3_BUCKET     = "ledger-prod-receipts"
+          S3_REGION     = "fra1"
+        } : lookup(workload.env, name, null) == value
+      ]
+    ]))
+    error_message = "The API and the worker must store receipts in the platform's bucket (RECEIPT_STORE=s3)."
+  }
+
+  assert {
+    condition = alltrue([
+      for workload in module.app.deployment_env :
+      workload.secret_env["S3_ACCESS_KEY_ID"] == "ledger-runtime" && workload.secret_env["S3_SECRET_ACCESS_KEY"] == "ledger-runtime"
+    ])
+    error_message = "The bucket's key must reach the pods from the runtime secret."
   }
 }
