@@ -164,6 +164,7 @@ resource "kubernetes_secret_v1" "runtime" {
     AUDIT_SIGNING_KEY  = var.audit_signing_key
     POSITION_KEY       = var.position_key
     ACCOUNT_NUMBER_KEY = var.account_number_key
+    PII_KEY            = var.pii_key
   }, local.receipt_store_keys)
   data_wo_revision = var.secrets_revision
 }

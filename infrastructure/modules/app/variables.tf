@@ -160,6 +160,18 @@ variable "account_number_key" {
   }
 }
 
+variable "pii_key" {
+  description = "32 random bytes in base64 (`openssl rand -base64 32`) that wrap each member's personal data key (PII_KEY): descriptions, notes, reasons and e-mail addresses are sealed in the events under it. Ephemeral. The same in every pod; without it no sealed field can be read again, so it is kept in the team's secret store as long as the events (docs/privacy.md)."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$", var.pii_key))
+    error_message = "The personal data key must be 32 bytes in padded base64, as `openssl rand -base64 32` prints it."
+  }
+}
+
 variable "receipt_store" {
   description = "Where the API and the worker keep receipts' files: a Spaces bucket (its name, region and endpoint, host only, as digitalocean_spaces_bucket exports them) for RECEIPT_STORE=s3, or null to keep them in PostgreSQL (RECEIPT_STORE=postgres). With a bucket, receipt_store_access_key_id and receipt_store_secret_access_key are required."
   type = object({

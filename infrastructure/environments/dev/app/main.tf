@@ -59,6 +59,7 @@ module "app" {
   audit_signing_key  = var.audit_signing_key
   position_key       = var.position_key
   account_number_key = var.account_number_key
+  pii_key            = var.pii_key
   # Raise by one after rotating a database password or the audit key.
   secrets_revision = 1
 

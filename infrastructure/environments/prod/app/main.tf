@@ -59,6 +59,7 @@ module "app" {
   audit_signing_key  = var.audit_signing_key
   position_key       = var.position_key
   account_number_key = var.account_number_key
+  pii_key            = var.pii_key
 
   # Receipts' files in the platform's Spaces bucket, with a key limited to it.
   receipt_store                   = local.platform.receipts_bucket

@@ -42,6 +42,13 @@ variable "account_number_key" {
   ephemeral   = true
 }
 
+variable "pii_key" {
+  description = "The key that wraps the members' personal data keys (PII_KEY), `openssl rand -base64 32`, from the team's secret store. Never stored: written to Kubernetes only."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+}
+
 variable "audit_key" {
   description = "Secret HMAC key for audit checkpoints (AUDIT_KEY), at least 32 characters, from the team's secret store. Never stored: written to Kubernetes only."
   type        = string

@@ -26,6 +26,7 @@ variables {
   audit_signing_key  = "PRIVATE+KEY+ledger.test/audit+501ffdf2+AYiSVeyDOmgTB+7GaKNxXSrw7NUg8hu1npbDmWLDpW/P"
   position_key       = "q3T9n0v8XJ2m5Kp1c7Wd4Ls6Hf0Rb2Ye8Ua1Zg3Mx5o="
   account_number_key = "Zk3pQ8sV1xN4bR7tY0wE2uI5oA9cL6hJ3mG8dF1kT4s="
+  pii_key            = "cGlpLWtleS1mb3ItdGVzdHMtb25seS0zMi1ieXRlcyE="
   secrets_revision   = 1
 
   auth = {
@@ -346,6 +347,16 @@ run "short_account_number_key_rejected" {
   }
 
   expect_failures = [var.account_number_key]
+}
+
+run "short_pii_key_rejected" {
+  command = plan
+
+  variables {
+    pii_key = "Qm9ndXMta2V5LW9mLTI0LWJ5dGVzLSEh"
+  }
+
+  expect_failures = [var.pii_key]
 }
 
 run "receipts_in_postgres_without_a_bucket" {

@@ -70,6 +70,7 @@ variables {
   audit_signing_key  = "PRIVATE+KEY+ledger.test/audit+501ffdf2+AYiSVeyDOmgTB+7GaKNxXSrw7NUg8hu1npbDmWLDpW/P"
   position_key       = "q3T9n0v8XJ2m5Kp1c7Wd4Ls6Hf0Rb2Ye8Ua1Zg3Mx5o="
   account_number_key = "Zk3pQ8sV1xN4bR7tY0wE2uI5oA9cL6hJ3mG8dF1kT4s="
+  pii_key            = "cGlpLWtleS1mb3ItdGVzdHMtb25seS0zMi1ieXRlcyE="
 
   receipt_store_access_key_id     = "DO00EXAMPLEKEY000000"
   receipt_store_secret_access_key = "example-secret-example-secret-example-secret"
