@@ -110,7 +110,8 @@ func TestErasure(t *testing.T) {
 	hook := newReceiver(t)
 	admin.post("/v1/banks/"+api.dir.Bank.ID.String()+"/webhook-endpoints", `{"url":"`+hook.url+`","event_types":["reimbursement.denied"]}`).want(t, http.StatusCreated)
 
-	pending := member.post("/v1/reimbursements", `{"bank_account_id":"`+api.dir.Account.ID.String()+`","amount":"12.00","description":"Parking at the airport"}`).want(t, http.StatusCreated)
+	pending := member.post("/v1/reimbursements", `{"bank_account_id":"`+api.dir.Account.ID.String()+`","amount":"12.00","description":"Parking at the airport"}`,
+		"Idempotency-Key", "parking-1").want(t, http.StatusCreated)
 	if r := operator.post(memberPath+"/erasure", `{"reason":"the member's request of 2026-12-01"}`).wantProblem(t, http.StatusConflict); !strings.Contains(r.raw, "pending") {
 		t.Fatalf("an erasure with a claim pending: %s", r.raw)
 	}
@@ -160,6 +161,13 @@ func TestErasure(t *testing.T) {
 	}
 	if strings.Contains(payloads, "Parking") || !strings.Contains(payloads, "[erased]") {
 		t.Fatalf("the queued webhooks: %s", payloads)
+	}
+	var answers int
+	if err := api.db.SQL().QueryRow(`SELECT count(*) FROM idempotency_keys WHERE position('Parking' in convert_from(body, 'UTF8')) > 0`).Scan(&answers); err != nil {
+		t.Fatal(err)
+	}
+	if answers != 0 {
+		t.Fatalf("%d stored answers of Idempotency-Keys still hold the erased description", answers)
 	}
 
 	// A rebuild of the read model folds the sealed fields again: erased.
