@@ -138,7 +138,7 @@ func (db *DB) Stores() app.Stores {
 	return app.Stores{Transactor: db, Events: db.Events, Directory: db.Directory, Reimbursements: db.Reimbursements,
 		Feed: db.Events, Audit: db.Audit, Idempotency: db.Idempotency, DeadLetters: db.DeadLetters, Webhooks: db.Webhooks,
 		Deliveries: db.Webhooks, Payouts: &Payouts{q: db.pool, pool: db.pool},
-		SubjectKeys: &SubjectKeys{q: db.pool}}
+		SubjectKeys: &SubjectKeys{q: db.pool, pool: db.pool}}
 }
 
 // Close stops the shared appends and closes the connection pool. Appends
@@ -200,7 +200,7 @@ func (db *DB) bind(tx Querier, appended *[]string) app.Tx {
 		Deliveries:  &Webhooks{q: tx, pool: db.pool},
 		Projections: projectionWriter{tx: tx},
 		Payouts:     &Payouts{q: tx, pool: db.pool},
-		SubjectKeys: &SubjectKeys{q: tx, inTx: true},
+		SubjectKeys: &SubjectKeys{q: tx, pool: db.pool, inTx: true},
 	}
 }
 
