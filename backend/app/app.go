@@ -29,6 +29,7 @@ type App struct {
 	positions      positionTokens
 	accountNumbers accountNumbers
 	paymentRail    string
+	receiptMax     int64
 }
 
 // Config is what the use cases need.
@@ -62,6 +63,9 @@ type Config struct {
 	// default) or ledger.PaymentRailACH, which needs every account's bank
 	// details.
 	PaymentRail string
+	// ReceiptMaxBytes is the largest receipt accepted (default
+	// DefaultReceiptMaxBytes).
+	ReceiptMaxBytes int64
 }
 
 // DefaultIdempotencyTTL is how long Idempotency-Keys live unless configured.
@@ -91,6 +95,9 @@ func New(cfg Config) *App {
 	if cfg.Webhooks.RotationWindow <= 0 {
 		cfg.Webhooks.RotationWindow = DefaultRotationWindow
 	}
+	if cfg.ReceiptMaxBytes <= 0 {
+		cfg.ReceiptMaxBytes = DefaultReceiptMaxBytes
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -105,7 +112,7 @@ func New(cfg Config) *App {
 	if err != nil {
 		panic("app.New: " + err.Error()) // the configuration checks the key (ParseAccountNumberKey)
 	}
-	return &App{positions: positions, accountNumbers: numbers, paymentRail: cfg.PaymentRail, stores: cfg.Stores, auditKeys: cfg.AuditKeys, idempotencyTTL: cfg.IdempotencyTTL, readWait: cfg.ReadWait, exportBatch: cfg.ExportBatch, webhooks: cfg.Webhooks,
+	return &App{positions: positions, accountNumbers: numbers, paymentRail: cfg.PaymentRail, receiptMax: cfg.ReceiptMaxBytes, stores: cfg.Stores, auditKeys: cfg.AuditKeys, idempotencyTTL: cfg.IdempotencyTTL, readWait: cfg.ReadWait, exportBatch: cfg.ExportBatch, webhooks: cfg.Webhooks,
 		now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }}
 }
 

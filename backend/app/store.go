@@ -32,6 +32,8 @@ type Stores struct {
 	Deliveries     WebhookQueue
 	// Payouts is the ACH rail's state.
 	Payouts Payouts
+	// Receipts holds receipts' bytes (receiptstore.go).
+	Receipts ReceiptBlobs
 }
 
 // Transactor runs work in one transaction.

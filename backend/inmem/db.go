@@ -64,6 +64,7 @@ type DB struct {
 	Webhooks       *Webhooks
 	DeadLetters    *DeadLetters
 	Payouts        *Payouts
+	Receipts       *ReceiptBlobs
 }
 
 // New returns empty stores whose clock is now (time.Now when nil).
@@ -87,6 +88,7 @@ func New(now func() time.Time) *DB {
 	db.Webhooks = newWebhooks()
 	db.DeadLetters = &DeadLetters{db: db}
 	db.Payouts = &Payouts{db: db}
+	db.Receipts = &ReceiptBlobs{}
 	return db
 }
 
@@ -96,7 +98,7 @@ var _ app.Transactor = (*DB)(nil)
 func (db *DB) Stores() app.Stores {
 	return app.Stores{Transactor: db, Events: db.Events, Directory: db.Directory, Reimbursements: db.Reimbursements,
 		Feed: db.Events, Audit: db.Audit, Idempotency: db.Idempotency, Webhooks: db.Webhooks, Deliveries: db.Webhooks,
-		DeadLetters: db.DeadLetters, Payouts: db.Payouts}
+		DeadLetters: db.DeadLetters, Payouts: db.Payouts, Receipts: db.Receipts}
 }
 
 // Transact runs fn with stores bound to one new transaction, and commits
