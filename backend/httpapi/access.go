@@ -56,6 +56,9 @@ var (
 	// Readers of one reimbursement: its member, its bank's administrators
 	// and the auditors.
 	reimbursementReaders = []app.Role{app.RoleMember, app.RoleAdministrator, app.RoleAuditor}
+	// Readers of a reimbursement's receipts: its member and its bank's
+	// administrators, not the auditors, who verify their hashes.
+	receiptReaders = []app.Role{app.RoleMember, app.RoleAdministrator}
 	// Readers of banks and their administrators: each bank's own
 	// administrators, and the operators, who create them.
 	bankReaders = []app.Role{app.RoleAdministrator, app.RoleOperator}
@@ -104,6 +107,9 @@ func (s *Server) routes() []route {
 		r(http.MethodPost, "/v1/reimbursements/:id/withdraw", members, s.withdrawReimbursement),
 		r(http.MethodPost, "/v1/reimbursements/:id/payout/retry", administrator, s.retryPayout),
 		r(http.MethodGet, "/v1/reimbursements/:id/events", reimbursementReaders, s.reimbursementEvents),
+		r(http.MethodPost, receiptsPath, members, s.attachReceipt),
+		r(http.MethodGet, receiptsPath, receiptReaders, s.listReceipts),
+		r(http.MethodGet, receiptsPath+"/:receipt_id", receiptReaders, s.downloadReceipt),
 		r(http.MethodGet, "/v1/events", auditors, s.listEvents),
 		r(http.MethodGet, "/v1/events/:position/proof", auditors, s.inclusionProof),
 		r(http.MethodGet, "/v1/audit/public-key", auditors, s.auditPublicKey),
