@@ -105,6 +105,8 @@ environment:
                  verify checks them too (optional)
   IDEMPOTENCY_TTL  how long Idempotency-Keys are remembered (default 24h)
   READ_WAIT_MAX  how long a list sent min_position waits for the projection before 503 (default 2s, at most 5s)
+  RECEIPT_MAX_BYTES  the largest receipt a member may upload, in bytes (default 10485760, 10 MiB; at most 1 GiB);
+                 a larger upload gets 413 without the rest being read
   POSITION_KEY   32 random bytes in base64 (openssl rand -base64 32) that encrypt the Ledger-Position tokens;
                  one per deployment, the same in every API process (serve, unless AUTH_DEV_ISSUER=true: then
                  a random key of the process's own when unset)
@@ -173,6 +175,8 @@ type config struct {
 	auditSecret, auditSigningKey, auditPublicKeys string
 	// IdempotencyTTL is how long Idempotency-Keys are remembered.
 	IdempotencyTTL time.Duration
+	// ReceiptMaxBytes (RECEIPT_MAX_BYTES) is the largest receipt accepted.
+	ReceiptMaxBytes int64
 	// ReadWait bounds how long a list waits for the projection to reach
 	// the min_position it was sent.
 	ReadWait time.Duration
@@ -318,6 +322,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return cfg, fmt.Errorf("IDEMPOTENCY_TTL %q: want a duration of at least 1h, such as 24h", raw)
 		}
 		cfg.IdempotencyTTL = d
+	}
+	cfg.ReceiptMaxBytes = app.DefaultReceiptMaxBytes
+	if raw := getenv("RECEIPT_MAX_BYTES"); raw != "" {
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || n < 1 || n > 1<<30 {
+			return cfg, fmt.Errorf("RECEIPT_MAX_BYTES %q: want a number of bytes from 1 to 1073741824, such as 10485760", raw)
+		}
+		cfg.ReceiptMaxBytes = n
 	}
 	switch raw := getenv("WEBHOOK_ALLOW_PRIVATE"); raw {
 	case "", "false":

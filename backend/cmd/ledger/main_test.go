@@ -214,6 +214,8 @@ func TestUsageErrors(t *testing.T) {
 			"AUTH_AUDIENCE": "ledger"}, "POSITION_KEY"},
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "ACCOUNT_NUMBER_KEY": "c2hvcnQ="}, "ACCOUNT_NUMBER_KEY"},
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "PAYMENT_RAIL": "wire"}, "PAYMENT_RAIL"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "RECEIPT_MAX_BYTES": "10MB"}, "RECEIPT_MAX_BYTES"},
+		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "RECEIPT_MAX_BYTES": "0"}, "RECEIPT_MAX_BYTES"},
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "AUDIT_SIGNING_KEY": postgrestest.AuditSigningKey, "AUTH_ISSUER": "https://issuer.example",
 			"AUTH_AUDIENCE": "ledger", "POSITION_KEY": "bG9jYWwtZGV2LXBvc2l0aW9uLWtleS1uby1zZWNyZXQ="}, "ACCOUNT_NUMBER_KEY"},
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": "postgres://x", "WORKER_MAX_ATTEMPTS": "0"}, "WORKER_MAX_ATTEMPTS"},

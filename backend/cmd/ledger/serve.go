@@ -38,7 +38,7 @@ func newApp(cfg config, db *postgres.DB) *app.App { return newAuditedApp(cfg, db
 // newAuditedApp returns the use cases over db, checking the audit log with keys.
 func newAuditedApp(cfg config, db *postgres.DB, keys audit.Keys) *app.App {
 	return app.New(app.Config{Stores: db.Stores(), AuditKeys: keys, IdempotencyTTL: cfg.IdempotencyTTL, ReadWait: cfg.ReadWait, PositionKey: cfg.PositionKey,
-		AccountNumberKey: cfg.AccountNumberKey, PaymentRail: cfg.PaymentRail,
+		AccountNumberKey: cfg.AccountNumberKey, PaymentRail: cfg.PaymentRail, ReceiptMaxBytes: cfg.ReceiptMaxBytes,
 		Webhooks: app.WebhookConfig{Destinations: webhook.Guard{AllowPrivate: cfg.WebhookAllowPrivate}, NewSecret: webhook.NewSecret,
 			RotationWindow: cfg.WebhookRotationWindow}})
 }
