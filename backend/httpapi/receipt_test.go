@@ -143,12 +143,12 @@ func TestReceiptsOverHTTP(t *testing.T) {
 		ids = append(ids, got.str("id"))
 	}
 	for _, token := range []string{api.member(), api.admin()} {
-		list := api.as(token).get("/v1/reimbursements/" + id + "/receipts").want(t, http.StatusOK)
+		list := api.as(token).get("/v1/reimbursements/"+id+"/receipts").want(t, http.StatusOK)
 		if items := list.items(); len(items) != len(files) || items[0]["id"] != ids[0] || items[3]["content_type"] != ledger.ContentTypeHEIC || list.body["next_cursor"] != nil {
 			t.Fatalf("listed %s", list.raw)
 		}
 		for i, f := range files {
-			got := api.as(token).get("/v1/reimbursements/" + id + "/receipts/" + ids[i]).want(t, http.StatusOK)
+			got := api.as(token).get("/v1/reimbursements/"+id+"/receipts/"+ids[i]).want(t, http.StatusOK)
 			h := got.header
 			if got.raw != string(f.data) || h.Get("Content-Type") != f.want || h.Get("Content-Length") != fmt.Sprint(len(f.data)) ||
 				h.Get("Content-Disposition") != fmt.Sprintf(`attachment; filename="%s.%s"`, ids[i], f.ext) ||
@@ -157,11 +157,11 @@ func TestReceiptsOverHTTP(t *testing.T) {
 			}
 		}
 	}
-	claim := api.get("/v1/reimbursements/" + id).want(t, http.StatusOK)
+	claim := api.get("/v1/reimbursements/"+id).want(t, http.StatusOK)
 	if claim.body["receipt_count"] != float64(len(files)) || claim.str("status") != "pending" {
 		t.Fatalf("the claim after its receipts: %s", claim.raw)
 	}
-	story := api.get("/v1/reimbursements/" + id + "/events").want(t, http.StatusOK).items()
+	story := api.get("/v1/reimbursements/"+id+"/events").want(t, http.StatusOK).items()
 	if len(story) != 1+len(files) || story[1]["type"] != ledger.TypeReceiptAttached {
 		t.Fatalf("story %v", story)
 	}
@@ -187,9 +187,9 @@ func TestReceiptsOverHTTP(t *testing.T) {
 	}
 	body, ct := multipartBody(t, "file", "x.pdf", "application/pdf", tinyPDF())
 	api.as(strangerToken).send(http.MethodPost, "/v1/reimbursements/"+id+"/receipts", bytes.NewReader(body), ct, int64(len(body))).wantProblem(t, http.StatusNotFound)
-	api.get("/v1/reimbursements/" + unknown + "/receipts").wantProblem(t, http.StatusNotFound)
-	api.get("/v1/reimbursements/" + id + "/receipts/" + unknown).wantProblem(t, http.StatusNotFound)
-	api.as(api.auditor()).get("/v1/reimbursements/" + id + "/receipts").wantProblem(t, http.StatusForbidden)
+	api.get("/v1/reimbursements/"+unknown+"/receipts").wantProblem(t, http.StatusNotFound)
+	api.get("/v1/reimbursements/"+id+"/receipts/"+unknown).wantProblem(t, http.StatusNotFound)
+	api.as(api.auditor()).get("/v1/reimbursements/"+id+"/receipts").wantProblem(t, http.StatusForbidden)
 
 	// Refused uploads: a text file named x.pdf and declared a PDF, no file
 	// part, not multipart at all.
@@ -197,7 +197,7 @@ func TestReceiptsOverHTTP(t *testing.T) {
 	api.upload(id, "receipt", "x.pdf", "application/pdf", tinyPDF()).wantProblem(t, http.StatusUnprocessableEntity)
 	api.send(http.MethodPost, "/v1/reimbursements/"+id+"/receipts", strings.NewReader(`{"file":"x"}`), "application/json", -1).wantProblem(t, http.StatusUnsupportedMediaType)
 	api.send(http.MethodPost, "/v1/reimbursements/"+id+"/receipts", strings.NewReader("x"), "multipart/form-data", -1).wantProblem(t, http.StatusBadRequest)
-	if n := len(api.get("/v1/reimbursements/" + id + "/receipts").want(t, http.StatusOK).items()); n != len(files) {
+	if n := len(api.get("/v1/reimbursements/"+id+"/receipts").want(t, http.StatusOK).items()); n != len(files) {
 		t.Fatalf("%d receipts after refused uploads", n)
 	}
 
@@ -232,7 +232,7 @@ func TestPolicyRequiresAReceipt(t *testing.T) {
 	if set.str("receipt_required_above") != "50.00" {
 		t.Fatalf("policy set %s", set.raw)
 	}
-	if got := api.as(api.admin()).get("/v1/banks/" + bank + "/approval-policy").want(t, http.StatusOK); got.str("receipt_required_above") != "50.00" {
+	if got := api.as(api.admin()).get("/v1/banks/"+bank+"/approval-policy").want(t, http.StatusOK); got.str("receipt_required_above") != "50.00" {
 		t.Fatalf("policy read %s", got.raw)
 	}
 	small := api.submit("50.00").str("id")
@@ -341,7 +341,7 @@ func TestVerifyCatchesASwappedReceipt(t *testing.T) {
 	if _, err := api.db.SQL().Exec(`SELECT lo_put(blob, 0, $2) FROM receipts WHERE id = $1`, receipt, forged); err != nil {
 		t.Fatal(err)
 	}
-	if got := api.get("/v1/reimbursements/" + id + "/receipts/" + receipt).want(t, http.StatusOK); got.raw != string(forged) {
+	if got := api.get("/v1/reimbursements/"+id+"/receipts/"+receipt).want(t, http.StatusOK); got.raw != string(forged) {
 		t.Fatalf("the forged bytes were not stored: %q", got.raw)
 	}
 	broken := auditor.get("/v1/audit/verify").want(t, http.StatusOK)
