@@ -61,6 +61,7 @@ var accessTable = []struct {
 	{"POST", "/v1/banks/:bank_id/webhook-endpoints/:endpoint_id/deliveries/:delivery_id/redeliver", same(403), pair{202, 404}, 403, 403, "the worker sends it again"},
 	{"GET", "/v1/administrators/:administrator_id", same(403), pair{200, 404}, 403, 200, "an administrator sees their own bank's"},
 	{"GET", "/v1/accounts/:account_id", pair{200, 404}, pair{200, 404}, 403, 403, "a member sees their own, an administrator those at their bank"},
+	{"GET", "/v1/accounts/:account_id/corrections", pair{200, 404}, pair{200, 404}, 403, 403, "the account's notifications of change (ACH), as the account itself"},
 	{"POST", "/v1/members", same(403), same(201), 403, 403, "a member may bank with several banks: any administrator may add one"},
 	{"GET", "/v1/members/:member_id", pair{200, 404}, pair{200, 404}, 403, 403, "an administrator sees members with an account at their bank"},
 	{"GET", "/v1/members/:member_id/accounts", pair{200, 404}, pair{200, 404}, 403, 403, "an administrator sees the accounts at their bank"},
