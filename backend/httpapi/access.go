@@ -72,6 +72,12 @@ func (s *Server) routes() []route {
 	}
 	export := r(http.MethodGet, "/v1/banks/:bank_id/reimbursements/export", administrator, s.exportReimbursements)
 	export.stream = true
+	// A receipt may take longer to send than a JSON body: its upload and
+	// download bound their own reads and writes (receipt.go).
+	upload := r(http.MethodPost, receiptsPath, members, s.attachReceipt)
+	upload.stream = true
+	download := r(http.MethodGet, receiptsPath+"/:receipt_id", receiptReaders, s.downloadReceipt)
+	download.stream = true
 	return []route{
 		r(http.MethodPost, "/v1/banks", operators, s.createBank),
 		r(http.MethodGet, "/v1/banks", bankReaders, s.listBanks),
@@ -107,9 +113,9 @@ func (s *Server) routes() []route {
 		r(http.MethodPost, "/v1/reimbursements/:id/withdraw", members, s.withdrawReimbursement),
 		r(http.MethodPost, "/v1/reimbursements/:id/payout/retry", administrator, s.retryPayout),
 		r(http.MethodGet, "/v1/reimbursements/:id/events", reimbursementReaders, s.reimbursementEvents),
-		r(http.MethodPost, receiptsPath, members, s.attachReceipt),
+		upload,
 		r(http.MethodGet, receiptsPath, receiptReaders, s.listReceipts),
-		r(http.MethodGet, receiptsPath+"/:receipt_id", receiptReaders, s.downloadReceipt),
+		download,
 		r(http.MethodGet, "/v1/events", auditors, s.listEvents),
 		r(http.MethodGet, "/v1/events/:position/proof", auditors, s.inclusionProof),
 		r(http.MethodGet, "/v1/audit/public-key", auditors, s.auditPublicKey),
