@@ -30,6 +30,7 @@ type App struct {
 	accountNumbers accountNumbers
 	paymentRail    string
 	personal       *personalData
+	receiptMax     int64
 }
 
 // Config is what the use cases need.
@@ -67,6 +68,9 @@ type Config struct {
 	// key of the process when empty (personal data stored then opens only
 	// in this process).
 	PIIKey []byte
+	// ReceiptMaxBytes is the largest receipt accepted (default
+	// DefaultReceiptMaxBytes).
+	ReceiptMaxBytes int64
 }
 
 // DefaultIdempotencyTTL is how long Idempotency-Keys live unless configured.
@@ -96,6 +100,9 @@ func New(cfg Config) *App {
 	if cfg.Webhooks.RotationWindow <= 0 {
 		cfg.Webhooks.RotationWindow = DefaultRotationWindow
 	}
+	if cfg.ReceiptMaxBytes <= 0 {
+		cfg.ReceiptMaxBytes = DefaultReceiptMaxBytes
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -114,7 +121,7 @@ func New(cfg Config) *App {
 	if err != nil {
 		panic("app.New: " + err.Error()) // the configuration checks the key (ParsePIIKey)
 	}
-	return &App{personal: personal, positions: positions, accountNumbers: numbers, paymentRail: cfg.PaymentRail, stores: cfg.Stores, auditKeys: cfg.AuditKeys, idempotencyTTL: cfg.IdempotencyTTL, readWait: cfg.ReadWait, exportBatch: cfg.ExportBatch, webhooks: cfg.Webhooks,
+	return &App{personal: personal, positions: positions, accountNumbers: numbers, paymentRail: cfg.PaymentRail, receiptMax: cfg.ReceiptMaxBytes, stores: cfg.Stores, auditKeys: cfg.AuditKeys, idempotencyTTL: cfg.IdempotencyTTL, readWait: cfg.ReadWait, exportBatch: cfg.ExportBatch, webhooks: cfg.Webhooks,
 		now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }}
 }
 

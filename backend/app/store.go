@@ -34,6 +34,8 @@ type Stores struct {
 	Payouts Payouts
 	// SubjectKeys are the members' personal data keys.
 	SubjectKeys SubjectKeys
+	// Receipts holds receipts' bytes (receiptstore.go).
+	Receipts ReceiptBlobs
 }
 
 // Transactor runs work in one transaction.

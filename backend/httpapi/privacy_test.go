@@ -112,6 +112,8 @@ func TestErasure(t *testing.T) {
 
 	pending := member.post("/v1/reimbursements", `{"bank_account_id":"`+api.dir.Account.ID.String()+`","amount":"12.00","description":"Parking at the airport"}`,
 		"Idempotency-Key", "parking-1").want(t, http.StatusCreated)
+	receipt := member.upload(pending.str("id"), "file", "parking.pdf", "application/pdf", tinyPDF()).want(t, http.StatusCreated)
+	mustStoredReceipts(t, api, 1)
 	if r := operator.post(memberPath+"/erasure", `{"reason":"the member's request of 2026-12-01"}`).wantProblem(t, http.StatusConflict); !strings.Contains(r.raw, "pending") {
 		t.Fatalf("an erasure with a claim pending: %s", r.raw)
 	}
@@ -121,7 +123,8 @@ func TestErasure(t *testing.T) {
 	postgrestest.Eventually(t, "the denial's webhook", func() bool { return len(hook.received()) == 1 })
 
 	erased := operator.post(memberPath+"/erasure", `{"reason":"the member's request of 2026-12-01"}`).want(t, http.StatusOK)
-	if erased.str("member_id") != api.dir.Member.ID.String() || erased.str("erased_at") == "" || !strings.HasPrefix(erased.str("erased_by"), "operator:") {
+	if erased.str("member_id") != api.dir.Member.ID.String() || erased.str("erased_at") == "" || !strings.HasPrefix(erased.str("erased_by"), "operator:") ||
+		erased.body["receipts_deleted"] != 1.0 {
 		t.Fatalf("the erasure: %s", erased.raw)
 	}
 	if again := operator.post(memberPath+"/erasure", `{"reason":"asked twice"}`).want(t, http.StatusOK); again.str("erased_at") != erased.str("erased_at") || again.str("reason") != erased.str("reason") {
@@ -129,6 +132,9 @@ func TestErasure(t *testing.T) {
 	}
 
 	id := pending.str("id")
+	// The receipt's bytes are gone; its hash stays in the claim.
+	mustStoredReceipts(t, api, 0)
+	admin.get("/v1/reimbursements/"+id+"/receipts/"+receipt.str("id")).wantProblem(t, http.StatusNotFound)
 	claim := admin.get("/v1/reimbursements/"+id).want(t, http.StatusOK)
 	if claim.str("description") != "[erased]" || claim.str("denial_reason") != "[erased]" || claim.str("amount") != "12.00" || claim.str("status") != "denied" {
 		t.Fatalf("the erased claim reads %s", claim.raw)

@@ -37,8 +37,12 @@ func newApp(cfg config, db *postgres.DB) *app.App { return newAuditedApp(cfg, db
 
 // newAuditedApp returns the use cases over db, checking the audit log with keys.
 func newAuditedApp(cfg config, db *postgres.DB, keys audit.Keys) *app.App {
-	return app.New(app.Config{Stores: db.Stores(), AuditKeys: keys, IdempotencyTTL: cfg.IdempotencyTTL, ReadWait: cfg.ReadWait, PositionKey: cfg.PositionKey,
-		AccountNumberKey: cfg.AccountNumberKey, PaymentRail: cfg.PaymentRail, PIIKey: cfg.PIIKey,
+	stores := db.Stores()
+	if cfg.ReceiptStore != nil {
+		stores.Receipts = cfg.ReceiptStore
+	}
+	return app.New(app.Config{Stores: stores, AuditKeys: keys, IdempotencyTTL: cfg.IdempotencyTTL, ReadWait: cfg.ReadWait, PositionKey: cfg.PositionKey,
+		AccountNumberKey: cfg.AccountNumberKey, PaymentRail: cfg.PaymentRail, PIIKey: cfg.PIIKey, ReceiptMaxBytes: cfg.ReceiptMaxBytes,
 		Webhooks: app.WebhookConfig{Destinations: webhook.Guard{AllowPrivate: cfg.WebhookAllowPrivate}, NewSecret: webhook.NewSecret,
 			RotationWindow: cfg.WebhookRotationWindow}})
 }
