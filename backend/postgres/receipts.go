@@ -26,29 +26,28 @@ type ReceiptBlobs struct {
 var _ app.ReceiptBlobs = (*ReceiptBlobs)(nil)
 
 // Put writes what r yields into a new large object, a chunk per statement,
-// and records it under id, in one transaction: a read that fails, or a
-// context that ends, leaves nothing stored.
+// then records it under id. No transaction stays open while the client
+// sends its file (a slow upload would outlast the sessions' idle bound):
+// each chunk is a statement of its own, and a read that fails, or a
+// context that ends, unlinks the object. (A process that dies mid-upload
+// leaves an object no receipt names; operations.md says how to sweep them.)
 func (s *ReceiptBlobs) Put(ctx context.Context, id uuid.UUID, r io.Reader) (err error) {
 	defer ledger.Wrap(&err, "ReceiptBlobs.Put(%s)", id)
-	tx, err := s.pool.BeginTx(ctx, nil)
-	if err != nil {
+	var blob uint32
+	if err := s.pool.QueryRowContext(ctx, `SELECT lo_create(0)`).Scan(&blob); err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			_ = tx.Rollback()
+			_, _ = s.pool.ExecContext(context.WithoutCancel(ctx), `SELECT lo_unlink($1)`, blob)
 		}
 	}()
-	var blob uint32
-	if err := tx.QueryRowContext(ctx, `SELECT lo_create(0)`).Scan(&blob); err != nil {
-		return err
-	}
 	chunk := make([]byte, ReceiptChunk)
 	var offset int64
 	for {
 		n, readErr := io.ReadFull(r, chunk)
 		if n > 0 {
-			if _, err := tx.ExecContext(ctx, `SELECT lo_put($1, $2, $3)`, blob, offset, chunk[:n]); err != nil {
+			if _, err := s.pool.ExecContext(ctx, `SELECT lo_put($1, $2, $3)`, blob, offset, chunk[:n]); err != nil {
 				return err
 			}
 			offset += int64(n)
@@ -60,10 +59,8 @@ func (s *ReceiptBlobs) Put(ctx context.Context, id uuid.UUID, r io.Reader) (err 
 			return readErr
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO receipts (id, blob) VALUES ($1, $2)`, id, blob); err != nil {
-		return err
-	}
-	return tx.Commit()
+	_, err = s.pool.ExecContext(ctx, `INSERT INTO receipts (id, blob) VALUES ($1, $2)`, id, blob)
+	return err
 }
 
 // Open reads the bytes stored under id a chunk at a time as they are read.
