@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"strings"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -12,8 +13,9 @@ import (
 )
 
 // The worker's spans: "worker.<group>" for each batch a projector, the
-// audit tree or the webhooks' group applies, "saga.<group>" for each event
-// a saga handles. They start no trace of the request's: the events carry
+// audit tree or the webhooks' group applies (worker.projector.reimbursements,
+// worker.audit.tree, ...), "saga.<name>" for each event a saga handles
+// (saga.payments, saga.notifications: the group's name). They start no trace of the request's: the events carry
 // its correlation id, which every span lists (ledger.correlation_id, and
 // for a batch every distinct one in ledger.correlation_ids).
 func tracer() trace.Tracer {
@@ -45,7 +47,12 @@ func startBatchSpan(ctx context.Context, group string, events []ledger.RecordedE
 
 // startEventSpan starts the span of a saga's call on one event.
 func startEventSpan(ctx context.Context, group string, e ledger.RecordedEvent) (context.Context, trace.Span) {
-	return tracer().Start(ctx, "saga."+group, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+	// The sagas' groups are named "saga.<name>" already.
+	name := group
+	if !strings.HasPrefix(name, "saga.") {
+		name = "saga." + name
+	}
+	return tracer().Start(ctx, name, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
 		attribute.String("ledger.group", group),
 		attribute.String("ledger.correlation_id", e.Metadata.CorrelationID),
 		attribute.String("ledger.event.type", e.Type),
