@@ -342,7 +342,7 @@ func observe(group string, fn message.NoPublishHandlerFunc, obs Observer) messag
 
 // handleEvent adapts an event handler to a Watermill handler: the event's
 // correlation id goes into the context for every log line it causes, and
-// the call is a span, "saga.<group>".
+// the call is a span named for the saga (saga.payments, saga.notifications).
 func handleEvent(bus Bus, group string, fn func(context.Context, ledger.RecordedEvent) error) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) (err error) {
 		rec, err := bus.EventFromMessage(msg)
