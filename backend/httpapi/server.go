@@ -80,6 +80,7 @@ func New(cfg Config) *Server {
 	}
 	e.Use(
 		s.correlate,
+		s.trace,
 		s.logRequests,
 		middleware.Recover(),
 		// A receipt's upload bounds its own body (receipt.go).

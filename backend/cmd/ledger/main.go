@@ -26,6 +26,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/s3blobs"
 	"github.com/reimbursement-ledger/ledger/backend/smtp"
+	"github.com/reimbursement-ledger/ledger/backend/tracing"
 	"github.com/reimbursement-ledger/ledger/backend/webhook"
 	"github.com/reimbursement-ledger/ledger/backend/worker"
 )
@@ -162,6 +163,9 @@ environment:
   DB_IDLE_IN_TRANSACTION_TIMEOUT, DB_STATEMENT_TIMEOUT, DB_LOCK_TIMEOUT
                  bounds on serve's database sessions (default 5s, 30s, 30s): a frozen worker's batch
                  holds its consumer groups for at most the first, and another worker takes over
+  OTEL_EXPORTER_OTLP_ENDPOINT  where serve sends its traces over OTLP/HTTP (say http://localhost:4318); unset,
+                 tracing is off. The exporter reads the other OTEL_EXPORTER_OTLP_* variables (headers, timeout) and
+                 OTEL_RESOURCE_ATTRIBUTES itself (see docs/operations.md, "Traces")
 
 exit status:
   0  done
@@ -182,6 +186,9 @@ type config struct {
 	// tree heads; auditSigningKey (AUDIT_SIGNING_KEY) signs tree heads;
 	// auditPublicKeys (AUDIT_PUBLIC_KEYS) are more keys heads may carry.
 	auditSecret, auditSigningKey, auditPublicKeys string
+	// Tracing exports spans over OTLP when its endpoint
+	// (OTEL_EXPORTER_OTLP_ENDPOINT) is set (serve).
+	Tracing tracing.Config
 	// IdempotencyTTL is how long Idempotency-Keys are remembered.
 	IdempotencyTTL time.Duration
 	// ReceiptMaxBytes (RECEIPT_MAX_BYTES) is the largest receipt accepted.
@@ -278,7 +285,8 @@ func (c config) auditKeys() (audit.Keys, *audit.Signer, error) {
 
 func loadConfig(getenv func(string) string) (config, error) {
 	cfg := config{DatabaseURL: getenv("DATABASE_URL"), HTTPAddr: getenv("HTTP_ADDR"), MaxConns: postgres.DefaultMaxConns, auditSecret: getenv("AUDIT_KEY"),
-		auditSigningKey: getenv("AUDIT_SIGNING_KEY"), auditPublicKeys: getenv("AUDIT_PUBLIC_KEYS")}
+		auditSigningKey: getenv("AUDIT_SIGNING_KEY"), auditPublicKeys: getenv("AUDIT_PUBLIC_KEYS"),
+		Tracing: tracing.Config{Endpoint: getenv("OTEL_EXPORTER_OTLP_ENDPOINT")}}
 	if cfg.DatabaseURL == "" {
 		return cfg, errors.New("DATABASE_URL is not set (for a local database: go tool task run)")
 	}

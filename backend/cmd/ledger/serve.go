@@ -18,6 +18,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/bus"
 	"github.com/reimbursement-ledger/ledger/backend/saga"
+	"github.com/reimbursement-ledger/ledger/backend/tracing"
 	"github.com/reimbursement-ledger/ledger/backend/webhook"
 	"github.com/reimbursement-ledger/ledger/backend/worker"
 )
@@ -65,6 +66,24 @@ func withDBOptions(ctx context.Context, cfg config, opts postgres.Options, fn fu
 // requests, lets in-flight ones finish, and stops the workers after their
 // current event: nothing acknowledged is lost.
 func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listening func(string)) error {
+	tracingCfg := cfg.Tracing
+	tracingCfg.Role = string(r)
+	stopTracing, err := tracing.Setup(ctx, tracingCfg)
+	if err != nil {
+		return fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
+	}
+	if tracingCfg.Enabled() {
+		logger.Info("tracing: exporting spans over OTLP", "endpoint", tracingCfg.Endpoint)
+	}
+	defer func() {
+		// The spans still batched go out, within a bound: the collector
+		// may be gone.
+		flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(flush); err != nil {
+			logger.Warn("tracing: the last spans were not exported", "error", err)
+		}
+	}()
 	keys, signer, err := cfg.auditKeys()
 	if err != nil {
 		return err
