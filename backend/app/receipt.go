@@ -164,50 +164,51 @@ func (a *App) OpenReceipt(ctx context.Context, p Principal, reimbursementID, rec
 // returns the first whose bytes are missing or no longer match their event,
 // as a problem at its event naming the receipt and its claim; nil when all
 // match.
-func (a *App) verifyReceipts(ctx context.Context) (*audit.Problem, error) {
+func (a *App) verifyReceipts(ctx context.Context) (problem *audit.Problem, err error) {
 	// An erased member's receipts were deleted on purpose: their hashes
 	// stay in the events, their bytes are meant to be gone.
 	erased := map[uuid.UUID]bool{}
-	for q := (FeedQuery{Types: []string{ledger.TypePersonalDataErased}, Limit: 500}); ; {
-		page, err := a.stores.Feed.Feed(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		for _, rec := range page {
-			e, err := rec.Decode()
-			if err != nil {
-				return nil, err
-			}
-			erased[e.(ledger.PersonalDataErased).BankMemberID] = true
-		}
-		if len(page) < q.Limit {
-			break
-		}
-		q.After = page[len(page)-1].Position
+	err = a.eachEvent(ctx, ledger.TypePersonalDataErased, func(_ ledger.RecordedEvent, e ledger.Event) (bool, error) {
+		erased[e.(ledger.PersonalDataErased).BankMemberID] = true
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	q := FeedQuery{Types: []string{ledger.TypeReceiptAttached}, Limit: 500}
+	err = a.eachEvent(ctx, ledger.TypeReceiptAttached, func(rec ledger.RecordedEvent, e ledger.Event) (bool, error) {
+		attached := e.(ledger.ReceiptAttached)
+		if erased[attached.BankMemberID] {
+			return true, nil
+		}
+		detail, err := a.checkReceipt(ctx, attached)
+		if detail != "" {
+			problem = &audit.Problem{Position: rec.Position, StreamID: rec.StreamID, Detail: detail}
+		}
+		return err == nil && detail == "", err
+	})
+	return problem, err
+}
+
+// eachEvent calls fn with every committed event of one type, in commit
+// order, a page at a time, until fn answers false.
+func (a *App) eachEvent(ctx context.Context, eventType string, fn func(ledger.RecordedEvent, ledger.Event) (bool, error)) error {
+	q := FeedQuery{Types: []string{eventType}, Limit: 500}
 	for {
 		page, err := a.stores.Feed.Feed(ctx, q)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, rec := range page {
 			e, err := rec.Decode()
 			if err != nil {
-				return nil, err
+				return err
 			}
-			attached, ok := e.(ledger.ReceiptAttached)
-			if !ok || erased[attached.BankMemberID] {
-				continue
-			}
-			if detail, err := a.checkReceipt(ctx, attached); err != nil {
-				return nil, err
-			} else if detail != "" {
-				return &audit.Problem{Position: rec.Position, StreamID: rec.StreamID, Detail: detail}, nil
+			if more, err := fn(rec, e); err != nil || !more {
+				return err
 			}
 		}
 		if len(page) < q.Limit {
-			return nil, nil
+			return nil
 		}
 		q.After = page[len(page)-1].Position
 	}
