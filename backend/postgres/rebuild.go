@@ -231,19 +231,28 @@ func (rb *rebuild) catchUpWithLive(ctx context.Context, res *RebuildResult, tota
 	return nil
 }
 
-// readBatch is a batch of events read and decoded, and where it ends.
+// readBatch is a batch of events read, and where it ends.
 type readBatch struct {
-	recs     []ledger.RecordedEvent // the events the projection folds
-	decoded  []ledger.Event
-	events   int64 // every event read, folded or not
+	recs     []ledger.RecordedEvent // the events the projection folds, not decoded yet
+	events   int64                  // every event read, folded or not
 	lastTx   string
 	lastPos  int64
 	finished bool // fewer events than a full batch: the rebuild reached the head
 }
 
-// load reads batches after the rebuild's cursor in one goroutine and folds
-// them in another into chunks of opts.ChunkSize events; each chunk's rows
-// are written with the cursor in one transaction, new rows with COPY.
+// foldedChunk is a chunk's rows, folded, and where its events end.
+type foldedChunk struct {
+	rows    ProjectionBatch
+	lastTx  string
+	lastPos int64
+}
+
+// load rebuilds from the cursor on in three stages that overlap: one
+// goroutine reads batches of opts.BatchSize events after the cursor, this
+// one decodes them (on every core) and folds them in commit order into
+// chunks of opts.ChunkSize events, and a third writes each chunk's rows
+// with the cursor in one transaction, new rows with COPY, while the next
+// chunk is read and folded.
 func (rb *rebuild) load(ctx context.Context, res *RebuildResult, total int64) error {
 	opts := rb.opts
 	cursorTx, cursorPos, err := rb.cursor(ctx)
@@ -253,54 +262,84 @@ func (rb *rebuild) load(ctx context.Context, res *RebuildResult, total int64) er
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan readBatch, 1)
-	readErr := make(chan error, 1)
+	chunks := make(chan foldedChunk)
+	var readErr, writeErr, foldErr error
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
+		defer wg.Done()
 		defer close(batches)
 		for {
 			b, err := rb.readBatch(ctx, cursorTx, cursorPos, opts.BatchSize)
 			if err != nil {
-				readErr <- err
+				readErr = err
+				cancel()
 				return
 			}
 			select {
 			case batches <- b:
 			case <-ctx.Done():
-				readErr <- ctx.Err()
 				return
 			}
 			if b.finished {
-				readErr <- nil
 				return
 			}
 			cursorTx, cursorPos = b.lastTx, b.lastPos
 		}
 	}()
-	chunk := rb.p.Fold(true)
+	go func() {
+		defer wg.Done()
+		for c := range chunks {
+			if writeErr != nil {
+				continue
+			}
+			if err := rb.write(ctx, c.rows, c.lastTx, c.lastPos); err != nil {
+				writeErr = err
+				cancel()
+			}
+		}
+	}()
+	chunk := foldedChunk{rows: rb.p.Fold(true)}
 	var inChunk int64
-	var lastTx string
-	var lastPos int64
 	for b := range batches {
+		if ctx.Err() != nil {
+			continue // an error stopped the other stages: drain
+		}
+		events, err := decodeAll(b.recs)
+		if err != nil {
+			foldErr = err
+			cancel()
+			continue
+		}
 		for i, rec := range b.recs {
-			chunk.Add(rec, b.decoded[i])
+			chunk.rows.Add(rec, events[i])
 		}
 		if b.events > 0 {
 			inChunk += b.events
-			lastTx, lastPos = b.lastTx, b.lastPos
+			chunk.lastTx, chunk.lastPos = b.lastTx, b.lastPos
 		}
 		res.Events += b.events
 		opts.Progress(res.Events, max(total, res.Events))
 		if inChunk == 0 || (inChunk < int64(opts.ChunkSize) && !b.finished) {
 			continue
 		}
-		if err := rb.write(ctx, chunk, lastTx, lastPos); err != nil {
-			cancel()
-			for range batches {
-			}
-			return err
+		select {
+		case chunks <- chunk:
+		case <-ctx.Done():
 		}
-		chunk, inChunk = rb.p.Fold(true), 0
+		chunk, inChunk = foldedChunk{rows: rb.p.Fold(true)}, 0
 	}
-	return <-readErr
+	close(chunks)
+	wg.Wait()
+	switch {
+	case writeErr != nil:
+		return writeErr
+	case readErr != nil:
+		return readErr
+	case foldErr != nil:
+		return foldErr
+	}
+	return ctx.Err()
 }
 
 // write writes a chunk's rows and moves the cursor past its events, in one
@@ -354,7 +393,7 @@ func (rb *rebuild) withKey(ctx context.Context) error {
 	return nil
 }
 
-// readBatch reads and decodes the events after the cursor. Like the
+// readBatch reads the events after the cursor. Like the
 // subscribers, it reads only events of transactions older than every
 // transaction still running. The cursor goes in as parameters so that the
 // index scan starts at it.
@@ -390,11 +429,6 @@ func (rb *rebuild) readBatch(ctx context.Context, cursorTx string, cursorPos int
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return readBatch{}, err
-	}
-	// Decoding is most of the work and independent per event: spread it
-	// over the cores; the loader folds in commit order.
-	if b.decoded, err = decodeAll(b.recs); err != nil {
 		return readBatch{}, err
 	}
 	b.finished = b.events < int64(size)
@@ -475,7 +509,8 @@ func (rb *rebuild) swap(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-// decodeAll decodes every event's data, in parallel.
+// decodeAll decodes every event's data, in parallel: decoding is most of
+// a rebuild's Go work and independent per event.
 func decodeAll(recs []ledger.RecordedEvent) ([]ledger.Event, error) {
 	events := make([]ledger.Event, len(recs))
 	workers := min(runtime.GOMAXPROCS(0), max(len(recs)/1000, 1))
