@@ -30,6 +30,7 @@ type App struct {
 	accountNumbers accountNumbers
 	paymentRail    string
 	personal       *personalData
+	receiptMax     int64
 	// policies keeps approval policies folded at committed versions of
 	// their streams. A bound App that set a policy reads without it: its
 	// transaction sees a version that may never commit.
@@ -72,6 +73,9 @@ type Config struct {
 	// key of the process when empty (personal data stored then opens only
 	// in this process).
 	PIIKey []byte
+	// ReceiptMaxBytes is the largest receipt accepted (default
+	// DefaultReceiptMaxBytes).
+	ReceiptMaxBytes int64
 }
 
 // DefaultIdempotencyTTL is how long Idempotency-Keys live unless configured.
@@ -101,6 +105,9 @@ func New(cfg Config) *App {
 	if cfg.Webhooks.RotationWindow <= 0 {
 		cfg.Webhooks.RotationWindow = DefaultRotationWindow
 	}
+	if cfg.ReceiptMaxBytes <= 0 {
+		cfg.ReceiptMaxBytes = DefaultReceiptMaxBytes
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -119,7 +126,7 @@ func New(cfg Config) *App {
 	if err != nil {
 		panic("app.New: " + err.Error()) // the configuration checks the key (ParsePIIKey)
 	}
-	return &App{policies: newPolicyCache(), personal: personal, positions: positions, accountNumbers: numbers, paymentRail: cfg.PaymentRail, stores: cfg.Stores, auditKeys: cfg.AuditKeys, idempotencyTTL: cfg.IdempotencyTTL, readWait: cfg.ReadWait, exportBatch: cfg.ExportBatch, webhooks: cfg.Webhooks,
+	return &App{policies: newPolicyCache(), personal: personal, positions: positions, accountNumbers: numbers, paymentRail: cfg.PaymentRail, receiptMax: cfg.ReceiptMaxBytes, stores: cfg.Stores, auditKeys: cfg.AuditKeys, idempotencyTTL: cfg.IdempotencyTTL, readWait: cfg.ReadWait, exportBatch: cfg.ExportBatch, webhooks: cfg.Webhooks,
 		now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }}
 }
 

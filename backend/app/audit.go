@@ -87,12 +87,18 @@ func (a *App) Checkpoints(ctx context.Context, p Principal, after int64, limit i
 
 // Verify recomputes every hash chain, the tree against every signed head,
 // and the HMAC checkpoints: the stored ones when exported is nil, otherwise
-// an auditor's copy.
+// an auditor's copy. When the log verifies, it then re-hashes every stored
+// receipt against its ReceiptAttached event (receipt.go).
 func (a *App) Verify(ctx context.Context, p Principal, exported audit.Checkpoints) (audit.Report, error) {
 	if err := p.must(RoleAuditor); err != nil {
 		return audit.Report{}, err
 	}
-	return a.stores.Audit.Verify(ctx, a.auditKeys, exported)
+	report, err := a.stores.Audit.Verify(ctx, a.auditKeys, exported)
+	if err != nil || !report.OK() || a.stores.Receipts == nil {
+		return report, err
+	}
+	report.Problem, err = a.verifyReceipts(ctx)
+	return report, err
 }
 
 // VerifySince checks only what follows the newest signed head, in time

@@ -39,6 +39,9 @@ const MaxErasureReason = 500
 // yet paid (a payout requested or sent). Erasing an erased member answers
 // the first erasure again (and deletes any receipt left).
 //
+// The stored answers of Idempotency-Keys that name the member are
+// forgotten: a replay of one is handled as a new request.
+//
 // An erasure and an append of the member's personal data exclude each
 // other: the erasure holds the member's key row while it decides, and an
 // append holds it until it commits, so no claim slips in between the check
@@ -81,6 +84,9 @@ func (a *App) ErasePersonalData(ctx context.Context, p Principal, memberID uuid.
 					return err
 				}
 			}
+			for _, rc := range r.Receipts {
+				receipts = append(receipts, rc.ID)
+			}
 		}
 		if !erasedAt.IsZero() { // erased before: answer that erasure
 			story, err := tx.Events.Load(ctx, ledger.PersonalDataStreamID(memberID))
@@ -104,6 +110,11 @@ func (a *App) ErasePersonalData(ctx context.Context, p Principal, memberID uuid.
 		if err := tx.Deliveries.ErasePayloads(ctx, claims, erasePayload); err != nil {
 			return err
 		}
+		// The stored answers of Idempotency-Keys about them hold their
+		// personal data in clear: a replay of one is a new request now.
+		if _, err := tx.Idempotency.ForgetMentioning(ctx, memberID.String()); err != nil {
+			return err
+		}
 		e = Erasure{MemberID: memberID, ErasedBy: p.Actor(), Reason: reason, ReceiptsDeleted: len(receipts), ErasedAt: now}
 		event := ledger.PendingEvent{StreamID: ledger.PersonalDataStreamID(memberID), StreamType: ledger.StreamPersonalData, Version: 1,
 			Event: ledger.PersonalDataErased{BankMemberID: memberID, ErasedBy: e.ErasedBy, Reason: reason, ReceiptsDeleted: len(receipts), ErasedAt: now}}
@@ -114,6 +125,15 @@ func (a *App) ErasePersonalData(ctx context.Context, p Principal, memberID uuid.
 		return Erasure{}, err
 	}
 	a.personal.forget(memberID)
+	// The bytes go after the erasure commits: what fails here is deleted
+	// when the erasure is asked again, which answers the same.
+	if a.stores.Receipts != nil {
+		for _, id := range receipts {
+			if err := a.stores.Receipts.Delete(ctx, id); err != nil {
+				return Erasure{}, err
+			}
+		}
+	}
 	return e, nil
 }
 

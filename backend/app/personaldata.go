@@ -47,7 +47,8 @@ var ErrPersonalDataSealed = errors.New("personal data does not open with this ke
 type SubjectKeys interface {
 	// Ensure stores key as the subject's wrapped key when it has none
 	// (and was never erased), and returns the subject's key as stored;
-	// erased when it was erased.
+	// erased when it was erased. It writes outside any transaction: a key
+	// once made stays, even when the append it was made for rolls back.
 	Ensure(ctx context.Context, subject uuid.UUID, key WrappedKey, at time.Time) (stored WrappedKey, erased bool, err error)
 	// Keys returns the wrapped keys of those subjects that have one.
 	Keys(ctx context.Context, subjects []uuid.UUID) (map[uuid.UUID]WrappedKey, error)

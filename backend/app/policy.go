@@ -15,7 +15,10 @@ type SetApprovalPolicyCommand struct {
 	// need two administrators' approvals.
 	SecondApprovalAbove string
 	Currency            string
-	Meta                ledger.Metadata
+	// ReceiptRequiredAbove, when not nil, is a decimal string in Currency:
+	// claims above it need a receipt before they may be approved.
+	ReceiptRequiredAbove *string
+	Meta                 ledger.Metadata
 }
 
 // SetApprovalPolicy records a bank's new approval policy (ApprovalPolicySet,
@@ -44,7 +47,8 @@ func (a *App) SetApprovalPolicy(ctx context.Context, p Principal, cmd SetApprova
 		if err != nil {
 			return err
 		}
-		event, err := ledger.SetApprovalPolicy(current, cmd.BankID, cmd.SecondApprovalAbove, cmd.Currency, a.now())
+		event, err := ledger.DecideApprovalPolicy(current, cmd.BankID, ledger.PolicyTerms{SecondApprovalAbove: cmd.SecondApprovalAbove,
+			Currency: cmd.Currency, ReceiptRequiredAbove: cmd.ReceiptRequiredAbove}, a.now())
 		if err != nil {
 			return err
 		}

@@ -32,6 +32,8 @@ type SubmitCommand struct {
 // concurrent submissions'.
 func (a *App) Submit(ctx context.Context, p Principal, cmd SubmitCommand) (r *ledger.Reimbursement, err error) {
 	defer ledger.Wrap(&err, "Submit(account %s)", cmd.AccountID)
+	ctx, end := startSpan(ctx, "app.Submit", cmd.Meta)
+	defer func() { end(err) }()
 	if err := p.must(RoleMember); err != nil {
 		return nil, err
 	}
@@ -87,8 +89,15 @@ type DecideCommand struct {
 // comes second is decided again on the first one's approval.
 func (a *App) Approve(ctx context.Context, p Principal, cmd DecideCommand) (r *ledger.Reimbursement, err error) {
 	defer ledger.Wrap(&err, "Approve(%s)", cmd.ReimbursementID)
-	return a.decide(ctx, p, cmd, func(r *ledger.Reimbursement, admin ledger.Administrator) (ledger.PendingEvent, error) {
-		return r.Approve(admin, cmd.Note, a.now())
+	ctx, end := startSpan(ctx, "app.Approve", cmd.Meta)
+	defer func() { end(err) }()
+	return a.decide(ctx, p, cmd, func(s Streams, r *ledger.Reimbursement, admin ledger.Administrator) (ledger.PendingEvent, error) {
+		// The policy in force now says whether the claim needs a receipt.
+		policy, err := s.ApprovalPolicy(ctx, r.BankID)
+		if err != nil {
+			return ledger.PendingEvent{}, err
+		}
+		return r.ApproveUnder(policy, admin, cmd.Note, a.now())
 	})
 }
 
@@ -96,19 +105,21 @@ func (a *App) Approve(ctx context.Context, p Principal, cmd DecideCommand) (r *l
 // missing or over-long reason.
 func (a *App) Deny(ctx context.Context, p Principal, cmd DecideCommand) (r *ledger.Reimbursement, err error) {
 	defer ledger.Wrap(&err, "Deny(%s)", cmd.ReimbursementID)
-	return a.decide(ctx, p, cmd, func(r *ledger.Reimbursement, admin ledger.Administrator) (ledger.PendingEvent, error) {
+	ctx, end := startSpan(ctx, "app.Deny", cmd.Meta)
+	defer func() { end(err) }()
+	return a.decide(ctx, p, cmd, func(_ Streams, r *ledger.Reimbursement, admin ledger.Administrator) (ledger.PendingEvent, error) {
 		return r.Deny(admin, cmd.Reason, a.now())
 	})
 }
 
-type decision func(r *ledger.Reimbursement, admin ledger.Administrator) (ledger.PendingEvent, error)
+type decision func(s Streams, r *ledger.Reimbursement, admin ledger.Administrator) (ledger.PendingEvent, error)
 
 func (a *App) decide(ctx context.Context, p Principal, cmd DecideCommand, decide decision) (*ledger.Reimbursement, error) {
 	if err := p.must(RoleAdministrator); err != nil {
 		return nil, err
 	}
-	return a.onReimbursement(ctx, p, cmd.ReimbursementID, cmd.IfMatch, cmd.Meta, func(_ Streams, r *ledger.Reimbursement) (ledger.PendingEvent, error) {
-		return decide(r, ledger.Administrator{ID: p.ID, BankID: p.BankID})
+	return a.onReimbursement(ctx, p, cmd.ReimbursementID, cmd.IfMatch, cmd.Meta, func(s Streams, r *ledger.Reimbursement) (ledger.PendingEvent, error) {
+		return decide(s, r, ledger.Administrator{ID: p.ID, BankID: p.BankID})
 	})
 }
 
@@ -126,6 +137,8 @@ type WithdrawCommand struct {
 // commits first wins).
 func (a *App) Withdraw(ctx context.Context, p Principal, cmd WithdrawCommand) (r *ledger.Reimbursement, err error) {
 	defer ledger.Wrap(&err, "Withdraw(%s)", cmd.ReimbursementID)
+	ctx, end := startSpan(ctx, "app.Withdraw", cmd.Meta)
+	defer func() { end(err) }()
 	if err := p.must(RoleMember); err != nil {
 		return nil, err
 	}
@@ -202,6 +215,8 @@ type RetryPayoutCommand struct {
 // most one ever settles. ENotFound for another bank's reimbursement.
 func (a *App) RetryPayout(ctx context.Context, p Principal, cmd RetryPayoutCommand) (r *ledger.Reimbursement, err error) {
 	defer ledger.Wrap(&err, "RetryPayout(%s)", cmd.ReimbursementID)
+	ctx, end := startSpan(ctx, "app.RetryPayout", cmd.Meta)
+	defer func() { end(err) }()
 	if err := p.must(RoleAdministrator); err != nil {
 		return nil, err
 	}

@@ -34,6 +34,8 @@ type Stores struct {
 	Payouts Payouts
 	// SubjectKeys are the members' personal data keys.
 	SubjectKeys SubjectKeys
+	// Receipts holds receipts' bytes (receiptstore.go).
+	Receipts ReceiptBlobs
 }
 
 // Transactor runs work in one transaction.
@@ -295,6 +297,10 @@ type IdempotencyKeys interface {
 	Save(ctx context.Context, key string, resp StoredResponse, at time.Time) error
 	// Prune deletes answers stored before before and reports how many.
 	Prune(ctx context.Context, before time.Time) (int64, error)
+	// ForgetMentioning deletes the answers whose body holds text (an
+	// erased member's id: the answers about them carry their personal
+	// data) and reports how many.
+	ForgetMentioning(ctx context.Context, text string) (int64, error)
 }
 
 // StoredResponse is the answer to a command, kept for replays of its

@@ -56,6 +56,9 @@ var (
 	// Readers of one reimbursement: its member, its bank's administrators
 	// and the auditors.
 	reimbursementReaders = []app.Role{app.RoleMember, app.RoleAdministrator, app.RoleAuditor}
+	// Readers of a reimbursement's receipts: its member and its bank's
+	// administrators, not the auditors, who verify their hashes.
+	receiptReaders = []app.Role{app.RoleMember, app.RoleAdministrator}
 	// Readers of banks and their administrators: each bank's own
 	// administrators, and the operators, who create them.
 	bankReaders = []app.Role{app.RoleAdministrator, app.RoleOperator}
@@ -69,6 +72,12 @@ func (s *Server) routes() []route {
 	}
 	export := r(http.MethodGet, "/v1/banks/:bank_id/reimbursements/export", administrator, s.exportReimbursements)
 	export.stream = true
+	// A receipt may take longer to send than a JSON body: its upload and
+	// download bound their own reads and writes (receipt.go).
+	upload := r(http.MethodPost, receiptsPath, members, s.attachReceipt)
+	upload.stream = true
+	download := r(http.MethodGet, receiptsPath+"/:receipt_id", receiptReaders, s.downloadReceipt)
+	download.stream = true
 	return []route{
 		r(http.MethodPost, "/v1/banks", operators, s.createBank),
 		r(http.MethodGet, "/v1/banks", bankReaders, s.listBanks),
@@ -106,6 +115,9 @@ func (s *Server) routes() []route {
 		r(http.MethodPost, "/v1/reimbursements/:id/withdraw", members, s.withdrawReimbursement),
 		r(http.MethodPost, "/v1/reimbursements/:id/payout/retry", administrator, s.retryPayout),
 		r(http.MethodGet, "/v1/reimbursements/:id/events", reimbursementReaders, s.reimbursementEvents),
+		upload,
+		r(http.MethodGet, receiptsPath, receiptReaders, s.listReceipts),
+		download,
 		r(http.MethodGet, "/v1/events", auditors, s.listEvents),
 		r(http.MethodGet, "/v1/events/:position/proof", auditors, s.inclusionProof),
 		r(http.MethodGet, "/v1/audit/public-key", auditors, s.auditPublicKey),

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -74,6 +75,9 @@ var accessTable = []struct {
 	{"POST", "/v1/reimbursements/:id/withdraw", pair{200, 404}, same(403), 403, 403, "the member who submitted it, while it is pending"},
 	{"POST", "/v1/reimbursements/:id/payout/retry", same(403), pair{202, 404}, 403, 403, "once the last payout attempt failed"},
 	{"GET", "/v1/reimbursements/:id/events", pair{200, 404}, pair{200, 404}, 200, 403, ""},
+	{"POST", "/v1/reimbursements/:id/receipts", pair{201, 404}, same(403), 403, 403, "`multipart/form-data`; the member who submitted it, while it is pending"},
+	{"GET", "/v1/reimbursements/:id/receipts", pair{200, 404}, pair{200, 404}, 403, 403, "auditors verify the receipts' hashes, they do not read them"},
+	{"GET", "/v1/reimbursements/:id/receipts/:receipt_id", pair{200, 404}, pair{200, 404}, 403, 403, "the bytes, as an attachment"},
 	{"GET", "/v1/events", same(403), same(403), 200, 403, ""},
 	{"GET", "/v1/events/:position/proof", same(403), same(403), 200, 403, "an inclusion proof against a signed tree head"},
 	{"GET", "/v1/audit/public-key", same(403), same(403), 200, 403, "the key that checks the tree heads"},
@@ -96,6 +100,7 @@ type side struct {
 	bank, admin, member, account uuid.UUID
 	reimbursement                uuid.UUID
 	endpoint, delivery           uuid.UUID
+	receipt                      uuid.UUID
 }
 
 func TestAccessTable(t *testing.T) {
@@ -164,7 +169,7 @@ func TestAccessTable(t *testing.T) {
 	// request returns the path and body of an operation on the side's resources.
 	request := func(method, pattern string, s side) (string, string) {
 		path := strings.NewReplacer(":bank_id", s.bank.String(), ":member_id", s.member.String(), ":administrator_id", s.admin.String(),
-			":account_id", s.account.String(), ":endpoint_id", s.endpoint.String(), ":delivery_id", s.delivery.String(), ":id", s.reimbursement.String(), ":file", "swagger-ui.css", ":position", "1").Replace(pattern)
+			":account_id", s.account.String(), ":endpoint_id", s.endpoint.String(), ":delivery_id", s.delivery.String(), ":receipt_id", s.receipt.String(), ":id", s.reimbursement.String(), ":file", "swagger-ui.css", ":position", "1").Replace(pattern)
 		i := n.Add(1)
 		switch {
 		case pattern == "/v1/audit/consistency":
@@ -211,12 +216,25 @@ func TestAccessTable(t *testing.T) {
 			if strings.HasSuffix(row.path, "/payout/retry") {
 				failPayout(s)
 			}
+			if strings.Contains(row.path, ":receipt_id") {
+				receipt, err := a.AttachReceipt(ctx, app.Member(s.member), s.reimbursement, bytes.NewReader(tinyPDF()), ledger.Metadata{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.receipt = receipt.ID
+			}
 			path, body := request(row.method, row.path, s)
 			client := api.as(noToken)
 			if caller != "nobody" {
 				client = api.as(tokens[caller]())
 			}
-			got := client.do(row.method, path, body)
+			var got response
+			if row.method == http.MethodPost && strings.HasSuffix(row.path, "/receipts") {
+				upload, contentType := multipartBody(t, "file", "receipt.pdf", "application/pdf", tinyPDF())
+				got = client.send(row.method, path, bytes.NewReader(upload), contentType, int64(len(upload)))
+			} else {
+				got = client.do(row.method, path, body)
+			}
 			if got.status != want {
 				t.Errorf("%s %s as %s (%s): %d, want %d: %s", row.method, row.path, caller, whose, got.status, want, got.raw)
 			}

@@ -37,7 +37,7 @@ type CSVWriter struct {
 
 // exportHeader names the export's columns.
 const exportHeader = "id,bank_id,bank_member_id,bank_account_id,amount,currency,description,status," +
-	"submitted_at,decided_at,decided_by,denial_reason,payment_status,version"
+	"submitted_at,decided_at,decided_by,denial_reason,payment_status,version,receipt_count"
 
 // NewCSVWriter writes the header row to out and returns the writer of the rows.
 func NewCSVWriter(out io.Writer) (*CSVWriter, error) {
@@ -51,7 +51,7 @@ func (w *CSVWriter) Write(r ledger.Reimbursement) error {
 	j := wire.NewReimbursement(r)
 	w.cells = append(w.cells[:0], j.ID.String(), j.BankID.String(), j.BankMemberID.String(), j.BankAccountID.String(),
 		j.Amount, j.Currency, j.Description, j.Status, j.SubmittedAt.Format(time.RFC3339Nano), "", "", "",
-		j.PaymentStatus, strconv.FormatInt(j.Version, 10))
+		j.PaymentStatus, strconv.FormatInt(j.Version, 10), strconv.Itoa(j.ReceiptCount))
 	if j.DecidedAt != nil {
 		w.cells[9] = j.DecidedAt.UTC().Format(time.RFC3339Nano)
 	}

@@ -41,7 +41,7 @@ func (a *ledgerAPI) open(path string) *http.Response {
 }
 
 const exportHeader = "id,bank_id,bank_member_id,bank_account_id,amount,currency,description,status," +
-	"submitted_at,decided_at,decided_by,denial_reason,payment_status,version"
+	"submitted_at,decided_at,decided_by,denial_reason,payment_status,version,receipt_count"
 
 // The export is the bank's list as a spreadsheet takes it: a header row,
 // RFC 4180 records, amounts as decimal strings, the lists' filters, and no

@@ -164,6 +164,8 @@ type approvalPolicyJSON struct {
 	SetAt               *time.Time `json:"set_at"`
 	SetBy               *string    `json:"set_by"`
 	Version             int64      `json:"version"`
+	// ReceiptRequiredAbove is null when the policy requires no receipt.
+	ReceiptRequiredAbove *string `json:"receipt_required_above"`
 }
 
 func approvalPolicyOut(p ledger.ApprovalPolicy) approvalPolicyJSON {
@@ -171,6 +173,10 @@ func approvalPolicyOut(p ledger.ApprovalPolicy) approvalPolicyJSON {
 	if p.IsSet() {
 		above := ledger.FormatAmount(p.SecondApprovalAbove, p.Currency)
 		out.SecondApprovalAbove, out.Currency, out.SetAt, out.SetBy = &above, &p.Currency, &p.SetAt, &p.SetBy
+		if p.ReceiptRequiredAbove != nil {
+			receipts := ledger.FormatAmount(*p.ReceiptRequiredAbove, p.Currency)
+			out.ReceiptRequiredAbove = &receipts
+		}
 	}
 	return out
 }

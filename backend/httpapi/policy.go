@@ -12,6 +12,8 @@ import (
 type approvalPolicyRequest struct {
 	SecondApprovalAbove string `json:"second_approval_above"`
 	Currency            string `json:"currency"`
+	// ReceiptRequiredAbove is optional: left out or null, no receipt is required.
+	ReceiptRequiredAbove *string `json:"receipt_required_above"`
 }
 
 func (s *Server) getApprovalPolicy(c echo.Context) error {
@@ -41,7 +43,8 @@ func (s *Server) setApprovalPolicy(c echo.Context) error {
 		return err
 	}
 	p := principal(c)
-	cmd := app.SetApprovalPolicyCommand{BankID: id, SecondApprovalAbove: req.SecondApprovalAbove, Currency: req.Currency, Meta: metadata(c)}
+	cmd := app.SetApprovalPolicyCommand{BankID: id, SecondApprovalAbove: req.SecondApprovalAbove, Currency: req.Currency,
+		ReceiptRequiredAbove: req.ReceiptRequiredAbove, Meta: metadata(c)}
 	return s.command(c, p, func(ctx context.Context, a *app.App) (reply, error) {
 		policy, err := a.SetApprovalPolicy(ctx, p, cmd)
 		if err != nil {

@@ -83,8 +83,8 @@ func TestPersonalDataIsSealedAtRest(t *testing.T) {
 	if got.str("description") != description || !strings.Contains(got.raw, note) {
 		t.Fatalf("the claim reads %s", got.raw)
 	}
-	postgrestest.Eventually(t, "the list shows both", func() bool {
-		return len(admin.get("/v1/banks/"+api.dir.Bank.ID.String()+"/reimbursements").items()) == 2
+	postgrestest.Eventually(t, "the list shows both decided", func() bool {
+		return strings.Contains(admin.get("/v1/banks/"+api.dir.Bank.ID.String()+"/reimbursements").raw, `"status":"denied"`)
 	})
 	list := admin.get("/v1/banks/"+api.dir.Bank.ID.String()+"/reimbursements").want(t, http.StatusOK)
 	export := admin.get("/v1/banks/"+api.dir.Bank.ID.String()+"/reimbursements/export").want(t, http.StatusOK)
@@ -110,7 +110,10 @@ func TestErasure(t *testing.T) {
 	hook := newReceiver(t)
 	admin.post("/v1/banks/"+api.dir.Bank.ID.String()+"/webhook-endpoints", `{"url":"`+hook.url+`","event_types":["reimbursement.denied"]}`).want(t, http.StatusCreated)
 
-	pending := member.post("/v1/reimbursements", `{"bank_account_id":"`+api.dir.Account.ID.String()+`","amount":"12.00","description":"Parking at the airport"}`).want(t, http.StatusCreated)
+	pending := member.post("/v1/reimbursements", `{"bank_account_id":"`+api.dir.Account.ID.String()+`","amount":"12.00","description":"Parking at the airport"}`,
+		"Idempotency-Key", "parking-1").want(t, http.StatusCreated)
+	receipt := member.upload(pending.str("id"), "file", "parking.pdf", "application/pdf", tinyPDF()).want(t, http.StatusCreated)
+	mustStoredReceipts(t, api, 1)
 	if r := operator.post(memberPath+"/erasure", `{"reason":"the member's request of 2026-12-01"}`).wantProblem(t, http.StatusConflict); !strings.Contains(r.raw, "pending") {
 		t.Fatalf("an erasure with a claim pending: %s", r.raw)
 	}
@@ -120,7 +123,8 @@ func TestErasure(t *testing.T) {
 	postgrestest.Eventually(t, "the denial's webhook", func() bool { return len(hook.received()) == 1 })
 
 	erased := operator.post(memberPath+"/erasure", `{"reason":"the member's request of 2026-12-01"}`).want(t, http.StatusOK)
-	if erased.str("member_id") != api.dir.Member.ID.String() || erased.str("erased_at") == "" || !strings.HasPrefix(erased.str("erased_by"), "operator:") {
+	if erased.str("member_id") != api.dir.Member.ID.String() || erased.str("erased_at") == "" || !strings.HasPrefix(erased.str("erased_by"), "operator:") ||
+		erased.body["receipts_deleted"] != 1.0 {
 		t.Fatalf("the erasure: %s", erased.raw)
 	}
 	if again := operator.post(memberPath+"/erasure", `{"reason":"asked twice"}`).want(t, http.StatusOK); again.str("erased_at") != erased.str("erased_at") || again.str("reason") != erased.str("reason") {
@@ -128,6 +132,9 @@ func TestErasure(t *testing.T) {
 	}
 
 	id := pending.str("id")
+	// The receipt's bytes are gone; its hash stays in the claim.
+	mustStoredReceipts(t, api, 0)
+	admin.get("/v1/reimbursements/"+id+"/receipts/"+receipt.str("id")).wantProblem(t, http.StatusNotFound)
 	claim := admin.get("/v1/reimbursements/"+id).want(t, http.StatusOK)
 	if claim.str("description") != "[erased]" || claim.str("denial_reason") != "[erased]" || claim.str("amount") != "12.00" || claim.str("status") != "denied" {
 		t.Fatalf("the erased claim reads %s", claim.raw)
@@ -160,6 +167,13 @@ func TestErasure(t *testing.T) {
 	}
 	if strings.Contains(payloads, "Parking") || !strings.Contains(payloads, "[erased]") {
 		t.Fatalf("the queued webhooks: %s", payloads)
+	}
+	var answers int
+	if err := api.db.SQL().QueryRow(`SELECT count(*) FROM idempotency_keys WHERE position('Parking' in convert_from(body, 'UTF8')) > 0`).Scan(&answers); err != nil {
+		t.Fatal(err)
+	}
+	if answers != 0 {
+		t.Fatalf("%d stored answers of Idempotency-Keys still hold the erased description", answers)
 	}
 
 	// A rebuild of the read model folds the sealed fields again: erased.

@@ -42,6 +42,8 @@ var problemTypes = map[ledger.Code]struct {
 	ledger.EForbidden:          {http.StatusForbidden, "/problems/forbidden", "Not allowed"},
 	ledger.EUnauthenticated:    {http.StatusUnauthorized, "/problems/unauthenticated", "Not authenticated"},
 	ledger.EPreconditionFailed: {http.StatusPreconditionFailed, "/problems/stale-version", "The reimbursement has changed"},
+	ledger.ETooLarge:           {http.StatusRequestEntityTooLarge, "/problems/body-too-large", http.StatusText(http.StatusRequestEntityTooLarge)},
+	ledger.EUnsupportedType:    {http.StatusUnsupportedMediaType, "/problems/unsupported-media-type", http.StatusText(http.StatusUnsupportedMediaType)},
 }
 
 // newProblem returns a problem for a status that needs no domain code.

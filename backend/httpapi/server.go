@@ -80,9 +80,12 @@ func New(cfg Config) *Server {
 	}
 	e.Use(
 		s.correlate,
+		s.trace,
 		s.logRequests,
 		middleware.Recover(),
-		middleware.BodyLimit(maxBodySize),
+		// A receipt's upload bounds its own body (receipt.go).
+		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: maxBodySize,
+			Skipper: func(c echo.Context) bool { return c.Request().Method == http.MethodPost && c.Path() == receiptsPath }}),
 		middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: cfg.RequestTimeout,
 			Skipper: func(c echo.Context) bool { return streams[c.Request().Method+" "+c.Path()] }}),
 	)

@@ -245,7 +245,8 @@ func TestHeadIsAnsweredWhereGetIs(t *testing.T) {
 	id := api.submit("3.00").str("id")
 	endpoint := api.post("/v1/banks/"+api.dir.Bank.ID.String()+"/webhook-endpoints",
 		`{"url":"https://203.0.113.10/hooks","event_types":["reimbursement.approved"]}`).want(t, http.StatusCreated).str("id")
-	path := strings.NewReplacer(":endpoint_id", endpoint, ":bank_id", api.dir.Bank.ID.String(), ":member_id", api.dir.Member.ID.String(), ":id", id, ":file", "swagger-ui.css",
+	receipt := api.upload(id, "file", "receipt.pdf", "application/pdf", tinyPDF()).want(t, http.StatusCreated).str("id")
+	path := strings.NewReplacer(":endpoint_id", endpoint, ":bank_id", api.dir.Bank.ID.String(), ":member_id", api.dir.Member.ID.String(), ":receipt_id", receipt, ":id", id, ":file", "swagger-ui.css",
 		":administrator_id", api.dir.Admin.ID.String(), ":account_id", api.dir.Account.ID.String(), ":position", "1")
 	// The audit routes answer once the first events are under a signed head.
 	postgrestest.Eventually(t, "a signed head", func() bool {

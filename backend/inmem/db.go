@@ -67,6 +67,7 @@ type DB struct {
 	DeadLetters    *DeadLetters
 	Payouts        *Payouts
 	SubjectKeys    *SubjectKeys
+	Receipts       *ReceiptBlobs
 }
 
 // New returns empty stores whose clock is now (time.Now when nil).
@@ -92,6 +93,7 @@ func New(now func() time.Time) *DB {
 	db.DeadLetters = &DeadLetters{db: db}
 	db.Payouts = &Payouts{db: db}
 	db.SubjectKeys = &SubjectKeys{db: db}
+	db.Receipts = &ReceiptBlobs{}
 	return db
 }
 
@@ -101,7 +103,7 @@ var _ app.Transactor = (*DB)(nil)
 func (db *DB) Stores() app.Stores {
 	return app.Stores{Transactor: db, Events: db.Events, Directory: db.Directory, Reimbursements: db.Reimbursements,
 		Feed: db.Events, Audit: db.Audit, Idempotency: db.Idempotency, Webhooks: db.Webhooks, Deliveries: db.Webhooks,
-		DeadLetters: db.DeadLetters, Payouts: db.Payouts, SubjectKeys: db.SubjectKeys}
+		DeadLetters: db.DeadLetters, Payouts: db.Payouts, SubjectKeys: db.SubjectKeys, Receipts: db.Receipts}
 }
 
 // Transact runs fn with stores bound to one new transaction, and commits

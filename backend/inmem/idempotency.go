@@ -129,3 +129,28 @@ func (k *IdempotencyKeys) Prune(ctx context.Context, before time.Time) (n int64,
 	})
 	return n, err
 }
+
+// ForgetMentioning deletes the answers whose body holds text.
+func (k *IdempotencyKeys) ForgetMentioning(ctx context.Context, text string) (n int64, err error) {
+	defer ledger.Wrap(&err, "IdempotencyKeys.ForgetMentioning")
+	err = k.db.write(ctx, k.tx, func(tx *txn) error {
+		var candidates []string
+		for key := range k.db.keys {
+			candidates = append(candidates, key)
+		}
+		for key := range tx.keys {
+			candidates = append(candidates, key)
+		}
+		for _, key := range candidates {
+			if err := k.db.claim(ctx, tx, "idempotency key "+key); err != nil {
+				return err
+			}
+			if row := k.db.key(tx, key); row != nil && bytes.Contains(row.body, []byte(text)) {
+				tx.putKey(key, nil)
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}

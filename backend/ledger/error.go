@@ -19,6 +19,8 @@ const (
 	EForbidden          Code = "forbidden"           // the actor may not do this
 	EUnauthenticated    Code = "unauthenticated"     // the caller's credential names no one the ledger knows
 	EPreconditionFailed Code = "precondition_failed" // the caller's expected version is stale
+	ETooLarge           Code = "too_large"           // what was sent is larger than the ledger takes
+	EUnsupportedType    Code = "unsupported_type"    // what was sent is of a type the ledger does not take
 )
 
 // FieldError says what is wrong with one field of a command.

@@ -15,6 +15,7 @@ import (
 // never rename one.
 const (
 	TypeReimbursementSubmitted        = "ReimbursementSubmitted"
+	TypeReceiptAttached               = "ReceiptAttached"
 	TypeReimbursementApprovalRecorded = "ReimbursementApprovalRecorded"
 	TypeReimbursementApproved         = "ReimbursementApproved"
 	TypeReimbursementDenied           = "ReimbursementDenied"
@@ -83,6 +84,8 @@ var eventKinds = []eventKind{
 			// control every claim needed one.
 			setDefault("approvals_required", "1"),
 		}},
+	// A receipt moves nothing a bank hears of: no webhook type.
+	{Type: TypeReceiptAttached, Stream: StreamReimbursement, decode: decodeAs[ReceiptAttached]},
 	{Type: TypeReimbursementApprovalRecorded, Stream: StreamReimbursement, decode: decodeAs[ReimbursementApprovalRecorded], Personal: []string{"note"}},
 	{Type: TypeReimbursementApproved, Stream: StreamReimbursement, decode: decodeAs[ReimbursementApproved],
 		Webhook: "reimbursement.approved", Personal: []string{"note"}, upcasters: []upcaster{
@@ -111,7 +114,10 @@ var eventKinds = []eventKind{
 			}
 		},
 	}},
-	{Type: TypeApprovalPolicySet, Stream: StreamApprovalPolicy, decode: decodeAs[ApprovalPolicySet]},
+	{Type: TypeApprovalPolicySet, Stream: StreamApprovalPolicy, decode: decodeAs[ApprovalPolicySet], upcasters: []upcaster{
+		// v2 may require a receipt above an amount; none before.
+		setDefault("receipt_required_above", "null"),
+	}},
 	{Type: TypeDeadLetterDiscarded, Stream: StreamDeadLetter, decode: decodeAs[DeadLetterDiscarded]},
 	{Type: TypePersonalDataErased, Stream: StreamPersonalData, decode: decodeAs[PersonalDataErased]},
 }
@@ -188,6 +194,20 @@ type ReimbursementSubmitted struct {
 	// bank's approval policy at submission asked for a second approval.
 	// Version 1 events read as 1.
 	ApprovalsRequired int `json:"approvals_required"`
+}
+
+// ReceiptAttached records that the member attached a receipt to their
+// pending claim. The bytes are stored outside the log, under ReceiptID;
+// the event keeps what proves them: their SHA-256 (hex), their size and
+// the type judged from their content.
+type ReceiptAttached struct {
+	ReceiptID       uuid.UUID `json:"receipt_id"`
+	ReimbursementID uuid.UUID `json:"reimbursement_id"`
+	BankMemberID    uuid.UUID `json:"bank_member_id"`
+	SHA256          string    `json:"sha256"`
+	Size            int64     `json:"size"`
+	ContentType     string    `json:"content_type"`
+	AttachedAt      time.Time `json:"attached_at"`
 }
 
 // ReimbursementApprovalRecorded records an approval that is not yet the last
@@ -314,13 +334,17 @@ type MemberNotified struct {
 }
 
 // ApprovalPolicySet records a bank's approval policy: amounts above
-// SecondApprovalAbove need a second administrator's approval. Who set it is
-// the event's actor.
+// SecondApprovalAbove need a second administrator's approval, and amounts
+// above ReceiptRequiredAbove (when set) a receipt before any approval. Who
+// set it is the event's actor. Schema version 2 added ReceiptRequiredAbove.
 type ApprovalPolicySet struct {
 	BankID              uuid.UUID `json:"bank_id"`
 	SecondApprovalAbove Amount    `json:"second_approval_above"`
 	Currency            string    `json:"currency"`
 	SetAt               time.Time `json:"set_at"`
+	// ReceiptRequiredAbove is nil when the policy requires no receipt;
+	// version 1 events read as nil.
+	ReceiptRequiredAbove *Amount `json:"receipt_required_above"`
 }
 
 // PersonalDataErased records that a member's personal data was erased at
@@ -398,6 +422,7 @@ type DeadLetterDiscarded struct {
 
 func (ReimbursementSubmitted) EventType() string        { return TypeReimbursementSubmitted }
 func (ReimbursementApprovalRecorded) EventType() string { return TypeReimbursementApprovalRecorded }
+func (ReceiptAttached) EventType() string               { return TypeReceiptAttached }
 func (ReimbursementApproved) EventType() string         { return TypeReimbursementApproved }
 func (ReimbursementDenied) EventType() string           { return TypeReimbursementDenied }
 func (ReimbursementWithdrawn) EventType() string        { return TypeReimbursementWithdrawn }

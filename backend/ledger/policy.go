@@ -15,6 +15,9 @@ type ApprovalPolicy struct {
 	BankID              uuid.UUID
 	SecondApprovalAbove decimal.Decimal
 	Currency            string
+	// ReceiptRequiredAbove, when set, is the amount (in Currency) above
+	// which a claim needs a receipt before it may be approved.
+	ReceiptRequiredAbove *decimal.Decimal
 	// SetAt and SetBy say when and by whom (the event's actor) the policy
 	// in force was set.
 	SetAt   time.Time
@@ -47,19 +50,49 @@ func (p ApprovalPolicy) ApprovalsRequired(amount decimal.Decimal, currency strin
 // places, from 0 to MaxAmount) in currency need two approvals. current is
 // the policy in force; the new one replaces it.
 func SetApprovalPolicy(current ApprovalPolicy, bankID uuid.UUID, secondApprovalAbove, currency string, now time.Time) (PendingEvent, error) {
+	return DecideApprovalPolicy(current, bankID, PolicyTerms{SecondApprovalAbove: secondApprovalAbove, Currency: currency}, now)
+}
+
+// PolicyTerms are an approval policy as an operator sets it: decimal
+// strings in Currency, ReceiptRequiredAbove nil when no receipt is required.
+type PolicyTerms struct {
+	SecondApprovalAbove  string
+	Currency             string
+	ReceiptRequiredAbove *string
+}
+
+// DecideApprovalPolicy is SetApprovalPolicy with every term: amounts above
+// ReceiptRequiredAbove, when given, need a receipt before an approval.
+func DecideApprovalPolicy(current ApprovalPolicy, bankID uuid.UUID, terms PolicyTerms, now time.Time) (PendingEvent, error) {
 	var v validation
-	cur, ok := LookupCurrency(currency)
+	cur, ok := LookupCurrency(terms.Currency)
 	if !ok {
 		v.add("currency", "must be a supported ISO 4217 code such as USD")
-	} else if threshold, err := parseDecimal(secondApprovalAbove, cur); err != nil {
-		v.add("second_approval_above", "%s", err.Error())
-	} else if threshold.GreaterThan(MaxAmount) {
-		v.add("second_approval_above", "must not exceed %s, the largest amount a reimbursement may claim", MaxAmount.StringFixed(2))
-	} else {
-		return PendingEvent{StreamID: ApprovalPolicyStreamID(bankID), StreamType: StreamApprovalPolicy, Version: current.Version + 1,
-			Event: ApprovalPolicySet{BankID: bankID, SecondApprovalAbove: NewAmount(threshold, cur), Currency: cur.Code, SetAt: now.UTC()}}, nil
+		return PendingEvent{}, v.err()
 	}
-	return PendingEvent{}, v.err()
+	threshold := policyAmount(&v, "second_approval_above", terms.SecondApprovalAbove, cur)
+	var receipts *Amount
+	if terms.ReceiptRequiredAbove != nil {
+		a := NewAmount(policyAmount(&v, "receipt_required_above", *terms.ReceiptRequiredAbove, cur), cur)
+		receipts = &a
+	}
+	if err := v.err(); err != nil {
+		return PendingEvent{}, err
+	}
+	return PendingEvent{StreamID: ApprovalPolicyStreamID(bankID), StreamType: StreamApprovalPolicy, Version: current.Version + 1,
+		Event: ApprovalPolicySet{BankID: bankID, SecondApprovalAbove: NewAmount(threshold, cur), Currency: cur.Code, SetAt: now.UTC(),
+			ReceiptRequiredAbove: receipts}}, nil
+}
+
+// policyAmount parses one of a policy's amounts, from 0 to MaxAmount.
+func policyAmount(v *validation, field, s string, cur Currency) decimal.Decimal {
+	d, err := parseDecimal(s, cur)
+	if err != nil {
+		v.add(field, "%s", err.Error())
+	} else if d.GreaterThan(MaxAmount) {
+		v.add(field, "must not exceed %s, the largest amount a reimbursement may claim", MaxAmount.StringFixed(2))
+	}
+	return d
 }
 
 // FoldApprovalPolicy returns a bank's approval policy from its stream: the
@@ -74,6 +107,10 @@ func FoldApprovalPolicy(bankID uuid.UUID, stream []RecordedEvent) (ApprovalPolic
 		if set, ok := e.(ApprovalPolicySet); ok {
 			p = ApprovalPolicy{BankID: bankID, SecondApprovalAbove: set.SecondApprovalAbove.Decimal, Currency: set.Currency,
 				SetAt: set.SetAt, SetBy: rec.Metadata.Actor}
+			if set.ReceiptRequiredAbove != nil {
+				above := set.ReceiptRequiredAbove.Decimal
+				p.ReceiptRequiredAbove = &above
+			}
 		}
 		p.Version, p.Position = rec.StreamVersion, rec.Position
 	}

@@ -84,6 +84,10 @@ type Reimbursement struct {
 	DecidedBy    *uuid.UUID
 	DenialReason string
 	WithdrawnAt  *time.Time
+	// Receipts are the receipts attached, oldest first. ReceiptCount is how
+	// many: the read model keeps the count, not the receipts.
+	Receipts     []Receipt
+	ReceiptCount int
 	// PaymentStatus is the outcome of the latest payment attempt,
 	// PaymentAttempt its number (0 before any), PaymentFailureReason the
 	// rail's reason when it failed.
@@ -160,10 +164,20 @@ func Submit(s Submission) (PendingEvent, error) {
 // administrator approves a reimbursement once: the second approval must be
 // another's (EConflict).
 func (r *Reimbursement) Approve(admin Administrator, note string, now time.Time) (PendingEvent, error) {
+	return r.ApproveUnder(ApprovalPolicy{}, admin, note, now)
+}
+
+// ApproveUnder is Approve under the bank's approval policy in force: a
+// claim above its receipt amount cannot be approved without a receipt
+// (EConflict naming the rule).
+func (r *Reimbursement) ApproveUnder(policy ApprovalPolicy, admin Administrator, note string, now time.Time) (PendingEvent, error) {
 	if err := checkNote(note); err != nil {
 		return PendingEvent{}, err
 	}
 	if err := r.checkDecidable(admin); err != nil {
+		return PendingEvent{}, err
+	}
+	if err := policy.checkReceiptRule(r); err != nil {
 		return PendingEvent{}, err
 	}
 	for _, a := range r.Approvals {
@@ -255,6 +269,9 @@ func (r *Reimbursement) ApplyEvent(rec RecordedEvent, e Event) {
 			Status: StatusPending, SubmittedAt: e.SubmittedAt, ApprovalsRequired: e.ApprovalsRequired,
 			PaymentStatus: PaymentStatusNone,
 		}
+	case ReceiptAttached:
+		r.Receipts = append(r.Receipts, Receipt{ID: e.ReceiptID, SHA256: e.SHA256, Size: e.Size, ContentType: e.ContentType, AttachedAt: e.AttachedAt})
+		r.ReceiptCount++
 	case ReimbursementApprovalRecorded:
 		r.Approvals = append(r.Approvals, Approval{AdministratorID: e.AdministratorID, ApprovedAt: e.ApprovedAt, Note: e.Note})
 	case ReimbursementApproved:
@@ -297,6 +314,8 @@ func FoldReimbursement(id uuid.UUID, story []RecordedEvent) (*Reimbursement, err
 func ReimbursementOf(e Event) (uuid.UUID, bool) {
 	switch e := e.(type) {
 	case ReimbursementSubmitted:
+		return e.ReimbursementID, true
+	case ReceiptAttached:
 		return e.ReimbursementID, true
 	case ReimbursementApprovalRecorded:
 		return e.ReimbursementID, true

@@ -136,3 +136,9 @@ func upcast(k *eventKind, data []byte) ([]byte, error) {
 	fields["schema_version"] = json.RawMessage(strconv.Itoa(current))
 	return json.Marshal(fields)
 }
+
+// MarshalJSON writes the event with its schema version.
+func (e ApprovalPolicySet) MarshalJSON() ([]byte, error) {
+	type fields ApprovalPolicySet
+	return withSchema(TypeApprovalPolicySet, fields(e))
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/lib/pq"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/reimbursement-ledger/ledger/backend/audit"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
@@ -41,6 +42,9 @@ type firstAppend struct {
 	// key row is held while the event is inserted (see lockSubjects).
 	subject uuid.UUID
 	done    chan error // buffered: the appender never waits for the submitter
+	// span is the submitter's span, which the batch's span descends from
+	// or links to (see startBatchSpan).
+	span trace.SpanContext
 }
 
 // sharedAppends runs the appenders over the pool.
@@ -104,7 +108,7 @@ func (s *sharedAppends) append(ctx context.Context, meta ledger.Metadata, e ledg
 	if err != nil {
 		return nil, err
 	}
-	a := &firstAppend{rec: rec, metaJSON: string(metaJSON), done: make(chan error, 1)}
+	a := &firstAppend{rec: rec, metaJSON: string(metaJSON), done: make(chan error, 1), span: trace.SpanContextFromContext(ctx)}
 	if subjects := personalSubjects(e); len(subjects) > 0 {
 		a.subject = subjects[0]
 	}
@@ -130,7 +134,9 @@ func (s *sharedAppends) append(ctx context.Context, meta ledger.Metadata, e ledg
 func (s *sharedAppends) appendBatch(batch []*firstAppend) {
 	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
 	defer cancel()
+	ctx, span := startBatchSpan(ctx, batch)
 	var err error
+	defer func() { endSpan(span, err) }()
 	var refused []*firstAppend // their members' personal data was erased
 	if len(batch) > 1 {
 		err = s.inTx(ctx, func(tx *sql.Tx) error {
@@ -178,6 +184,8 @@ func (s *sharedAppends) appendBatch(batch []*firstAppend) {
 			})
 			if err == nil {
 				s.commits.committed([]string{a.rec.Type})
+			} else {
+				span.RecordError(err, trace.WithAttributes(attrCorrelationID.String(a.rec.Metadata.CorrelationID)))
 			}
 			a.done <- err
 		}

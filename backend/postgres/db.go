@@ -59,6 +59,7 @@ type DB struct {
 	DevKeys        *DevKeys
 	DeadLetters    *DeadLetters
 	Webhooks       *Webhooks
+	Receipts       *ReceiptBlobs
 }
 
 // DefaultMaxConns is the pool size when none is set: room for the API's
@@ -130,6 +131,7 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 	db.DevKeys = &DevKeys{pool: pool}
 	db.DeadLetters = &DeadLetters{q: pool}
 	db.Webhooks = &Webhooks{q: pool, pool: pool}
+	db.Receipts = &ReceiptBlobs{pool: pool}
 	return db, nil
 }
 
@@ -138,7 +140,7 @@ func (db *DB) Stores() app.Stores {
 	return app.Stores{Transactor: db, Events: db.Events, Directory: db.Directory, Reimbursements: db.Reimbursements,
 		Feed: db.Events, Audit: db.Audit, Idempotency: db.Idempotency, DeadLetters: db.DeadLetters, Webhooks: db.Webhooks,
 		Deliveries: db.Webhooks, Payouts: &Payouts{q: db.pool, pool: db.pool},
-		SubjectKeys: &SubjectKeys{q: db.pool}}
+		SubjectKeys: &SubjectKeys{q: db.pool, pool: db.pool}, Receipts: db.Receipts}
 }
 
 // Close stops the shared appends and closes the connection pool. Appends
@@ -200,7 +202,7 @@ func (db *DB) bind(tx Querier, appended *[]string) app.Tx {
 		Deliveries:  &Webhooks{q: tx, pool: db.pool},
 		Projections: projectionWriter{tx: tx},
 		Payouts:     &Payouts{q: tx, pool: db.pool},
-		SubjectKeys: &SubjectKeys{q: tx, inTx: true},
+		SubjectKeys: &SubjectKeys{q: tx, pool: db.pool, inTx: true},
 	}
 }
 

@@ -44,6 +44,8 @@ var (
 // and other events are appended in a transaction of their own.
 func (s *EventStore) Append(ctx context.Context, meta ledger.Metadata, events ...ledger.PendingEvent) (recorded []ledger.RecordedEvent, err error) {
 	defer ledger.Wrap(&err, "EventStore.Append")
+	ctx, span := startAppendSpan(ctx, meta.CorrelationID, len(events))
+	defer func() { endSpan(span, err) }()
 	if s.appended == nil {
 		if len(events) == 1 && events[0].Version == 1 && s.shared != nil {
 			return s.shared.append(ctx, meta, events[0], s.db.now())

@@ -66,3 +66,13 @@ func (k *IdempotencyKeys) Prune(ctx context.Context, before time.Time) (n int64,
 	}
 	return res.RowsAffected()
 }
+
+// ForgetMentioning deletes the answers whose body holds text.
+func (k *IdempotencyKeys) ForgetMentioning(ctx context.Context, text string) (n int64, err error) {
+	defer ledger.Wrap(&err, "IdempotencyKeys.ForgetMentioning")
+	res, err := k.q.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE position(convert_to($1, 'UTF8') in body) > 0`, text)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

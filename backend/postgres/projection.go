@@ -304,7 +304,8 @@ func (b *viewBatch) Apply(ctx context.Context, tx Querier, table string) error {
 
 var viewColumns = []string{"id", "bank_id", "bank_member_id", "bank_account_id", "amount", "currency", "description", "status",
 	"submitted_at", "submitted_position", "decided_at", "decided_by", "denial_reason", "payment_status", "version", "payment_version",
-	"approvals_required", "approvals", "withdrawn_at", "payment_attempt", "payment_failure_reason"}
+	"approvals_required", "approvals", "withdrawn_at", "payment_attempt", "payment_failure_reason",
+	"receipt_count"}
 
 // readViewRows reads the stored rows of ids.
 func readViewRows(ctx context.Context, tx Querier, table string, ids []uuid.UUID) (map[uuid.UUID]*viewRow, error) {
@@ -326,7 +327,7 @@ func readViewRows(ctx context.Context, tx Querier, table string, ids []uuid.UUID
 		var approvals []byte
 		if err := rows.Scan(&r.ID, &r.BankID, &r.MemberID, &r.AccountID, &r.Amount, &r.Currency, &r.Description, &r.Status,
 			&r.SubmittedAt, &row.submittedPosition, &decidedAt, &decidedBy, &reason, &r.PaymentStatus, &r.Version, &row.paymentVersion,
-			&r.ApprovalsRequired, &approvals, &withdrawnAt, &r.PaymentAttempt, &failure); err != nil {
+			&r.ApprovalsRequired, &approvals, &withdrawnAt, &r.PaymentAttempt, &failure, &r.ReceiptCount); err != nil {
 			return nil, fmt.Errorf("read %s: %w", table, err)
 		}
 		if r.Approvals, err = scanApprovals(approvals); err != nil {
@@ -361,7 +362,8 @@ func (row *viewRow) values() []any {
 	return []any{r.ID.String(), r.BankID.String(), r.MemberID.String(), r.AccountID.String(), r.Amount.String(), r.Currency,
 		r.Description, string(r.Status), r.SubmittedAt, row.submittedPosition, nullTime(r.DecidedAt), decidedBy, nullIfEmpty(r.DenialReason),
 		string(r.PaymentStatus), r.Version, row.paymentVersion,
-		r.ApprovalsRequired, approvalsJSON(r.Approvals), nullTime(r.WithdrawnAt), r.PaymentAttempt, nullIfEmpty(r.PaymentFailureReason)}
+		r.ApprovalsRequired, approvalsJSON(r.Approvals), nullTime(r.WithdrawnAt), r.PaymentAttempt, nullIfEmpty(r.PaymentFailureReason),
+		r.ReceiptCount}
 }
 
 // upsertViewRows writes rows with one statement: a new row is inserted,
@@ -382,11 +384,12 @@ func upsertViewRows(ctx context.Context, tx Querier, table string, rows []*viewR
 		INSERT INTO `+table+` AS t (`+strings.Join(viewColumns, ", ")+`)
 		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::numeric[], $6::text[], $7::text[], $8::text[],
 			$9::timestamptz[], $10::bigint[], $11::timestamptz[], $12::uuid[], $13::text[], $14::text[], $15::bigint[], $16::bigint[],
-			$17::smallint[], $18::jsonb[], $19::timestamptz[], $20::integer[], $21::text[])
+			$17::smallint[], $18::jsonb[], $19::timestamptz[], $20::integer[], $21::text[], $22::integer[])
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, decided_at = excluded.decided_at, decided_by = excluded.decided_by,
 			denial_reason = excluded.denial_reason, withdrawn_at = excluded.withdrawn_at, approvals = excluded.approvals,
 			version = excluded.version, payment_status = excluded.payment_status, payment_attempt = excluded.payment_attempt,
-			payment_failure_reason = excluded.payment_failure_reason, payment_version = excluded.payment_version
+			payment_failure_reason = excluded.payment_failure_reason, payment_version = excluded.payment_version,
+			receipt_count = excluded.receipt_count
 		WHERE t.version <= excluded.version AND t.payment_version <= excluded.payment_version`, args...)
 	if err != nil {
 		return fmt.Errorf("project into %s: %w", table, err)

@@ -38,7 +38,7 @@ func (m *ReadModel) ListReimbursements(ctx context.Context, q app.ListQuery) (_ 
 	rows, err := m.q.QueryContext(ctx, `
 		SELECT id, bank_id, bank_member_id, bank_account_id, amount, currency, description, status, submitted_at,
 			decided_at, decided_by, coalesce(denial_reason, ''), payment_status, version,
-			approvals_required, approvals, withdrawn_at, payment_attempt, coalesce(payment_failure_reason, '')
+			approvals_required, approvals, withdrawn_at, payment_attempt, coalesce(payment_failure_reason, ''), receipt_count
 		FROM reimbursements_view WHERE `+where+` ORDER BY submitted_at DESC, id DESC LIMIT $1`, args...)
 	if err != nil {
 		return app.ListPage{}, err
@@ -57,7 +57,7 @@ func (m *ReadModel) ListReimbursements(ctx context.Context, q app.ListQuery) (_ 
 		var approvals []byte
 		if err := rows.Scan(&r.ID, &r.BankID, &r.MemberID, &r.AccountID, &amount, &r.Currency, &r.Description, &r.Status,
 			&r.SubmittedAt, &decidedAt, &decidedBy, &r.DenialReason, &r.PaymentStatus, &r.Version,
-			&r.ApprovalsRequired, &approvals, &withdrawnAt, &r.PaymentAttempt, &r.PaymentFailureReason); err != nil {
+			&r.ApprovalsRequired, &approvals, &withdrawnAt, &r.PaymentAttempt, &r.PaymentFailureReason, &r.ReceiptCount); err != nil {
 			return app.ListPage{}, err
 		}
 		if r.Approvals, err = scanApprovals(approvals); err != nil {

@@ -184,7 +184,10 @@ func TestProjectedRowsAreTheDomainsFoldUnderRedelivery(t *testing.T) {
 		{StreamID: paid, StreamType: ledger.StreamReimbursement, Version: 2, Event: ledger.ReimbursementApprovalRecorded{
 			ReimbursementID: paid, AdministratorID: admin1, Note: "receipts attached", ApprovedAt: at.Add(time.Hour), Approvals: 1, ApprovalsRequired: 2}},
 		{StreamID: withdrawn, StreamType: ledger.StreamReimbursement, Version: 1, Event: submitted(withdrawn)},
-		{StreamID: denied, StreamType: ledger.StreamReimbursement, Version: 2, Event: ledger.ReimbursementDenied{
+		{StreamID: denied, StreamType: ledger.StreamReimbursement, Version: 2, Event: ledger.ReceiptAttached{
+			ReceiptID: uuid.New(), ReimbursementID: denied, SHA256: strings.Repeat("0", 64), Size: 10, ContentType: ledger.ContentTypePDF,
+			AttachedAt: at.Add(time.Minute)}},
+		{StreamID: denied, StreamType: ledger.StreamReimbursement, Version: 3, Event: ledger.ReimbursementDenied{
 			ReimbursementID: denied, AdministratorID: admin2, Reason: "no receipt", DeniedAt: at.Add(time.Hour)}},
 		{StreamID: paid, StreamType: ledger.StreamReimbursement, Version: 3, Event: ledger.ReimbursementApproved{
 			ReimbursementID: paid, AdministratorID: admin2, ApprovedAt: at.Add(2 * time.Hour)}},
@@ -219,7 +222,8 @@ func TestProjectedRowsAreTheDomainsFoldUnderRedelivery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want.Position = 0 // the read model keeps versions, not positions
+			want.Position = 0   // the read model keeps versions, not positions
+			want.Receipts = nil // and how many receipts, not which
 			sameAmount := got.Amount.Equal(want.Amount)
 			got.Amount, want.Amount = decimal.Decimal{}, decimal.Decimal{}
 			if !sameAmount || !reflect.DeepEqual(*want, got) {

@@ -17,6 +17,9 @@ import (
 // SubjectKeys stores the members' personal data keys (migration 00022).
 type SubjectKeys struct {
 	q querier
+	// pool is where a key is made: outside any transaction, so that a key
+	// a process has begun to seal with never rolls back.
+	pool querier
 	// inTx is set when bound to a transaction, which Lock needs.
 	inTx bool
 }
@@ -26,18 +29,13 @@ var _ app.SubjectKeys = (*SubjectKeys)(nil)
 // Ensure stores key as the subject's key unless it has one or was erased.
 func (s *SubjectKeys) Ensure(ctx context.Context, subject uuid.UUID, key app.WrappedKey, at time.Time) (stored app.WrappedKey, erased bool, err error) {
 	defer ledger.Wrap(&err, "SubjectKeys.Ensure(%s)", subject)
-	if s.inTx { // a transaction that appends events holds the appenders' lock before its first write
-		if err := bus.LockAppenders(ctx, s.q); err != nil {
-			return app.WrappedKey{}, false, err
-		}
-	}
-	_, err = s.q.ExecContext(ctx, `INSERT INTO subject_keys (subject_id, wrapped_key, key_id, created_at) VALUES ($1, $2, $3, $4)
+	_, err = s.pool.ExecContext(ctx, `INSERT INTO subject_keys (subject_id, wrapped_key, key_id, created_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT DO NOTHING`, subject, key.Key, key.KeyID, at)
 	if err != nil {
 		return app.WrappedKey{}, false, err
 	}
 	var keyID sql.NullString
-	err = s.q.QueryRowContext(ctx, `SELECT wrapped_key, key_id, erased_at IS NOT NULL FROM subject_keys WHERE subject_id = $1`, subject).
+	err = s.pool.QueryRowContext(ctx, `SELECT wrapped_key, key_id, erased_at IS NOT NULL FROM subject_keys WHERE subject_id = $1`, subject).
 		Scan(&stored.Key, &keyID, &erased)
 	stored.KeyID = keyID.String
 	return stored, erased, err

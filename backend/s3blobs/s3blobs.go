@@ -15,6 +15,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/reimbursement-ledger/ledger/backend/app"
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 )
 
@@ -46,6 +47,8 @@ type Store struct {
 	bucket string
 	prefix string
 }
+
+var _ app.ReceiptBlobs = (*Store)(nil)
 
 // New checks cfg and returns a Store for its bucket. It does not contact the
 // server: a wrong key or a missing bucket shows on the first call.

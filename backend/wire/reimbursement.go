@@ -38,6 +38,8 @@ type Reimbursement struct {
 	PaymentAttempt       int     `json:"payment_attempt"`
 	PaymentFailureReason *string `json:"payment_failure_reason"`
 	Version              int64   `json:"version"`
+	// ReceiptCount is how many receipts the member attached.
+	ReceiptCount int `json:"receipt_count"`
 	// Sequence counts the claim's events this state folds, its payment's
 	// included: a single reimbursement's read and each webhook carry it,
 	// the lists do not (0, left out).
@@ -68,6 +70,7 @@ func NewReimbursement(r ledger.Reimbursement) Reimbursement {
 		Status: string(r.Status), SubmittedAt: r.SubmittedAt, ApprovalsRequired: max(r.ApprovalsRequired, 1),
 		Approvals: make([]Approval, 0, len(r.Approvals)), DecidedAt: r.DecidedAt, DecidedBy: r.DecidedBy,
 		WithdrawnAt: r.WithdrawnAt, PaymentStatus: string(r.PaymentStatus), PaymentAttempt: r.PaymentAttempt, Version: r.Version,
+		ReceiptCount: r.ReceiptCount,
 	}
 	for _, a := range r.Approvals {
 		approval := Approval{AdministratorID: a.AdministratorID, ApprovedAt: a.ApprovedAt}

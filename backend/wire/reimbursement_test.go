@@ -33,7 +33,7 @@ func TestReimbursementOnTheWire(t *testing.T) {
 		want map[string]any
 	}{
 		"pending": {pending, map[string]any{"amount": "125.50", "approvals": []any{}, "approvals_required": 1.0, "decided_at": nil,
-			"decided_by": nil, "denial_reason": nil, "withdrawn_at": nil, "payment_failure_reason": nil, "payment_attempt": 0.0}},
+			"decided_by": nil, "denial_reason": nil, "withdrawn_at": nil, "payment_failure_reason": nil, "payment_attempt": 0.0, "receipt_count": 0.0}},
 		"denied after a first approval": {denied, map[string]any{"denial_reason": "No receipt", "approvals_required": 2.0,
 			"approvals": []any{
 				map[string]any{"administrator_id": admin.String(), "approved_at": "2026-11-25T09:31:53.74496Z", "note": nil},
@@ -49,8 +49,8 @@ func TestReimbursementOnTheWire(t *testing.T) {
 		if err := json.Unmarshal(raw, &got); err != nil {
 			t.Fatal(err)
 		}
-		if len(got) != 19 {
-			t.Errorf("%s: %d fields, want the 19 of docs/openapi.yaml's Reimbursement: %s", name, len(got), raw)
+		if len(got) != 20 {
+			t.Errorf("%s: %d fields, want the 20 of docs/openapi.yaml's Reimbursement: %s", name, len(got), raw)
 		}
 		for k, v := range tc.want {
 			if g, _ := json.Marshal(got[k]); string(g) != mustJSON(t, v) {

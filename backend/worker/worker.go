@@ -308,9 +308,9 @@ func New(cfg Config) (*Worker, error) {
 			return nil, fmt.Errorf("subscriber %s: %w", h.group, err)
 		}
 		g := &group{name: h.group}
-		fn := handleEvent(cfg.Bus, h.event)
+		fn := handleEvent(cfg.Bus, h.group, h.event)
 		if h.batch != nil {
-			fn = handleBatch(cfg.Bus, sub, h.batch)
+			fn = handleBatch(cfg.Bus, h.group, sub, h.batch)
 		} else {
 			g.park = park(h.group)
 		}
@@ -341,24 +341,30 @@ func observe(group string, fn message.NoPublishHandlerFunc, obs Observer) messag
 }
 
 // handleEvent adapts an event handler to a Watermill handler: the event's
-// correlation id goes into the context for every log line it causes.
-func handleEvent(bus Bus, fn func(context.Context, ledger.RecordedEvent) error) message.NoPublishHandlerFunc {
-	return func(msg *message.Message) error {
+// correlation id goes into the context for every log line it causes, and
+// the call is a span named for the saga (saga.payments, saga.notifications).
+func handleEvent(bus Bus, group string, fn func(context.Context, ledger.RecordedEvent) error) message.NoPublishHandlerFunc {
+	return func(msg *message.Message) (err error) {
 		rec, err := bus.EventFromMessage(msg)
 		if err != nil {
 			return err
 		}
-		return fn(logging.WithCorrelation(msg.Context(), rec.Metadata.CorrelationID), rec)
+		ctx, span := startEventSpan(msg.Context(), group, rec)
+		defer func() { endSpan(span, err) }()
+		return fn(logging.WithCorrelation(ctx, rec.Metadata.CorrelationID), rec)
 	}
 }
 
 // handleBatch adapts a batch handler: it runs at a delivered batch's first
 // message with all the batch's events, in the subscriber's transaction, so
-// the writes and the subscriber's position commit together.
-func handleBatch(bus Bus, sub message.Subscriber, fn func(context.Context, app.Tx, []ledger.RecordedEvent) error) message.NoPublishHandlerFunc {
+// the writes and the subscriber's position commit together. Each batch
+// applied is a span, "worker.<group>", with its size.
+func handleBatch(bus Bus, group string, sub message.Subscriber, fn func(context.Context, app.Tx, []ledger.RecordedEvent) error) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
-		return bus.ApplyBatch(sub, msg, func(tx app.Tx, events []ledger.RecordedEvent) error {
-			return fn(logging.WithCorrelation(msg.Context(), events[0].Metadata.CorrelationID), tx, events)
+		return bus.ApplyBatch(sub, msg, func(tx app.Tx, events []ledger.RecordedEvent) (err error) {
+			ctx, span := startBatchSpan(msg.Context(), group, events)
+			defer func() { endSpan(span, err) }()
+			return fn(logging.WithCorrelation(ctx, events[0].Metadata.CorrelationID), tx, events)
 		})
 	}
 }

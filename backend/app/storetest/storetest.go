@@ -62,6 +62,8 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"PayoutsReturns", testPayoutsReturns},
 		{"PayoutsRollback", testPayoutsRollback},
 		{"PayoutsExclusive", testPayoutsExclusive},
+		{"ReceiptBlobs", testReceiptBlobs},
+		{"Receipts", testReceipts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, newHarness(t)) })

@@ -51,7 +51,7 @@ func TestExportCommand(t *testing.T) {
 	}
 	records, err := csv.NewReader(strings.NewReader(out)).ReadAll()
 	if err != nil || len(records) != 4 || strings.Join(records[0], ",") !=
-		"id,bank_id,bank_member_id,bank_account_id,amount,currency,description,status,submitted_at,decided_at,decided_by,denial_reason,payment_status,version" {
+		"id,bank_id,bank_member_id,bank_account_id,amount,currency,description,status,submitted_at,decided_at,decided_by,denial_reason,payment_status,version,receipt_count" {
 		t.Fatalf("export printed %q, %v; want the header and the bank's three rows", out, err)
 	}
 	newest, middle := records[1], records[2]

@@ -24,7 +24,9 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/ledger"
 	"github.com/reimbursement-ledger/ledger/backend/logging"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
+	"github.com/reimbursement-ledger/ledger/backend/s3blobs"
 	"github.com/reimbursement-ledger/ledger/backend/smtp"
+	"github.com/reimbursement-ledger/ledger/backend/tracing"
 	"github.com/reimbursement-ledger/ledger/backend/webhook"
 	"github.com/reimbursement-ledger/ledger/backend/worker"
 )
@@ -105,6 +107,12 @@ environment:
                  verify checks them too (optional)
   IDEMPOTENCY_TTL  how long Idempotency-Keys are remembered (default 24h)
   READ_WAIT_MAX  how long a list sent min_position waits for the projection before 503 (default 2s, at most 5s)
+  RECEIPT_MAX_BYTES  the largest receipt a member may upload, in bytes (default 10485760, 10 MiB; at most 1 GiB);
+                 a larger upload gets 413 without the rest being read
+  RECEIPT_STORE  where receipts' bytes are kept: postgres (default: large objects in the ledger's database) or s3
+  S3_ENDPOINT, S3_BUCKET, S3_REGION, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY
+                 the S3-compatible bucket of RECEIPT_STORE=s3 (endpoint host[:port], e.g.
+                 nyc3.digitaloceanspaces.com); S3_INSECURE=true talks plain http, to a local server only
   POSITION_KEY   32 random bytes in base64 (openssl rand -base64 32) that encrypt the Ledger-Position tokens;
                  one per deployment, the same in every API process (serve, unless AUTH_DEV_ISSUER=true: then
                  a random key of the process's own when unset)
@@ -155,6 +163,9 @@ environment:
   DB_IDLE_IN_TRANSACTION_TIMEOUT, DB_STATEMENT_TIMEOUT, DB_LOCK_TIMEOUT
                  bounds on serve's database sessions (default 5s, 30s, 30s): a frozen worker's batch
                  holds its consumer groups for at most the first, and another worker takes over
+  OTEL_EXPORTER_OTLP_ENDPOINT  where serve sends its traces over OTLP/HTTP (say http://localhost:4318); unset,
+                 tracing is off. The exporter reads the other OTEL_EXPORTER_OTLP_* variables (headers, timeout) and
+                 OTEL_RESOURCE_ATTRIBUTES itself (see docs/operations.md, "Traces")
 
 exit status:
   0  done
@@ -175,8 +186,16 @@ type config struct {
 	// tree heads; auditSigningKey (AUDIT_SIGNING_KEY) signs tree heads;
 	// auditPublicKeys (AUDIT_PUBLIC_KEYS) are more keys heads may carry.
 	auditSecret, auditSigningKey, auditPublicKeys string
+	// Tracing exports spans over OTLP when its endpoint
+	// (OTEL_EXPORTER_OTLP_ENDPOINT) is set (serve).
+	Tracing tracing.Config
 	// IdempotencyTTL is how long Idempotency-Keys are remembered.
 	IdempotencyTTL time.Duration
+	// ReceiptMaxBytes (RECEIPT_MAX_BYTES) is the largest receipt accepted.
+	ReceiptMaxBytes int64
+	// ReceiptStore (RECEIPT_STORE=s3) keeps receipts' bytes in a bucket;
+	// nil keeps them in PostgreSQL.
+	ReceiptStore *s3blobs.Store
 	// ReadWait bounds how long a list waits for the projection to reach
 	// the min_position it was sent.
 	ReadWait time.Duration
@@ -266,7 +285,8 @@ func (c config) auditKeys() (audit.Keys, *audit.Signer, error) {
 
 func loadConfig(getenv func(string) string) (config, error) {
 	cfg := config{DatabaseURL: getenv("DATABASE_URL"), HTTPAddr: getenv("HTTP_ADDR"), MaxConns: postgres.DefaultMaxConns, auditSecret: getenv("AUDIT_KEY"),
-		auditSigningKey: getenv("AUDIT_SIGNING_KEY"), auditPublicKeys: getenv("AUDIT_PUBLIC_KEYS")}
+		auditSigningKey: getenv("AUDIT_SIGNING_KEY"), auditPublicKeys: getenv("AUDIT_PUBLIC_KEYS"),
+		Tracing: tracing.Config{Endpoint: getenv("OTEL_EXPORTER_OTLP_ENDPOINT")}}
 	if cfg.DatabaseURL == "" {
 		return cfg, errors.New("DATABASE_URL is not set (for a local database: go tool task run)")
 	}
@@ -325,6 +345,29 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return cfg, fmt.Errorf("IDEMPOTENCY_TTL %q: want a duration of at least 1h, such as 24h", raw)
 		}
 		cfg.IdempotencyTTL = d
+	}
+	cfg.ReceiptMaxBytes = app.DefaultReceiptMaxBytes
+	if raw := getenv("RECEIPT_MAX_BYTES"); raw != "" {
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || n < 1 || n > 1<<30 {
+			return cfg, fmt.Errorf("RECEIPT_MAX_BYTES %q: want a number of bytes from 1 to 1073741824, such as 10485760", raw)
+		}
+		cfg.ReceiptMaxBytes = n
+	}
+	switch store := getenv("RECEIPT_STORE"); store {
+	case "", "postgres":
+	case "s3":
+		insecure := getenv("S3_INSECURE")
+		if insecure != "" && insecure != "true" && insecure != "false" {
+			return cfg, fmt.Errorf("S3_INSECURE %q: want true or false", insecure)
+		}
+		if cfg.ReceiptStore, err = s3blobs.New(s3blobs.Config{Endpoint: getenv("S3_ENDPOINT"), Bucket: getenv("S3_BUCKET"),
+			Region: getenv("S3_REGION"), AccessKeyID: getenv("S3_ACCESS_KEY_ID"), SecretAccessKey: getenv("S3_SECRET_ACCESS_KEY"),
+			Insecure: insecure == "true"}); err != nil {
+			return cfg, fmt.Errorf("RECEIPT_STORE=s3: %w", err)
+		}
+	default:
+		return cfg, fmt.Errorf("RECEIPT_STORE %q: want postgres (the default) or s3", store)
 	}
 	switch raw := getenv("WEBHOOK_ALLOW_PRIVATE"); raw {
 	case "", "false":

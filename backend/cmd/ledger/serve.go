@@ -18,6 +18,7 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/bus"
 	"github.com/reimbursement-ledger/ledger/backend/saga"
+	"github.com/reimbursement-ledger/ledger/backend/tracing"
 	"github.com/reimbursement-ledger/ledger/backend/webhook"
 	"github.com/reimbursement-ledger/ledger/backend/worker"
 )
@@ -37,8 +38,12 @@ func newApp(cfg config, db *postgres.DB) *app.App { return newAuditedApp(cfg, db
 
 // newAuditedApp returns the use cases over db, checking the audit log with keys.
 func newAuditedApp(cfg config, db *postgres.DB, keys audit.Keys) *app.App {
-	return app.New(app.Config{Stores: db.Stores(), AuditKeys: keys, IdempotencyTTL: cfg.IdempotencyTTL, ReadWait: cfg.ReadWait, PositionKey: cfg.PositionKey,
-		AccountNumberKey: cfg.AccountNumberKey, PaymentRail: cfg.PaymentRail, PIIKey: cfg.PIIKey,
+	stores := db.Stores()
+	if cfg.ReceiptStore != nil {
+		stores.Receipts = cfg.ReceiptStore
+	}
+	return app.New(app.Config{Stores: stores, AuditKeys: keys, IdempotencyTTL: cfg.IdempotencyTTL, ReadWait: cfg.ReadWait, PositionKey: cfg.PositionKey,
+		AccountNumberKey: cfg.AccountNumberKey, PaymentRail: cfg.PaymentRail, PIIKey: cfg.PIIKey, ReceiptMaxBytes: cfg.ReceiptMaxBytes,
 		Webhooks: app.WebhookConfig{Destinations: webhook.Guard{AllowPrivate: cfg.WebhookAllowPrivate}, NewSecret: webhook.NewSecret,
 			RotationWindow: cfg.WebhookRotationWindow}})
 }
@@ -61,6 +66,24 @@ func withDBOptions(ctx context.Context, cfg config, opts postgres.Options, fn fu
 // requests, lets in-flight ones finish, and stops the workers after their
 // current event: nothing acknowledged is lost.
 func serve(ctx context.Context, cfg config, r role, logger *slog.Logger, listening func(string)) error {
+	tracingCfg := cfg.Tracing
+	tracingCfg.Role = string(r)
+	stopTracing, err := tracing.Setup(ctx, tracingCfg)
+	if err != nil {
+		return fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
+	}
+	if tracingCfg.Enabled() {
+		logger.Info("tracing: exporting spans over OTLP", "endpoint", tracingCfg.Endpoint)
+	}
+	defer func() {
+		// The spans still batched go out, within a bound: the collector
+		// may be gone.
+		flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(flush); err != nil {
+			logger.Warn("tracing: the last spans were not exported", "error", err)
+		}
+	}()
 	keys, signer, err := cfg.auditKeys()
 	if err != nil {
 		return err
