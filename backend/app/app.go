@@ -31,6 +31,11 @@ type App struct {
 	paymentRail    string
 	personal       *personalData
 	receiptMax     int64
+	// policies keeps approval policies folded at committed versions of
+	// their streams. A bound App that set a policy reads without it: its
+	// transaction sees a version that may never commit.
+	policies    *policyCache
+	wrotePolicy bool
 }
 
 // Config is what the use cases need.
@@ -121,7 +126,7 @@ func New(cfg Config) *App {
 	if err != nil {
 		panic("app.New: " + err.Error()) // the configuration checks the key (ParsePIIKey)
 	}
-	return &App{personal: personal, positions: positions, accountNumbers: numbers, paymentRail: cfg.PaymentRail, receiptMax: cfg.ReceiptMaxBytes, stores: cfg.Stores, auditKeys: cfg.AuditKeys, idempotencyTTL: cfg.IdempotencyTTL, readWait: cfg.ReadWait, exportBatch: cfg.ExportBatch, webhooks: cfg.Webhooks,
+	return &App{policies: newPolicyCache(), personal: personal, positions: positions, accountNumbers: numbers, paymentRail: cfg.PaymentRail, receiptMax: cfg.ReceiptMaxBytes, stores: cfg.Stores, auditKeys: cfg.AuditKeys, idempotencyTTL: cfg.IdempotencyTTL, readWait: cfg.ReadWait, exportBatch: cfg.ExportBatch, webhooks: cfg.Webhooks,
 		now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }}
 }
 
@@ -168,5 +173,9 @@ func (a *App) directory() Directory {
 
 // streams folds aggregates from the event store a uses.
 func (a *App) streams() Streams {
-	return Streams{Events: a.events(), Directory: a.directory()}
+	s := Streams{Events: a.events(), Directory: a.directory()}
+	if !a.wrotePolicy {
+		s.policies = a.policies
+	}
+	return s
 }

@@ -31,10 +31,17 @@ func (a *App) SetApprovalPolicy(ctx context.Context, p Principal, cmd SetApprova
 	if err := p.must(RoleOperator); err != nil {
 		return ledger.ApprovalPolicy{}, err
 	}
+	if a.tx != nil {
+		// What the rest of the transaction reads of the policy is not
+		// committed yet: keep it out of the cache (policycache.go).
+		a.wrotePolicy = true
+	}
 	err = a.transact(ctx, func(tx Tx) error {
 		if _, err := tx.Directory.Bank(ctx, cmd.BankID); err != nil {
 			return err
 		}
+		// Without the policy cache: the policy it reads after appending is
+		// not committed yet.
 		streams := Streams{Events: tx.Events}
 		current, err := streams.ApprovalPolicy(ctx, cmd.BankID)
 		if err != nil {

@@ -15,6 +15,9 @@ import (
 type Streams struct {
 	Events    EventStore
 	Directory Directory
+	// policies, when set, keeps folded approval policies by their stream's
+	// version (policycache.go).
+	policies *policyCache
 }
 
 // Reimbursement returns a reimbursement's current state, folded from its
@@ -109,12 +112,31 @@ func (s Streams) Append(ctx context.Context, meta ledger.Metadata, events ...led
 }
 
 // ApprovalPolicy returns a bank's approval policy, folded from its stream:
-// the zero policy when the bank never set one.
+// the zero policy when the bank never set one. With a policy cache it
+// first reads the stream's version and answers the policy folded at that
+// version when it has it: what the stream shows now, in this process or
+// after a change by any other.
 func (s Streams) ApprovalPolicy(ctx context.Context, bankID uuid.UUID) (p ledger.ApprovalPolicy, err error) {
 	defer ledger.Wrap(&err, "Streams.ApprovalPolicy(%s)", bankID)
-	stream, err := s.Events.Load(ctx, ledger.ApprovalPolicyStreamID(bankID))
+	streamID := ledger.ApprovalPolicyStreamID(bankID)
+	if s.policies != nil {
+		version, err := s.Events.StreamVersion(ctx, streamID)
+		if err != nil {
+			return ledger.ApprovalPolicy{}, err
+		}
+		if p, ok := s.policies.get(bankID, version); ok {
+			return p, nil
+		}
+	}
+	stream, err := s.Events.Load(ctx, streamID)
 	if err != nil {
 		return ledger.ApprovalPolicy{}, err
 	}
-	return ledger.FoldApprovalPolicy(bankID, stream)
+	if p, err = ledger.FoldApprovalPolicy(bankID, stream); err != nil {
+		return ledger.ApprovalPolicy{}, err
+	}
+	if s.policies != nil {
+		s.policies.put(p)
+	}
+	return p, nil
 }

@@ -5,6 +5,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,13 +69,23 @@ type VerifierConfig struct {
 	Logger     *slog.Logger
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
+	// CacheSize is how many verified tokens are remembered (see cache.go):
+	// 0 means DefaultCacheSize, a negative size turns the cache off.
+	CacheSize int
 }
 
 // Verifier checks tokens: signature against the issuer's current keys,
 // algorithm, issuer, audience, expiry and not-before.
+//
+// A successful verification is cached by the token's SHA-256 until
+// shortly before the token expires, 5 minutes at most (cache.go): a token
+// signed with a key the issuer has since removed from its JWK Set keeps
+// verifying until its entry lapses.
 type Verifier struct {
 	keys   jwt.Keyfunc
 	parser *jwt.Parser
+	now    func() time.Time
+	cache  *tokenCache
 }
 
 // NewVerifier returns a verifier of cfg.Issuer's tokens that keeps its JWK
@@ -144,7 +155,11 @@ func newVerifier(keys jwt.Keyfunc, cfg VerifierConfig) *Verifier {
 	if cfg.Now != nil {
 		opts = append(opts, jwt.WithTimeFunc(cfg.Now))
 	}
-	return &Verifier{keys: keys, parser: jwt.NewParser(opts...)}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Verifier{keys: keys, parser: jwt.NewParser(opts...), now: now, cache: newTokenCache(cfg.CacheSize)}
 }
 
 type tokenClaims struct {
@@ -153,16 +168,39 @@ type tokenClaims struct {
 }
 
 // Verify checks a token and returns its claims; every failure wraps
-// ErrInvalidToken and says why.
+// ErrInvalidToken and says why. A token verified shortly before is
+// answered from the cache with the claims its verification returned.
 func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
+	if v.cache == nil {
+		claims, _, err := v.verify(token)
+		return claims, err
+	}
+	key := sha256.Sum256([]byte(token))
+	if claims, ok := v.cache.get(key, v.now()); ok {
+		return claims, nil
+	}
+	claims, exp, err := v.verify(token)
+	if err != nil {
+		return Claims{}, err
+	}
+	v.cache.put(key, claims, exp, v.now())
+	return claims, nil
+}
+
+// verify checks a token's signature and claims and returns its claims and
+// when it expires.
+func (v *Verifier) verify(token string) (Claims, time.Time, error) {
 	var c tokenClaims
 	if _, err := v.parser.ParseWithClaims(token, &c, v.keys); err != nil {
-		return Claims{}, fmt.Errorf("%w: %s", ErrInvalidToken, reason(err))
+		return Claims{}, time.Time{}, fmt.Errorf("%w: %s", ErrInvalidToken, reason(err))
 	}
 	if c.Subject == "" {
-		return Claims{}, fmt.Errorf("%w: the token names no subject", ErrInvalidToken)
+		return Claims{}, time.Time{}, fmt.Errorf("%w: the token names no subject", ErrInvalidToken)
 	}
-	return Claims{Subject: c.Subject, Issuer: c.Issuer, Role: c.Role}, nil
+	if c.ExpiresAt == nil { // required by the parser; never cached without one
+		return Claims{}, time.Time{}, fmt.Errorf("%w: the token lacks a required claim", ErrInvalidToken)
+	}
+	return Claims{Subject: c.Subject, Issuer: c.Issuer, Role: c.Role}, c.ExpiresAt.Time, nil
 }
 
 // reason says in a few words why a token was refused, without echoing it.

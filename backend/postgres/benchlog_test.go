@@ -100,7 +100,7 @@ const appendConns, appendWindow = 4, 8
 // which is then committed first, as the API would. Commits do not wait
 // for the disk: a benchmark's log need not survive a crash. It returns how
 // many transactions it committed.
-func appendInTransactions(b *testing.B, db *postgres.DB, perTx int, events iter.Seq2[ledger.RecordedEvent, error]) int {
+func appendInTransactions(b testing.TB, db *postgres.DB, perTx int, events iter.Seq2[ledger.RecordedEvent, error]) int {
 	b.Helper()
 	const conns = appendConns
 	metaJSON, err := json.Marshal(benchMeta)
@@ -234,7 +234,7 @@ func appendBatches(ctx context.Context, conn *sql.Conn, metaJSON string, batches
 
 // seedLog appends log's events perTx to a transaction, checks that they
 // went into that many transactions, and analyzes the table.
-func seedLog(b *testing.B, db *postgres.DB, log benchLog, perTx int) {
+func seedLog(b testing.TB, db *postgres.DB, log benchLog, perTx int) {
 	b.Helper()
 	if 2*log.lag <= appendWindow*perTx {
 		b.Fatalf("a decision %d submissions after its own may commit before it, %d events to a transaction", log.lag, perTx)

@@ -19,8 +19,17 @@ type RebuildProgress func(done, total int64)
 // RebuildOptions tunes a rebuild.
 type RebuildOptions struct {
 	// Restart discards an interrupted rebuild instead of resuming it.
-	Restart   bool
+	Restart bool
+	// BatchSize is how many events one query reads (default 50,000).
 	BatchSize int
+	// ChunkSize is how many events are folded in memory before their rows
+	// are written, with the rebuild's cursor, in one transaction (default
+	// 10 × BatchSize). Rows submitted within a chunk are folded from
+	// nothing and bulk-loaded with COPY; only rows an earlier chunk wrote
+	// are read back and patched. An interrupted rebuild resumes after the
+	// last chunk written. Memory grows with it: about one folded row per
+	// submission in the chunk.
+	ChunkSize int
 	Progress  RebuildProgress
 }
 
@@ -46,6 +55,8 @@ type rebuild struct {
 	opts RebuildOptions
 	// table is the table the rebuild fills, beside the live p.Table.
 	table string
+	// keyed is set once table has its primary key.
+	keyed bool
 }
 
 // Run builds a projection's table again from the first event into a new
@@ -67,6 +78,9 @@ func (r *Rebuilds) Run(ctx context.Context, p *Projection, opts RebuildOptions) 
 	db := r.db
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 50000
+	}
+	if opts.ChunkSize <= 0 {
+		opts.ChunkSize = 10 * opts.BatchSize
 	}
 	if opts.Progress == nil {
 		opts.Progress = func(int64, int64) {}
@@ -90,12 +104,17 @@ func (r *Rebuilds) Run(ctx context.Context, p *Projection, opts RebuildOptions) 
 	if res.Resumed, err = rb.prepare(ctx, opts.Restart); err != nil {
 		return res, err
 	}
+	if !p.CopiesNewRows {
+		if err := rb.withKey(ctx); err != nil {
+			return res, err
+		}
+	}
 	total, err := rb.remainingEvents(ctx)
 	if err != nil {
 		return res, err
 	}
-	// Catch up while the live projector runs on. Reading and folding the next
-	// batch overlaps with writing the previous one.
+	// Catch up while the live projector runs on. Reading and decoding the
+	// next batch overlaps with folding and writing the previous ones.
 	if err := rb.load(ctx, &res, total); err != nil {
 		return res, err
 	}
@@ -151,22 +170,15 @@ func (rb *rebuild) prepare(ctx context.Context, restart bool) (resumed bool, err
 			resumed = true
 			return nil
 		}
-		var key string
-		err := tx.QueryRowContext(ctx, `
-			SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY array_position(i.indkey, a.attnum))
-			FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-			WHERE i.indrelid = $1::regclass AND i.indisprimary`, rb.p.Table).Scan(&key)
-		if err != nil {
-			return fmt.Errorf("primary key of %s: %w", rb.p.Table, err)
-		}
-		// Only the primary key while loading: the other indexes are built once, at the end.
+		// No index while loading: rows are bulk-loaded with COPY into a bare
+		// table, and its indexes are built once, at the end (index), or the
+		// primary key earlier when a later chunk must patch rows (withKey).
 		for _, stmt := range []string{
 			`DROP TABLE IF EXISTS ` + rb.table,
 			`DELETE FROM projection_rebuilds WHERE name = '` + rb.p.Table + `'`,
 			// Unlogged while loading (made logged before the swap), with room on
 			// each page so that later decisions update rows in place (HOT).
 			`CREATE UNLOGGED TABLE ` + rb.table + ` (LIKE ` + rb.p.Table + ` INCLUDING DEFAULTS INCLUDING CONSTRAINTS) WITH (fillfactor = 80)`,
-			`ALTER TABLE ` + rb.table + ` ADD PRIMARY KEY (` + key + `)`,
 			`INSERT INTO projection_rebuilds (name, transaction_id, position, started_at) VALUES ('` + rb.p.Table + `', '0', 0, now())`,
 		} {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
@@ -219,17 +231,28 @@ func (rb *rebuild) catchUpWithLive(ctx context.Context, res *RebuildResult, tota
 	return nil
 }
 
-// foldedBatch is a batch of events read and folded, and where it ends.
-type foldedBatch struct {
-	changes  ProjectionBatch
-	events   int64
+// readBatch is a batch of events read, and where it ends.
+type readBatch struct {
+	recs     []ledger.RecordedEvent // the events the projection folds, not decoded yet
+	events   int64                  // every event read, folded or not
 	lastTx   string
 	lastPos  int64
 	finished bool // fewer events than a full batch: the rebuild reached the head
 }
 
-// load reads batches after the rebuild's cursor in one goroutine and
-// writes them in another, each batch with the cursor in one transaction.
+// foldedChunk is a chunk's rows, folded, and where its events end.
+type foldedChunk struct {
+	rows    ProjectionBatch
+	lastTx  string
+	lastPos int64
+}
+
+// load rebuilds from the cursor on in three stages that overlap: one
+// goroutine reads batches of opts.BatchSize events after the cursor, this
+// one decodes them (on every core) and folds them in commit order into
+// chunks of opts.ChunkSize events, and a third writes each chunk's rows
+// with the cursor in one transaction, new rows with COPY, while the next
+// chunk is read and folded.
 func (rb *rebuild) load(ctx context.Context, res *RebuildResult, total int64) error {
 	opts := rb.opts
 	cursorTx, cursorPos, err := rb.cursor(ctx)
@@ -238,63 +261,149 @@ func (rb *rebuild) load(ctx context.Context, res *RebuildResult, total int64) er
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	batches := make(chan foldedBatch, 1)
-	readErr := make(chan error, 1)
+	batches := make(chan readBatch, 1)
+	chunks := make(chan foldedChunk)
+	var readErr, writeErr, foldErr error
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
+		defer wg.Done()
 		defer close(batches)
 		for {
 			b, err := rb.readBatch(ctx, cursorTx, cursorPos, opts.BatchSize)
 			if err != nil {
-				readErr <- err
+				readErr = err
+				cancel()
 				return
 			}
 			select {
 			case batches <- b:
 			case <-ctx.Done():
-				readErr <- ctx.Err()
 				return
 			}
 			if b.finished {
-				readErr <- nil
 				return
 			}
 			cursorTx, cursorPos = b.lastTx, b.lastPos
 		}
 	}()
-	for b := range batches {
-		if b.events > 0 {
-			err := rb.db.transact(ctx, func(tx *sql.Tx, _ *[]string) error {
-				if err := b.changes.Apply(ctx, tx, rb.table); err != nil {
-					return err
-				}
-				_, err := tx.ExecContext(ctx, `UPDATE projection_rebuilds SET transaction_id = $2::xid8, position = $3 WHERE name = $1`,
-					rb.p.Table, b.lastTx, b.lastPos)
-				return err
-			})
-			if err != nil {
-				cancel()
-				for range batches {
-				}
-				return err
+	go func() {
+		defer wg.Done()
+		for c := range chunks {
+			if writeErr != nil {
+				continue
 			}
+			if err := rb.write(ctx, c.rows, c.lastTx, c.lastPos); err != nil {
+				writeErr = err
+				cancel()
+			}
+		}
+	}()
+	chunk := foldedChunk{rows: rb.p.Fold(true)}
+	var inChunk int64
+	for b := range batches {
+		if ctx.Err() != nil {
+			continue // an error stopped the other stages: drain
+		}
+		events, err := decodeAll(b.recs)
+		if err != nil {
+			foldErr = err
+			cancel()
+			continue
+		}
+		for i, rec := range b.recs {
+			chunk.rows.Add(rec, events[i])
+		}
+		if b.events > 0 {
+			inChunk += b.events
+			chunk.lastTx, chunk.lastPos = b.lastTx, b.lastPos
 		}
 		res.Events += b.events
 		opts.Progress(res.Events, max(total, res.Events))
+		if inChunk == 0 || (inChunk < int64(opts.ChunkSize) && !b.finished) {
+			continue
+		}
+		select {
+		case chunks <- chunk:
+		case <-ctx.Done():
+		}
+		chunk, inChunk = foldedChunk{rows: rb.p.Fold(true)}, 0
 	}
-	return <-readErr
+	close(chunks)
+	wg.Wait()
+	switch {
+	case writeErr != nil:
+		return writeErr
+	case readErr != nil:
+		return readErr
+	case foldErr != nil:
+		return foldErr
+	}
+	return ctx.Err()
 }
 
-// readBatch reads and folds the events after the cursor. Like the
+// write writes a chunk's rows and moves the cursor past its events, in one
+// transaction. Into an empty table the rows are only copied in; into one
+// that holds rows already, some may be patched, and the primary key is
+// built first so that they are found.
+func (rb *rebuild) write(ctx context.Context, chunk ProjectionBatch, lastTx string, lastPos int64) error {
+	if !rb.keyed {
+		var stored bool
+		if err := rb.db.pool.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+rb.table+`)`).Scan(&stored); err != nil {
+			return err
+		}
+		if stored {
+			if err := rb.withKey(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return rb.db.transact(ctx, func(tx *sql.Tx, _ *[]string) error {
+		if err := chunk.Apply(ctx, tx, rb.table); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE projection_rebuilds SET transaction_id = $2::xid8, position = $3 WHERE name = $1`,
+			rb.p.Table, lastTx, lastPos)
+		return err
+	})
+}
+
+// withKey gives the rebuild table the live table's primary key unless it
+// has it already (a resumed rebuild may have built it).
+func (rb *rebuild) withKey(ctx context.Context) error {
+	var has bool
+	err := rb.db.pool.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = $1::regclass AND indisprimary)`, rb.table).Scan(&has)
+	if err != nil {
+		return fmt.Errorf("primary key of %s: %w", rb.table, err)
+	}
+	if !has {
+		var key string
+		err := rb.db.pool.QueryRowContext(ctx, `
+			SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY array_position(i.indkey, a.attnum))
+			FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+			WHERE i.indrelid = $1::regclass AND i.indisprimary`, rb.p.Table).Scan(&key)
+		if err != nil {
+			return fmt.Errorf("primary key of %s: %w", rb.p.Table, err)
+		}
+		if _, err := rb.db.pool.ExecContext(ctx, `ALTER TABLE `+rb.table+` ADD PRIMARY KEY (`+key+`)`); err != nil {
+			return fmt.Errorf("primary key of %s: %w", rb.table, err)
+		}
+	}
+	rb.keyed = true
+	return nil
+}
+
+// readBatch reads the events after the cursor. Like the
 // subscribers, it reads only events of transactions older than every
 // transaction still running. The cursor goes in as parameters so that the
 // index scan starts at it.
-func (rb *rebuild) readBatch(ctx context.Context, cursorTx string, cursorPos int64, size int) (_ foldedBatch, err error) {
+func (rb *rebuild) readBatch(ctx context.Context, cursorTx string, cursorPos int64, size int) (_ readBatch, err error) {
 	defer ledger.Wrap(&err, "read after %s/%d", cursorTx, cursorPos)
 	// Like the subscribers, read only below the delivery horizon, read first
 	// (see bus/horizon.go).
 	horizon, err := bus.ReadHorizon(ctx, rb.db.pool)
 	if err != nil {
-		return foldedBatch{}, err
+		return readBatch{}, err
 	}
 	rows, err := rb.db.pool.QueryContext(ctx, `
 		SELECT position, transaction_id::text AS txid, event_id, stream_id, stream_type, stream_version, type, data, recorded_at FROM events
@@ -302,35 +411,25 @@ func (rb *rebuild) readBatch(ctx context.Context, cursorTx string, cursorPos int
 			AND transaction_id < $4::xid8
 		ORDER BY transaction_id, position LIMIT $3`, cursorTx, cursorPos, size, horizon)
 	if err != nil {
-		return foldedBatch{}, err
+		return readBatch{}, err
 	}
 	defer rows.Close()
-	b := foldedBatch{changes: rb.p.Fold(true)}
-	var recs []ledger.RecordedEvent
+	var b readBatch
 	for rows.Next() {
 		var rec ledger.RecordedEvent
 		var data []byte
 		if err := rows.Scan(&rec.Position, &b.lastTx, &rec.EventID, &rec.StreamID, &rec.StreamType, &rec.StreamVersion, &rec.Type, &data, &rec.RecordedAt); err != nil {
-			return foldedBatch{}, err
+			return readBatch{}, err
 		}
 		b.events++
 		b.lastPos = rec.Position
 		if rb.p.handles(rec.Type) {
 			rec.Data = data
-			recs = append(recs, rec)
+			b.recs = append(b.recs, rec)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return foldedBatch{}, err
-	}
-	// Decoding is most of the work and independent per event: spread it
-	// over the cores, then fold in commit order.
-	events, err := decodeAll(recs)
-	if err != nil {
-		return foldedBatch{}, err
-	}
-	for i, rec := range recs {
-		b.changes.Add(rec, events[i])
+		return readBatch{}, err
 	}
 	b.finished = b.events < int64(size)
 	return b, nil
@@ -339,8 +438,13 @@ func (rb *rebuild) readBatch(ctx context.Context, cursorTx string, cursorPos int
 // index gives the rebuild table the live table's indexes, under temporary
 // names, before the swap so that the swap itself is short.
 func (rb *rebuild) index(ctx context.Context) error {
+	// Logged before the primary key is built, so that setting it logged
+	// rewrites the table alone.
 	if _, err := rb.db.pool.ExecContext(ctx, `ALTER TABLE `+rb.table+` SET LOGGED`); err != nil {
 		return fmt.Errorf("log the rebuild table: %w", err)
+	}
+	if err := rb.withKey(ctx); err != nil {
+		return err
 	}
 	defs, err := rb.liveIndexes(ctx, rb.db.pool)
 	if err != nil {
@@ -405,7 +509,8 @@ func (rb *rebuild) swap(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-// decodeAll decodes every event's data, in parallel.
+// decodeAll decodes every event's data, in parallel: decoding is most of
+// a rebuild's Go work and independent per event.
 func decodeAll(recs []ledger.RecordedEvent) ([]ledger.Event, error) {
 	events := make([]ledger.Event, len(recs))
 	workers := min(runtime.GOMAXPROCS(0), max(len(recs)/1000, 1))
