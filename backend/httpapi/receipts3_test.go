@@ -58,7 +58,7 @@ func TestReceiptsInS3(t *testing.T) {
 	if !bytes.Equal(stored, pdf) {
 		t.Fatalf("the bucket holds %q", stored)
 	}
-	got := api.as(api.admin()).get("/v1/reimbursements/" + id + "/receipts/" + receipt.str("id")).want(t, http.StatusOK)
+	got := api.as(api.admin()).get("/v1/reimbursements/"+id+"/receipts/"+receipt.str("id")).want(t, http.StatusOK)
 	if got.raw != string(pdf) {
 		t.Fatalf("downloaded %q", got.raw)
 	}
