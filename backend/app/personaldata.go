@@ -237,8 +237,9 @@ func parseToken(s string) (uuid.UUID, []byte, bool) {
 }
 
 // sealEvents seals the personal-data fields of events that have a subject.
-func (pd *personalData) sealEvents(ctx context.Context, keys SubjectKeys, events []ledger.PendingEvent, now time.Time) ([]ledger.PendingEvent, error) {
-	out := make([]ledger.PendingEvent, len(events))
+// It reports which it sealed.
+func (pd *personalData) sealEvents(ctx context.Context, keys SubjectKeys, events []ledger.PendingEvent, now time.Time) ([]ledger.PendingEvent, []bool, error) {
+	out, changed := make([]ledger.PendingEvent, len(events)), make([]bool, len(events))
 	for i, e := range events {
 		out[i] = e
 		if e.Subject == uuid.Nil || len(ledger.PersonalFieldsOf(e.Event.EventType())) == 0 {
@@ -256,14 +257,15 @@ func (pd *personalData) sealEvents(ctx context.Context, keys SubjectKeys, events
 				}
 			}
 			*v = seal(aead, e.Subject, field, *v)
+			changed[i] = true
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out[i].Event = sealed
 	}
-	return out, nil
+	return out, changed, nil
 }
 
 // opener opens the tokens of a batch with one read of the keys it lacks.
@@ -450,7 +452,7 @@ func (s personalEvents) Load(ctx context.Context, streamIDs ...uuid.UUID) ([]led
 // Append seals the events' personal data, appends them, and returns them
 // as recorded, opened.
 func (s personalEvents) Append(ctx context.Context, meta ledger.Metadata, events ...ledger.PendingEvent) ([]ledger.RecordedEvent, error) {
-	sealed, err := s.pd.sealEvents(ctx, s.keys, events, s.now())
+	sealed, changed, err := s.pd.sealEvents(ctx, s.keys, events, s.now())
 	if err != nil {
 		return nil, err
 	}
@@ -458,7 +460,22 @@ func (s personalEvents) Append(ctx context.Context, meta ledger.Metadata, events
 	if err != nil {
 		return nil, err
 	}
-	return recs, s.pd.openEvents(ctx, s.keys, recs)
+	// What was recorded is what was given, sealed: answer it as given,
+	// encoded as the store encoded it, rather than open it again.
+	if len(recs) != len(events) {
+		return recs, s.pd.openEvents(ctx, s.keys, recs)
+	}
+	for i := range recs {
+		if !changed[i] {
+			continue
+		}
+		data, err := json.Marshal(events[i].Event)
+		if err != nil {
+			return nil, err
+		}
+		recs[i].Data = data
+	}
+	return recs, nil
 }
 
 // withPersonalData returns es sealing and opening personal data with keys.
