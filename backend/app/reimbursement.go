@@ -228,6 +228,14 @@ func (a *App) RetryPayout(ctx context.Context, p Principal, cmd RetryPayoutComma
 		if err != nil {
 			return ledger.PendingEvent{}, err
 		}
+		// A transfer names its member: once their personal data is erased
+		// the ledger can no longer pay them by itself.
+		if member, err := streams.Member(ctx, r.MemberID); err != nil {
+			return ledger.PendingEvent{}, err
+		} else if member.ErasedAt != nil {
+			return ledger.PendingEvent{}, ledger.Errorf(ledger.EConflict,
+				"member %s's personal data was erased: the bank pays them outside the ledger", r.MemberID)
+		}
 		return payment.Retry(a.now())
 	})
 }

@@ -12,8 +12,10 @@ import (
 	"testing"
 
 	"github.com/reimbursement-ledger/ledger/backend/app"
+	"github.com/reimbursement-ledger/ledger/backend/httpapi"
 	"github.com/reimbursement-ledger/ledger/backend/postgres"
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
+	"github.com/reimbursement-ledger/ledger/backend/saga/sagatest"
 )
 
 // receiver is a webhook endpoint that keeps the bodies it receives.
@@ -244,5 +246,21 @@ func TestErasureRacingSubmissions(t *testing.T) {
 		default:
 			t.Fatalf("round %d: the erasure answered %d %s", round, erasure.status, erasure.raw)
 		}
+	}
+}
+
+// A failed payout of an erased member is not retried: a transfer names its
+// member, and the ledger no longer knows them.
+func TestErasedMembersPayoutIsNotRetried(t *testing.T) {
+	api := newAPIWith(t, httpapi.RateLimit{}, nil, &sagatest.Gateway{Reject: "account closed", RejectAttempts: 1})
+	admin := api.as(api.admin())
+	id := api.submit("20.00").str("id")
+	admin.post("/v1/reimbursements/"+id+"/approve", `{}`).want(t, http.StatusOK)
+	postgrestest.Eventually(t, "the payout failed", func() bool {
+		return admin.get("/v1/reimbursements/"+id).str("payment_status") == "failed"
+	})
+	api.as(api.operator()).post("/v1/members/"+api.dir.Member.ID.String()+"/erasure", `{"reason":"request"}`).want(t, http.StatusOK)
+	if r := admin.post("/v1/reimbursements/"+id+"/payout/retry", `{}`).wantProblem(t, http.StatusConflict); !strings.Contains(r.raw, "erased") {
+		t.Fatalf("a retry after the erasure: %s", r.raw)
 	}
 }
