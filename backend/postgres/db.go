@@ -48,6 +48,9 @@ type DB struct {
 	pool    *sql.DB
 	now     func() time.Time
 	commits *commits
+	// prepared guards versionStmt, prepared on first use (eventstore.go).
+	prepared    sync.Once
+	versionStmt *sql.Stmt
 
 	Events         *EventStore
 	Directory      *Directory
@@ -149,6 +152,9 @@ func (db *DB) Stores() app.Stores {
 func (db *DB) Close() error {
 	db.Events.shared.close()
 	db.Subscriptions.Close()
+	if db.versionStmt != nil {
+		db.versionStmt.Close()
+	}
 	return db.pool.Close()
 }
 

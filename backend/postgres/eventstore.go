@@ -124,10 +124,34 @@ func (s *EventStore) ReimbursementBanks(ctx context.Context, ids []uuid.UUID) (_
 }
 
 // StreamVersion returns the version of a stream, 0 when it has no events.
+// Outside a transaction it runs a statement prepared once for the pool:
+// every submission reads its bank's approval policy's version this way, and
+// planning was most of that read's cost.
 func (s *EventStore) StreamVersion(ctx context.Context, streamID uuid.UUID) (v int64, err error) {
 	defer ledger.Wrap(&err, "EventStore.StreamVersion(%s)", streamID)
-	err = s.q.QueryRowContext(ctx, `SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1`, streamID).Scan(&v)
+	if s.appended == nil && s.db != nil {
+		if stmt := s.db.streamVersionStmt(ctx); stmt != nil {
+			err = stmt.QueryRowContext(ctx, streamID).Scan(&v)
+			return v, err
+		}
+	}
+	err = s.q.QueryRowContext(ctx, streamVersionQuery, streamID).Scan(&v)
 	return v, err
+}
+
+const streamVersionQuery = `SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1`
+
+// streamVersionStmt is streamVersionQuery prepared for the pool (database/sql
+// prepares it on each connection as it is first used there); nil when it
+// could not be prepared, and then the plain query serves.
+func (db *DB) streamVersionStmt(ctx context.Context) *sql.Stmt {
+	db.prepared.Do(func() {
+		stmt, err := db.pool.PrepareContext(context.WithoutCancel(ctx), streamVersionQuery)
+		if err == nil {
+			db.versionStmt = stmt
+		}
+	})
+	return db.versionStmt
 }
 
 const eventColumns = `position, event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash, prev_hash`
