@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"slices"
@@ -322,17 +323,33 @@ func (w *Worker) Ready() error {
 const maxParkedRemembered = 32
 
 // quietWaits is Watermill's logger without the error lines of refused
-// deliveries (errRefused): a halt is reported by the worker, once.
-type quietWaits struct{ watermill.LoggerAdapter }
+// deliveries (errRefused): a halt is reported by the worker, once. Nor,
+// once the worker is stopping, those of the statements its stop cancelled:
+// a poll cut short leaves its connection unusable (driver.ErrBadConn), and
+// its rollback says so; nothing was lost, the batch was not acknowledged.
+type quietWaits struct {
+	watermill.LoggerAdapter
+	stop <-chan struct{}
+}
 
 func (l quietWaits) Error(msg string, err error, fields watermill.LogFields) {
-	if errors.Is(err, errRefused) {
+	if errors.Is(err, errRefused) || l.stopping() && (errors.Is(err, context.Canceled) || errors.Is(err, driver.ErrBadConn)) {
 		l.LoggerAdapter.Debug(msg, fields.Add(watermill.LogFields{"err": err.Error()}))
 		return
 	}
 	l.LoggerAdapter.Error(msg, err, fields)
 }
 
+// stopping reports whether the worker was asked to stop.
+func (l quietWaits) stopping() bool {
+	select {
+	case <-l.stop:
+		return true
+	default:
+		return false
+	}
+}
+
 func (l quietWaits) With(fields watermill.LogFields) watermill.LoggerAdapter {
-	return quietWaits{l.LoggerAdapter.With(fields)}
+	return quietWaits{LoggerAdapter: l.LoggerAdapter.With(fields), stop: l.stop}
 }

@@ -248,10 +248,10 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Stores.DeadLetters == nil || cfg.Stores.Deliveries == nil {
 		return nil, errors.New("worker: the stores of dead letters and webhook deliveries are required")
 	}
-	logger := quietWaits{watermill.NewSlogLoggerWithLevelMapping(cfg.Logger.With("component", "watermill"), map[slog.Level]slog.Level{
-		slog.LevelInfo: slog.LevelDebug, // Watermill's per-message info lines are debug detail here
-	})}
 	stop := make(chan struct{})
+	logger := quietWaits{LoggerAdapter: watermill.NewSlogLoggerWithLevelMapping(cfg.Logger.With("component", "watermill"), map[slog.Level]slog.Level{
+		slog.LevelInfo: slog.LevelDebug, // Watermill's per-message info lines are debug detail here
+	}), stop: stop}
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, logger)
 	if err != nil {
 		return nil, err
@@ -373,9 +373,15 @@ func handleBatch(bus Bus, group string, sub message.Subscriber, fn func(context.
 // of dead letters until ctx ends, then lets in-flight handlers finish. An
 // event is acknowledged only after its handler succeeded, or once parked.
 func (w *Worker) Run(ctx context.Context) error {
+	// The subscribers' statements are cancelled only once stop is closed,
+	// so that what the cancellation makes Watermill log is known for what
+	// it is (quietWaits).
+	routerCtx, cancelRouter := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRouter()
 	go func() {
 		<-ctx.Done()
 		close(w.stop)
+		cancelRouter()
 	}()
 	bg, stopBackground := context.WithCancel(ctx)
 	var background sync.WaitGroup
@@ -387,7 +393,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.ach.Rail != nil {
 		background.Go(func() { w.runACH(bg) })
 	}
-	err := w.router.Run(ctx)
+	err := w.router.Run(routerCtx)
 	if err != nil && ctx.Err() != nil {
 		select {
 		case <-w.router.Running():
