@@ -322,6 +322,15 @@ func renderResults(res results, m machine, now time.Time) string {
 		fmt.Fprintf(&b, "- CPU in step 2: the machine %s%% busy; per submission the ledger (API and subscribers) used %s, PostgreSQL %s, loadgen %s.\n",
 			res["submit.cpu_busy_pct"], msf(1000*res.num("submit.ledger_cpu_s")/n), msf(1000*res.num("submit.pg_cpu_s")/n), msf(1000*res.num("submit.loadgen_cpu_s")/n))
 	}
+	if res.has("submit.ledger_cpu_s") && res.num("submit.requests") > 0 && res.has("split.use_case") {
+		perSubmission := 1000 * res.num("submit.ledger_cpu_s") / res.num("submit.requests")
+		var parts []string
+		for _, c := range cpuComponents {
+			parts = append(parts, fmt.Sprintf("%s %s", c.name, msf(perSubmission*res.num("split."+c.key))))
+		}
+		fmt.Fprintf(&b, "- The ledger's CPU per submission in step 2 by component (shares of a CPU profile of the step; PostgreSQL's is above): %s.\n",
+			strings.Join(parts, ", "))
+	}
 	if ab.pairs > 0 && ab.ledgerRequests > 0 && ab.refRequests > 0 {
 		fmt.Fprintf(&b, "- CPU per submission in step 2b: the ledger %s (API and subscribers, until they caught up) and PostgreSQL %s for it; "+
 			"the reference %s and PostgreSQL %s for it.\n",
@@ -462,4 +471,19 @@ func sectionStart(doc, prefix string) int {
 		return i + 1
 	}
 	return -1
+}
+
+// cpuComponents are the parts of the ledger scripts/bench splits step 2's
+// CPU profile into (split.KEY, the share of the samples), in the order a
+// submission meets them.
+var cpuComponents = []struct{ key, name string }{
+	{"http_token", "HTTP and token"},
+	{"use_case", "use case"},
+	{"append", "append (the shared batch)"},
+	{"reads", "subscribers' reads of the events (polling, the horizon)"},
+	{"projector", "projector"},
+	{"audit_tree", "audit tree"},
+	{"webhooks", "webhooks"},
+	{"sagas", "sagas"},
+	{"rest", "the rest (runtime, garbage collection, the batches' transactions)"},
 }

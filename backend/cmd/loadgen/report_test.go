@@ -144,3 +144,20 @@ func TestRenderResultsComparesWithTheReference(t *testing.T) {
 		}
 	}
 }
+
+// Step 2's CPU per submission is split by component from the shares
+// scripts/bench reads off its CPU profile.
+func TestRenderResultsSplitsTheCPUByComponent(t *testing.T) {
+	res := results{"submit.requests": "10000", "submit.ledger_cpu_s": "5", "submit.pg_cpu_s": "6", "submit.loadgen_cpu_s": "1", "submit.cpu_busy_pct": "90",
+		"split.http_token": "0.1", "split.use_case": "0.2", "split.append": "0.2", "split.reads": "0.1", "split.projector": "0.05",
+		"split.audit_tree": "0.05", "split.webhooks": "0", "split.sagas": "0", "split.rest": "0.3"}
+	out := renderResults(res, machine{Cores: 2}, time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC))
+	want := "by component (shares of a CPU profile of the step; PostgreSQL's is above): HTTP and token 0.05 ms, use case 0.10 ms, append (the shared batch) 0.10 ms"
+	if !strings.Contains(out, want) || !strings.Contains(out, "the rest (runtime, garbage collection, the batches' transactions) 0.15 ms") {
+		t.Fatalf("report lacks the split %q:\n%s", want, out)
+	}
+	delete(res, "split.use_case")
+	if out := renderResults(res, machine{Cores: 2}, time.Now()); strings.Contains(out, "by component") {
+		t.Fatalf("a run without the profile's shares shows a split:\n%s", out)
+	}
+}
