@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -130,15 +131,11 @@ func (a *App) ACHRail(cfg ACHConfig) (*ACHRail, error) {
 	now := a.now()
 	probe := nacha.Payout{ID: uuid.New(), ClaimID: uuid.New(), Name: "CHECK", RoutingNumber: cfg.ODFIRouting,
 		AccountNumber: "0000", AccountType: nacha.Checking, Amount: decimal.New(1, -2), Currency: "USD"}
-	if _, err := nacha.WriteFile(discard{}, r.originator(now, 0), []nacha.Payout{probe}, 1); err != nil {
+	if _, err := nacha.WriteFile(io.Discard, r.originator(now, 0), []nacha.Payout{probe}, 1); err != nil {
 		return nil, fmt.Errorf("the ACH rail's settings: %w", err)
 	}
 	return r, nil
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // originator is the file header of the n-th file created in now's minute.
 func (r *ACHRail) originator(now time.Time, n int) nacha.Originator {
@@ -360,7 +357,7 @@ func (r *ACHRail) payout(ctx context.Context, tx Tx, p *ledger.Payment) (nacha.P
 		Amount: p.Request.Amount.Decimal, Currency: p.Request.Currency}
 	// One payout the format refuses (a currency other than USD, ...) must
 	// not hold back the bank's others: it fails on its own.
-	if _, err := nacha.WriteFile(discard{}, r.originator(r.app.now(), 0), []nacha.Payout{payout}, 1); err != nil {
+	if _, err := nacha.WriteFile(io.Discard, r.originator(r.app.now(), 0), []nacha.Payout{payout}, 1); err != nil {
 		var le *ledger.Error
 		if errors.As(err, &le) && le.Code == ledger.EInvalid {
 			return nacha.Payout{}, "not payable by ACH credit: " + le.Message, nil
@@ -515,9 +512,10 @@ func (r *ACHRail) readReturnFile(ctx context.Context, name string, rep *ReturnsR
 		if seen, err = tx.Payouts.ReturnFileSeen(ctx, file.SHA256); err != nil || seen {
 			return err
 		}
-		report, perr := nacha.ReadReturns(bytes.NewReader(content))
-		if len(content) > maxReturnFile {
-			perr = fmt.Errorf("%w: larger than %d bytes", nacha.ErrMalformedFile, maxReturnFile)
+		var report nacha.Report
+		perr := fmt.Errorf("%w: larger than %d bytes", nacha.ErrMalformedFile, maxReturnFile)
+		if len(content) <= maxReturnFile {
+			report, perr = nacha.ReadReturns(bytes.NewReader(content))
 		}
 		if perr != nil {
 			file.Rejected, file.Error = true, perr.Error()

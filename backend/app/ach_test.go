@@ -298,20 +298,21 @@ func TestACHReturnsAndCorrections(t *testing.T) {
 		t.Fatalf("another bank's administrator reads the corrections: %v", err)
 	}
 
-	// A return of the right trace for another amount is a problem, not a return.
-	forged := strings.Replace(string(answer), "0000001000", "0000009999", 1)
-	if forged == string(answer) {
-		t.Fatal("the return's amount was not found in the file")
-	}
-	ledgerFile := filepath.Join(dir, "returns", "r2.ach")
-	if err := os.WriteFile(ledgerFile, []byte(forged), 0o600); err != nil {
+	// A well-formed return of a sent entry's trace for another amount is
+	// a problem, not a return: the payout stays sent.
+	other, err := nachatest.ReturnFile(content, nachatest.Answer{Trace: sent[ids[2]][0], Code: "R01", Cents: 9999})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := rail.ReadReturns(ctx); err != nil || got.Returns != 0 || got.Rejected+got.Problems == 0 {
+	if err := os.WriteFile(filepath.Join(dir, "returns", "r2.ach"), other, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err = rail.ReadReturns(ctx)
+	if err != nil || got.Returns != 0 || got.Rejected != 0 || got.Problems != 1 || !strings.Contains(got.Files[0].Problems[0], "the entry was for 30.00") {
 		t.Fatalf("a return for another amount: %+v %v", got, err)
 	}
-	if p, _ := streams.Payment(ctx, ids[0]); p.Version != 3 {
-		t.Fatalf("the returned payment changed again: version %d", p.Version)
+	if p, _ := streams.Payment(ctx, ids[2]); p.Status != ledger.PaymentStatusSent {
+		t.Fatalf("a return for another amount moved the payout to %s", p.Status)
 	}
 }
 

@@ -227,21 +227,9 @@ func (a *App) PersonalDataOf(ctx context.Context, p Principal, memberID uuid.UUI
 	if err != nil {
 		return PersonalDataCopy{}, err
 	}
-	var more []uuid.UUID
-	for _, rec := range all {
-		if rec.Type != ledger.TypePaymentReturned && (rec.Type != ledger.TypePaymentRequested || rec.StreamVersion == 1) {
-			continue
-		}
-		ev, err := rec.Decode()
-		if err != nil {
-			return PersonalDataCopy{}, err
-		}
-		switch ev := ev.(type) {
-		case ledger.PaymentRequested:
-			more = append(more, ledger.AttemptNotificationStreamID(ev.ReimbursementID, ev.Attempt))
-		case ledger.PaymentReturned:
-			more = append(more, ledger.ReturnNotificationStreamID(ev.ReimbursementID, ev.Attempt))
-		}
+	more, err := laterNotificationStreams(all)
+	if err != nil {
+		return PersonalDataCopy{}, err
 	}
 	if len(more) > 0 {
 		extra, err := events.Load(ctx, more...)

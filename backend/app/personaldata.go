@@ -270,13 +270,14 @@ func (pd *personalData) sealEvents(ctx context.Context, keys SubjectKeys, events
 
 // opener opens the tokens of a batch with one read of the keys it lacks.
 type opener struct {
+	ctx  context.Context
 	pd   *personalData
 	keys SubjectKeys
 	want map[uuid.UUID]bool
 }
 
-func (pd *personalData) opener(keys SubjectKeys) *opener {
-	return &opener{pd: pd, keys: keys, want: map[uuid.UUID]bool{}}
+func (pd *personalData) opener(ctx context.Context, keys SubjectKeys) *opener {
+	return &opener{ctx: ctx, pd: pd, keys: keys, want: map[uuid.UUID]bool{}}
 }
 
 // note records that s will be opened.
@@ -289,7 +290,7 @@ func (o *opener) note(s string) {
 }
 
 // load reads the keys the noted tokens need.
-func (o *opener) load(ctx context.Context) error {
+func (o *opener) load() error {
 	if len(o.want) == 0 {
 		return nil
 	}
@@ -297,7 +298,7 @@ func (o *opener) load(ctx context.Context) error {
 	for s := range o.want {
 		subjects = append(subjects, s)
 	}
-	got, err := o.keys.Keys(ctx, subjects)
+	got, err := o.keys.Keys(o.ctx, subjects)
 	if err != nil {
 		return err
 	}
@@ -327,7 +328,7 @@ func (o *opener) open(field, s string) (string, error) {
 	k, ok := o.pd.cached(subject)
 	if !ok { // expired since load: read it again
 		o.want[subject] = true
-		if err := o.load(context.Background()); err != nil {
+		if err := o.load(); err != nil {
 			return "", err
 		}
 		k, _ = o.pd.cached(subject)
@@ -345,7 +346,7 @@ func (o *opener) open(field, s string) (string, error) {
 // openEvents rewrites, in place, the data of the events that carry
 // personal data with their fields opened.
 func (pd *personalData) openEvents(ctx context.Context, keys SubjectKeys, recs []ledger.RecordedEvent) error {
-	o := pd.opener(keys)
+	o := pd.opener(ctx, keys)
 	type pending struct {
 		i      int
 		fields map[string]json.RawMessage
@@ -371,7 +372,7 @@ func (pd *personalData) openEvents(ctx context.Context, keys SubjectKeys, recs [
 	if len(todo) == 0 {
 		return nil
 	}
-	if err := o.load(ctx); err != nil {
+	if err := o.load(); err != nil {
 		return err
 	}
 	for _, p := range todo {
@@ -399,7 +400,7 @@ func (pd *personalData) openEvents(ctx context.Context, keys SubjectKeys, recs [
 // openReimbursements opens, in place, the personal-data fields of
 // reimbursements read from the read model.
 func (pd *personalData) openReimbursements(ctx context.Context, keys SubjectKeys, rs []ledger.Reimbursement) error {
-	o := pd.opener(keys)
+	o := pd.opener(ctx, keys)
 	for _, r := range rs {
 		o.note(r.Description)
 		o.note(r.DenialReason)
@@ -407,7 +408,7 @@ func (pd *personalData) openReimbursements(ctx context.Context, keys SubjectKeys
 			o.note(a.Note)
 		}
 	}
-	if err := o.load(ctx); err != nil {
+	if err := o.load(); err != nil {
 		return err
 	}
 	var err error
@@ -480,10 +481,16 @@ func (s personalEvents) Append(ctx context.Context, meta ledger.Metadata, events
 
 // withPersonalData returns es sealing and opening personal data with keys.
 func (a *App) withPersonalData(es EventStore, keys SubjectKeys) EventStore {
+	return a.personal.events(es, keys, a.now)
+}
+
+// events returns es sealing and opening personal data with keys; es
+// itself when it does so already.
+func (pd *personalData) events(es EventStore, keys SubjectKeys, now func() time.Time) EventStore {
 	if _, ok := es.(personalEvents); ok || es == nil {
 		return es
 	}
-	return personalEvents{EventStore: es, keys: keys, pd: a.personal, now: a.now}
+	return personalEvents{EventStore: es, keys: keys, pd: pd, now: now}
 }
 
 // PersonalData opens the personal data of what the worker's consumer
@@ -502,8 +509,5 @@ func (p PersonalData) events(es EventStore, keys SubjectKeys) EventStore {
 	if pd == nil {
 		pd, _ = newPersonalData(nil)
 	}
-	if _, ok := es.(personalEvents); ok || es == nil {
-		return es
-	}
-	return personalEvents{EventStore: es, keys: keys, pd: pd, now: time.Now}
+	return pd.events(es, keys, time.Now)
 }

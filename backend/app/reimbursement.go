@@ -240,6 +240,29 @@ func (a *App) RetryPayout(ctx context.Context, p Principal, cmd RetryPayoutComma
 	})
 }
 
+// laterNotificationStreams lists the notification streams a claim's story
+// points to beyond its first: each retried payout attempt's e-mail has a
+// stream of its own, and so has each e-mail about a returned ACH credit.
+func laterNotificationStreams(story []ledger.RecordedEvent) ([]uuid.UUID, error) {
+	var streams []uuid.UUID
+	for _, rec := range story {
+		if rec.Type != ledger.TypePaymentReturned && (rec.Type != ledger.TypePaymentRequested || rec.StreamVersion == 1) {
+			continue
+		}
+		e, err := rec.Decode()
+		if err != nil {
+			return nil, err
+		}
+		switch e := e.(type) {
+		case ledger.PaymentRequested:
+			streams = append(streams, ledger.AttemptNotificationStreamID(e.ReimbursementID, e.Attempt))
+		case ledger.PaymentReturned:
+			streams = append(streams, ledger.ReturnNotificationStreamID(e.ReimbursementID, e.Attempt))
+		}
+	}
+	return streams, nil
+}
+
 // notFound is the answer for a reimbursement that does not exist or that
 // the principal may not see: the same, so that ids cannot be probed.
 func notFound(id uuid.UUID) error {
@@ -285,23 +308,9 @@ func (a *App) Story(ctx context.Context, p Principal, id uuid.UUID) (story []led
 	if err != nil {
 		return nil, err
 	}
-	// Each retried payout attempt's e-mail has a stream of its own, and
-	// so has each e-mail about a returned ACH credit.
-	var retried []uuid.UUID
-	for _, rec := range story {
-		if rec.Type != ledger.TypePaymentReturned && (rec.Type != ledger.TypePaymentRequested || rec.StreamVersion == 1) {
-			continue
-		}
-		e, err := rec.Decode()
-		if err != nil {
-			return nil, err
-		}
-		switch e := e.(type) {
-		case ledger.PaymentRequested:
-			retried = append(retried, ledger.AttemptNotificationStreamID(id, e.Attempt))
-		case ledger.PaymentReturned:
-			retried = append(retried, ledger.ReturnNotificationStreamID(id, e.Attempt))
-		}
+	retried, err := laterNotificationStreams(story)
+	if err != nil {
+		return nil, err
 	}
 	if len(retried) > 0 {
 		more, err := a.events().Load(ctx, retried...)

@@ -221,14 +221,7 @@ func TestACHPayoutEndToEnd(t *testing.T) {
 		}
 	}
 
-	req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+tokenFor(t, vars, "operator"))
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(res.Body)
-	res.Body.Close()
+	page := metricsPage(t, base, tokenFor(t, vars, "operator"))
 	for _, series := range []string{
 		`ledger_ach_files_published_total 2`,
 		`ledger_ach_entries_total{outcome="sent"} 2`,
@@ -237,7 +230,7 @@ func TestACHPayoutEndToEnd(t *testing.T) {
 		`ledger_ach_entries_total{outcome="problem"} 1`,
 		`ledger_ach_failures_total{kind="rejected_file"} 1`,
 	} {
-		if !strings.Contains(string(page), series+"\n") {
+		if !strings.Contains(page, series+"\n") {
 			t.Errorf("/metrics lacks %s", series)
 		}
 	}

@@ -123,17 +123,7 @@ func TestWorkerReadyzReportsAStalledSubscriber(t *testing.T) {
 		t.Fatalf("readyz %d %v", status, body)
 	}
 	operatorToken := tokenFor(t, vars, "operator")
-	metric := func(line string) bool {
-		req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
-		req.Header.Set("Authorization", "Bearer "+operatorToken)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return strings.Contains(string(b), line+"\n")
-	}
+	metric := func(line string) bool { return strings.Contains(metricsPage(t, base, operatorToken), line+"\n") }
 
 	// The payments saga cannot take its group's row, so it cannot move.
 	tx, err := db.SQL().BeginTx(context.Background(), nil)

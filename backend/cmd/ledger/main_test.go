@@ -517,14 +517,7 @@ func TestOneCorrelationIDFollowsAnApproval(t *testing.T) {
 	if status, _ := call(t, http.MethodGet, base+"/metrics", ada, ""); status != http.StatusForbidden {
 		t.Fatalf("/metrics for a member: %d, want 403", status)
 	}
-	req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+tokenFor(t, vars, "operator"))
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(res.Body)
-	res.Body.Close()
+	page := metricsPage(t, base, tokenFor(t, vars, "operator"))
 	for _, series := range []string{
 		`ledger_subscriber_lag_events{group="projector.reimbursements"}`,
 		`ledger_subscriber_lag_seconds{group="saga.payments"}`,
@@ -535,10 +528,24 @@ func TestOneCorrelationIDFollowsAnApproval(t *testing.T) {
 		`ledger_http_request_duration_seconds_count{method="POST",route="/v1/reimbursements/:id/approve",status="200"} 1`,
 		`go_sql_in_use_connections{db_name="ledger"}`,
 	} {
-		if !strings.Contains(string(page), series) {
+		if !strings.Contains(page, series) {
 			t.Fatalf("/metrics lacks %s", series)
 		}
 	}
+}
+
+// metricsPage returns what GET /metrics answers an operator's token.
+func metricsPage(t *testing.T, base, operatorToken string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+operatorToken)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	page, _ := io.ReadAll(res.Body)
+	return string(page)
 }
 
 // call sends a request with a bearer token (none when token is empty) and

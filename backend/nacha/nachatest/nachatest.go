@@ -17,6 +17,9 @@ type Answer struct {
 	Trace         string
 	Code          string
 	CorrectedData string
+	// Cents, when set, is the amount a return carries instead of the
+	// entry's (a return that does not match what was sent).
+	Cents int
 }
 
 // rdfiRouting is the routing number of the bank the answers come from.
@@ -81,6 +84,9 @@ func ReturnFile(sent []byte, answers ...Answer) ([]byte, error) {
 			continue
 		}
 		ed.Amount = orig.Amount
+		if a.Cents != 0 {
+			ed.Amount = a.Cents
+		}
 		a99 := ach.NewAddenda99()
 		a99.ReturnCode, a99.OriginalTrace, a99.OriginalDFI = a.Code, orig.TraceNumber, orig.RDFIIdentification
 		ed.Addenda99, ed.Category = a99, ach.CategoryReturn
