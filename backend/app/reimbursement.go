@@ -148,13 +148,12 @@ func (a *App) Withdraw(ctx context.Context, p Principal, cmd WithdrawCommand) (r
 }
 
 // onReimbursement decides a command on a reimbursement's current state and
-// appends the event, in one transaction: load it, check that p may see it
-// and that If-Match names its version, decide, append.
+// appends the event: load it, check that p may see it and that If-Match
+// names its version, decide, append (see decided).
 func (a *App) onReimbursement(ctx context.Context, p Principal, id uuid.UUID, ifMatch []int64, meta ledger.Metadata,
 	decide func(s Streams, r *ledger.Reimbursement) (ledger.PendingEvent, error)) (*ledger.Reimbursement, error) {
 	var r *ledger.Reimbursement
-	err := a.transactDecided(ctx, func(tx Tx) error {
-		streams := Streams{Events: tx.Events, Directory: tx.Directory}
+	err := a.decided(ctx, func(streams Streams) error {
 		var err error
 		if r, err = streams.Reimbursement(ctx, id); err != nil {
 			return err
@@ -170,7 +169,7 @@ func (a *App) onReimbursement(ctx context.Context, p Principal, id uuid.UUID, if
 		if err != nil {
 			return err
 		}
-		recorded, err := tx.Events.Append(ctx, p.metadata(meta), event)
+		recorded, err := streams.Events.Append(ctx, p.metadata(meta), event)
 		if err != nil {
 			return err
 		}
@@ -183,18 +182,27 @@ func (a *App) onReimbursement(ctx context.Context, p Principal, id uuid.UUID, if
 // losing its stream version to another.
 const maxDecisionRounds = 3
 
-// transactDecided runs fn, which decides on a stream's state and appends,
-// in a transaction. When another command appended to the stream first
-// (ledger.ErrVersionConflict), it runs fn again in a new transaction, so
-// that the command is decided on the state that won: the domain then
-// accepts it (a second administrator's approval after the first) or
-// refuses it (EConflict: a decision after a withdrawal). Bound to an
-// Idempotency-Key's transaction, which the conflict aborted, it returns
-// the conflict, and the client may send the request again.
-func (a *App) transactDecided(ctx context.Context, fn func(Tx) error) error {
+// decided runs fn, which decides on a stream's state and appends one event.
+//
+// Bound to a transaction (an Idempotency-Key's), fn runs there, once: when
+// another command appended to the stream first, the conflict aborted that
+// transaction, decided returns it, and the client may send the request
+// again.
+//
+// Otherwise fn reads committed state over the pool and its append may share
+// a commit with concurrent commands' (the event store's group commit). The
+// stream's next version is the arbiter, as in a transaction: when another
+// command took it first (ledger.ErrVersionConflict), fn runs again on the
+// state that won, so that the domain accepts the command (a second
+// administrator's approval after the first) or refuses it (EConflict: a
+// decision after a withdrawal).
+func (a *App) decided(ctx context.Context, fn func(Streams) error) error {
+	if a.tx != nil {
+		return a.transact(ctx, func(tx Tx) error { return fn(Streams{Events: tx.Events, Directory: tx.Directory}) })
+	}
 	for round := 1; ; round++ {
-		err := a.transact(ctx, fn)
-		if a.tx != nil || round == maxDecisionRounds || !errors.Is(err, ledger.ErrVersionConflict) {
+		err := fn(a.streams())
+		if round == maxDecisionRounds || !errors.Is(err, ledger.ErrVersionConflict) {
 			return err
 		}
 	}

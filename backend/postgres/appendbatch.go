@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -19,13 +18,16 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/postgres/bus"
 )
 
-// Concurrent submissions share commits. Each new stream's first event is
-// appended by one of a few appenders; an appender takes every first event
-// waiting when it is free and inserts them with one statement, in one
-// transaction. Under no load a batch is one event and costs what its own
-// INSERT would; under load, one commit (and its flush to disk) stands for
-// many submissions. Each submitter still waits for the commit that holds its
-// event, so nothing is acknowledged before it is durable.
+// Concurrent commands share commits. An event appended alone, outside any
+// transaction (a submission's first event, a decision's), is appended by
+// one of a few appenders; an appender takes every event waiting when it is
+// free and inserts them with one statement, in one transaction holding the
+// appenders' lock once. Under no load a batch is one event and costs what
+// its own INSERT would; under load, one commit (and its flush to disk)
+// stands for many commands. Each submitter still waits for the commit that
+// holds its event, so nothing is acknowledged before it is durable, and an
+// event that cannot be stored (a stream version another command took first,
+// an erased member) fails alone: the rest of its batch commits.
 const (
 	appenders      = 4
 	maxAppendBatch = 128
@@ -34,10 +36,16 @@ const (
 	appendTimeout = 10 * time.Second
 )
 
-// firstAppend is a first event waiting for an appender.
-type firstAppend struct {
+// sharedAppend is an event waiting for an appender.
+type sharedAppend struct {
+	// rec is the event as recorded. A first event is recorded (hashed) by
+	// its submitter; a later one (later set) by the appender, which reads
+	// the hash of the event before it in the batch's transaction.
 	rec      ledger.RecordedEvent
+	later    *ledger.PendingEvent
+	meta     ledger.Metadata
 	metaJSON string
+	now      time.Time
 	// subject is the member whose personal data the event carries: its
 	// key row is held while the event is inserted (see lockSubjects).
 	subject uuid.UUID
@@ -47,24 +55,52 @@ type firstAppend struct {
 	span trace.SpanContext
 }
 
+// stream and version are the stream version a's event takes.
+func (a *sharedAppend) stream() uuid.UUID {
+	if a.later != nil {
+		return a.later.StreamID
+	}
+	return a.rec.StreamID
+}
+
+func (a *sharedAppend) version() int64 {
+	if a.later != nil {
+		return a.later.Version
+	}
+	return a.rec.StreamVersion
+}
+
+// record hashes a later event over the hash of the event before it.
+func (a *sharedAppend) record(prevHash []byte) error {
+	rec, err := audit.Record(a.meta, []byte(a.metaJSON), *a.later, prevHash, a.now)
+	if err != nil {
+		return err
+	}
+	a.rec = rec
+	return nil
+}
+
 // sharedAppends runs the appenders over the pool.
 type sharedAppends struct {
 	pool    *sql.DB
 	commits *commits
-	in      chan *firstAppend
+	in      chan *sharedAppend
 	stop    chan struct{}
 	running sync.WaitGroup
 	closing sync.Once
+	// beforeCommit, when set (tests), runs in a shared batch's transaction
+	// after its INSERT, before its commit.
+	beforeCommit func(ctx context.Context, tx *sql.Tx) error
 }
 
 // newSharedAppends starts the appenders; they end at close, once their
 // batch is done.
 func newSharedAppends(pool *sql.DB, c *commits) *sharedAppends {
-	s := &sharedAppends{pool: pool, commits: c, in: make(chan *firstAppend), stop: make(chan struct{})}
+	s := &sharedAppends{pool: pool, commits: c, in: make(chan *sharedAppend), stop: make(chan struct{})}
 	for range appenders {
 		s.running.Go(func() {
 			for {
-				var batch []*firstAppend
+				var batch []*sharedAppend
 				select {
 				case <-s.stop:
 					return
@@ -93,22 +129,26 @@ func (s *sharedAppends) close() {
 	s.running.Wait()
 }
 
-// append appends e, the first event of a new stream, outside any
-// transaction, sharing the INSERT and the commit with the first events of
-// concurrent submissions.
+// append appends e, decided on its stream's current version, outside any
+// transaction, sharing the INSERT and the commit with concurrent commands'
+// events. Another command that took e's version first makes it
+// ledger.ErrVersionConflict, as in a transaction of its own.
 func (s *sharedAppends) append(ctx context.Context, meta ledger.Metadata, e ledger.PendingEvent, now time.Time) ([]ledger.RecordedEvent, error) {
-	if e.Version != 1 {
-		return nil, fmt.Errorf("append to %s: version %d is not a first event", e.StreamID, e.Version)
+	if e.Version < 1 {
+		return nil, fmt.Errorf("append to %s: version %d", e.StreamID, e.Version)
 	}
 	metaJSON, err := json.Marshal(meta)
 	if err != nil {
 		return nil, fmt.Errorf("encode metadata: %w", err)
 	}
-	rec, err := audit.Record(meta, metaJSON, e, nil, now)
-	if err != nil {
-		return nil, err
+	a := &sharedAppend{meta: meta, metaJSON: string(metaJSON), now: now, done: make(chan error, 1), span: trace.SpanContextFromContext(ctx)}
+	if e.Version == 1 {
+		if a.rec, err = audit.Record(meta, metaJSON, e, nil, now); err != nil {
+			return nil, err
+		}
+	} else {
+		a.later = &e
 	}
-	a := &firstAppend{rec: rec, metaJSON: string(metaJSON), done: make(chan error, 1), span: trace.SpanContextFromContext(ctx)}
 	if subjects := personalSubjects(e); len(subjects) > 0 {
 		a.subject = subjects[0]
 	}
@@ -127,88 +167,200 @@ func (s *sharedAppends) append(ctx context.Context, meta ledger.Metadata, e ledg
 	return []ledger.RecordedEvent{a.rec}, nil
 }
 
-// appendBatch inserts the batch and tells each submitter its outcome. If the
-// shared statement breaks a constraint (nothing of it is stored then), each
-// event is inserted on its own, so that one event's failure (a taken stream)
-// is its submitter's alone. Any other failure is every submitter's.
-func (s *sharedAppends) appendBatch(batch []*firstAppend) {
+// appendBatch inserts the batch and tells each submitter its outcome.
+// What fails one event alone (an erased member, a stream version already
+// taken or taken twice in the batch) is found before the INSERT, and the
+// rest is inserted. If the shared statement still breaks a constraint (a
+// version taken meanwhile by a transaction outside the appenders; nothing
+// of the batch is stored then), each event is appended on its own. Any
+// other failure is every submitter's.
+func (s *sharedAppends) appendBatch(batch []*sharedAppend) {
 	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
 	defer cancel()
 	ctx, span := startBatchSpan(ctx, batch)
 	var err error
 	defer func() { endSpan(span, err) }()
-	var refused []*firstAppend // their members' personal data was erased
-	if len(batch) > 1 {
-		err = s.inTx(ctx, func(tx *sql.Tx) error {
-			var subjects []uuid.UUID
-			for _, a := range batch {
-				if a.subject != uuid.Nil {
-					subjects = append(subjects, a.subject)
-				}
-			}
-			erased, err := lockSubjects(ctx, tx, subjects)
-			if err != nil {
-				return err
-			}
-			insert := batch
-			if len(erased) > 0 {
-				insert, refused = nil, nil
-				for _, a := range batch {
-					if erased[a.subject] {
-						refused = append(refused, a)
-					} else {
-						insert = append(insert, a)
-					}
-				}
-			}
-			if len(insert) == 0 {
-				return nil
-			}
-			return insertFirstEvents(ctx, tx, insert)
-		})
+	if len(batch) == 1 {
+		s.appendEach(ctx, span, batch)
+		return
 	}
-	var pqErr *pq.Error
-	if len(batch) == 1 || (errors.As(err, &pqErr) && pqErr.Code.Class() == "23") { // integrity_constraint_violation
-		for _, a := range batch {
-			err := s.inTx(ctx, func(tx *sql.Tx) error {
-				var subjects []uuid.UUID
-				if a.subject != uuid.Nil {
-					subjects = append(subjects, a.subject)
-				}
-				if erased, err := lockSubjects(ctx, tx, subjects); err != nil {
-					return err
-				} else if erased[a.subject] {
-					return erasedSubject(a.subject)
-				}
-				return insertEvent(ctx, tx, &a.rec, a.metaJSON)
-			})
-			if err == nil {
-				s.commits.committed([]string{a.rec.Type})
-			} else {
-				span.RecordError(err, trace.WithAttributes(attrCorrelationID.String(a.rec.Metadata.CorrelationID)))
-			}
-			a.done <- err
+	failed := make(map[*sharedAppend]error)
+	var inserted []*sharedAppend
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := refuseErased(ctx, tx, batch, failed); err != nil {
+			return err
 		}
+		if err := recordLater(ctx, tx, batch, failed); err != nil {
+			return err
+		}
+		inserted = inserted[:0]
+		for _, a := range batch {
+			if failed[a] == nil {
+				inserted = append(inserted, a)
+			}
+		}
+		if len(inserted) == 0 {
+			return nil
+		}
+		if err := insertEvents(ctx, tx, inserted); err != nil {
+			return err
+		}
+		if s.beforeCommit != nil {
+			return s.beforeCommit(ctx, tx)
+		}
+		return nil
+	})
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code.Class() == "23" { // integrity_constraint_violation
+		s.appendEach(ctx, span, batch)
 		return
 	}
 	if err != nil {
-		err = fmt.Errorf("append %d first events: %w", len(batch), err)
+		err = fmt.Errorf("append %d events: %w", len(batch), err)
 	} else {
-		var types []string
-		for _, a := range batch {
-			if !slices.Contains(refused, a) {
-				types = append(types, a.rec.Type)
-			}
-		}
-		s.commits.committed(types)
+		s.commits.committed(eventTypesOf(inserted))
 	}
 	for _, a := range batch {
-		if err == nil && slices.Contains(refused, a) {
-			a.done <- erasedSubject(a.subject)
+		if err == nil && failed[a] != nil {
+			span.RecordError(failed[a], trace.WithAttributes(attrCorrelationID.String(a.meta.CorrelationID)))
+			a.done <- failed[a]
 			continue
 		}
 		a.done <- err
 	}
+}
+
+// appendEach appends each event of batch in a transaction of its own.
+func (s *sharedAppends) appendEach(ctx context.Context, span trace.Span, batch []*sharedAppend) {
+	for _, a := range batch {
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			failed := make(map[*sharedAppend]error)
+			one := []*sharedAppend{a}
+			if err := refuseErased(ctx, tx, one, failed); err != nil {
+				return err
+			}
+			if err := recordLater(ctx, tx, one, failed); err != nil {
+				return err
+			}
+			if failed[a] != nil {
+				return failed[a]
+			}
+			return insertEvent(ctx, tx, &a.rec, a.metaJSON)
+		})
+		if err == nil {
+			s.commits.committed([]string{a.rec.Type})
+		} else {
+			span.RecordError(err, trace.WithAttributes(attrCorrelationID.String(a.meta.CorrelationID)))
+		}
+		a.done <- err
+	}
+}
+
+func eventTypesOf(batch []*sharedAppend) []string {
+	types := make([]string, len(batch))
+	for i, a := range batch {
+		types[i] = a.rec.Type
+	}
+	return types
+}
+
+// refuseErased holds the key rows of the members whose personal data the
+// batch's events carry (see lockSubjects), and fails the events of members
+// whose data was erased.
+func refuseErased(ctx context.Context, tx *sql.Tx, batch []*sharedAppend, failed map[*sharedAppend]error) error {
+	var subjects []uuid.UUID
+	for _, a := range batch {
+		if a.subject != uuid.Nil {
+			subjects = append(subjects, a.subject)
+		}
+	}
+	erased, err := lockSubjects(ctx, tx, subjects)
+	if err != nil {
+		return err
+	}
+	for _, a := range batch {
+		if erased[a.subject] {
+			failed[a] = erasedSubject(a.subject)
+		}
+	}
+	return nil
+}
+
+// recordLater records the batch's later events (those not failed yet) over
+// the stored hashes of the events before them, with one statement. An
+// event whose stream is already at its version, or whose version an
+// earlier event of the batch takes, fails with ledger.ErrVersionConflict;
+// one whose previous version is missing fails with an error. A command
+// decides on committed state, so the event before a later one is always
+// stored, never in the same batch.
+func recordLater(ctx context.Context, tx *sql.Tx, batch []*sharedAppend, failed map[*sharedAppend]error) error {
+	type key struct {
+		stream  uuid.UUID
+		version int64
+	}
+	taken := make(map[key]bool, len(batch))
+	var later []*sharedAppend
+	for _, a := range batch {
+		if failed[a] != nil {
+			continue
+		}
+		k := key{a.stream(), a.version()}
+		if taken[k] {
+			failed[a] = ledger.ErrVersionConflict
+			continue
+		}
+		taken[k] = true
+		if a.later != nil {
+			later = append(later, a)
+		}
+	}
+	if len(later) == 0 {
+		return nil
+	}
+	streams, versions := make([]string, len(later)), make([]int64, len(later))
+	for i, a := range later {
+		streams[i], versions[i] = a.later.StreamID.String(), a.later.Version
+	}
+	rows, err := tx.QueryContext(ctx, `
+		SELECT u.n, p.hash, (SELECT max(h.stream_version) FROM events h WHERE h.stream_id = u.stream_id)
+		FROM unnest($1::uuid[], $2::bigint[]) WITH ORDINALITY AS u(stream_id, version, n)
+		LEFT JOIN events p ON p.stream_id = u.stream_id AND p.stream_version = u.version - 1`,
+		pq.Array(streams), pq.Array(versions))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	seen := 0
+	for rows.Next() {
+		var n int
+		var prev []byte
+		var head sql.NullInt64
+		if err := rows.Scan(&n, &prev, &head); err != nil {
+			return err
+		}
+		if n < 1 || n > len(later) {
+			return fmt.Errorf("previous hashes: row %d of %d", n, len(later))
+		}
+		a := later[n-1]
+		seen++
+		switch {
+		case head.Int64 >= a.later.Version:
+			failed[a] = ledger.ErrVersionConflict
+		case prev == nil:
+			failed[a] = fmt.Errorf("append to %s at version %d: version %d is missing", a.later.StreamID, a.later.Version, a.later.Version-1)
+		default:
+			if err := a.record(prev); err != nil {
+				failed[a] = err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if seen != len(later) {
+		return fmt.Errorf("previous hashes: %d rows for %d events", seen, len(later))
+	}
+	return nil
 }
 
 // inTx runs fn in a transaction that holds the appenders' lock, and
@@ -229,27 +381,31 @@ func (s *sharedAppends) inTx(ctx context.Context, fn func(tx *sql.Tx) error) err
 	return tx.Commit()
 }
 
-// insertFirstEvents inserts the batch's events with one statement and sets
-// their positions, in the batch's order.
-func insertFirstEvents(ctx context.Context, tx *sql.Tx, batch []*firstAppend) error {
+// insertEvents inserts the batch's recorded events with one statement and
+// sets their positions, in the batch's order.
+func insertEvents(ctx context.Context, tx *sql.Tx, batch []*sharedAppend) error {
 	n := len(batch)
 	ids, streams, streamTypes, types := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	data, metas := make([]string, n), make([]string, n)
-	versions, recordedAt, hashes := make([]int64, n), make([]time.Time, n), make([][]byte, n)
+	versions, recordedAt, hashes, prevHashes := make([]int64, n), make([]time.Time, n), make([][]byte, n), make([][]byte, n)
 	for i, a := range batch {
 		r := &a.rec
 		ids[i], streams[i], streamTypes[i], types[i] = r.EventID.String(), r.StreamID.String(), r.StreamType, r.Type
 		data[i], metas[i], versions[i], recordedAt[i], hashes[i] = string(r.Data), a.metaJSON, r.StreamVersion, r.RecordedAt, r.Hash
+		prevHashes[i] = r.PrevHash
 	}
+	// A bytea array cannot carry NULL (a first event's previous hash): it
+	// carries an empty value, stored as NULL.
 	rows, err := tx.QueryContext(ctx, `
-		INSERT INTO events (event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash)
-		SELECT u.event_id, u.stream_id, u.stream_type, u.stream_version, u.type, u.data, u.metadata, u.recorded_at, u.hash
-		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::json[], $7::json[], $8::timestamptz[], $9::bytea[])
-			WITH ORDINALITY AS u(event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash, n)
+		INSERT INTO events (event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash, prev_hash)
+		SELECT u.event_id, u.stream_id, u.stream_type, u.stream_version, u.type, u.data, u.metadata, u.recorded_at, u.hash,
+			nullif(u.prev_hash, ''::bytea)
+		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::json[], $7::json[], $8::timestamptz[], $9::bytea[], $10::bytea[])
+			WITH ORDINALITY AS u(event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash, prev_hash, n)
 		ORDER BY u.n
 		RETURNING event_id::text, position`,
 		pq.Array(ids), pq.Array(streams), pq.Array(streamTypes), pq.Array(versions), pq.Array(types),
-		pq.Array(data), pq.Array(metas), pq.Array(recordedAt), pq.Array(hashes))
+		pq.Array(data), pq.Array(metas), pq.Array(recordedAt), pq.Array(hashes), pq.Array(prevHashes))
 	if err != nil {
 		return err
 	}

@@ -23,8 +23,8 @@ import (
 type EventStore struct {
 	q  querier
 	db *DB
-	// shared appends new streams' first events together; set outside a
-	// transaction only.
+	// shared appends events appended alone together (group commit); set
+	// outside a transaction only.
 	shared *sharedAppends
 	// appended collects the types of the events appended in a transaction,
 	// reported once it commits; nil outside one.
@@ -39,15 +39,16 @@ var (
 )
 
 // Append records events decided on their streams' current versions. In a
-// transaction they are inserted there. Outside one, a new stream's first
-// event shares its INSERT and commit with concurrent ones (sharedAppends),
-// and other events are appended in a transaction of their own.
+// transaction they are inserted there. Outside one, an event appended alone
+// (a submission's, a decision's) shares its INSERT and commit with
+// concurrent ones (sharedAppends), and several events are appended in a
+// transaction of their own.
 func (s *EventStore) Append(ctx context.Context, meta ledger.Metadata, events ...ledger.PendingEvent) (recorded []ledger.RecordedEvent, err error) {
 	defer ledger.Wrap(&err, "EventStore.Append")
 	ctx, span := startAppendSpan(ctx, meta.CorrelationID, len(events))
 	defer func() { endSpan(span, err) }()
 	if s.appended == nil {
-		if len(events) == 1 && events[0].Version == 1 && s.shared != nil {
+		if len(events) == 1 && s.shared != nil {
 			return s.shared.append(ctx, meta, events[0], s.db.now())
 		}
 		err = s.db.transact(ctx, func(tx *sql.Tx, appended *[]string) error {

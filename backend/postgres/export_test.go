@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/lib/pq"
 
 	"github.com/pressly/goose/v3"
@@ -39,6 +40,29 @@ func (db *DB) AllEvents(ctx context.Context) ([]ledger.RecordedEvent, error) {
 		return nil, err
 	}
 	return scanEvents(rows)
+}
+
+// EventTransactions returns the transaction each event was committed in.
+func (db *DB) EventTransactions(ctx context.Context) (map[uuid.UUID]uint64, error) {
+	rows, err := db.pool.QueryContext(ctx, `SELECT event_id, transaction_id::text FROM events`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[uuid.UUID]uint64{}
+	for rows.Next() {
+		var id uuid.UUID
+		var tx string
+		if err := rows.Scan(&id, &tx); err != nil {
+			return nil, err
+		}
+		n, err := strconv.ParseUint(tx, 10, 64)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = n
+	}
+	return out, rows.Err()
 }
 
 // TreeAll adds every event to the audit tree, in commit order, as the
@@ -100,24 +124,42 @@ func (db *DB) eventsInCommitOrder(ctx context.Context) ([]ledger.RecordedEvent, 
 	return out, rows.Err()
 }
 
-// AppendFirstTogether appends first events as one batch of the appenders,
-// the way concurrent submissions are, and returns each one's outcome.
-func (db *DB) AppendFirstTogether(meta ledger.Metadata, events ...ledger.PendingEvent) ([]ledger.RecordedEvent, []error) {
+// AppendTogether appends events as one batch of the appenders, as
+// concurrent commands' events would be, and returns each one's outcome.
+func (db *DB) AppendTogether(meta ledger.Metadata, events ...ledger.PendingEvent) ([]ledger.RecordedEvent, []error) {
 	metaJSON, _ := json.Marshal(meta)
-	batch := make([]*firstAppend, len(events))
+	batch := make([]*sharedAppend, len(events))
 	for i, e := range events {
-		rec, err := audit.Record(meta, metaJSON, e, nil, db.now())
-		if err != nil {
-			panic(err)
+		a := &sharedAppend{meta: meta, metaJSON: string(metaJSON), now: db.now(), done: make(chan error, 1)}
+		if subjects := personalSubjects(e); len(subjects) > 0 {
+			a.subject = subjects[0]
 		}
-		batch[i] = &firstAppend{rec: rec, metaJSON: string(metaJSON), done: make(chan error, 1)}
+		if e.Version == 1 {
+			rec, err := audit.Record(meta, metaJSON, e, nil, a.now)
+			if err != nil {
+				panic(err)
+			}
+			a.rec = rec
+		} else {
+			a.later = &e
+		}
+		batch[i] = a
 	}
 	db.Events.shared.appendBatch(batch)
 	recs, errs := make([]ledger.RecordedEvent, len(events)), make([]error, len(events))
 	for i, a := range batch {
-		recs[i], errs[i] = a.rec, <-a.done
+		errs[i] = <-a.done
+		if errs[i] == nil {
+			recs[i] = a.rec
+		}
 	}
 	return recs, errs
+}
+
+// BeforeSharedCommit sets a function the appenders run in a shared batch's
+// transaction after its INSERT, before its commit.
+func (db *DB) BeforeSharedCommit(fn func(ctx context.Context, tx *sql.Tx) error) {
+	db.Events.shared.beforeCommit = fn
 }
 
 // AckAll stores group's offset at the last committed event in commit order,

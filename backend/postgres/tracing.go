@@ -41,12 +41,12 @@ func startAppendSpan(ctx context.Context, correlationID string, events int) (con
 // the batch, not a request). The batch serves many requests: it is the
 // child of the first submitter's span, links to the others', and lists
 // every submitter's correlation id.
-func startBatchSpan(ctx context.Context, batch []*firstAppend) (context.Context, trace.Span) {
+func startBatchSpan(ctx context.Context, batch []*sharedAppend) (context.Context, trace.Span) {
 	links := make([]trace.Link, 0, len(batch))
 	ids := make([]string, 0, len(batch))
 	seen := make(map[string]bool, len(batch))
 	for i, a := range batch {
-		id := a.rec.Metadata.CorrelationID
+		id := a.meta.CorrelationID
 		if i > 0 && a.span.IsValid() {
 			links = append(links, trace.Link{SpanContext: a.span, Attributes: []attribute.KeyValue{attrCorrelationID.String(id)}})
 		}

@@ -326,13 +326,14 @@ func differences(got, want ledger.Reimbursement) string {
 	return fmt.Sprintf("%v\nlisted %+v\nstory  %+v", diffs, got, want)
 }
 
-// interleaved returns stores whose transactions run before once, just
-// before their first append: another command that commits between a
-// command's read and its write, the interleaving a race may or may not
-// produce, produced every time.
+// interleaved returns stores that run before once, just before their first
+// append, in a transaction or outside one: another command that commits
+// between a command's read and its write, the interleaving a race may or
+// may not produce, produced every time.
 func interleaved(stores app.Stores, before func()) app.Stores {
 	var once sync.Once
 	out := stores
+	out.Events = interleavedEvents{EventStore: stores.Events, before: func() { once.Do(before) }}
 	out.Transactor = transactorFunc(func(ctx context.Context, fn func(app.Tx) error) error {
 		return stores.Transact(ctx, func(tx app.Tx) error {
 			tx.Events = interleavedEvents{EventStore: tx.Events, before: func() { once.Do(before) }}
