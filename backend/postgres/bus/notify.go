@@ -156,7 +156,9 @@ func (s *Subscriptions) Listen(ctx context.Context, n *Notifier, logger *slog.Lo
 }
 
 // wakingBackoff is a Watermill backoff manager that, after an empty poll,
-// waits for a notification or the poll interval, whichever comes first. A
+// waits for a notification or the poll interval, whichever comes first,
+// and lets events gather after a wake-up and after a batch that emptied the
+// backlog. A
 // notification that arrived while the last query ran ends the wait at once.
 // A notified event may still be held back by an older transaction that is
 // running (subscribers read only what every running transaction is newer
@@ -174,13 +176,24 @@ type wakingBackoff struct {
 	// heldBack counts quick polls left after a wake-up found nothing.
 	heldBack int
 	quick    time.Duration
+	// full, once the subscriber is made (watchBatches), says whether its
+	// last batch was full.
+	full func() bool
 }
+
+// watchBatches lets the backoff tell a full batch from one that emptied
+// the backlog (see HandleError).
+func (b *wakingBackoff) watchBatches(full func() bool) { b.full = full }
 
 // Quick polls after a wake-up that found nothing: 5 ms, doubling, up to 500 ms.
 //
-// gather is how long a woken subscriber lets events accumulate before it
-// reads: under load every commit notifies, and reading each event in its own
-// batch transaction would cost more than the events themselves.
+// gather is how long a subscriber lets events accumulate before it reads,
+// when woken and after a batch that emptied the backlog: under load every
+// commit notifies and the next one is a few milliseconds away, and reading
+// each commit's few events in a batch transaction of their own (begin,
+// read, handle, acknowledge, commit, for each consumer group) would cost
+// more than the events themselves. Measured in docs/benchmarks.md: 0, 5
+// and 10 ms after a batch.
 const (
 	gather        = 10 * time.Millisecond
 	heldBackPolls = 10
@@ -201,9 +214,14 @@ func NewWakingBackoff(n *Notifier, pollInterval, retryInterval time.Duration, st
 
 func (b *wakingBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
 	if err != nil || !noMsg {
-		// Watermill polls again at once after messages. A notification that
-		// came meanwhile stays unseen, so that an empty next poll (its event
-		// still held back) polls again soon instead of waiting.
+		// Watermill polls again at once after a full batch, and after one
+		// that emptied the backlog once events have had gather to come. A
+		// notification that came meanwhile stays unseen, so that an empty
+		// next poll (its event still held back) polls again soon instead of
+		// waiting.
+		if err == nil && b.full != nil && !b.full() {
+			return gather
+		}
 		return b.fallback.HandleError(logger, noMsg, err)
 	}
 	seq, concerns, wake := b.notifier.since(b.seen, b.types)

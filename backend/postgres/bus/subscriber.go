@@ -50,6 +50,10 @@ const (
 	metaBatchIndex = "batch_index"
 )
 
+// defaultBatchSize is the batch a subscriber reads when its configuration
+// names none.
+const defaultBatchSize = 100
+
 // SubscriberConfig tunes one consumer group's subscriber.
 type SubscriberConfig struct {
 	ConsumerGroup string
@@ -202,6 +206,13 @@ func (s *Subscriptions) NewSubscriber(cfg SubscriberConfig, logger watermill.Log
 		return nil, s.horizonsErr
 	}
 	batch := &deliveredBatch{}
+	size := cfg.BatchSize
+	if size <= 0 {
+		size = defaultBatchSize
+	}
+	if w, ok := cfg.Backoff.(interface{ watchBatches(func() bool) }); ok {
+		w.watchBatches(func() bool { return batch.size() >= size })
+	}
 	var ackDeadline *time.Duration
 	if cfg.AckDeadline > 0 {
 		ackDeadline = &cfg.AckDeadline
@@ -213,7 +224,7 @@ func (s *Subscriptions) NewSubscriber(cfg SubscriberConfig, logger watermill.Log
 		ResendInterval: time.Second,
 		RetryInterval:  time.Second,
 		BackoffManager: cfg.Backoff,
-		SchemaAdapter: eventsSchema{batchSize: cfg.BatchSize, types: slices.Clone(cfg.Types), batch: batch,
+		SchemaAdapter: eventsSchema{batchSize: size, types: slices.Clone(cfg.Types), batch: batch,
 			horizons: s.horizons, beforeSnapshot: s.beforeSnapshot},
 		OffsetsAdapter:   offsetsAdapter,
 		InitializeSchema: false,
@@ -296,6 +307,13 @@ func (b *deliveredBatch) markApplied(seq uint64, end int) {
 	b.mu.Unlock()
 }
 
+// size is the number of events of the batch read last.
+func (b *deliveredBatch) size() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.events)
+}
+
 // begin starts a new batch.
 func (b *deliveredBatch) begin() {
 	b.mu.Lock()
@@ -349,7 +367,7 @@ func (s eventsSchema) SelectQuery(topic, consumerGroup string, offsets wsql.Offs
 	next := offsets.NextOffsetQuery(topic, consumerGroup)
 	batch := s.batchSize
 	if batch <= 0 {
-		batch = 100
+		batch = defaultBatchSize
 	}
 	args := append(slices.Clone(next.Args), horizon)
 	h := `$` + strconv.Itoa(len(args)) + `::xid8`
