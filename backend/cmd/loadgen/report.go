@@ -331,6 +331,9 @@ func renderResults(res results, m machine, now time.Time) string {
 		fmt.Fprintf(&b, "- The ledger's CPU per submission in step 2 by component (shares of a CPU profile of the step; PostgreSQL's is above): %s.\n",
 			strings.Join(parts, ", "))
 	}
+	if line := statementSplit(res); line != "" {
+		b.WriteString(line)
+	}
 	if ab.pairs > 0 && ab.ledgerRequests > 0 && ab.refRequests > 0 {
 		fmt.Fprintf(&b, "- CPU per submission in step 2b: the ledger %s (API and subscribers, until they caught up) and PostgreSQL %s for it; "+
 			"the reference %s and PostgreSQL %s for it.\n",
@@ -471,6 +474,28 @@ func sectionStart(doc, prefix string) int {
 		return i + 1
 	}
 	return -1
+}
+
+// statementSplit is the line on PostgreSQL's time per submission in step 2
+// by statement, from pg_stat_statements (pgstmt.*: the statements' calls and
+// execution time over the step and the subscribers' catch-up, the heaviest
+// first), or the line saying why there is none.
+func statementSplit(res results) string {
+	n := res.num("submit.requests")
+	if n <= 0 {
+		return ""
+	}
+	if !res.has("pgstmt.total_ms") {
+		return "- PostgreSQL's time per submission in step 2 by statement: not measured, since the server does not load pg_stat_statements " +
+			"(run the bench against a server started with shared_preload_libraries=pg_stat_statements, DATABASE_URL set).\n"
+	}
+	var parts []string
+	for i := 1; res.has(fmt.Sprintf("pgstmt.%d.ms", i)); i++ {
+		k := fmt.Sprintf("pgstmt.%d.", i)
+		parts = append(parts, fmt.Sprintf("`%s` %.2f calls, %.1f µs", res[k+"query"], res.num(k+"calls")/n, 1000*res.num(k+"ms")/n))
+	}
+	return fmt.Sprintf("- PostgreSQL's statements per submission in step 2, with the subscribers' catch-up (pg_stat_statements): %.1f statements, %.0f µs of execution in all; "+
+		"the heaviest: %s.\n", res.num("pgstmt.total_calls")/n, 1000*res.num("pgstmt.total_ms")/n, strings.Join(parts, "; "))
 }
 
 // cpuComponents are the parts of the ledger scripts/bench splits step 2's

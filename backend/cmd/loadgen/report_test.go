@@ -161,3 +161,20 @@ func TestRenderResultsSplitsTheCPUByComponent(t *testing.T) {
 		t.Fatalf("a run without the profile's shares shows a split:\n%s", out)
 	}
 }
+
+// PostgreSQL's time in step 2 is split by statement when the bench read
+// pg_stat_statements, and the report says why when it could not.
+func TestRenderResultsSplitsPostgreSQLsTimeByStatement(t *testing.T) {
+	res := results{"submit.requests": "1000", "pgstmt.total_calls": "9500", "pgstmt.total_ms": "400",
+		"pgstmt.1.query": "COMMIT", "pgstmt.1.calls": "2000", "pgstmt.1.ms": "120",
+		"pgstmt.2.query": "INSERT INTO events ...", "pgstmt.2.calls": "250", "pgstmt.2.ms": "80.5"}
+	out := renderResults(res, machine{Cores: 2}, time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC))
+	want := "9.5 statements, 400 µs of execution in all; the heaviest: `COMMIT` 2.00 calls, 120.0 µs; `INSERT INTO events ...` 0.25 calls, 80.5 µs."
+	if !strings.Contains(out, want) {
+		t.Fatalf("report lacks the statements %q:\n%s", want, out)
+	}
+	delete(res, "pgstmt.total_ms")
+	if out := renderResults(res, machine{Cores: 2}, time.Now()); !strings.Contains(out, "not measured, since the server does not load pg_stat_statements") {
+		t.Fatalf("a run without pg_stat_statements does not say so:\n%s", out)
+	}
+}
