@@ -13,11 +13,19 @@ import (
 	"github.com/reimbursement-ledger/ledger/backend/postgres/postgrestest"
 )
 
-// policyLoads counts the loads of approval-policy streams.
+// policyLoads counts the loads of approval-policy streams, and the reads
+// of their versions.
 type policyLoads struct {
 	app.EventStore
-	bank  uuid.UUID
-	loads *atomic.Int64
+	bank            uuid.UUID
+	loads, versions *atomic.Int64
+}
+
+func (s policyLoads) StreamVersion(ctx context.Context, streamID uuid.UUID) (int64, error) {
+	if streamID == ledger.ApprovalPolicyStreamID(s.bank) {
+		s.versions.Add(1)
+	}
+	return s.EventStore.StreamVersion(ctx, streamID)
 }
 
 func (s policyLoads) Load(ctx context.Context, streamIDs ...uuid.UUID) ([]ledger.RecordedEvent, error) {
@@ -29,16 +37,18 @@ func (s policyLoads) Load(ctx context.Context, streamIDs ...uuid.UUID) ([]ledger
 	return s.EventStore.Load(ctx, streamIDs...)
 }
 
-// The approval policy is folded once per version of its stream, and a
-// change made through another App (another process) is seen by the very
-// next submission, with or without an Idempotency-Key.
+// The approval policy is folded once per version of its stream, a
+// submission decided on the policy kept reads nothing of it, and a change
+// made through another App (another process) is seen by the very next
+// submission, with or without an Idempotency-Key: its append finds the
+// policy moved on, and it is decided again.
 func TestApprovalPolicyIsCachedByItsStreamVersion(t *testing.T) {
 	db := postgrestest.NewDB(t)
 	d := postgrestest.MustDirectory(t, db)
 	ctx := context.Background()
-	var loads atomic.Int64
+	var loads, versions atomic.Int64
 	stores := db.Stores()
-	stores.Events = policyLoads{EventStore: stores.Events, bank: d.Bank.ID, loads: &loads}
+	stores.Events = policyLoads{EventStore: stores.Events, bank: d.Bank.ID, loads: &loads, versions: &versions}
 	submitter := app.New(app.Config{Stores: stores, AuditKeys: postgrestest.AuditKeys})
 	other := postgrestest.App(db)
 	operator := app.Principal{Role: app.RoleOperator, Subject: "test-operator"}
@@ -82,6 +92,9 @@ func TestApprovalPolicyIsCachedByItsStreamVersion(t *testing.T) {
 	}
 	if n := loads.Load(); n != 1 {
 		t.Fatalf("the policy stream was loaded %d times for 3 submissions at one version, want 1", n)
+	}
+	if n := versions.Load(); n != 1 {
+		t.Fatalf("the policy stream's version was read %d times for 3 submissions, want 1 (before the first fold)", n)
 	}
 	setPolicy("100.00")
 	if got := submit(false); got != 2 {

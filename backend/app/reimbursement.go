@@ -27,7 +27,9 @@ type SubmitCommand struct {
 // for an account that does not exist); the bank comes from it.
 //
 // A submission starts a new stream, so there is nothing to load and nothing
-// to lock: UNIQUE (stream_id, stream_version) refuses a second first event.
+// to lock: UNIQUE (stream_id, stream_version) refuses a second first event,
+// and the append checks that the bank's approval policy is still the one
+// it was decided on (PendingEvent.Given).
 // Outside a transaction the event store may share the append's commit with
 // concurrent submissions'.
 func (a *App) Submit(ctx context.Context, p Principal, cmd SubmitCommand) (r *ledger.Reimbursement, err error) {
@@ -48,19 +50,30 @@ func (a *App) Submit(ctx context.Context, p Principal, cmd SubmitCommand) (r *le
 	// The policy in force at submission decides how many approvals the
 	// claim needs, as expense products apply approval rules when a report
 	// is submitted: a later change does not reach claims already waiting.
-	policy, err := a.streams().ApprovalPolicy(ctx, acct.BankID)
-	if err != nil {
-		return nil, err
+	// The submission decides on the policy kept and is appended only while
+	// the policy's stream is at that version; when it moved on, the
+	// submission is decided again on the policy as it is.
+	for round := 1; ; round++ {
+		streams := a.streams()
+		policy, err := streams.keptApprovalPolicy(ctx, acct.BankID)
+		if err != nil {
+			return nil, err
+		}
+		event, err := ledger.Submit(ledger.Submission{ID: cmd.ID, Account: acct, Amount: cmd.Amount, Description: cmd.Description, Policy: policy, Now: a.now()})
+		if err != nil {
+			return nil, err
+		}
+		event.Given = givenPolicy(policy)
+		recorded, err := a.events().Append(ctx, p.metadata(cmd.Meta), event)
+		if errors.Is(err, ledger.ErrStaleRead) && round < maxDecisionRounds {
+			streams.forgetApprovalPolicy(policy)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return ledger.FoldReimbursement(cmd.ID, recorded)
 	}
-	event, err := ledger.Submit(ledger.Submission{ID: cmd.ID, Account: acct, Amount: cmd.Amount, Description: cmd.Description, Policy: policy, Now: a.now()})
-	if err != nil {
-		return nil, err
-	}
-	recorded, err := a.events().Append(ctx, p.metadata(cmd.Meta), event)
-	if err != nil {
-		return nil, err
-	}
-	return ledger.FoldReimbursement(cmd.ID, recorded)
 }
 
 // DecideCommand is an administrator's approval or denial.

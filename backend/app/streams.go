@@ -116,6 +116,31 @@ func (s Streams) Append(ctx context.Context, meta ledger.Metadata, events ...led
 // first reads the stream's version and answers the policy folded at that
 // version when it has it: what the stream shows now, in this process or
 // after a change by any other.
+// keptApprovalPolicy is the bank's approval policy as kept, without reading
+// its stream's version, or ApprovalPolicy when none is kept. A decision on
+// it must be appended with PendingEvent.Given at the policy's version
+// (givenPolicy), and forget it on ledger.ErrStaleRead.
+func (s Streams) keptApprovalPolicy(ctx context.Context, bankID uuid.UUID) (ledger.ApprovalPolicy, error) {
+	if s.policies != nil {
+		if p, ok := s.policies.kept(bankID); ok {
+			return p, nil
+		}
+	}
+	return s.ApprovalPolicy(ctx, bankID)
+}
+
+// forgetApprovalPolicy drops the kept policy a decision found stale.
+func (s Streams) forgetApprovalPolicy(p ledger.ApprovalPolicy) {
+	if s.policies != nil {
+		s.policies.forget(p.BankID, p.Version)
+	}
+}
+
+// givenPolicy is the policy's stream at the version p folds.
+func givenPolicy(p ledger.ApprovalPolicy) *ledger.StreamAt {
+	return &ledger.StreamAt{StreamID: ledger.ApprovalPolicyStreamID(p.BankID), Version: p.Version}
+}
+
 func (s Streams) ApprovalPolicy(ctx context.Context, bankID uuid.UUID) (p ledger.ApprovalPolicy, err error) {
 	defer ledger.Wrap(&err, "Streams.ApprovalPolicy(%s)", bankID)
 	streamID := ledger.ApprovalPolicyStreamID(bankID)

@@ -45,7 +45,8 @@ func (e *storedEvent) out() ledger.RecordedEvent {
 }
 
 // Append records events decided on their streams' current versions, all or
-// none. A version taken by a committed append is ledger.ErrVersionConflict;
+// none. A version taken by a committed append is ledger.ErrVersionConflict,
+// a stream an event was decided on (Given) that moved on ledger.ErrStaleRead;
 // one taken by a running transaction makes Append wait for its outcome.
 func (s *EventStore) Append(ctx context.Context, meta ledger.Metadata, events ...ledger.PendingEvent) (recorded []ledger.RecordedEvent, err error) {
 	defer ledger.Wrap(&err, "EventStore.Append")
@@ -58,6 +59,11 @@ func (s *EventStore) Append(ctx context.Context, meta ledger.Metadata, events ..
 		now := s.db.now()
 		if subject, erased := s.db.erased(events); erased {
 			return ledger.Errorf(ledger.EConflict, "member %s's personal data was erased: nothing more may be recorded about them", subject)
+		}
+		for _, e := range events {
+			if e.Given != nil && int64(len(s.db.stream(tx, e.Given.StreamID))) != e.Given.Version {
+				return ledger.ErrStaleRead // a read: the transaction stays usable
+			}
 		}
 		for _, e := range events {
 			prevHash, err := s.db.previousHash(tx, e)

@@ -63,6 +63,11 @@ func ErrorCode(err error) Code {
 // command appended to the same stream first.
 var ErrVersionConflict = &Error{Code: EConflict, Message: "the reimbursement was changed by a concurrent request; read it again"}
 
+// ErrStaleRead is returned by an append whose decision was made on another
+// stream (PendingEvent.Given) that has moved on since: the command is
+// decided again on that stream as it is now.
+var ErrStaleRead = &Error{Code: EConflict, Message: "a rule the request was decided on changed meanwhile; send it again"}
+
 // validation collects field errors for one command.
 type validation struct {
 	fields []FieldError

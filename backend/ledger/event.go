@@ -479,6 +479,19 @@ type PendingEvent struct {
 	// PersonalFields), sealed under that member's key; uuid.Nil when it
 	// carries none.
 	Subject uuid.UUID
+	// Given, when set, is another stream the decision was made on, at the
+	// version it was read: the event is appended only while that stream is
+	// still at that version, and the append fails with ErrStaleRead
+	// otherwise. A submission names its bank's approval policy so, which
+	// lets a process decide on the policy it keeps without first reading
+	// the policy stream's version.
+	Given *StreamAt
+}
+
+// StreamAt is a stream at a version; 0 is a stream with no events yet.
+type StreamAt struct {
+	StreamID uuid.UUID
+	Version  int64
 }
 
 // RecordedEvent is an event as the store holds it.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,8 +46,11 @@ type sharedAppend struct {
 	// rec is the event as recorded. A first event is recorded (hashed) by
 	// its submitter; a later one (later set) by the appender, which reads
 	// the hash of the event before it in the batch's transaction.
-	rec      ledger.RecordedEvent
-	later    *ledger.PendingEvent
+	rec   ledger.RecordedEvent
+	later *ledger.PendingEvent
+	// given is the stream the event was decided on, if any
+	// (PendingEvent.Given): the INSERT checks its version.
+	given    *ledger.StreamAt
 	meta     ledger.Metadata
 	metaJSON string
 	now      time.Time
@@ -141,21 +145,11 @@ func (s *sharedAppends) append(ctx context.Context, meta ledger.Metadata, e ledg
 	if e.Version < 1 {
 		return nil, fmt.Errorf("append to %s: version %d", e.StreamID, e.Version)
 	}
-	metaJSON, err := json.Marshal(meta)
+	a, err := newSharedAppend(meta, e, now)
 	if err != nil {
-		return nil, fmt.Errorf("encode metadata: %w", err)
+		return nil, err
 	}
-	a := &sharedAppend{meta: meta, metaJSON: string(metaJSON), now: now, done: make(chan error, 1), span: trace.SpanContextFromContext(ctx)}
-	if e.Version == 1 {
-		if a.rec, err = audit.Record(meta, metaJSON, e, nil, now); err != nil {
-			return nil, err
-		}
-	} else {
-		a.later = &e
-	}
-	if subjects := personalSubjects(e); len(subjects) > 0 {
-		a.subject = subjects[0]
-	}
+	a.span = trace.SpanContextFromContext(ctx)
 	select {
 	case s.in <- a:
 	case <-ctx.Done():
@@ -169,6 +163,27 @@ func (s *sharedAppends) append(ctx context.Context, meta ledger.Metadata, e ledg
 		return nil, err
 	}
 	return []ledger.RecordedEvent{a.rec}, nil
+}
+
+// newSharedAppend is e as it waits for an appender: a first event
+// recorded (hashed) already, a later one recorded by the appender.
+func newSharedAppend(meta ledger.Metadata, e ledger.PendingEvent, now time.Time) (*sharedAppend, error) {
+	metaJSON, err := json.Marshal(meta)
+	if err != nil {
+		return nil, fmt.Errorf("encode metadata: %w", err)
+	}
+	a := &sharedAppend{meta: meta, metaJSON: string(metaJSON), now: now, given: e.Given, done: make(chan error, 1)}
+	if e.Version == 1 {
+		if a.rec, err = audit.Record(meta, metaJSON, e, nil, now); err != nil {
+			return nil, err
+		}
+	} else {
+		a.later = &e
+	}
+	if subjects := personalSubjects(e); len(subjects) > 0 {
+		a.subject = subjects[0]
+	}
+	return a, nil
 }
 
 // appendBatch inserts the batch and tells each submitter its outcome.
@@ -206,8 +221,15 @@ func (s *sharedAppends) appendBatch(batch []*sharedAppend) {
 		if len(inserted) == 0 {
 			return nil
 		}
-		if err := insertEvents(ctx, tx, inserted); err != nil {
+		stale, err := insertEvents(ctx, tx, inserted)
+		if err != nil {
 			return err
+		}
+		if len(stale) > 0 {
+			inserted = slices.DeleteFunc(inserted, func(a *sharedAppend) bool { return slices.Contains(stale, a) })
+			for _, a := range stale {
+				failed[a] = ledger.ErrStaleRead
+			}
 		}
 		if s.beforeCommit != nil {
 			return s.beforeCommit(ctx, tx)
@@ -249,7 +271,15 @@ func (s *sharedAppends) appendEach(ctx context.Context, span trace.Span, batch [
 			if failed[a] != nil {
 				return failed[a]
 			}
-			return insertEvent(ctx, tx, &a.rec, a.metaJSON)
+			stale, err := insertEvents(ctx, tx, one)
+			if constraintViolated(err, "events_stream_version_key") {
+				return ledger.ErrVersionConflict
+			} else if err != nil {
+				return fmt.Errorf("append %s to %s: %w", a.rec.Type, a.rec.StreamID, err)
+			} else if len(stale) > 0 {
+				return ledger.ErrStaleRead
+			}
+			return nil
 		})
 		if err == nil {
 			s.commits.committed([]string{a.rec.Type})
@@ -386,13 +416,20 @@ func (s *sharedAppends) inTx(ctx context.Context, fn func(tx *sql.Tx) error) err
 }
 
 // insertEvents inserts the batch's recorded events with one statement and
-// sets their positions, in the batch's order.
-func insertEvents(ctx context.Context, tx *sql.Tx, batch []*sharedAppend) error {
+// sets their positions, in the batch's order. An event whose given stream
+// (PendingEvent.Given) is no longer at the version it was decided on is
+// not inserted: it is returned among stale.
+func insertEvents(ctx context.Context, tx *sql.Tx, batch []*sharedAppend) (stale []*sharedAppend, err error) {
 	n := len(batch)
 	ids, streams, streamTypes, types := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	data, metas := make([]string, n), make([]string, n)
 	versions, recordedAt, hashes, prevHashes := make([]int64, n), make([]time.Time, n), make([][]byte, n), make([][]byte, n)
+	givenStreams, givenVersions := make([]string, n), make([]int64, n)
 	for i, a := range batch {
+		givenStreams[i] = uuid.Nil.String() // none
+		if a.given != nil {
+			givenStreams[i], givenVersions[i] = a.given.StreamID.String(), a.given.Version
+		}
 		r := &a.rec
 		ids[i], streams[i], streamTypes[i], types[i] = r.EventID.String(), r.StreamID.String(), r.StreamType, r.Type
 		data[i], metas[i], versions[i], recordedAt[i], hashes[i] = string(r.Data), a.metaJSON, r.StreamVersion, r.RecordedAt, r.Hash
@@ -404,14 +441,19 @@ func insertEvents(ctx context.Context, tx *sql.Tx, batch []*sharedAppend) error 
 		INSERT INTO events (event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash, prev_hash)
 		SELECT u.event_id, u.stream_id, u.stream_type, u.stream_version, u.type, u.data, u.metadata, u.recorded_at, u.hash,
 			nullif(u.prev_hash, ''::bytea)
-		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::json[], $7::json[], $8::timestamptz[], $9::bytea[], $10::bytea[])
-			WITH ORDINALITY AS u(event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash, prev_hash, n)
+		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::json[], $7::json[], $8::timestamptz[], $9::bytea[], $10::bytea[],
+				$11::uuid[], $12::bigint[])
+			WITH ORDINALITY AS u(event_id, stream_id, stream_type, stream_version, type, data, metadata, recorded_at, hash, prev_hash,
+				given_stream, given_version, n)
+		WHERE CASE WHEN u.given_stream = '00000000-0000-0000-0000-000000000000' THEN true
+			ELSE u.given_version = (SELECT coalesce(max(g.stream_version), 0) FROM events g WHERE g.stream_id = u.given_stream) END
 		ORDER BY u.n
 		RETURNING event_id::text, position`,
 		pq.Array(ids), pq.Array(streams), pq.Array(streamTypes), pq.Array(versions), pq.Array(types),
-		pq.Array(data), pq.Array(metas), pq.Array(recordedAt), pq.Array(hashes), pq.Array(prevHashes))
+		pq.Array(data), pq.Array(metas), pq.Array(recordedAt), pq.Array(hashes), pq.Array(prevHashes),
+		pq.Array(givenStreams), pq.Array(givenVersions))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rows.Close()
 	positions := make(map[string]int64, n)
@@ -419,19 +461,23 @@ func insertEvents(ctx context.Context, tx *sql.Tx, batch []*sharedAppend) error 
 		var id string
 		var p int64
 		if err := rows.Scan(&id, &p); err != nil {
-			return err
+			return nil, err
 		}
 		positions[id] = p
 	}
 	if err := rows.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	for i, a := range batch {
 		p, ok := positions[ids[i]]
-		if !ok {
-			return fmt.Errorf("event %s: no position returned", ids[i])
+		switch {
+		case ok:
+			a.rec.Position = p
+		case a.given != nil:
+			stale = append(stale, a)
+		default:
+			return nil, fmt.Errorf("event %s: no position returned", ids[i])
 		}
-		a.rec.Position = p
 	}
-	return nil
+	return stale, nil
 }

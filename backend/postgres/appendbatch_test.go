@@ -447,3 +447,30 @@ func TestFiftyClientsAtOnceLoseDoubleAndMisattributeNothing(t *testing.T) {
 		t.Fatalf("verify: %+v, problem %v", report, report.Problem)
 	}
 }
+
+// A submission decided on an approval policy that has changed since fails
+// alone with ledger.ErrStaleRead; the rest of its batch commits.
+func TestAStaleSubmissionDoesNotFailItsBatch(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	d := postgrestest.MustDirectory(t, db)
+	policy := ledger.ApprovalPolicyStreamID(d.Bank.ID)
+	on := func(e ledger.PendingEvent, version int64) ledger.PendingEvent {
+		e.Given = &ledger.StreamAt{StreamID: policy, Version: version}
+		return e
+	}
+	if _, err := postgrestest.App(db).SetApprovalPolicy(context.Background(), app.Principal{Role: app.RoleOperator, Subject: "test"},
+		app.SetApprovalPolicyCommand{BankID: d.Bank.ID, SecondApprovalAbove: "100.00", Currency: "USD"}); err != nil {
+		t.Fatal(err)
+	}
+	events := []ledger.PendingEvent{on(submission(t, d, uuid.New(), "current"), 1), on(submission(t, d, uuid.New(), "stale"), 0),
+		submission(t, d, uuid.New(), "no policy read")}
+	_, errs := db.AppendTogether(ledger.Metadata{}, events...)
+	if errs[0] != nil || !errors.Is(errs[1], ledger.ErrStaleRead) || errs[2] != nil {
+		t.Fatalf("outcomes %v, want nil, a stale read, nil", errs)
+	}
+	for i, want := range []int{1, 0, 1} {
+		if got, _ := db.Events.Load(context.Background(), events[i].StreamID); len(got) != want {
+			t.Fatalf("submission %d stored %d events, want %d", i, len(got), want)
+		}
+	}
+}

@@ -171,6 +171,9 @@ func appendEvents(ctx context.Context, tx querier, now time.Time, meta ledger.Me
 	if err != nil {
 		return nil, err
 	}
+	if err := checkGiven(ctx, tx, events); err != nil {
+		return nil, err
+	}
 	recorded := make([]ledger.RecordedEvent, 0, len(events))
 	for _, e := range events {
 		if erased[e.Subject] {
@@ -190,6 +193,24 @@ func appendEvents(ctx context.Context, tx querier, now time.Time, meta ledger.Me
 		recorded = append(recorded, rec)
 	}
 	return recorded, nil
+}
+
+// checkGiven fails with ledger.ErrStaleRead when a stream an event was
+// decided on (PendingEvent.Given) is no longer at the version it was read at.
+func checkGiven(ctx context.Context, q querier, events []ledger.PendingEvent) error {
+	for _, e := range events {
+		if e.Given == nil {
+			continue
+		}
+		var v int64
+		if err := q.QueryRowContext(ctx, streamVersionQuery, e.Given.StreamID).Scan(&v); err != nil {
+			return err
+		}
+		if v != e.Given.Version {
+			return ledger.ErrStaleRead
+		}
+	}
+	return nil
 }
 
 // insertEvent inserts one recorded event and sets its position. A taken

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -127,21 +126,11 @@ func (db *DB) eventsInCommitOrder(ctx context.Context) ([]ledger.RecordedEvent, 
 // AppendTogether appends events as one batch of the appenders, as
 // concurrent commands' events would be, and returns each one's outcome.
 func (db *DB) AppendTogether(meta ledger.Metadata, events ...ledger.PendingEvent) ([]ledger.RecordedEvent, []error) {
-	metaJSON, _ := json.Marshal(meta)
 	batch := make([]*sharedAppend, len(events))
 	for i, e := range events {
-		a := &sharedAppend{meta: meta, metaJSON: string(metaJSON), now: db.now(), done: make(chan error, 1)}
-		if subjects := personalSubjects(e); len(subjects) > 0 {
-			a.subject = subjects[0]
-		}
-		if e.Version == 1 {
-			rec, err := audit.Record(meta, metaJSON, e, nil, a.now)
-			if err != nil {
-				panic(err)
-			}
-			a.rec = rec
-		} else {
-			a.later = &e
+		a, err := newSharedAppend(meta, e, db.now())
+		if err != nil {
+			panic(err)
 		}
 		batch[i] = a
 	}

@@ -83,6 +83,43 @@ func testTakenVersion(t *testing.T, h Harness) {
 	}
 }
 
+// testGivenStream: an event decided on another stream's state (Given) is
+// appended only while that stream is at the version given, whether it is
+// appended alone, with others, or in a transaction, which stays usable.
+func testGivenStream(t *testing.T, h Harness) {
+	ctx := context.Background()
+	given, stream := uuid.New(), uuid.New()
+	at := func(e ledger.PendingEvent, version int64) ledger.PendingEvent {
+		e.Given = &ledger.StreamAt{StreamID: given, Version: version}
+		return e
+	}
+	mustAppend(t, h.Stores.Events, at(note(stream, 1), 0)) // a stream with no events is at 0
+	mustAppend(t, h.Stores.Events, note(given, 1))
+	if _, err := h.Stores.Events.Append(ctx, meta, at(note(stream, 2), 0)); !errors.Is(err, ledger.ErrStaleRead) {
+		t.Fatalf("appended on a stream read at 0, now at 1: %v, want ledger.ErrStaleRead", err)
+	}
+	other := uuid.New()
+	if _, err := h.Stores.Events.Append(ctx, meta, note(other, 1), at(note(stream, 2), 0)); !errors.Is(err, ledger.ErrStaleRead) {
+		t.Fatalf("appended two events, the second on a stale read: %v, want ledger.ErrStaleRead", err)
+	}
+	if got := mustLoad(t, h.Stores.Events, stream, other); len(got) != 1 {
+		t.Fatalf("stale appends left %d events, want 1", len(got))
+	}
+	err := h.Stores.Transact(ctx, func(tx app.Tx) error {
+		if _, err := tx.Events.Append(ctx, meta, at(note(stream, 2), 0)); !errors.Is(err, ledger.ErrStaleRead) {
+			t.Errorf("in a transaction, appended on a stale read: %v", err)
+		}
+		_, err := tx.Events.Append(ctx, meta, at(note(stream, 2), 1))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("a transaction that decided again after a stale read: %v", err)
+	}
+	if got := mustLoad(t, h.Stores.Events, stream); len(got) != 2 {
+		t.Fatalf("the stream holds %d events, want 2", len(got))
+	}
+}
+
 func testTransact(t *testing.T, h Harness) {
 	ctx := context.Background()
 	errRefused := errors.New("refused")

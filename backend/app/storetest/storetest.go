@@ -35,6 +35,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	}{
 		{"AppendAndLoad", testAppendAndLoad},
 		{"TakenVersion", testTakenVersion},
+		{"GivenStream", testGivenStream},
 		{"Transact", testTransact},
 		{"ConcurrentAppend", testConcurrentAppend},
 		{"Directory", testDirectory},
