@@ -96,8 +96,8 @@ type sharedAppends struct {
 	stop    chan struct{}
 	running sync.WaitGroup
 	closing sync.Once
-	// beforeCommit, when set (tests), runs in a shared batch's transaction
-	// after its INSERT, before its commit.
+	// beforeCommit, when set (tests), runs in an appender's transaction
+	// after its INSERT, before its commit (runBeforeCommit).
 	beforeCommit func(ctx context.Context, tx *sql.Tx) error
 }
 
@@ -231,10 +231,7 @@ func (s *sharedAppends) appendBatch(batch []*sharedAppend) {
 				failed[a] = ledger.ErrStaleRead
 			}
 		}
-		if s.beforeCommit != nil {
-			return s.beforeCommit(ctx, tx)
-		}
-		return nil
+		return s.runBeforeCommit(ctx, tx)
 	})
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) && pqErr.Code.Class() == "23" { // integrity_constraint_violation
@@ -256,6 +253,14 @@ func (s *sharedAppends) appendBatch(batch []*sharedAppend) {
 	}
 }
 
+// runBeforeCommit runs the beforeCommit hook of tests, if one is set.
+func (s *sharedAppends) runBeforeCommit(ctx context.Context, tx *sql.Tx) error {
+	if s.beforeCommit == nil {
+		return nil
+	}
+	return s.beforeCommit(ctx, tx)
+}
+
 // appendEach appends each event of batch in a transaction of its own.
 func (s *sharedAppends) appendEach(ctx context.Context, span trace.Span, batch []*sharedAppend) {
 	for _, a := range batch {
@@ -272,14 +277,15 @@ func (s *sharedAppends) appendEach(ctx context.Context, span trace.Span, batch [
 				return failed[a]
 			}
 			stale, err := insertEvents(ctx, tx, one)
-			if constraintViolated(err, "events_stream_version_key") {
+			switch {
+			case constraintViolated(err, "events_stream_version_key"):
 				return ledger.ErrVersionConflict
-			} else if err != nil {
+			case err != nil:
 				return fmt.Errorf("append %s to %s: %w", a.rec.Type, a.rec.StreamID, err)
-			} else if len(stale) > 0 {
+			case len(stale) > 0:
 				return ledger.ErrStaleRead
 			}
-			return nil
+			return s.runBeforeCommit(ctx, tx)
 		})
 		if err == nil {
 			s.commits.committed([]string{a.rec.Type})

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -330,19 +331,33 @@ func TestACrashMidBatchStoresNothingOfIt(t *testing.T) {
 	}
 }
 
+// appendCounter counts the appends handed to the event store.
+type appendCounter struct {
+	app.EventStore
+	n *atomic.Int64
+}
+
+func (c appendCounter) Append(ctx context.Context, meta ledger.Metadata, events ...ledger.PendingEvent) ([]ledger.RecordedEvent, error) {
+	c.n.Add(1)
+	return c.EventStore.Append(ctx, meta, events...)
+}
+
 // Fifty members submit at once, then an administrator approves, another
 // call denies and the member withdraws each claim, all at once: every
 // claim holds its own submission and exactly one decision, the one whose
 // caller was told it succeeded, recorded under that caller's correlation
-// id; the others were told of the conflict. Appenders that are slow to
-// commit make the commands share batches.
+// id; the others were told of the conflict. The decisions share batches:
+// the appenders hold their first decisions' commits until every decision
+// has been handed to the event store.
 func TestFiftyClientsAtOnceLoseDoubleAndMisattributeNothing(t *testing.T) {
 	const clients = 50
 	db := postgrestest.NewDB(t)
 	d := postgrestest.MustDirectory(t, db)
 	ctx := context.Background()
-	db.BeforeSharedCommit(func(context.Context, *sql.Tx) error { time.Sleep(2 * time.Millisecond); return nil })
-	a := postgrestest.App(db)
+	var appends atomic.Int64
+	stores := db.Stores()
+	stores.Events = appendCounter{EventStore: stores.Events, n: &appends}
+	a := app.New(app.Config{Stores: stores, AuditKeys: postgrestest.AuditKeys})
 	member, admin := app.Member(d.Member.ID), app.Administrator(d.Admin.ID, d.Bank.ID)
 
 	ids := make([]uuid.UUID, clients)
@@ -368,6 +383,14 @@ func TestFiftyClientsAtOnceLoseDoubleAndMisattributeNothing(t *testing.T) {
 		err error
 	}
 	ops := []string{"approve", "deny", "withdraw"}
+	decisions := int64(clients * len(ops))
+	appends.Store(0)
+	db.BeforeSharedCommit(func(context.Context, *sql.Tx) error {
+		for deadline := time.Now().Add(10 * time.Second); appends.Load() < decisions && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		return nil
+	})
 	wantType := map[string]string{"approve": ledger.TypeReimbursementApproved, "deny": ledger.TypeReimbursementDenied,
 		"withdraw": ledger.TypeReimbursementWithdrawn}
 	outcomes := make([][3]outcome, clients)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -302,4 +303,32 @@ func (c *LegacyCheckpoints) last(ctx context.Context, tx *sql.Tx, reload bool) (
 		return nil, fmt.Errorf("last checkpoint: %w", err)
 	}
 	return last, nil
+}
+
+// PlanOfErasePayloads returns the plan of the erasure's lookup of the
+// deliveries about a reimbursement, with sequential scans discouraged: an
+// index that serves it shows in the plan.
+func (db *DB) PlanOfErasePayloads(ctx context.Context) (string, error) {
+	tx, err := db.pool.BeginTx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+		return "", err
+	}
+	rows, err := tx.QueryContext(ctx, `EXPLAIN `+erasePayloadsQuery, pq.Array([]string{uuid.NewString()}))
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return "", err
+		}
+		plan = append(plan, line)
+	}
+	return strings.Join(plan, "\n"), rows.Err()
 }

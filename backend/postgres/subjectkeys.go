@@ -179,6 +179,11 @@ func (d *Directory) EraseMember(ctx context.Context, id uuid.UUID, at time.Time)
 	return nil
 }
 
+// erasePayloadsQuery finds the deliveries about some reimbursements
+// (webhook_deliveries_reimbursement, migration 00023).
+const erasePayloadsQuery = `SELECT id, payload FROM webhook_deliveries
+	WHERE payload::jsonb #>> '{data,reimbursement,id}' = ANY($1) FOR UPDATE`
+
 // ErasePayloads rewrites the bodies of the deliveries about the
 // reimbursements.
 func (w *Webhooks) ErasePayloads(ctx context.Context, reimbursementIDs []uuid.UUID, rewrite func([]byte) ([]byte, error)) (err error) {
@@ -190,8 +195,7 @@ func (w *Webhooks) ErasePayloads(ctx context.Context, reimbursementIDs []uuid.UU
 	for i, id := range reimbursementIDs {
 		ids[i] = id.String()
 	}
-	rows, err := w.q.QueryContext(ctx, `SELECT id, payload FROM webhook_deliveries
-		WHERE payload::jsonb #>> '{data,reimbursement,id}' = ANY($1) FOR UPDATE`, pq.Array(ids))
+	rows, err := w.q.QueryContext(ctx, erasePayloadsQuery, pq.Array(ids))
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,5 +82,19 @@ func TestWebhookListenersAndReimbursementBanks(t *testing.T) {
 	}
 	if _, err := db.BindTx(tx).Events.ReimbursementBanks(ctx, []uuid.UUID{r.ID, stray}); err == nil {
 		t.Fatal("a reimbursement with no submission was given a bank")
+	}
+}
+
+// A member's erasure finds the deliveries about their claims through an
+// index: it runs holding the appenders' lock, so a scan that parses every
+// payload ever queued would hold delivery back for as long.
+func TestErasureFindsDeliveriesByIndex(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	plan, err := db.PlanOfErasePayloads(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "webhook_deliveries_reimbursement") {
+		t.Fatalf("the erasure's lookup does not use webhook_deliveries_reimbursement:\n%s", plan)
 	}
 }
