@@ -162,11 +162,21 @@ func (a *App) Withdraw(ctx context.Context, p Principal, cmd WithdrawCommand) (r
 
 // onReimbursement decides a command on a reimbursement's current state and
 // appends the event: load it, check that p may see it and that If-Match
-// names its version, decide, append (see decided).
+// names its version, decide, append. The append may share its commit with
+// concurrent commands' (see decided).
 func (a *App) onReimbursement(ctx context.Context, p Principal, id uuid.UUID, ifMatch []int64, meta ledger.Metadata,
 	decide func(s Streams, r *ledger.Reimbursement) (ledger.PendingEvent, error)) (*ledger.Reimbursement, error) {
+	return a.decideOnReimbursement(ctx, a.decided, p, id, ifMatch, meta, decide)
+}
+
+// decideOnReimbursement is onReimbursement run by run: decided, or
+// decidedInTransaction for a command that reads the directory, whose
+// records a transaction reads as committed and the stores keep cached.
+func (a *App) decideOnReimbursement(ctx context.Context, run func(context.Context, func(Streams) error) error,
+	p Principal, id uuid.UUID, ifMatch []int64, meta ledger.Metadata,
+	decide func(s Streams, r *ledger.Reimbursement) (ledger.PendingEvent, error)) (*ledger.Reimbursement, error) {
 	var r *ledger.Reimbursement
-	err := a.decided(ctx, func(streams Streams) error {
+	err := run(ctx, func(streams Streams) error {
 		var err error
 		if r, err = streams.Reimbursement(ctx, id); err != nil {
 			return err
@@ -211,11 +221,23 @@ const maxDecisionRounds = 3
 // decision after a withdrawal).
 func (a *App) decided(ctx context.Context, fn func(Streams) error) error {
 	if a.tx != nil {
-		return a.transact(ctx, func(tx Tx) error { return fn(Streams{Events: tx.Events, Directory: tx.Directory}) })
+		return a.decidedInTransaction(ctx, fn)
 	}
 	for round := 1; ; round++ {
 		err := fn(a.streams())
 		if round == maxDecisionRounds || !errors.Is(err, ledger.ErrVersionConflict) {
+			return err
+		}
+	}
+}
+
+// decidedInTransaction runs fn as decided does, but always in a
+// transaction of its own (or in a's, once), so that what fn reads of the
+// directory is as committed, not as the stores keep it cached.
+func (a *App) decidedInTransaction(ctx context.Context, fn func(Streams) error) error {
+	for round := 1; ; round++ {
+		err := a.transact(ctx, func(tx Tx) error { return fn(Streams{Events: tx.Events, Directory: tx.Directory}) })
+		if a.tx != nil || round == maxDecisionRounds || !errors.Is(err, ledger.ErrVersionConflict) {
 			return err
 		}
 	}
@@ -241,7 +263,9 @@ func (a *App) RetryPayout(ctx context.Context, p Principal, cmd RetryPayoutComma
 	if err := p.must(RoleAdministrator); err != nil {
 		return nil, err
 	}
-	return a.onReimbursement(ctx, p, cmd.ReimbursementID, nil, cmd.Meta, func(streams Streams, r *ledger.Reimbursement) (ledger.PendingEvent, error) {
+	// In a transaction: the member's record says whether they were erased,
+	// and an erasure must not hide behind a cached copy of it.
+	return a.decideOnReimbursement(ctx, a.decidedInTransaction, p, cmd.ReimbursementID, nil, cmd.Meta, func(streams Streams, r *ledger.Reimbursement) (ledger.PendingEvent, error) {
 		if r.PaymentStatus == ledger.PaymentStatusNone {
 			return ledger.PendingEvent{}, ledger.Errorf(ledger.EConflict, "reimbursement %s is %s and has no payout to retry", r.ID, r.Status)
 		}
