@@ -103,36 +103,19 @@ func (tx *txn) putKey(key string, k *storedKey) {
 func (k *IdempotencyKeys) Prune(ctx context.Context, before time.Time) (n int64, err error) {
 	defer ledger.Wrap(&err, "IdempotencyKeys.Prune")
 	before = timestamptz(before)
-	err = k.db.write(ctx, k.tx, func(tx *txn) error {
-		var candidates []string
-		for key := range k.db.keys {
-			candidates = append(candidates, key)
-		}
-		for key := range tx.keys {
-			candidates = append(candidates, key)
-		}
-		for _, key := range candidates {
-			if row := k.db.key(tx, key); row == nil || !row.createdAt.Before(before) {
-				continue
-			}
-			// A row another transaction is replacing is looked at again once
-			// that one ends, as PostgreSQL's DELETE does.
-			if err := k.db.claim(ctx, tx, "idempotency key "+key); err != nil {
-				return err
-			}
-			if row := k.db.key(tx, key); row != nil && row.createdAt.Before(before) {
-				tx.putKey(key, nil)
-				n++
-			}
-		}
-		return nil
-	})
-	return n, err
+	return k.deleteWhere(ctx, func(row *storedKey) bool { return row.createdAt.Before(before) })
 }
 
 // ForgetMentioning deletes the answers whose body holds text.
 func (k *IdempotencyKeys) ForgetMentioning(ctx context.Context, text string) (n int64, err error) {
 	defer ledger.Wrap(&err, "IdempotencyKeys.ForgetMentioning")
+	return k.deleteWhere(ctx, func(row *storedKey) bool { return bytes.Contains(row.body, []byte(text)) })
+}
+
+// deleteWhere deletes the answers that match and reports how many. A row
+// another transaction is replacing is looked at again once that one ends,
+// as PostgreSQL's DELETE does.
+func (k *IdempotencyKeys) deleteWhere(ctx context.Context, match func(*storedKey) bool) (n int64, err error) {
 	err = k.db.write(ctx, k.tx, func(tx *txn) error {
 		var candidates []string
 		for key := range k.db.keys {
@@ -142,10 +125,13 @@ func (k *IdempotencyKeys) ForgetMentioning(ctx context.Context, text string) (n 
 			candidates = append(candidates, key)
 		}
 		for _, key := range candidates {
+			if row := k.db.key(tx, key); row == nil || !match(row) {
+				continue
+			}
 			if err := k.db.claim(ctx, tx, "idempotency key "+key); err != nil {
 				return err
 			}
-			if row := k.db.key(tx, key); row != nil && bytes.Contains(row.body, []byte(text)) {
+			if row := k.db.key(tx, key); row != nil && match(row) {
 				tx.putKey(key, nil)
 				n++
 			}

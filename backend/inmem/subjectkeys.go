@@ -31,12 +31,19 @@ type subjectKeyRow struct {
 func (s *SubjectKeys) Ensure(ctx context.Context, subject uuid.UUID, key app.WrappedKey, at time.Time) (app.WrappedKey, bool, error) {
 	s.db.mu.Lock()
 	defer s.db.mu.Unlock()
-	row, ok := s.db.subjectKeys[subject]
+	row := s.db.subjectKeyRow(subject, key)
+	return row.key, !row.erasedAt.IsZero(), ctx.Err()
+}
+
+// subjectKeyRow returns the subject's row, created with key when missing;
+// the caller holds db.mu.
+func (db *DB) subjectKeyRow(subject uuid.UUID, key app.WrappedKey) *subjectKeyRow {
+	row, ok := db.subjectKeys[subject]
 	if !ok {
 		row = &subjectKeyRow{key: key}
-		s.db.subjectKeys[subject] = row
+		db.subjectKeys[subject] = row
 	}
-	return row.key, !row.erasedAt.IsZero(), ctx.Err()
+	return row
 }
 
 // Keys returns the wrapped keys of the subjects that have one.
@@ -57,11 +64,7 @@ func (s *SubjectKeys) Keys(ctx context.Context, subjects []uuid.UUID) (map[uuid.
 func (s *SubjectKeys) Lock(ctx context.Context, subject uuid.UUID, at time.Time) (time.Time, error) {
 	s.db.mu.Lock()
 	defer s.db.mu.Unlock()
-	row, ok := s.db.subjectKeys[subject]
-	if !ok {
-		row = &subjectKeyRow{}
-		s.db.subjectKeys[subject] = row
-	}
+	row := s.db.subjectKeyRow(subject, app.WrappedKey{})
 	return row.erasedAt, ctx.Err()
 }
 
@@ -69,11 +72,7 @@ func (s *SubjectKeys) Lock(ctx context.Context, subject uuid.UUID, at time.Time)
 func (s *SubjectKeys) Erase(ctx context.Context, subject uuid.UUID, at time.Time) error {
 	s.db.mu.Lock()
 	defer s.db.mu.Unlock()
-	row, ok := s.db.subjectKeys[subject]
-	if !ok {
-		row = &subjectKeyRow{}
-		s.db.subjectKeys[subject] = row
-	}
+	row := s.db.subjectKeyRow(subject, app.WrappedKey{})
 	row.key, row.erasedAt = app.WrappedKey{}, at
 	return ctx.Err()
 }

@@ -203,33 +203,11 @@ func (s *sharedAppends) appendBatch(batch []*sharedAppend) {
 		s.appendEach(ctx, span, batch)
 		return
 	}
-	failed := make(map[*sharedAppend]error)
+	var failed map[*sharedAppend]error
 	var inserted []*sharedAppend
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := refuseErased(ctx, tx, batch, failed); err != nil {
+	err = s.inTx(ctx, func(tx *sql.Tx) (err error) {
+		if inserted, failed, err = insertBatch(ctx, tx, batch); err != nil {
 			return err
-		}
-		if err := recordLater(ctx, tx, batch, failed); err != nil {
-			return err
-		}
-		inserted = inserted[:0]
-		for _, a := range batch {
-			if failed[a] == nil {
-				inserted = append(inserted, a)
-			}
-		}
-		if len(inserted) == 0 {
-			return nil
-		}
-		stale, err := insertEvents(ctx, tx, inserted)
-		if err != nil {
-			return err
-		}
-		if len(stale) > 0 {
-			inserted = slices.DeleteFunc(inserted, func(a *sharedAppend) bool { return slices.Contains(stale, a) })
-			for _, a := range stale {
-				failed[a] = ledger.ErrStaleRead
-			}
 		}
 		return s.runBeforeCommit(ctx, tx)
 	})
@@ -265,25 +243,14 @@ func (s *sharedAppends) runBeforeCommit(ctx context.Context, tx *sql.Tx) error {
 func (s *sharedAppends) appendEach(ctx context.Context, span trace.Span, batch []*sharedAppend) {
 	for _, a := range batch {
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
-			failed := make(map[*sharedAppend]error)
-			one := []*sharedAppend{a}
-			if err := refuseErased(ctx, tx, one, failed); err != nil {
-				return err
-			}
-			if err := recordLater(ctx, tx, one, failed); err != nil {
-				return err
-			}
-			if failed[a] != nil {
-				return failed[a]
-			}
-			stale, err := insertEvents(ctx, tx, one)
+			_, failed, err := insertBatch(ctx, tx, []*sharedAppend{a})
 			switch {
 			case constraintViolated(err, "events_stream_version_key"):
 				return ledger.ErrVersionConflict
 			case err != nil:
 				return fmt.Errorf("append %s to %s: %w", a.rec.Type, a.rec.StreamID, err)
-			case len(stale) > 0:
-				return ledger.ErrStaleRead
+			case failed[a] != nil:
+				return failed[a]
 			}
 			return s.runBeforeCommit(ctx, tx)
 		})
@@ -294,6 +261,39 @@ func (s *sharedAppends) appendEach(ctx context.Context, span trace.Span, batch [
 		}
 		a.done <- err
 	}
+}
+
+// insertBatch appends batch in tx: it holds the members' key rows, records
+// the later events over their previous hashes, and inserts every event
+// nothing failed with one statement. It returns the events inserted and,
+// for each of the others, why it failed alone (an erased member, a version
+// taken, a stream it was decided on that moved on); an error fails them
+// all.
+func insertBatch(ctx context.Context, tx *sql.Tx, batch []*sharedAppend) (inserted []*sharedAppend, failed map[*sharedAppend]error, err error) {
+	failed = make(map[*sharedAppend]error)
+	if err := refuseErased(ctx, tx, batch, failed); err != nil {
+		return nil, nil, err
+	}
+	if err := recordLater(ctx, tx, batch, failed); err != nil {
+		return nil, nil, err
+	}
+	for _, a := range batch {
+		if failed[a] == nil {
+			inserted = append(inserted, a)
+		}
+	}
+	if len(inserted) == 0 {
+		return nil, failed, nil
+	}
+	stale, err := insertEvents(ctx, tx, inserted)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, a := range stale {
+		failed[a] = ledger.ErrStaleRead
+	}
+	inserted = slices.DeleteFunc(inserted, func(a *sharedAppend) bool { return failed[a] != nil })
+	return inserted, failed, nil
 }
 
 func eventTypesOf(batch []*sharedAppend) []string {
